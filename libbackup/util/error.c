@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backup/error.h"
+
+void bk_error_clear(struct bk_error *err)
+{
+	if (!err)
+		return;
+	err->code = BK_OK;
+	err->msg[0] = '\0';
+}
+
+enum bk_code bk_error_set(struct bk_error *err, enum bk_code code,
+			  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return code;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void bk_error_prefix(struct bk_error *err, const char *fmt, ...)
+{
+	char old[BK_ERROR_MSG_MAX];
+	size_t n;
+	va_list ap;
+
+	if (!err)
+		return;
+	memcpy(old, err->msg, sizeof(old));
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	n = strlen(err->msg);
+	if (old[0] != '\0' && n + 2 < sizeof(err->msg))
+		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", old);
+}
+
+const char *bk_strerror(enum bk_code code)
+{
+	switch (code) {
+	case BK_OK: return "success";
+	case BK_ERR_NOMEM: return "out of memory";
+	case BK_ERR_IO: return "input/output error";
+	case BK_ERR_USAGE: return "invalid usage";
+	case BK_ERR_TRUNCATED: return "truncated input";
+	case BK_ERR_CHECKSUM: return "checksum mismatch";
+	case BK_ERR_FORMAT: return "malformed input";
+	case BK_ERR_RULE: return "rejected by receiver rules";
+	case BK_ERR_LIMIT: return "size limit exceeded";
+	case BK_ERR_UNSUPPORTED: return "unsupported";
+	case BK_ERR_INTERNAL: return "internal error";
+	}
+	return "unknown error";
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# What zbak needs from Debian to build and test, in one place.
+#   deps.sh --check     exit 0 when everything is there, else list what is missing
+#   deps.sh --install   install what is missing (root), or print the apt-get line
+set -u
+
+# Debian package : how to tell it is there
+PKGS="
+gcc:cmd:cc
+make:cmd:make
+pkg-config:cmd:pkg-config
+libcmocka-dev:pc:cmocka
+clang:cmd:clang
+libclang-rt-14-dev:file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
+coreutils:cmd:b2sum
+"
+
+missing=""
+for entry in $PKGS; do
+	pkg=${entry%%:*}
+	rest=${entry#*:}
+	kind=${rest%%:*}
+	what=${rest#*:}
+	case $kind in
+	cmd) command -v "$what" >/dev/null 2>&1 && continue ;;
+	pc) pkg-config --exists "$what" 2>/dev/null && continue ;;
+	file)
+		# the fuzzer runtime: any clang version will do
+		ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a \
+			>/dev/null 2>&1 && continue ;;
+	esac
+	missing="$missing $pkg"
+done
+
+case "${1:---check}" in
+--check)
+	if [ -n "$missing" ]; then
+		echo "missing:$missing"
+		exit 1
+	fi
+	exit 0
+	;;
+--install)
+	[ -z "$missing" ] && exit 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "zbak needs these Debian packages; as root run:" >&2
+		echo "  apt-get update && apt-get install -y$missing" >&2
+		exit 1
+	fi
+	echo "installing build and test dependencies:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2 &&
+		apt-get install -y -qq --no-install-recommends $missing >&2
+	;;
+*)
+	echo "usage: $0 --check | --install" >&2
+	exit 2
+	;;
+esac

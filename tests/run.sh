@@ -1,0 +1,56 @@
+#!/bin/bash
+# Runs unit test binaries (cmocka, TAP output) and shell tests (tests/shell/t*.sh,
+# TAP through tests/lib.sh), prints each result, and writes the totals to
+# $BUILD/results as "passed failed skipped".  Exit 1 when anything failed.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+: "${BUILD:?}" "${ZBAK:?}"
+export ZBAK BUILD
+export CMOCKA_MESSAGE_OUTPUT=TAP
+export ZBAK_SHARED_STREAMS=${ZBAK_SHARED_STREAMS:-$(cd "$here/../.." && pwd)/shared/streams}
+mkdir -p "$BUILD"
+pass=0 fail=0 skip=0
+log=$BUILD/test-log
+: >"$log"
+
+count() { # $1 = name, reads TAP on stdin
+	local name=$1 line
+	while IFS= read -r line; do
+		printf '%s\n' "$line" >>"$log"
+		case $line in
+		"not ok"*) fail=$((fail + 1)); echo "FAIL $name: ${line#not ok }" ;;
+		"ok "*"# skip"* | "ok "*"# SKIP"*) skip=$((skip + 1)); echo "skip $name: ${line#ok }" ;;
+		"ok "*) pass=$((pass + 1)) ;;
+		"Bail out!"*) fail=$((fail + 1)); echo "FAIL $name: $line" ;;
+		esac
+	done
+}
+
+run_one() { # $1 = name, rest = command
+	local name=$1 rc out
+	shift
+	out=$(mktemp)
+	"$@" >"$out" 2>&1
+	rc=$?
+	count "$name" <"$out"
+	if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out"; then
+		fail=$((fail + 1))
+		echo "FAIL $name: exited $rc"
+		tail -20 "$out" | sed 's/^/    /'
+	elif grep -q '^not ok' "$out"; then
+		grep -v '^ok ' "$out" | head -40 | sed 's/^/    /'
+	fi
+	rm -f "$out"
+}
+
+for bin in "$@"; do
+	run_one "$(basename "$bin")" "$bin"
+done
+for t in "$here"/shell/t*.sh; do
+	[ -e "$t" ] || continue
+	run_one "$(basename "$t")" bash "$t"
+done
+
+echo "$pass $fail $skip" >"$BUILD/results"
+echo "$(basename "$BUILD"): $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
