@@ -30,18 +30,27 @@ enum bk_code bk_error_set(struct bk_error *err, enum bk_code code,
 void bk_error_prefix(struct bk_error *err, const char *fmt, ...)
 {
 	char old[BK_ERROR_MSG_MAX];
-	size_t n;
+	size_t n, m;
 	va_list ap;
 
 	if (!err)
 		return;
 	memcpy(old, err->msg, sizeof(old));
+	old[sizeof(old) - 1] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	n = strlen(err->msg);
-	if (old[0] != '\0' && n + 2 < sizeof(err->msg))
-		snprintf(err->msg + n, sizeof(err->msg) - n, ": %s", old);
+	m = strlen(old);
+	if (m == 0 || n + 2 >= sizeof(err->msg))
+		return;
+	/* append ": old", cut to fit */
+	err->msg[n++] = ':';
+	err->msg[n++] = ' ';
+	if (m > sizeof(err->msg) - 1 - n)
+		m = sizeof(err->msg) - 1 - n;
+	memcpy(err->msg + n, old, m);
+	err->msg[n + m] = '\0';
 }
 
 const char *bk_strerror(enum bk_code code)
@@ -58,6 +67,11 @@ const char *bk_strerror(enum bk_code code)
 	case BK_ERR_LIMIT: return "size limit exceeded";
 	case BK_ERR_UNSUPPORTED: return "unsupported";
 	case BK_ERR_INTERNAL: return "internal error";
+	case BK_ERR_NOTFOUND: return "not found";
+	case BK_ERR_AUTH: return "authentication failed";
+	case BK_ERR_EXISTS: return "already exists";
+	case BK_ERR_STORAGE: return "storage unavailable";
+	case BK_ERR_BUSY: return "busy";
 	}
 	return "unknown error";
 }
