@@ -39,16 +39,23 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wundef
 WERROR ?= -Werror
 OPT ?= -O2 -g
-CPPFLAGS += -Iinclude -Ilibbackup -D_GNU_SOURCE -DZBAK_VERSION='"$(VERSION)"'
+CPPFLAGS += -Iinclude -Ilibbackup -D_GNU_SOURCE -DZBAK_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
 CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden \
 	-MMD -MP $(SAN_FLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
-LIBS := -lpthread
+PKGS := libsodium liblz4
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 DEPS_OK := $(shell packaging/deps.sh --check >/dev/null 2>&1 && echo yes)
 ifneq ($(DEPS_OK),yes)
+ifneq ($(filter-out clean deps,$(or $(MAKECMDGOALS),all)),)
 # Something is missing: install it (root) or print the apt-get line (not root).
-$(shell packaging/deps.sh --install >&2)
+DEPS_INSTALL := $(shell packaging/deps.sh --install >&2 && echo ok)
+ifneq ($(DEPS_INSTALL),ok)
+$(error build dependencies are missing; see the apt-get line above)
+endif
+endif
 endif
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -130,7 +137,7 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard include/backup/*.h libbackup/*/*.h)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) -lpthread
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
 
 fuzz: $(FUZZ_BINS)
 

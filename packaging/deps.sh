@@ -10,9 +10,12 @@ gcc:cmd:cc
 make:cmd:make
 pkg-config:cmd:pkg-config
 libcmocka-dev:pc:cmocka
+libsodium-dev:pc:libsodium
+liblz4-dev:pc:liblz4
 clang:cmd:clang
 libclang-rt-14-dev:file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 coreutils:cmd:b2sum
+zstd:cmd:zstd
 "
 
 missing=""

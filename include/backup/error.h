@@ -25,6 +25,11 @@ enum bk_code {
 	BK_ERR_LIMIT = 8,       /* a size bound was exceeded */
 	BK_ERR_UNSUPPORTED = 9, /* valid, but not something we handle */
 	BK_ERR_INTERNAL = 10,   /* a bug: an invariant did not hold */
+	BK_ERR_NOTFOUND = 11,   /* no such object, repository or snapshot */
+	BK_ERR_AUTH = 12,       /* authentication failed: wrong key or altered data */
+	BK_ERR_EXISTS = 13,     /* already there and may not be replaced */
+	BK_ERR_STORAGE = 14,    /* storage unreachable or refusing */
+	BK_ERR_BUSY = 15,       /* locked by another process */
 };
 
 #define BK_ERROR_MSG_MAX 512

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Keys, sealing and ids (libsodium).
+ *
+ *   passphrase --argon2id(salt, opslimit, memlimit)--> KEK (key-encryption key)
+ *   KEK unwraps the master keys: enc (objects), id (chunk ids), chunker
+ *   (cut decisions).  Changing the passphrase rewraps them; data stays.
+ *
+ * Every stored object is sealed with XChaCha20-Poly1305 under the enc key,
+ * a random 192-bit nonce, and associated data binding the repository id, the
+ * object's kind and its name, so an object moved to another name or kind, or
+ * into another repository, fails to open.  Chunk ids are keyed BLAKE2b-256
+ * of the plaintext, so the storage provider cannot confirm known content.
+ *
+ * Keys live in sodium_malloc'ed memory and are wiped when freed.
+ */
+#ifndef BACKUP_CRYPTO_H
+#define BACKUP_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/buf.h"
+#include "backup/error.h"
+#include "backup/export.h"
+
+#define BK_ID_LEN 32
+#define BK_REPO_ID_LEN 16
+/* sealed = nonce (24) || ciphertext || tag (16) */
+#define BK_SEAL_OVERHEAD (24 + 16)
+
+struct bk_id {
+	uint8_t b[BK_ID_LEN];
+};
+
+/* 64 lower-case hex digits + NUL. */
+BK_EXPORT void bk_id_hex(const struct bk_id *id, char out[2 * BK_ID_LEN + 1]);
+/* BK_ERR_FORMAT unless exactly 64 hex digits. */
+BK_EXPORT enum bk_code bk_id_parse(const char *hex, struct bk_id *id,
+				   struct bk_error *err);
+
+/* What an object is; bound into its seal.  Stable numbers. */
+enum bk_obj_kind {
+	BK_OBJ_CHUNK = 1,
+	BK_OBJ_PACK_HEADER = 2,
+	BK_OBJ_INDEX = 3,
+	BK_OBJ_RECIPE = 4,
+	BK_OBJ_MANIFEST = 5,
+	BK_OBJ_KEYS = 6,
+	BK_OBJ_CONFIG = 7,
+};
+
+struct bk_kdf_params {
+	uint64_t opslimit; /* argon2id passes */
+	uint64_t memlimit; /* bytes */
+};
+
+/* Defaults: libsodium's MODERATE (3 passes, 256 MiB).  Tests may lower
+ * them with ZBAK_KDF_INSECURE_FAST=1 (INTERACTIVE minimum is then 1 pass,
+ * 8 MiB); the chosen costs are recorded with the wrapped keys. */
+BK_EXPORT void bk_kdf_default(struct bk_kdf_params *p);
+
+struct bk_keys; /* opaque */
+
+/* sodium_init(); safe to call more than once, from any thread. */
+BK_EXPORT enum bk_code bk_crypto_init(struct bk_error *err);
+
+/* Fresh random master keys; free with bk_keys_free(). */
+BK_EXPORT enum bk_code bk_keys_generate(struct bk_keys **out,
+					struct bk_error *err);
+/* Wipes and frees; NULL is fine. */
+BK_EXPORT void bk_keys_free(struct bk_keys *k);
+
+/*
+ * Wrap the master keys under a passphrase: a self-describing blob (format
+ * version, KDF name and costs, salt, nonce, sealed keys) appended to out.
+ * repo_id is bound as associated data.
+ */
+BK_EXPORT enum bk_code bk_keys_wrap(const struct bk_keys *k, const char *pass,
+				    size_t passlen,
+				    const struct bk_kdf_params *params,
+				    const uint8_t repo_id[BK_REPO_ID_LEN],
+				    struct bk_buf *out, struct bk_error *err);
+/*
+ * Unwrap.  A wrong passphrase (or a key blob of another repository, or an
+ * altered one) gives BK_ERR_AUTH; a malformed blob BK_ERR_FORMAT.  The KDF
+ * costs come from the blob, bounded (memlimit <= 4 GiB, opslimit <= 64).
+ * params (may be NULL) receives the costs found.
+ */
+BK_EXPORT enum bk_code bk_keys_unwrap(const void *blob, size_t len,
+				      const char *pass, size_t passlen,
+				      const uint8_t repo_id[BK_REPO_ID_LEN],
+				      struct bk_keys **out,
+				      struct bk_kdf_params *params,
+				      struct bk_error *err);
+
+/* Keyed BLAKE2b-256 of data under the id key. */
+BK_EXPORT void bk_chunk_id(const struct bk_keys *k, const void *data,
+			   size_t len, struct bk_id *out);
+/*
+ * Keyed 64-bit hash for the chunker's cut decisions (SipHash under the
+ * chunker key).  Cheap: callers pass a sample of the payload.
+ */
+BK_EXPORT uint64_t bk_cut_hash(const struct bk_keys *k, const void *data,
+			       size_t len);
+
+/*
+ * Seal plaintext (len bytes) as object `name` of `kind`; appends
+ * BK_SEAL_OVERHEAD + len bytes to out.  Thread-safe for a shared k.
+ */
+BK_EXPORT enum bk_code bk_seal(const struct bk_keys *k, enum bk_obj_kind kind,
+			       const char *name, const void *pt, size_t len,
+			       struct bk_buf *out, struct bk_error *err);
+/*
+ * Open a sealed object; appends the plaintext to out.  BK_ERR_AUTH (message
+ * naming `name`) when it was altered, sealed under another key, kind, name
+ * or repository; BK_ERR_FORMAT when shorter than the overhead.
+ */
+BK_EXPORT enum bk_code bk_open(const struct bk_keys *k, enum bk_obj_kind kind,
+			       const char *name, const void *sealed, size_t len,
+			       struct bk_buf *out, struct bk_error *err);
+
+/* The repository id the keys were unwrapped (or generated) for. */
+BK_EXPORT void bk_keys_set_repo_id(struct bk_keys *k,
+				   const uint8_t repo_id[BK_REPO_ID_LEN]);
+
+/* Whole-stream hash (unkeyed BLAKE2b-256), incremental. */
+struct bk_hash {
+	uint8_t state[384] __attribute__((aligned(64)));
+};
+BK_EXPORT void bk_hash_init(struct bk_hash *h);
+BK_EXPORT void bk_hash_update(struct bk_hash *h, const void *data, size_t len);
+BK_EXPORT void bk_hash_final(struct bk_hash *h, struct bk_id *out);
+
+/* Fill buf with random bytes. */
+BK_EXPORT void bk_random(void *buf, size_t len);
+
+#endif

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The repository (docs/repository.md): init and open, push a send stream,
+ * restore it byte for byte, list snapshots, verify.
+ */
+#ifndef BACKUP_REPO_H
+#define BACKUP_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/crypto.h"
+#include "backup/error.h"
+#include "backup/export.h"
+
+struct bk_repo;
+
+/* Create a repository at url (directory or file://): config, then keys.
+ * BK_ERR_EXISTS when one is already there. */
+BK_EXPORT enum bk_code bk_repo_init(const char *url, const char *pass,
+				    size_t passlen,
+				    const struct bk_kdf_params *kdf,
+				    struct bk_error *err);
+/* Open and unlock.  BK_ERR_NOTFOUND: no repository there; BK_ERR_AUTH:
+ * wrong passphrase. */
+BK_EXPORT enum bk_code bk_repo_open(const char *url, const char *pass,
+				    size_t passlen, struct bk_repo **out,
+				    struct bk_error *err);
+BK_EXPORT void bk_repo_close(struct bk_repo *r); /* NULL is fine */
+/* Rewrap the master keys under a new passphrase (nothing else changes). */
+BK_EXPORT enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
+				      size_t passlen,
+				      const struct bk_kdf_params *kdf,
+				      struct bk_error *err);
+BK_EXPORT const char *bk_repo_describe(const struct bk_repo *r);
+
+/* Progress, called from the calling thread about once a second. */
+typedef void (*bk_progress_fn)(void *ctx, uint64_t bytes_in,
+			       uint64_t bytes_stored);
+
+struct bk_push_opts {
+	const char *name;  /* pool/fs@snap; NULL: the first BEGIN's toname */
+	unsigned threads;  /* 0: one per CPU */
+	bk_progress_fn progress;
+	void *progress_ctx;
+};
+
+struct bk_push_result {
+	char name[512];
+	uint64_t stream_bytes;
+	uint64_t records;
+	uint64_t chunks;       /* chunk references in the recipe */
+	uint64_t new_chunks;   /* chunks this push stored */
+	uint64_t chunk_bytes;  /* payload bytes in chunks */
+	uint64_t new_bytes;    /* bytes this push added to the store */
+	uint64_t reused_bytes; /* payload bytes found already stored */
+	double seconds;
+	bool already;          /* the same snapshot was already stored */
+};
+
+/* Read a send stream from fd and store it.  Writes no manifest unless the
+ * whole stream verified. */
+BK_EXPORT enum bk_code bk_push(struct bk_repo *r, int fd,
+			       const struct bk_push_opts *o,
+			       struct bk_push_result *res,
+			       struct bk_error *err);
+
+struct bk_restore_opts {
+	unsigned threads; /* 0: one per CPU */
+	bk_progress_fn progress;
+	void *progress_ctx;
+};
+
+struct bk_restore_result {
+	uint64_t stream_bytes;
+	uint64_t records;
+	double seconds;
+};
+
+/* Write the stream of snapshot `name` to fd, verified as it goes (every
+ * object authenticated, every chunk id, trailer and END, the manifest's
+ * length and digest).  On error the bytes already written are not a valid
+ * stream; callers writing a file remove it. */
+BK_EXPORT enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
+				  const struct bk_restore_opts *o,
+				  struct bk_restore_result *res,
+				  struct bk_error *err);
+
+/* One stored snapshot, as ls shows it. */
+struct bk_snapshot {
+	char dataset[256];
+	char snap[256];
+	char key[600];        /* object key of the manifest */
+	char parent[512];     /* pool/fs@snap of fromguid, "" for a full */
+	uint64_t toguid, fromguid;
+	uint64_t creation_time;
+	uint64_t pushed_at;   /* unix time the push finished */
+	uint64_t stream_bytes;
+	uint64_t new_bytes;   /* what its push added to the store */
+	uint64_t chunks;
+	uint32_t substreams;
+	bool compound;
+	struct bk_id digest;
+};
+
+/* Every snapshot, sorted by dataset then creation time; caller frees *out
+ * with free(). */
+BK_EXPORT enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out,
+			       size_t *n, struct bk_error *err);
+
+typedef void (*bk_report_fn)(void *ctx, const char *problem);
+
+struct bk_verify_opts {
+	unsigned read_data_percent; /* 0: structure only; 100: every pack */
+	unsigned threads;
+	bk_report_fn report; /* each problem found, as a message */
+	void *report_ctx;
+};
+
+struct bk_verify_result {
+	uint64_t snapshots, packs, chunks, indexes;
+	uint64_t packs_read, chunks_read, bytes_read;
+	uint64_t problems;
+};
+
+/* BK_OK when sound; BK_ERR_CHECKSUM (or the first problem's code) with the
+ * count in res->problems otherwise; every problem goes to o->report. */
+BK_EXPORT enum bk_code bk_verify(struct bk_repo *r,
+				 const struct bk_verify_opts *o,
+				 struct bk_verify_result *res,
+				 struct bk_error *err);
+
+#endif

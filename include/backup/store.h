@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Object storage: one interface, several backends.  Keys are relative
+ * '/'-separated names ("data/ab/ab12…", "snapshots/…"); values are opaque
+ * bytes.  Every call is thread-safe on a shared store.
+ *
+ * Backends: a local directory (the embedded default; `/path` or
+ * `file:///path`): put writes a temporary file in the same directory,
+ * fsyncs it, renames it into place and fsyncs the directory, so an object
+ * either exists whole or not at all.  S3 comes later (`s3://bucket/prefix`).
+ */
+#ifndef BACKUP_STORE_H
+#define BACKUP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/buf.h"
+#include "backup/error.h"
+#include "backup/export.h"
+
+struct bk_store;
+
+/*
+ * Open the store named by url.  create: make the directory (and parents)
+ * when missing; otherwise a missing location is BK_ERR_NOTFOUND.
+ */
+BK_EXPORT enum bk_code bk_store_open(const char *url, bool create,
+				     struct bk_store **out,
+				     struct bk_error *err);
+BK_EXPORT void bk_store_close(struct bk_store *s); /* NULL is fine */
+/* A description for messages ("directory /srv/backup"). */
+BK_EXPORT const char *bk_store_describe(const struct bk_store *s);
+
+/* Write key atomically (replaces an existing object). */
+BK_EXPORT enum bk_code bk_store_put(struct bk_store *s, const char *key,
+				    const void *data, size_t len,
+				    struct bk_error *err);
+/*
+ * Write key only if it does not exist yet: BK_ERR_EXISTS otherwise.  Atomic
+ * against concurrent writers of the same key (the local backend links the
+ * temporary file into place).
+ */
+BK_EXPORT enum bk_code bk_store_put_new(struct bk_store *s, const char *key,
+					const void *data, size_t len,
+					struct bk_error *err);
+/* Append the whole object to out (bounded by out->max); BK_ERR_NOTFOUND. */
+BK_EXPORT enum bk_code bk_store_get(struct bk_store *s, const char *key,
+				    struct bk_buf *out, struct bk_error *err);
+/* Append bytes [off, off+len) to out; BK_ERR_FORMAT if past the end. */
+BK_EXPORT enum bk_code bk_store_get_range(struct bk_store *s, const char *key,
+					  uint64_t off, uint64_t len,
+					  struct bk_buf *out,
+					  struct bk_error *err);
+/* Size of an object; BK_ERR_NOTFOUND when absent. */
+BK_EXPORT enum bk_code bk_store_head(struct bk_store *s, const char *key,
+				     uint64_t *size, struct bk_error *err);
+/* Deleting an absent key is not an error. */
+BK_EXPORT enum bk_code bk_store_delete(struct bk_store *s, const char *key,
+				       struct bk_error *err);
+
+/* Called for each key under a prefix, in no particular order; a non-zero
+ * return stops the listing and is returned by bk_store_list. */
+typedef enum bk_code (*bk_store_list_fn)(void *ctx, const char *key,
+					 uint64_t size, struct bk_error *err);
+BK_EXPORT enum bk_code bk_store_list(struct bk_store *s, const char *prefix,
+				     bk_store_list_fn fn, void *ctx,
+				     struct bk_error *err);
+
+#endif

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zbak push: stream in, repository objects out.
+ *
+ * The calling thread reads the stream into the parser (every trailer and END
+ * checked), cuts WRITE/SPILL payloads into chunks, computes each chunk's id
+ * and looks it up (so duplicates cost one hash and nothing else), and writes
+ * the recipe.  New chunks go to worker threads that compress, seal and pack
+ * them and upload full packs.  Memory is bounded: the parser's buffer, the
+ * chunks in flight (the queue is bounded) and the packs being uploaded.
+ * Commit order: packs, index, recipe segments, manifest (put_new).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup/chunk.h"
+#include "repo/repo_impl.h"
+#include "util/pool.h"
+
+#define READ_SIZE (1u << 20)
+#define PENDING_MAX (1u << 20) /* recipe bytes waiting for an open chunk */
+
+struct push;
+
+struct job {
+	struct push *ps;
+	struct bk_id id;
+	struct bk_buf data;
+};
+
+struct push {
+	struct bk_repo *r;
+	struct bk_index *idx;
+	struct packer *pk;
+	struct bk_pool *pool;
+	struct recipe_writer rw;
+	struct bk_chunker ck;
+	struct bk_buf chunk;   /* the chunk being filled */
+	struct bk_buf pending; /* recipe entries that follow its 'C' entry */
+	struct bk_buf entry;   /* scratch for one entry */
+	struct manifest m;
+	struct bk_push_result *res;
+	bool have_name;
+	/* first error of a worker */
+	pthread_mutex_t mu;
+	atomic_bool failed;
+	struct bk_error werr;
+};
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void worker(void *arg)
+{
+	struct job *j = arg;
+	struct push *ps = j->ps;
+	struct bk_buf enc;
+	struct bk_error err;
+	enum bk_code rc = BK_OK;
+
+	bk_buf_init(&enc, BK_DRR_MAX_PAYLOAD + BK_DRR_MAX_PAYLOAD / 200 + 64);
+	if (!atomic_load(&ps->failed)) {
+		rc = chunk_encode(j->data.data, j->data.len, &enc, &err);
+		if (!rc)
+			rc = packer_add(ps->pk, &j->id, enc.data, enc.len,
+					(uint32_t)j->data.len, &err);
+	}
+	if (rc) {
+		pthread_mutex_lock(&ps->mu);
+		if (!atomic_load(&ps->failed)) {
+			ps->werr = err;
+			atomic_store(&ps->failed, true);
+		}
+		pthread_mutex_unlock(&ps->mu);
+	}
+	bk_buf_release(&enc);
+	bk_buf_release(&j->data);
+	free(j);
+}
+
+/* End the current chunk: its 'C' entry, then what waited for it. */
+static enum bk_code finish_chunk(struct push *ps, struct bk_error *err)
+{
+	uint8_t entry[1 + BK_ID_LEN + 4];
+	struct bk_id id;
+	enum bk_code rc;
+
+	if (ps->chunk.len == 0)
+		return BK_OK;
+	bk_chunk_id(ps->r->keys, ps->chunk.data, ps->chunk.len, &id);
+	entry[0] = RECIPE_CHUNK;
+	memcpy(entry + 1, id.b, BK_ID_LEN);
+	le32(entry + 1 + BK_ID_LEN, (uint32_t)ps->chunk.len);
+	rc = recipe_append(&ps->rw, entry, sizeof(entry), err);
+	if (!rc && ps->pending.len)
+		rc = recipe_append(&ps->rw, ps->pending.data, ps->pending.len,
+				   err);
+	if (rc)
+		return rc;
+	ps->res->chunks++;
+	ps->res->chunk_bytes += ps->chunk.len;
+	if (index_claim(ps->idx, &id)) {
+		struct job *j = malloc(sizeof(*j));
+
+		if (!j)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		j->ps = ps;
+		j->id = id;
+		j->data = ps->chunk; /* the job takes the buffer */
+		bk_buf_init(&ps->chunk, ps->chunk.max);
+		ps->res->new_chunks++;
+		bk_pool_submit(ps->pool, worker, j);
+	} else {
+		ps->res->reused_bytes += ps->chunk.len;
+		bk_buf_reset(&ps->chunk);
+	}
+	bk_buf_reset(&ps->pending);
+	bk_chunker_reset(&ps->ck);
+	return BK_OK;
+}
+
+static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
+			     const struct bk_drr *b, struct bk_error *err)
+{
+	const char *name = o && o->name ? o->name : b->u.begin.toname;
+	char key[600];
+	struct manifest old;
+	enum bk_code rc;
+
+	if (ps->have_name)
+		return BK_OK;
+	rc = repo_split_name(name, ps->m.dataset, sizeof(ps->m.dataset),
+			     ps->m.snap, sizeof(ps->m.snap), err);
+	if (!rc)
+		rc = repo_manifest_key(name, key, sizeof(key), err);
+	if (rc) {
+		if (!(o && o->name))
+			bk_error_prefix(err, "the stream's name cannot be "
+				       "used (give one with --name)");
+		return rc;
+	}
+	snprintf(ps->m.name, sizeof(ps->m.name), "%s", name);
+	snprintf(ps->res->name, sizeof(ps->res->name), "%s", name);
+	ps->m.toguid = b->u.begin.toguid;
+	ps->m.fromguid = b->u.begin.fromguid;
+	ps->m.creation_time = b->u.begin.creation_time;
+	ps->have_name = true;
+	/* fail early when another snapshot holds the name */
+	rc = manifest_load(ps->r, key, &old, err);
+	if (rc == BK_ERR_NOTFOUND)
+		return BK_OK;
+	if (rc)
+		return rc;
+	if (old.toguid != ps->m.toguid) {
+		rc = bk_error_set(err, BK_ERR_EXISTS,
+				  "%s is already in the repository with "
+				  "another guid (%016" PRIx64 ", this stream "
+				  "%016" PRIx64 ")",
+				  name, old.toguid, ps->m.toguid);
+	}
+	manifest_release(&old);
+	return rc;
+}
+
+/* 'R' [u32 inline length][u32 chunked length][header][inline payload] */
+static enum bk_code rec_entry(struct bk_buf *b, const struct bk_drr_rec *rec,
+			      bool chunked, struct bk_error *err)
+{
+	uint8_t head[RECIPE_REC_HDR];
+	enum bk_code rc;
+
+	head[0] = RECIPE_REC;
+	le32(head + 1, chunked ? 0 : (uint32_t)rec->payload_len);
+	le32(head + 5, chunked ? (uint32_t)rec->payload_len : 0);
+	rc = bk_buf_append(b, head, sizeof(head), err);
+	if (!rc)
+		rc = bk_buf_append(b, rec->raw,
+				   BK_DRR_HDR_LEN +
+					   (chunked ? 0 : rec->payload_len),
+				   err);
+	return rc;
+}
+
+static enum bk_code on_record(struct push *ps, const struct bk_push_opts *o,
+			      const struct bk_drr_rec *rec,
+			      struct bk_error *err)
+{
+	const struct bk_drr *h = &rec->hdr;
+	enum bk_code rc = BK_OK;
+
+	if (h->type == BK_DRR_BEGIN) {
+		rc = on_begin(ps, o, h, err);
+		if (rc)
+			return rc;
+		if (BK_DRR_HDRTYPE(h->u.begin.versioninfo) ==
+		    BK_DRR_COMPOUNDSTREAM)
+			ps->m.compound = true;
+	}
+	if (h->type == BK_DRR_END && rec->substream != 0)
+		ps->m.end_checksum = h->u.end.checksum;
+
+	if (record_chunked(h, rec->payload_len)) {
+		if (bk_chunker_cut_before(&ps->ck, rec->payload_len))
+			rc = finish_chunk(ps, err);
+		if (!rc)
+			rc = bk_buf_append(&ps->chunk, rec->payload,
+					   rec->payload_len, err);
+		if (!rc)
+			rc = rec_entry(&ps->pending, rec, true, err);
+		if (!rc && bk_chunker_add(&ps->ck, rec->payload,
+					  rec->payload_len))
+			rc = finish_chunk(ps, err);
+		return rc;
+	}
+	if (ps->chunk.len) {
+		/* a chunk is open: this record must follow its 'C' entry */
+		rc = rec_entry(&ps->pending, rec, false, err);
+		if (!rc && ps->pending.len > PENDING_MAX)
+			rc = finish_chunk(ps, err);
+		return rc;
+	}
+	bk_buf_reset(&ps->entry);
+	rc = rec_entry(&ps->entry, rec, false, err);
+	if (!rc)
+		rc = recipe_append(&ps->rw, ps->entry.data, ps->entry.len, err);
+	return rc;
+}
+
+static enum bk_code read_all(struct push *ps, int fd,
+			     const struct bk_push_opts *o,
+			     struct bk_drr_parser *p, struct bk_error *err)
+{
+	struct bk_drr_rec rec;
+	bool eof = false;
+	double last = now();
+
+	for (;;) {
+		enum bk_drr_status st = bk_drr_parser_next(p, &rec, err);
+		size_t avail;
+		uint8_t *dst;
+		ssize_t n;
+
+		if (st == BK_DRR_ERROR)
+			return err->code;
+		if (atomic_load(&ps->failed)) {
+			*err = ps->werr;
+			return err->code;
+		}
+		if (st == BK_DRR_RECORD) {
+			enum bk_code rc = on_record(ps, o, &rec, err);
+
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (st == BK_DRR_DONE && eof)
+			return BK_OK;
+		if (o && o->progress && now() - last >= 1.0) {
+			last = now();
+			o->progress(o->progress_ctx,
+				    bk_drr_parser_stats(p)->bytes,
+				    packer_uploaded(ps->pk));
+		}
+		dst = bk_drr_parser_space(p, READ_SIZE, &avail, err);
+		if (!dst)
+			return err->code;
+		do
+			n = read(fd, dst, avail);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return bk_error_set(err, BK_ERR_IO,
+					    "reading the stream: %s",
+					    strerror(errno));
+		if (n == 0) {
+			eof = true;
+			bk_drr_parser_eof(p);
+		} else {
+			bk_drr_parser_wrote(p, (size_t)n);
+		}
+	}
+}
+
+enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
+		     struct bk_push_result *res, struct bk_error *err)
+{
+	struct push ps;
+	struct bk_drr_parser *p = NULL;
+	const struct bk_drr_stats *st;
+	char key[600];
+	struct bk_buf mb;
+	double t0 = now();
+	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
+	enum bk_code rc;
+
+	memset(&ps, 0, sizeof(ps));
+	memset(res, 0, sizeof(*res));
+	ps.r = r;
+	ps.res = res;
+	pthread_mutex_init(&ps.mu, NULL);
+	bk_buf_init(&ps.chunk, BK_DRR_MAX_PAYLOAD + BK_CHUNK_MAX);
+	bk_buf_init(&ps.pending, PENDING_MAX + BK_DRR_MAX_BEGIN_PAYLOAD + 1024);
+	bk_buf_init(&mb, MAX_MANIFEST);
+	bk_buf_init(&ps.entry, BK_DRR_MAX_BEGIN_PAYLOAD + 1024);
+	recipe_writer_init(&ps.rw, r, err);
+	ps.m.started = (uint64_t)time(NULL);
+
+	rc = repo_index(r, &ps.idx, err);
+	if (!rc)
+		rc = packer_new(r, &ps.pk, err);
+	if (!rc)
+		rc = bk_pool_new(threads, 2 * (size_t)threads, &ps.pool, err);
+	if (!rc)
+		rc = bk_drr_parser_new(NULL, &p, err);
+	if (rc)
+		goto out;
+	bk_chunker_init(&ps.ck, r->keys);
+
+	rc = read_all(&ps, fd, o, p, err);
+	if (!rc)
+		rc = finish_chunk(&ps, err);
+	/* the workers finish what they have, even after an error, so that
+	 * what was uploaded is whole */
+	bk_pool_wait(ps.pool);
+	if (!rc && atomic_load(&ps.failed)) {
+		*err = ps.werr;
+		rc = err->code;
+	}
+	if (!rc)
+		rc = packer_finish(ps.pk, err);
+	if (rc)
+		goto out;
+
+	st = bk_drr_parser_stats(p);
+	res->stream_bytes = st->bytes;
+	res->records = st->records;
+	rc = index_write(r, ps.idx, &res->new_bytes, err);
+	if (!rc)
+		rc = recipe_finish(&ps.rw, &ps.m.digest, err);
+	if (rc)
+		goto out;
+	res->new_bytes += packer_uploaded(ps.pk) + ps.rw.stored;
+
+	ps.m.stream_bytes = st->bytes;
+	ps.m.records = st->records;
+	memcpy(ps.m.count, st->count, sizeof(ps.m.count));
+	ps.m.substreams = st->substreams;
+	ps.m.chunks = res->chunks;
+	ps.m.segments = ps.rw.ids;
+	ps.m.nsegments = ps.rw.nids;
+	ps.m.finished = (uint64_t)time(NULL);
+	rc = repo_manifest_key(ps.m.name, key, sizeof(key), err);
+	if (rc)
+		goto out;
+	/* new_bytes in the manifest: what this push added, manifest aside */
+	ps.m.new_bytes = res->new_bytes;
+	rc = manifest_encode(&ps.m, &mb, err);
+	if (!rc)
+		rc = repo_put_sealed(r, BK_OBJ_MANIFEST, key, mb.data, mb.len,
+				     true, &res->new_bytes, err);
+	if (rc == BK_ERR_EXISTS) {
+		/* the same snapshot (same guid, checked at BEGIN) raced in or
+		 * was pushed before: fine if it is the same stream */
+		struct manifest old;
+
+		rc = manifest_load(r, key, &old, err);
+		if (!rc && memcmp(&old.digest, &ps.m.digest,
+				  sizeof(old.digest)) == 0) {
+			res->already = true;
+		} else if (!rc) {
+			rc = bk_error_set(err, BK_ERR_EXISTS,
+					  "%s is already in the repository "
+					  "with different content",
+					  ps.m.name);
+		}
+		manifest_release(&old);
+	}
+out:
+	bk_pool_free(ps.pool); /* waits for every job */
+	packer_free(ps.pk);
+	bk_drr_parser_free(p);
+	ps.m.segments = NULL;
+	recipe_writer_release(&ps.rw);
+	bk_buf_release(&ps.chunk);
+	bk_buf_release(&ps.pending);
+	bk_buf_release(&ps.entry);
+	bk_buf_release(&mb);
+	pthread_mutex_destroy(&ps.mu);
+	res->seconds = now() - t0;
+	return rc;
+}

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zbak restore: manifest -> recipe -> chunks -> the stream, byte for byte.
+ *
+ * Chunks are fetched ahead by worker threads (each opened, decompressed and
+ * its id recomputed); the calling thread walks the recipe, rebuilds every
+ * record and passes it through the stream parser, so every trailer and END
+ * is checked again before the bytes are written.  At the end the length,
+ * the digest over the recipe and the last END checksum must equal the
+ * manifest's.  Memory: one recipe segment, the chunks in the window
+ * (bounded in count and bytes), the parser's buffer.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "repo/repo_impl.h"
+#include "util/pool.h"
+
+#define WINDOW 64
+#define WINDOW_BYTES (96u << 20)
+#define OUTBUF (1u << 20)
+
+struct centry {
+	struct bk_id id;
+	uint32_t rawlen;
+};
+
+struct slot {
+	struct bk_id id;
+	uint32_t rawlen;
+	struct bk_buf data;
+	bool done;
+	enum bk_code rc;
+	struct bk_error err;
+	struct restore *rs;
+};
+
+struct restore {
+	struct bk_repo *r;
+	struct bk_index *idx;
+	struct bk_pool *pool;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot slots[WINDOW];
+	/* chunk entries not submitted yet; q[0] has global number qbase */
+	struct centry *q;
+	size_t qbase, qlen, qcap;
+	size_t next_submit, next_consume; /* global chunk numbers */
+	uint64_t inflight_bytes;
+	int fd;
+	struct bk_buf out;
+	bool swap;
+};
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void fetch_job(void *arg)
+{
+	struct slot *s = arg;
+	struct restore *rs = s->rs;
+	struct bk_buf scratch;
+	struct bk_error err;
+	enum bk_code rc;
+
+	bk_buf_init(&scratch, (size_t)s->rawlen + s->rawlen / 200 + 1024);
+	rc = chunk_fetch(rs->r, rs->idx, &s->id, s->rawlen, &scratch,
+			 &s->data, &err);
+	bk_buf_release(&scratch);
+	pthread_mutex_lock(&rs->mu);
+	s->rc = rc;
+	if (rc)
+		s->err = err;
+	s->done = true;
+	pthread_cond_broadcast(&rs->cv);
+	pthread_mutex_unlock(&rs->mu);
+}
+
+static enum bk_code queue_chunk(struct restore *rs, const uint8_t *e,
+				struct bk_error *err)
+{
+	if (rs->qlen == rs->qcap) {
+		size_t drop = rs->next_submit - rs->qbase; /* submitted */
+		size_t nc;
+		struct centry *nq;
+
+		if (drop) {
+			memmove(rs->q, rs->q + drop,
+				(rs->qlen - drop) * sizeof(*rs->q));
+			rs->qlen -= drop;
+			rs->qbase += drop;
+		}
+		if (rs->qlen == rs->qcap) {
+			nc = rs->qcap ? rs->qcap * 2 : 1024;
+			nq = realloc(rs->q, nc * sizeof(*nq));
+			if (!nq)
+				return bk_error_set(err, BK_ERR_NOMEM,
+						    "out of memory");
+			rs->q = nq;
+			rs->qcap = nc;
+		}
+	}
+	memcpy(rs->q[rs->qlen].id.b, e + 1, BK_ID_LEN);
+	rs->q[rs->qlen].rawlen = get_le32(e + 1 + BK_ID_LEN);
+	rs->qlen++;
+	return BK_OK;
+}
+
+static void submit_more(struct restore *rs)
+{
+	while (rs->next_submit < rs->qbase + rs->qlen &&
+	       rs->next_submit - rs->next_consume < WINDOW) {
+		const struct centry *c = &rs->q[rs->next_submit - rs->qbase];
+		struct slot *s = &rs->slots[rs->next_submit % WINDOW];
+
+		if (rs->next_submit > rs->next_consume &&
+		    rs->inflight_bytes + c->rawlen > WINDOW_BYTES)
+			break;
+		s->id = c->id;
+		s->rawlen = c->rawlen;
+		s->done = false;
+		s->rs = rs;
+		rs->inflight_bytes += c->rawlen;
+		rs->next_submit++;
+		bk_pool_submit(rs->pool, fetch_job, s);
+	}
+}
+
+static enum bk_code write_all(int fd, const uint8_t *p, size_t len,
+			      struct bk_error *err)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return bk_error_set(err, BK_ERR_IO,
+					    "writing the stream: %s",
+					    strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return BK_OK;
+}
+
+static enum bk_code emit(struct restore *rs, const uint8_t *p, size_t len,
+			 struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	if (rs->out.len + len > OUTBUF) {
+		rc = write_all(rs->fd, rs->out.data, rs->out.len, err);
+		bk_buf_reset(&rs->out);
+	}
+	if (rc)
+		return rc;
+	if (len >= OUTBUF / 2) /* large: straight through */
+		return write_all(rs->fd, p, len, err);
+	return bk_buf_append(&rs->out, p, len, err);
+}
+
+/* Feed one rebuilt record to the parser and write what it verified. */
+static enum bk_code through_parser(struct restore *rs, struct bk_drr_parser *p,
+				   const uint8_t *hdr, const uint8_t *payload,
+				   size_t plen, struct bk_cksum *end_ck,
+				   struct bk_error *err)
+{
+	const uint8_t *parts[2] = { hdr, payload };
+	size_t lens[2] = { BK_DRR_HDR_LEN, plen };
+	struct bk_drr_rec rec;
+	enum bk_drr_status st;
+
+	for (int i = 0; i < 2; i++) {
+		size_t off = 0;
+
+		while (off < lens[i]) {
+			size_t took = bk_drr_parser_feed(p, parts[i] + off,
+							 lens[i] - off);
+
+			if (took == 0)
+				return bk_error_set(err, BK_ERR_FORMAT,
+						    "recipe: a record longer "
+						    "than its header says");
+			off += took;
+		}
+	}
+	while ((st = bk_drr_parser_next(p, &rec, err)) == BK_DRR_RECORD) {
+		enum bk_code rc = emit(rs, rec.raw,
+				       BK_DRR_HDR_LEN + rec.payload_len, err);
+
+		if (rc)
+			return rc;
+		if (rec.hdr.type == BK_DRR_END && rec.substream != 0)
+			*end_ck = rec.hdr.u.end.checksum;
+	}
+	if (st == BK_DRR_ERROR) {
+		bk_error_prefix(err, "restored stream fails verification");
+		return err->code;
+	}
+	return BK_OK;
+}
+
+/* Scan a segment: check entry bounds, queue its chunk entries. */
+static enum bk_code scan_segment(struct restore *rs, const struct bk_buf *seg,
+				 struct bk_error *err)
+{
+	size_t pos = 0;
+
+	while (pos < seg->len) {
+		const uint8_t *e = seg->data + pos;
+		size_t left = seg->len - pos;
+
+		if (e[0] == RECIPE_CHUNK && left >= RECIPE_CHUNK_LEN) {
+			enum bk_code rc = queue_chunk(rs, e, err);
+
+			if (rc)
+				return rc;
+			pos += RECIPE_CHUNK_LEN;
+		} else if (e[0] == RECIPE_REC &&
+			   left >= RECIPE_REC_HDR + BK_DRR_HDR_LEN &&
+			   get_le32(e + 1) <=
+				   left - RECIPE_REC_HDR - BK_DRR_HDR_LEN) {
+			pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN + get_le32(e + 1);
+		} else {
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "recipe: damaged entry at byte %zu",
+					    pos);
+		}
+	}
+	return BK_OK;
+}
+
+enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
+			const struct bk_restore_opts *o,
+			struct bk_restore_result *res, struct bk_error *err)
+{
+	struct restore rs;
+	struct manifest m;
+	struct bk_drr_parser *p = NULL;
+	struct bk_buf seg;
+	struct bk_hash digest;
+	struct bk_id got;
+	struct bk_cksum end_ck = { { 0 } };
+	struct slot *cur = NULL;
+	size_t cur_pos = 0;
+	char key[600];
+	double t0 = now(), last = t0;
+	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
+	const struct bk_drr_stats *st;
+	struct bk_drr_rec rec;
+	enum bk_code rc;
+
+	memset(&rs, 0, sizeof(rs));
+	memset(&m, 0, sizeof(m));
+	memset(res, 0, sizeof(*res));
+	rs.r = r;
+	rs.fd = fd;
+	pthread_mutex_init(&rs.mu, NULL);
+	pthread_cond_init(&rs.cv, NULL);
+	for (int i = 0; i < WINDOW; i++)
+		bk_buf_init(&rs.slots[i].data, BK_DRR_MAX_PAYLOAD + 1);
+	bk_buf_init(&rs.out, OUTBUF + 1);
+	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
+	bk_hash_init(&digest);
+
+	rc = repo_manifest_key(name, key, sizeof(key), err);
+	if (!rc)
+		rc = manifest_load(r, key, &m, err);
+	if (rc == BK_ERR_NOTFOUND)
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "no snapshot %s in the repository", name);
+	if (!rc && strcmp(m.name, name) != 0)
+		rc = bk_error_set(err, BK_ERR_AUTH, "manifest %s names %s",
+				  key, m.name);
+	if (!rc)
+		rc = repo_index(r, &rs.idx, err);
+	if (!rc)
+		rc = bk_pool_new(threads, WINDOW, &rs.pool, err);
+	if (!rc)
+		rc = bk_drr_parser_new(NULL, &p, err);
+
+	for (size_t si = 0; !rc && si < m.nsegments; si++) {
+		size_t pos = 0;
+
+		rc = recipe_load_segment(r, &m.segments[si], &seg, &digest,
+					 err);
+		if (!rc)
+			rc = scan_segment(&rs, &seg, err);
+		if (!rc)
+			submit_more(&rs);
+		while (!rc && pos < seg.len) {
+			const uint8_t *e = seg.data + pos;
+
+			if (o && o->progress && now() - last >= 1.0) {
+				last = now();
+				o->progress(o->progress_ctx,
+					    bk_drr_parser_stats(p)->bytes, 0);
+			}
+			if (e[0] == RECIPE_CHUNK) {
+				if (cur && cur_pos != cur->rawlen) {
+					rc = bk_error_set(err, BK_ERR_FORMAT,
+							  "recipe: %" PRIu32
+							  " bytes of a chunk "
+							  "left unused",
+							  cur->rawlen -
+								  (uint32_t)cur_pos);
+					break;
+				}
+				if (cur) {
+					rs.inflight_bytes -= cur->rawlen;
+					rs.next_consume++;
+					submit_more(&rs);
+				}
+				cur = &rs.slots[rs.next_consume % WINDOW];
+				pthread_mutex_lock(&rs.mu);
+				while (!cur->done)
+					pthread_cond_wait(&rs.cv, &rs.mu);
+				pthread_mutex_unlock(&rs.mu);
+				if (cur->rc) {
+					*err = cur->err;
+					rc = cur->rc;
+					break;
+				}
+				if (memcmp(cur->id.b, e + 1, BK_ID_LEN) != 0) {
+					rc = bk_error_set(err, BK_ERR_INTERNAL,
+							  "restore window out "
+							  "of step");
+					break;
+				}
+				cur_pos = 0;
+				pos += RECIPE_CHUNK_LEN;
+			} else {
+				uint32_t inl = get_le32(e + 1);
+				uint32_t chk = get_le32(e + 5);
+				const uint8_t *hdr = e + RECIPE_REC_HDR;
+				const uint8_t *payload = hdr + BK_DRR_HDR_LEN;
+
+				if (inl && chk) {
+					rc = bk_error_set(err, BK_ERR_FORMAT,
+							  "recipe: record with "
+							  "inline and chunked "
+							  "payload");
+					break;
+				}
+				if (chk) {
+					if (!cur || cur->rawlen - cur_pos < chk) {
+						rc = bk_error_set(
+							err, BK_ERR_FORMAT,
+							"recipe: a record needs "
+							"%" PRIu32 " chunk "
+							"bytes that are not there",
+							chk);
+						break;
+					}
+					payload = cur->data.data + cur_pos;
+					cur_pos += chk;
+				}
+				rc = through_parser(&rs, p, hdr, payload,
+						    inl ? inl : chk, &end_ck,
+						    err);
+				pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN + inl;
+			}
+		}
+	}
+	if (!rc && cur && cur_pos != cur->rawlen)
+		rc = bk_error_set(err, BK_ERR_FORMAT,
+				  "recipe: the last chunk is not used up");
+	if (!rc && (cur ? rs.next_consume + 1 : rs.next_consume) !=
+			   rs.qbase + rs.qlen)
+		rc = bk_error_set(err, BK_ERR_FORMAT,
+				  "recipe: chunk entries without records");
+	if (!rc) {
+		enum bk_drr_status s;
+
+		bk_drr_parser_eof(p);
+		s = bk_drr_parser_next(p, &rec, err);
+		if (s == BK_DRR_ERROR)
+			rc = err->code;
+		else if (s != BK_DRR_DONE)
+			rc = bk_error_set(err, BK_ERR_FORMAT,
+					  "recipe: stream does not end");
+	}
+	if (!rc && rs.out.len) {
+		rc = write_all(fd, rs.out.data, rs.out.len, err);
+		bk_buf_reset(&rs.out);
+	}
+	if (!rc) {
+		st = bk_drr_parser_stats(p);
+		bk_hash_final(&digest, &got);
+		if (st->bytes != m.stream_bytes || st->records != m.records)
+			rc = bk_error_set(err, BK_ERR_CHECKSUM,
+					  "%s: restored %" PRIu64
+					  " bytes in %" PRIu64
+					  " records, the manifest says %" PRIu64
+					  " in %" PRIu64,
+					  name, st->bytes, st->records,
+					  m.stream_bytes, m.records);
+		else if (memcmp(&got, &m.digest, sizeof(got)) != 0)
+			rc = bk_error_set(err, BK_ERR_CHECKSUM,
+					  "%s: stream digest does not match "
+					  "the manifest",
+					  name);
+		else if (memcmp(&end_ck, &m.end_checksum, sizeof(end_ck)) != 0)
+			rc = bk_error_set(err, BK_ERR_CHECKSUM,
+					  "%s: END checksum does not match the "
+					  "manifest",
+					  name);
+		res->stream_bytes = st->bytes;
+		res->records = st->records;
+	}
+	bk_pool_free(rs.pool); /* waits for fetches still running */
+	bk_drr_parser_free(p);
+	for (int i = 0; i < WINDOW; i++)
+		bk_buf_release(&rs.slots[i].data);
+	bk_buf_release(&rs.out);
+	bk_buf_release(&seg);
+	free(rs.q);
+	manifest_release(&m);
+	pthread_mutex_destroy(&rs.mu);
+	pthread_cond_destroy(&rs.cv);
+	res->seconds = now() - t0;
+	return rc;
+}

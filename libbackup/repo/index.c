@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chunk index: chunk id -> (pack, offset, sealed length, raw length).
+ * In memory an open-addressing table under a read-write lock; in the store
+ * one sealed object per push (docs/repository.md).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/repo_impl.h"
+
+#define IDX_MAGIC "ZBKIDX01"
+#define IDX_ENTRY 80u
+
+struct slot {
+	struct bk_id id;
+	uint64_t off;
+	uint32_t pack; /* index into packs[] */
+	uint32_t len, rawlen;
+	uint8_t used, flags;
+};
+
+struct bk_index {
+	pthread_rwlock_t lock;
+	struct slot *tab;
+	size_t cap, count;
+	struct bk_id *packs;
+	size_t npacks, packcap;
+	uint32_t *packtab; /* open addressing over packs[], value+1 */
+	size_t packtabcap;
+	size_t objects;
+};
+
+static uint64_t h64(const struct bk_id *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b, 8); /* ids are uniformly distributed */
+	return h;
+}
+
+enum bk_code index_new(struct bk_index **out, struct bk_error *err)
+{
+	struct bk_index *idx = calloc(1, sizeof(*idx));
+
+	*out = NULL;
+	if (!idx)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	idx->cap = 1024;
+	idx->tab = calloc(idx->cap, sizeof(*idx->tab));
+	idx->packtabcap = 256;
+	idx->packtab = calloc(idx->packtabcap, sizeof(*idx->packtab));
+	if (!idx->tab || !idx->packtab) {
+		free(idx->tab);
+		free(idx->packtab);
+		free(idx);
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	pthread_rwlock_init(&idx->lock, NULL);
+	*out = idx;
+	return BK_OK;
+}
+
+void index_free(struct bk_index *idx)
+{
+	if (!idx)
+		return;
+	pthread_rwlock_destroy(&idx->lock);
+	free(idx->tab);
+	free(idx->packs);
+	free(idx->packtab);
+	free(idx);
+}
+
+static struct slot *find(struct bk_index *idx, const struct bk_id *id)
+{
+	size_t mask = idx->cap - 1, i = (size_t)h64(id) & mask;
+
+	for (;;) {
+		struct slot *s = &idx->tab[i];
+
+		if (!s->used || memcmp(&s->id, id, sizeof(*id)) == 0)
+			return s;
+		i = (i + 1) & mask;
+	}
+}
+
+static int grow(struct bk_index *idx)
+{
+	struct slot *old = idx->tab;
+	size_t oldcap = idx->cap;
+
+	idx->tab = calloc(oldcap * 2, sizeof(*idx->tab));
+	if (!idx->tab) {
+		idx->tab = old;
+		return -1;
+	}
+	idx->cap = oldcap * 2;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].used)
+			*find(idx, &old[i].id) = old[i];
+	free(old);
+	return 0;
+}
+
+/* pack id -> number, adding it if new; UINT32_MAX when out of memory */
+static uint32_t pack_no(struct bk_index *idx, const struct bk_id *pack)
+{
+	size_t mask, i;
+
+	if (idx->npacks * 2 >= idx->packtabcap) {
+		uint32_t *nt = calloc(idx->packtabcap * 2, sizeof(*nt));
+
+		if (!nt)
+			return UINT32_MAX;
+		free(idx->packtab);
+		idx->packtab = nt;
+		idx->packtabcap *= 2;
+		mask = idx->packtabcap - 1;
+		for (size_t p = 0; p < idx->npacks; p++) {
+			i = (size_t)h64(&idx->packs[p]) & mask;
+			while (nt[i])
+				i = (i + 1) & mask;
+			nt[i] = (uint32_t)p + 1;
+		}
+	}
+	mask = idx->packtabcap - 1;
+	i = (size_t)h64(pack) & mask;
+	while (idx->packtab[i]) {
+		uint32_t p = idx->packtab[i] - 1;
+
+		if (memcmp(&idx->packs[p], pack, sizeof(*pack)) == 0)
+			return p;
+		i = (i + 1) & mask;
+	}
+	if (idx->npacks == idx->packcap) {
+		size_t nc = idx->packcap ? idx->packcap * 2 : 64;
+		struct bk_id *np = realloc(idx->packs, nc * sizeof(*np));
+
+		if (!np)
+			return UINT32_MAX;
+		idx->packs = np;
+		idx->packcap = nc;
+	}
+	idx->packs[idx->npacks] = *pack;
+	idx->packtab[i] = (uint32_t)idx->npacks + 1;
+	return (uint32_t)idx->npacks++;
+}
+
+/* Insert or update under the write lock held by the caller. */
+static int put_locked(struct bk_index *idx, const struct bk_id *id,
+		      const struct bk_loc *loc, unsigned flags)
+{
+	struct slot *s;
+
+	if ((idx->count + 1) * 4 >= idx->cap * 3 && grow(idx))
+		return -1;
+	s = find(idx, id);
+	if (!s->used) {
+		s->used = 1;
+		s->id = *id;
+		idx->count++;
+	}
+	s->flags = (uint8_t)flags;
+	if (loc) {
+		uint32_t p = pack_no(idx, &loc->pack);
+
+		if (p == UINT32_MAX)
+			return -1;
+		s->pack = p;
+		s->off = loc->off;
+		s->len = loc->len;
+		s->rawlen = loc->rawlen;
+	}
+	return 0;
+}
+
+bool index_get(struct bk_index *idx, const struct bk_id *id,
+	       struct bk_loc *loc)
+{
+	struct slot *s;
+	bool found;
+
+	pthread_rwlock_rdlock(&idx->lock);
+	s = find(idx, id);
+	found = s->used && !(s->flags & IDX_PENDING);
+	if (found && loc) {
+		loc->pack = idx->packs[s->pack];
+		loc->off = s->off;
+		loc->len = s->len;
+		loc->rawlen = s->rawlen;
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	return found;
+}
+
+bool index_claim(struct bk_index *idx, const struct bk_id *id)
+{
+	bool claimed = false;
+	struct slot *s;
+
+	pthread_rwlock_wrlock(&idx->lock);
+	s = find(idx, id);
+	if (!s->used)
+		claimed = put_locked(idx, id, NULL, IDX_PENDING) == 0;
+	pthread_rwlock_unlock(&idx->lock);
+	return claimed;
+}
+
+void index_set(struct bk_index *idx, const struct bk_id *id,
+	       const struct bk_loc *loc, unsigned flags)
+{
+	pthread_rwlock_wrlock(&idx->lock);
+	put_locked(idx, id, loc, flags);
+	pthread_rwlock_unlock(&idx->lock);
+}
+
+size_t index_count(struct bk_index *idx)
+{
+	return idx->count;
+}
+
+size_t index_objects(struct bk_index *idx)
+{
+	return idx->objects;
+}
+
+static enum bk_code parse_index(struct bk_index *idx, const char *key,
+				const uint8_t *p, size_t len, unsigned flags,
+				struct bk_error *err)
+{
+	uint32_t n;
+
+	if (len < 12 || memcmp(p, IDX_MAGIC, 8) != 0)
+		return bk_error_set(err, BK_ERR_FORMAT, "%s: not an index",
+				    key);
+	n = get_le32(p + 8);
+	if ((len - 12) / IDX_ENTRY != n || (len - 12) % IDX_ENTRY)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "%s: %" PRIu32 " entries do not fit in "
+				    "%zu bytes",
+				    key, n, len);
+	pthread_rwlock_wrlock(&idx->lock);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *e = p + 12 + (size_t)i * IDX_ENTRY;
+		struct bk_id id;
+		struct bk_loc loc;
+
+		memcpy(id.b, e, 32);
+		memcpy(loc.pack.b, e + 32, 32);
+		loc.off = get_le64(e + 64);
+		loc.len = get_le32(e + 72);
+		loc.rawlen = get_le32(e + 76);
+		if (put_locked(idx, &id, &loc, flags)) {
+			pthread_rwlock_unlock(&idx->lock);
+			return bk_error_set(err, BK_ERR_NOMEM,
+					    "out of memory loading %s", key);
+		}
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	return BK_OK;
+}
+
+struct load_ctx {
+	struct bk_repo *r;
+	struct bk_index *idx;
+	struct bk_buf plain;
+	/* packs seen in data/: for the orphan scan */
+	struct bk_id *packs;
+	uint64_t *sizes;
+	size_t npacks, cap;
+};
+
+static enum bk_code load_one(void *vctx, const char *key, uint64_t size,
+			     struct bk_error *err)
+{
+	struct load_ctx *c = vctx;
+	enum bk_code rc;
+
+	(void)size;
+	rc = repo_get_opened(c->r, BK_OBJ_INDEX, key, MAX_INDEX_OBJECT,
+			     &c->plain, err);
+	if (!rc)
+		rc = parse_index(c->idx, key, c->plain.data, c->plain.len, 0,
+				 err);
+	if (!rc)
+		c->idx->objects++;
+	return rc;
+}
+
+static enum bk_code note_pack(void *vctx, const char *key, uint64_t size,
+			      struct bk_error *err)
+{
+	struct load_ctx *c = vctx;
+	const char *base = strrchr(key, '/');
+	struct bk_id id;
+
+	if (!base || bk_id_parse(base + 1, &id, NULL) != BK_OK)
+		return BK_OK; /* not a pack: ignore */
+	if (c->npacks == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 256;
+		struct bk_id *np = realloc(c->packs, nc * sizeof(*np));
+		uint64_t *ns;
+
+		if (!np)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		c->packs = np;
+		ns = realloc(c->sizes, nc * sizeof(*ns));
+		if (!ns)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		c->sizes = ns;
+		c->cap = nc;
+	}
+	c->packs[c->npacks] = id;
+	c->sizes[c->npacks++] = size;
+	return BK_OK;
+}
+
+static bool pack_known(struct bk_index *idx, const struct bk_id *pack)
+{
+	size_t mask = idx->packtabcap - 1, i = (size_t)h64(pack) & mask;
+
+	while (idx->packtab[i]) {
+		if (memcmp(&idx->packs[idx->packtab[i] - 1], pack,
+			   sizeof(*pack)) == 0)
+			return true;
+		i = (i + 1) & mask;
+	}
+	return false;
+}
+
+enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
+			bool scan_orphans, struct bk_error *err)
+{
+	struct load_ctx c = { .r = r, .idx = idx };
+	enum bk_code rc;
+
+	bk_buf_init(&c.plain, MAX_INDEX_OBJECT);
+	rc = bk_store_list(r->store, "index/", load_one, &c, err);
+	if (rc || !scan_orphans)
+		goto out;
+	rc = bk_store_list(r->store, "data/", note_pack, &c, err);
+	for (size_t i = 0; !rc && i < c.npacks; i++) {
+		struct pack_entry *e = NULL;
+		size_t n = 0;
+		bool known;
+
+		pthread_rwlock_rdlock(&idx->lock);
+		known = pack_known(idx, &c.packs[i]);
+		pthread_rwlock_unlock(&idx->lock);
+		if (known)
+			continue;
+		/* a pack no index covers: a push died before its index */
+		rc = pack_read_header(r, &c.packs[i], c.sizes[i], &e, &n, err);
+		if (rc == BK_ERR_AUTH || rc == BK_ERR_FORMAT) {
+			rc = BK_OK; /* unreadable: verify reports it */
+			free(e);
+			continue;
+		}
+		for (size_t j = 0; !rc && j < n; j++) {
+			struct bk_loc loc = { c.packs[i], e[j].off, e[j].len,
+					      e[j].rawlen };
+
+			if (!index_get(idx, &e[j].id, NULL))
+				index_set(idx, &e[j].id, &loc, IDX_ORPHAN);
+		}
+		free(e);
+	}
+out:
+	bk_buf_release(&c.plain);
+	free(c.packs);
+	free(c.sizes);
+	return rc;
+}
+
+enum bk_code index_write(struct bk_repo *r, struct bk_index *idx,
+			 uint64_t *stored, struct bk_error *err)
+{
+	struct bk_buf b;
+	uint8_t head[12], e[IDX_ENTRY], rnd[BK_ID_LEN];
+	struct bk_id oid;
+	char hex[2 * BK_ID_LEN + 1], key[96];
+	uint32_t n = 0;
+	enum bk_code rc = BK_OK;
+
+	bk_buf_init(&b, MAX_INDEX_OBJECT);
+	memcpy(head, IDX_MAGIC, 8);
+	le32(head + 8, 0);
+	rc = bk_buf_append(&b, head, sizeof(head), err);
+	pthread_rwlock_rdlock(&idx->lock);
+	for (size_t i = 0; !rc && i < idx->cap; i++) {
+		const struct slot *s = &idx->tab[i];
+
+		if (!s->used || !(s->flags & (IDX_NEW | IDX_ORPHAN)))
+			continue;
+		memcpy(e, s->id.b, 32);
+		memcpy(e + 32, idx->packs[s->pack].b, 32);
+		le64(e + 64, s->off);
+		le32(e + 72, s->len);
+		le32(e + 76, s->rawlen);
+		rc = bk_buf_append(&b, e, sizeof(e), err);
+		n++;
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	if (rc || n == 0)
+		goto out;
+	le32(b.data + 8, n);
+	bk_random(rnd, sizeof(rnd));
+	memcpy(oid.b, rnd, sizeof(rnd));
+	bk_id_hex(&oid, hex);
+	snprintf(key, sizeof(key), "index/%s", hex);
+	rc = repo_put_sealed(r, BK_OBJ_INDEX, key, b.data, b.len, true, stored,
+			     err);
+	if (rc)
+		goto out;
+	/* written: from now on they are ordinary entries */
+	pthread_rwlock_wrlock(&idx->lock);
+	for (size_t i = 0; i < idx->cap; i++)
+		idx->tab[i].flags &= (uint8_t)~(IDX_NEW | IDX_ORPHAN);
+	idx->objects++;
+	pthread_rwlock_unlock(&idx->lock);
+out:
+	bk_buf_release(&b);
+	return rc;
+}
+
+enum bk_code index_foreach(struct bk_index *idx, index_fn fn, void *ctx,
+			   struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	pthread_rwlock_rdlock(&idx->lock);
+	for (size_t i = 0; !rc && i < idx->cap; i++) {
+		const struct slot *s = &idx->tab[i];
+		struct bk_loc loc;
+
+		if (!s->used || (s->flags & IDX_PENDING))
+			continue;
+		loc.pack = idx->packs[s->pack];
+		loc.off = s->off;
+		loc.len = s->len;
+		loc.rawlen = s->rawlen;
+		rc = fn(ctx, &s->id, &loc, err);
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	return rc;
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* Listing snapshots: every manifest, opened and parsed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/repo_impl.h"
+
+struct keys {
+	char **v;
+	size_t n, cap;
+};
+
+static enum bk_code collect(void *ctx, const char *key, uint64_t size,
+			    struct bk_error *err)
+{
+	struct keys *k = ctx;
+
+	(void)size;
+	if (k->n == k->cap) {
+		size_t nc = k->cap ? k->cap * 2 : 64;
+		char **nv = realloc(k->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		k->v = nv;
+		k->cap = nc;
+	}
+	k->v[k->n] = strdup(key);
+	if (!k->v[k->n])
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	k->n++;
+	return BK_OK;
+}
+
+static int by_dataset_time(const void *a, const void *b)
+{
+	const struct bk_snapshot *x = a, *y = b;
+	int c = strcmp(x->dataset, y->dataset);
+
+	if (c)
+		return c;
+	if (x->creation_time != y->creation_time)
+		return x->creation_time < y->creation_time ? -1 : 1;
+	return strcmp(x->snap, y->snap);
+}
+
+enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
+		     struct bk_error *err)
+{
+	struct keys k = { 0 };
+	struct bk_snapshot *v = NULL;
+	size_t count = 0;
+	enum bk_code rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = bk_store_list(r->store, "snapshots/", collect, &k, err);
+	if (!rc && k.n) {
+		v = calloc(k.n, sizeof(*v));
+		if (!v)
+			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; !rc && i < k.n; i++) {
+		struct manifest m;
+		struct bk_snapshot *s = &v[count];
+
+		rc = manifest_load(r, k.v[i], &m, err);
+		if (rc)
+			break;
+		snprintf(s->dataset, sizeof(s->dataset), "%s", m.dataset);
+		snprintf(s->snap, sizeof(s->snap), "%s", m.snap);
+		snprintf(s->key, sizeof(s->key), "%s", k.v[i]);
+		s->toguid = m.toguid;
+		s->fromguid = m.fromguid;
+		s->creation_time = m.creation_time;
+		s->pushed_at = m.finished;
+		s->stream_bytes = m.stream_bytes;
+		s->new_bytes = m.new_bytes;
+		s->chunks = m.chunks;
+		s->substreams = m.substreams;
+		s->compound = m.compound;
+		s->digest = m.digest;
+		manifest_release(&m);
+		count++;
+	}
+	/* parents: the snapshot of the same dataset whose toguid is fromguid */
+	for (size_t i = 0; !rc && i < count; i++) {
+		if (!v[i].fromguid)
+			continue;
+		for (size_t j = 0; j < count; j++)
+			if (j != i && v[j].toguid == v[i].fromguid &&
+			    strcmp(v[j].dataset, v[i].dataset) == 0) {
+				snprintf(v[i].parent, sizeof(v[i].parent),
+					 "%s@%s", v[j].dataset, v[j].snap);
+				break;
+			}
+	}
+	for (size_t i = 0; i < k.n; i++)
+		free(k.v[i]);
+	free(k.v);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	if (count)
+		qsort(v, count, sizeof(*v), by_dataset_time);
+	*out = v;
+	*n = count;
+	return BK_OK;
+}

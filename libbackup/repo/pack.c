@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Chunks and packs (docs/repository.md):
+ *   chunk plaintext  [u8 0 raw | 1 lz4][u32 LE raw length][data]
+ *   pack             blob... | sealed header | u32 LE header length | "ZBKPACK1"
+ *   header           "ZBKPH001" u32 count, then per blob: id (32), offset
+ *                    (u64), sealed length (u32), raw length (u32)
+ */
+#include <inttypes.h>
+#include <lz4.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/repo_impl.h"
+
+#define PH_MAGIC "ZBKPH001"
+#define PH_ENTRY 48u
+#define MAX_PACK_HEADER (64u << 20)
+
+enum bk_code chunk_encode(const uint8_t *data, size_t len, struct bk_buf *out,
+			  struct bk_error *err)
+{
+	int bound, n;
+	enum bk_code rc;
+
+	if (len > BK_DRR_MAX_PAYLOAD)
+		return bk_error_set(err, BK_ERR_INTERNAL, "chunk too large");
+	bound = LZ4_compressBound((int)len);
+	bk_buf_reset(out);
+	rc = bk_buf_reserve(out, CHUNK_HDR + (size_t)bound, err);
+	if (rc)
+		return rc;
+	n = LZ4_compress_default((const char *)data,
+				 (char *)out->data + CHUNK_HDR, (int)len,
+				 bound);
+	if (n > 0 && (size_t)n < len) {
+		out->data[0] = CHUNK_LZ4;
+		out->len = CHUNK_HDR + (size_t)n;
+	} else {
+		out->data[0] = CHUNK_RAW;
+		memcpy(out->data + CHUNK_HDR, data, len);
+		out->len = CHUNK_HDR + len;
+	}
+	le32(out->data + 1, (uint32_t)len);
+	return BK_OK;
+}
+
+enum bk_code chunk_decode(const struct bk_keys *k, const struct bk_id *id,
+			  const uint8_t *plain, size_t len, struct bk_buf *out,
+			  struct bk_error *err)
+{
+	uint32_t raw;
+	struct bk_id got;
+	char hex[2 * BK_ID_LEN + 1];
+	enum bk_code rc;
+
+	bk_id_hex(id, hex);
+	if (len < CHUNK_HDR || plain[0] > CHUNK_LZ4)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "chunk %s: bad encoding", hex);
+	raw = get_le32(plain + 1);
+	bk_buf_reset(out);
+	rc = bk_buf_reserve(out, raw, err);
+	if (rc)
+		return rc;
+	if (plain[0] == CHUNK_RAW) {
+		if (len - CHUNK_HDR != raw)
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "chunk %s: length mismatch", hex);
+		memcpy(out->data, plain + CHUNK_HDR, raw);
+	} else {
+		int n = LZ4_decompress_safe((const char *)plain + CHUNK_HDR,
+					    (char *)out->data,
+					    (int)(len - CHUNK_HDR), (int)raw);
+
+		if (n < 0 || (uint32_t)n != raw)
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "chunk %s: damaged LZ4 data", hex);
+	}
+	out->len = raw;
+	bk_chunk_id(k, out->data, raw, &got);
+	if (memcmp(&got, id, sizeof(got)) != 0)
+		return bk_error_set(err, BK_ERR_CHECKSUM,
+				    "chunk %s: content does not match its id",
+				    hex);
+	return BK_OK;
+}
+
+enum bk_code pack_parse_header(const uint8_t *p, size_t len,
+			       struct pack_entry **entries, size_t *n,
+			       struct bk_error *err)
+{
+	uint32_t count;
+	struct pack_entry *e;
+
+	*entries = NULL;
+	*n = 0;
+	if (len < 12 || memcmp(p, PH_MAGIC, 8) != 0)
+		return bk_error_set(err, BK_ERR_FORMAT, "not a pack header");
+	count = get_le32(p + 8);
+	if ((len - 12) % PH_ENTRY || (len - 12) / PH_ENTRY != count)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "pack header: %" PRIu32 " entries do not "
+				    "fit %zu bytes",
+				    count, len);
+	e = calloc(count ? count : 1, sizeof(*e));
+	if (!e)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *q = p + 12 + (size_t)i * PH_ENTRY;
+
+		memcpy(e[i].id.b, q, 32);
+		e[i].off = get_le64(q + 32);
+		e[i].len = get_le32(q + 40);
+		e[i].rawlen = get_le32(q + 44);
+	}
+	*entries = e;
+	*n = count;
+	return BK_OK;
+}
+
+enum bk_code pack_read_header(struct bk_repo *r, const struct bk_id *pack,
+			      uint64_t size, struct pack_entry **entries,
+			      size_t *n, struct bk_error *err)
+{
+	char key[80], hex[2 * BK_ID_LEN + 1];
+	struct bk_buf raw, plain;
+	uint32_t hlen;
+	enum bk_code rc;
+
+	*entries = NULL;
+	*n = 0;
+	repo_pack_key(pack, key);
+	bk_id_hex(pack, hex);
+	bk_buf_init(&raw, MAX_PACK_HEADER);
+	bk_buf_init(&plain, MAX_PACK_HEADER);
+	if (size < PACK_TRAILER_LEN) {
+		rc = bk_error_set(err, BK_ERR_FORMAT, "%s: too short", key);
+		goto out;
+	}
+	rc = bk_store_get_range(r->store, key, size - PACK_TRAILER_LEN,
+				PACK_TRAILER_LEN, &raw, err);
+	if (rc)
+		goto out;
+	hlen = get_le32(raw.data);
+	if (memcmp(raw.data + 4, PACK_MAGIC, 8) != 0 ||
+	    hlen > size - PACK_TRAILER_LEN || hlen > MAX_PACK_HEADER) {
+		rc = bk_error_set(err, BK_ERR_FORMAT, "%s: not a pack", key);
+		goto out;
+	}
+	bk_buf_reset(&raw);
+	rc = bk_store_get_range(r->store, key, size - PACK_TRAILER_LEN - hlen,
+				hlen, &raw, err);
+	if (!rc)
+		rc = bk_open(r->keys, BK_OBJ_PACK_HEADER, hex, raw.data,
+			     raw.len, &plain, err);
+	if (!rc)
+		rc = pack_parse_header(plain.data, plain.len, entries, n, err);
+	if (rc && rc != BK_ERR_NOMEM)
+		bk_error_prefix(err, "%s", key);
+out:
+	bk_buf_release(&raw);
+	bk_buf_release(&plain);
+	return rc;
+}
+
+/* ---- the packer ---- */
+
+struct packer {
+	struct bk_repo *r;
+	pthread_mutex_t mu;
+	struct bk_buf data;   /* blobs of the pack being filled */
+	struct bk_buf header; /* its plain header entries */
+	struct pack_entry *ents;
+	size_t nents, capents;
+	uint64_t uploaded, packs;
+	struct bk_index *idx;
+};
+
+enum bk_code packer_new(struct bk_repo *r, struct packer **out,
+			struct bk_error *err)
+{
+	struct packer *pk = calloc(1, sizeof(*pk));
+	enum bk_code rc;
+
+	*out = NULL;
+	if (!pk)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	rc = repo_index(r, &pk->idx, err);
+	if (rc) {
+		free(pk);
+		return rc;
+	}
+	pk->r = r;
+	pthread_mutex_init(&pk->mu, NULL);
+	bk_buf_init(&pk->data, 2u * PACK_TARGET + (32u << 20));
+	*out = pk;
+	return BK_OK;
+}
+
+/* Seal the header, add the trailer, upload, and index the entries.  The
+ * caller owns data/ents (taken out of the packer). */
+static enum bk_code upload(struct packer *pk, struct bk_buf *data,
+			   struct pack_entry *ents, size_t n,
+			   struct bk_error *err)
+{
+	struct bk_buf plain;
+	struct bk_id pack;
+	char hex[2 * BK_ID_LEN + 1], key[80];
+	uint8_t trailer[PACK_TRAILER_LEN], e[PH_ENTRY];
+	size_t before;
+	enum bk_code rc;
+
+	bk_buf_init(&plain, 12 + n * PH_ENTRY + 1);
+	memcpy(trailer, PH_MAGIC, 8);
+	le32(trailer + 8, (uint32_t)n);
+	rc = bk_buf_append(&plain, trailer, 12, err);
+	for (size_t i = 0; !rc && i < n; i++) {
+		memcpy(e, ents[i].id.b, 32);
+		le64(e + 32, ents[i].off);
+		le32(e + 40, ents[i].len);
+		le32(e + 44, ents[i].rawlen);
+		rc = bk_buf_append(&plain, e, sizeof(e), err);
+	}
+	bk_random(pack.b, sizeof(pack.b));
+	bk_id_hex(&pack, hex);
+	before = data->len;
+	if (!rc)
+		rc = bk_seal(pk->r->keys, BK_OBJ_PACK_HEADER, hex, plain.data,
+			     plain.len, data, err);
+	if (!rc) {
+		le32(trailer, (uint32_t)(data->len - before));
+		memcpy(trailer + 4, PACK_MAGIC, 8);
+		rc = bk_buf_append(data, trailer, sizeof(trailer), err);
+	}
+	repo_pack_key(&pack, key);
+	if (!rc)
+		rc = bk_store_put(pk->r->store, key, data->data, data->len,
+				  err);
+	if (!rc) {
+		for (size_t i = 0; i < n; i++) {
+			struct bk_loc loc = { pack, ents[i].off, ents[i].len,
+					      ents[i].rawlen };
+
+			index_set(pk->idx, &ents[i].id, &loc, IDX_NEW);
+		}
+		pthread_mutex_lock(&pk->mu);
+		pk->uploaded += data->len;
+		pk->packs++;
+		pthread_mutex_unlock(&pk->mu);
+	}
+	bk_buf_release(&plain);
+	return rc;
+}
+
+enum bk_code packer_add(struct packer *pk, const struct bk_id *id,
+			const uint8_t *encoded, size_t len, uint32_t rawlen,
+			struct bk_error *err)
+{
+	char hex[2 * BK_ID_LEN + 1];
+	struct bk_buf full;
+	struct pack_entry *ents = NULL;
+	size_t n = 0, before;
+	enum bk_code rc;
+
+	bk_id_hex(id, hex);
+	bk_buf_init(&full, 0);
+	pthread_mutex_lock(&pk->mu);
+	before = pk->data.len;
+	rc = bk_seal(pk->r->keys, BK_OBJ_CHUNK, hex, encoded, len, &pk->data,
+		     err);
+	if (!rc && pk->nents == pk->capents) {
+		size_t nc = pk->capents ? pk->capents * 2 : 256;
+		struct pack_entry *ne = realloc(pk->ents, nc * sizeof(*ne));
+
+		if (!ne)
+			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		else {
+			pk->ents = ne;
+			pk->capents = nc;
+		}
+	}
+	if (!rc) {
+		pk->ents[pk->nents++] = (struct pack_entry){
+			*id, before, (uint32_t)(pk->data.len - before), rawlen
+		};
+		if (pk->data.len >= PACK_TARGET) {
+			/* take the full pack out; upload without the lock */
+			full = pk->data;
+			bk_buf_init(&pk->data, full.max);
+			ents = pk->ents;
+			n = pk->nents;
+			pk->ents = NULL;
+			pk->nents = pk->capents = 0;
+		}
+	}
+	pthread_mutex_unlock(&pk->mu);
+	if (!rc && ents)
+		rc = upload(pk, &full, ents, n, err);
+	free(ents);
+	bk_buf_release(&full);
+	return rc;
+}
+
+enum bk_code packer_finish(struct packer *pk, struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	if (pk->nents)
+		rc = upload(pk, &pk->data, pk->ents, pk->nents, err);
+	free(pk->ents);
+	pk->ents = NULL;
+	pk->nents = pk->capents = 0;
+	bk_buf_reset(&pk->data);
+	return rc;
+}
+
+uint64_t packer_uploaded(const struct packer *pk)
+{
+	return pk->uploaded;
+}
+
+uint64_t packer_packs(const struct packer *pk)
+{
+	return pk->packs;
+}
+
+void packer_free(struct packer *pk)
+{
+	if (!pk)
+		return;
+	bk_buf_release(&pk->data);
+	free(pk->ents);
+	pthread_mutex_destroy(&pk->mu);
+	free(pk);
+}
+
+enum bk_code chunk_fetch(struct bk_repo *r, struct bk_index *idx,
+			 const struct bk_id *id, uint32_t rawlen,
+			 struct bk_buf *scratch, struct bk_buf *out,
+			 struct bk_error *err)
+{
+	struct bk_loc loc;
+	char hex[2 * BK_ID_LEN + 1], key[80];
+	struct bk_buf plain;
+	enum bk_code rc;
+
+	bk_id_hex(id, hex);
+	if (!index_get(idx, id, &loc))
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "chunk %s is in no index", hex);
+	if (loc.rawlen != rawlen)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "chunk %s: index says %" PRIu32
+				    " bytes, recipe %" PRIu32,
+				    hex, loc.rawlen, rawlen);
+	repo_pack_key(&loc.pack, key);
+	bk_buf_reset(scratch);
+	rc = bk_store_get_range(r->store, key, loc.off, loc.len, scratch, err);
+	if (rc == BK_ERR_NOTFOUND)
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "pack %s holding chunk %s is missing", key,
+				    hex);
+	if (rc)
+		return rc;
+	bk_buf_init(&plain, (size_t)loc.len + 1);
+	rc = bk_open(r->keys, BK_OBJ_CHUNK, hex, scratch->data, scratch->len,
+		     &plain, err);
+	if (rc == BK_ERR_AUTH)
+		rc = bk_error_set(err, BK_ERR_AUTH,
+				  "chunk %s in %s at offset %" PRIu64
+				  ": authentication failed (altered data)",
+				  hex, key, loc.off);
+	if (!rc)
+		rc = chunk_decode(r->keys, id, plain.data, plain.len, out, err);
+	bk_buf_release(&plain);
+	return rc;
+}

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/* Repository life cycle, object names, sealed get/put. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "repo/repo_impl.h"
+
+#define CONFIG_KEY "config"
+#define KEYS_KEY "keys"
+#define MAX_KEYS_BLOB (64u << 10)
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int unhex(const char *s, uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = 0;
+
+		for (int j = 0; j < 2; j++) {
+			char c = s[2 * i + j];
+
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned)(c - 'a' + 10);
+			else
+				return -1;
+		}
+		p[i] = (uint8_t)v;
+	}
+	return s[2 * n] == '\0' || s[2 * n] == '\n' ? 0 : -1;
+}
+
+enum bk_code repo_split_name(const char *name, char *dataset, size_t dn,
+			     char *snap, size_t sn, struct bk_error *err)
+{
+	const char *at = strchr(name, '@');
+	size_t dlen;
+
+	if (!at || strchr(at + 1, '@'))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "'%s' is not a snapshot name "
+				    "(pool/fs@snap)", name);
+	dlen = (size_t)(at - name);
+	if (dlen == 0 || at[1] == '\0')
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "'%s': empty dataset or snapshot name",
+				    name);
+	if (dlen >= dn || strlen(at + 1) >= sn)
+		return bk_error_set(err, BK_ERR_USAGE, "'%s': name too long",
+				    name);
+	for (const char *c = name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return bk_error_set(err, BK_ERR_USAGE,
+					    "snapshot name has a control "
+					    "character");
+	if (name[0] == '/' || at[-1] == '/' || strstr(name, "//"))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "'%s': bad dataset name", name);
+	memcpy(dataset, name, dlen);
+	dataset[dlen] = '\0';
+	memcpy(snap, at + 1, strlen(at + 1) + 1); /* length checked above */
+	return BK_OK;
+}
+
+static int plain_char(char c, bool slash_ok)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+	       (slash_ok && c == '/');
+}
+
+static size_t encode(const char *s, bool slash_ok, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		if (plain_char(*s, slash_ok) && !(*s == '.' && (o == 0 || out[o - 1] == '/'))) {
+			if (o + 1 >= n)
+				return 0;
+			out[o++] = *s;
+		} else {
+			if (o + 3 >= n)
+				return 0;
+			snprintf(out + o, 4, "%%%02X", (unsigned char)*s);
+			o += 3;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+enum bk_code repo_manifest_key(const char *name, char *out, size_t n,
+			       struct bk_error *err)
+{
+	char ds[256], sn[256], eds[800], esn[800];
+	enum bk_code rc = repo_split_name(name, ds, sizeof(ds), sn, sizeof(sn),
+					  err);
+
+	if (rc)
+		return rc;
+	if (!encode(ds, true, eds, sizeof(eds)) ||
+	    !encode(sn, false, esn, sizeof(esn)) ||
+	    (size_t)snprintf(out, n, "snapshots/%s@%s", eds, esn) >= n)
+		return bk_error_set(err, BK_ERR_USAGE, "'%s': name too long",
+				    name);
+	return BK_OK;
+}
+
+enum bk_code repo_name_from_key(const char *key, char *out, size_t n,
+				struct bk_error *err)
+{
+	const char *p = key;
+	size_t o = 0;
+
+	if (strncmp(p, "snapshots/", 10) != 0)
+		return bk_error_set(err, BK_ERR_FORMAT, "%s: not a manifest",
+				    key);
+	for (p += 10; *p; p++) {
+		char c = *p;
+
+		if (c == '%') {
+			unsigned v;
+
+			if (sscanf(p + 1, "%2x", &v) != 1 || !p[1] || !p[2])
+				return bk_error_set(err, BK_ERR_FORMAT,
+						    "%s: bad escape", key);
+			c = (char)v;
+			p += 2;
+		}
+		if (o + 1 >= n)
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "%s: name too long", key);
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return BK_OK;
+}
+
+void repo_pack_key(const struct bk_id *pack, char out[80])
+{
+	char h[2 * BK_ID_LEN + 1];
+
+	bk_id_hex(pack, h);
+	snprintf(out, 80, "data/%.2s/%s", h, h);
+}
+
+enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
+			     const char *key, const void *plain, size_t len,
+			     bool excl, uint64_t *stored, struct bk_error *err)
+{
+	struct bk_buf b;
+	enum bk_code rc;
+
+	bk_buf_init(&b, len + BK_SEAL_OVERHEAD + 1);
+	rc = bk_seal(r->keys, kind, key, plain, len, &b, err);
+	if (!rc)
+		rc = excl ? bk_store_put_new(r->store, key, b.data, b.len, err)
+			  : bk_store_put(r->store, key, b.data, b.len, err);
+	if (!rc && stored)
+		*stored += b.len;
+	bk_buf_release(&b);
+	return rc;
+}
+
+enum bk_code repo_get_opened(struct bk_repo *r, enum bk_obj_kind kind,
+			     const char *key, size_t max, struct bk_buf *out,
+			     struct bk_error *err)
+{
+	struct bk_buf b;
+	enum bk_code rc;
+
+	bk_buf_init(&b, max + BK_SEAL_OVERHEAD);
+	bk_buf_reset(out);
+	rc = bk_store_get(r->store, key, &b, err);
+	if (!rc)
+		rc = bk_open(r->keys, kind, key, b.data, b.len, out, err);
+	bk_buf_release(&b);
+	return rc;
+}
+
+/* ---- config ---- */
+
+static enum bk_code parse_config(const uint8_t *p, size_t len,
+				 uint8_t id[BK_REPO_ID_LEN],
+				 struct bk_error *err)
+{
+	char text[512], idhex[2 * BK_REPO_ID_LEN + 1];
+	unsigned version;
+
+	if (len >= sizeof(text))
+		return bk_error_set(err, BK_ERR_FORMAT, "config: too large");
+	memcpy(text, p, len);
+	text[len] = '\0';
+	if (sscanf(text, "zbak-repository %u\nid %32s", &version, idhex) != 2)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "config: not a zbak repository");
+	if (version != REPO_VERSION)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "repository format version %u (this zbak "
+				    "reads version %d)",
+				    version, REPO_VERSION);
+	if (strlen(idhex) != 2 * BK_REPO_ID_LEN ||
+	    unhex(idhex, id, BK_REPO_ID_LEN))
+		return bk_error_set(err, BK_ERR_FORMAT, "config: bad id");
+	return BK_OK;
+}
+
+enum bk_code bk_repo_init(const char *url, const char *pass, size_t passlen,
+			  const struct bk_kdf_params *kdf,
+			  struct bk_error *err)
+{
+	struct bk_store *s = NULL;
+	struct bk_keys *k = NULL;
+	struct bk_buf blob;
+	uint8_t id[BK_REPO_ID_LEN];
+	char idhex[2 * BK_REPO_ID_LEN + 1], config[256];
+	struct bk_kdf_params def;
+	uint64_t size;
+	enum bk_code rc;
+	int n;
+
+	bk_buf_init(&blob, MAX_KEYS_BLOB);
+	if (!kdf) {
+		bk_kdf_default(&def);
+		kdf = &def;
+	}
+	rc = bk_crypto_init(err);
+	if (!rc)
+		rc = bk_store_open(url, true, &s, err);
+	if (rc)
+		goto out;
+	rc = bk_store_head(s, CONFIG_KEY, &size, err);
+	if (rc == BK_OK) {
+		rc = bk_error_set(err, BK_ERR_EXISTS,
+				  "a repository already exists at %s", url);
+		goto out;
+	}
+	if (rc != BK_ERR_NOTFOUND)
+		goto out;
+	bk_random(id, sizeof(id));
+	rc = bk_keys_generate(&k, err);
+	if (!rc) {
+		bk_keys_set_repo_id(k, id);
+		rc = bk_keys_wrap(k, pass, passlen, kdf, id, &blob, err);
+	}
+	if (!rc)
+		rc = bk_store_put_new(s, KEYS_KEY, blob.data, blob.len, err);
+	if (rc == BK_ERR_EXISTS)
+		rc = bk_error_set(err, BK_ERR_EXISTS,
+				  "%s holds keys but no config: an incomplete "
+				  "repository; remove it first",
+				  url);
+	if (rc)
+		goto out;
+	hex(id, sizeof(id), idhex);
+	n = snprintf(config, sizeof(config),
+		     "zbak-repository %d\nid %s\ncreated %lld\n", REPO_VERSION,
+		     idhex, (long long)time(NULL));
+	rc = bk_store_put_new(s, CONFIG_KEY, config, (size_t)n, err);
+out:
+	bk_buf_release(&blob);
+	bk_keys_free(k);
+	bk_store_close(s);
+	return rc;
+}
+
+enum bk_code bk_repo_open(const char *url, const char *pass, size_t passlen,
+			  struct bk_repo **out, struct bk_error *err)
+{
+	struct bk_repo *r = calloc(1, sizeof(*r));
+	struct bk_buf b;
+	enum bk_code rc;
+
+	*out = NULL;
+	bk_buf_init(&b, MAX_KEYS_BLOB);
+	if (!r)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	pthread_mutex_init(&r->index_mu, NULL);
+	snprintf(r->url, sizeof(r->url), "%s", url);
+	rc = bk_crypto_init(err);
+	if (!rc)
+		rc = bk_store_open(url, false, &r->store, err);
+	if (rc == BK_ERR_NOTFOUND)
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "no repository at %s (create one with "
+				  "'zbak -r %s init')",
+				  url, url);
+	if (rc)
+		goto out;
+	rc = bk_store_get(r->store, CONFIG_KEY, &b, err);
+	if (rc == BK_ERR_NOTFOUND)
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "no repository at %s (no config object)",
+				  url);
+	if (!rc)
+		rc = parse_config(b.data, b.len, r->id, err);
+	if (rc)
+		goto out;
+	bk_buf_reset(&b);
+	rc = bk_store_get(r->store, KEYS_KEY, &b, err);
+	if (rc == BK_ERR_NOTFOUND)
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "repository at %s has no keys object", url);
+	if (!rc)
+		rc = bk_keys_unwrap(b.data, b.len, pass, passlen, r->id,
+				    &r->keys, NULL, err);
+	if (rc == BK_ERR_AUTH)
+		rc = bk_error_set(err, BK_ERR_AUTH,
+				  "wrong passphrase for the repository at %s",
+				  url);
+out:
+	bk_buf_release(&b);
+	if (rc) {
+		bk_repo_close(r);
+		return rc;
+	}
+	*out = r;
+	return BK_OK;
+}
+
+void bk_repo_close(struct bk_repo *r)
+{
+	if (!r)
+		return;
+	index_free(r->index);
+	bk_keys_free(r->keys);
+	bk_store_close(r->store);
+	pthread_mutex_destroy(&r->index_mu);
+	free(r);
+}
+
+const char *bk_repo_describe(const struct bk_repo *r)
+{
+	return r->url;
+}
+
+enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
+			    size_t passlen, const struct bk_kdf_params *kdf,
+			    struct bk_error *err)
+{
+	struct bk_buf blob;
+	struct bk_kdf_params def;
+	enum bk_code rc;
+
+	if (!kdf) {
+		bk_kdf_default(&def);
+		kdf = &def;
+	}
+	bk_buf_init(&blob, MAX_KEYS_BLOB);
+	rc = bk_keys_wrap(r->keys, pass, passlen, kdf, r->id, &blob, err);
+	if (!rc) /* atomic replace: the old keys object stays until then */
+		rc = bk_store_put(r->store, KEYS_KEY, blob.data, blob.len, err);
+	bk_buf_release(&blob);
+	return rc;
+}
+
+enum bk_code repo_index(struct bk_repo *r, struct bk_index **out,
+			struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	pthread_mutex_lock(&r->index_mu);
+	if (!r->index) {
+		struct bk_index *idx = NULL;
+
+		rc = index_new(&idx, err);
+		if (!rc)
+			rc = index_load(r, idx, true, err);
+		if (rc)
+			index_free(idx);
+		else
+			r->index = idx;
+	}
+	*out = r->index;
+	pthread_mutex_unlock(&r->index_mu);
+	return rc;
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* Repository internals shared by libbackup/repo and libbackup/pipeline. */
+#ifndef BK_REPO_IMPL_H
+#define BK_REPO_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backup/buf.h"
+#include "backup/chunk.h"
+#include "backup/crypto.h"
+#include "backup/drr.h"
+#include "backup/repo.h"
+#include "backup/store.h"
+
+#define REPO_VERSION 1
+#define PACK_TARGET (16u << 20)
+#define RECIPE_SEGMENT (4u << 20)
+#define MAX_MANIFEST (16u << 20)
+#define MAX_INDEX_OBJECT (512u << 20)
+#define MAX_SEGMENT_SEALED (RECIPE_SEGMENT + (RECIPE_SEGMENT / 255) + 4096)
+#define PACK_TRAILER_LEN 12u
+#define PACK_MAGIC "ZBKPACK1"
+#define CHUNK_HDR 5u /* [u8 compression][u32 raw length] */
+#define CHUNK_RAW 0
+#define CHUNK_LZ4 1
+
+struct bk_index;
+
+struct bk_repo {
+	struct bk_store *store;
+	struct bk_keys *keys;
+	uint8_t id[BK_REPO_ID_LEN];
+	char url[1024];
+	pthread_mutex_t index_mu;
+	struct bk_index *index; /* loaded on first use */
+};
+
+static inline void le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* ---- names ---- */
+
+/* Split and check "pool/fs@snap"; BK_ERR_USAGE with a reason. */
+enum bk_code repo_split_name(const char *name, char *dataset, size_t dn,
+			     char *snap, size_t sn, struct bk_error *err);
+/* "snapshots/<enc dataset>@<enc snap>" */
+enum bk_code repo_manifest_key(const char *name, char *out, size_t n,
+			       struct bk_error *err);
+/* Inverse for listings: manifest key -> "pool/fs@snap". */
+enum bk_code repo_name_from_key(const char *key, char *out, size_t n,
+				struct bk_error *err);
+void repo_pack_key(const struct bk_id *pack, char out[80]);
+
+/* Seal plain and put it under key (put_new when excl). */
+enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
+			     const char *key, const void *plain, size_t len,
+			     bool excl, uint64_t *stored, struct bk_error *err);
+/* Get key and open it into out (reset first). */
+enum bk_code repo_get_opened(struct bk_repo *r, enum bk_obj_kind kind,
+			     const char *key, size_t max, struct bk_buf *out,
+			     struct bk_error *err);
+
+/* ---- chunks and packs ---- */
+
+/* [flag][rawlen][data], LZ4 when smaller. */
+enum bk_code chunk_encode(const uint8_t *data, size_t len, struct bk_buf *out,
+			  struct bk_error *err);
+/* Decode into out (reset first), check the raw length and the id. */
+enum bk_code chunk_decode(const struct bk_keys *k, const struct bk_id *id,
+			  const uint8_t *plain, size_t len, struct bk_buf *out,
+			  struct bk_error *err);
+
+struct pack_entry {
+	struct bk_id id;
+	uint64_t off;
+	uint32_t len;    /* sealed */
+	uint32_t rawlen; /* chunk bytes */
+};
+
+/* Read and open a pack's header: entries (caller frees). */
+enum bk_code pack_read_header(struct bk_repo *r, const struct bk_id *pack,
+			      uint64_t size, struct pack_entry **entries,
+			      size_t *n, struct bk_error *err);
+/* Parse an opened pack header. */
+enum bk_code pack_parse_header(const uint8_t *p, size_t len,
+			       struct pack_entry **entries, size_t *n,
+			       struct bk_error *err);
+
+/* The pack being filled during a push (thread-safe). */
+struct packer;
+enum bk_code packer_new(struct bk_repo *r, struct packer **out,
+			struct bk_error *err);
+/* Seal the encoded chunk and add it; uploads a full pack on the way. */
+enum bk_code packer_add(struct packer *pk, const struct bk_id *id,
+			const uint8_t *encoded, size_t len, uint32_t rawlen,
+			struct bk_error *err);
+/* Upload what is left; totals. */
+enum bk_code packer_finish(struct packer *pk, struct bk_error *err);
+uint64_t packer_uploaded(const struct packer *pk);
+uint64_t packer_packs(const struct packer *pk);
+void packer_free(struct packer *pk);
+
+/* ---- index ---- */
+
+struct bk_loc {
+	struct bk_id pack;
+	uint64_t off;
+	uint32_t len;
+	uint32_t rawlen;
+};
+
+#define IDX_PENDING 1u /* claimed by this push, not uploaded yet */
+#define IDX_NEW 2u     /* stored by this push: goes into its index */
+#define IDX_ORPHAN 4u  /* found in a pack no index covers */
+
+enum bk_code index_new(struct bk_index **out, struct bk_error *err);
+void index_free(struct bk_index *idx);
+/* Load every index object, then (scan_orphans) the headers of packs no
+ * index covers. */
+enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
+			bool scan_orphans, struct bk_error *err);
+bool index_get(struct bk_index *idx, const struct bk_id *id,
+	       struct bk_loc *loc);
+/* Mark a chunk as being stored; false when it is already known. */
+bool index_claim(struct bk_index *idx, const struct bk_id *id);
+void index_set(struct bk_index *idx, const struct bk_id *id,
+	       const struct bk_loc *loc, unsigned flags);
+/* Write the NEW and ORPHAN entries as one index object. */
+enum bk_code index_write(struct bk_repo *r, struct bk_index *idx,
+			 uint64_t *stored, struct bk_error *err);
+size_t index_count(struct bk_index *idx);
+size_t index_objects(struct bk_index *idx);
+typedef enum bk_code (*index_fn)(void *ctx, const struct bk_id *id,
+				 const struct bk_loc *loc,
+				 struct bk_error *err);
+enum bk_code index_foreach(struct bk_index *idx, index_fn fn, void *ctx,
+			   struct bk_error *err);
+/* The repository's index, loaded once (with orphans). */
+enum bk_code repo_index(struct bk_repo *r, struct bk_index **out,
+			struct bk_error *err);
+
+/* Fetch, open, decode and check one chunk. */
+enum bk_code chunk_fetch(struct bk_repo *r, struct bk_index *idx,
+			 const struct bk_id *id, uint32_t rawlen,
+			 struct bk_buf *scratch, struct bk_buf *out,
+			 struct bk_error *err);
+
+/* ---- manifests ---- */
+
+struct manifest {
+	char name[512];
+	char dataset[256];
+	char snap[256];
+	uint64_t toguid, fromguid, creation_time;
+	uint64_t stream_bytes, records;
+	uint64_t count[BK_DRR_NUMTYPES];
+	uint32_t substreams;
+	bool compound;
+	struct bk_cksum end_checksum;
+	struct bk_id digest;
+	uint64_t chunks, new_bytes;
+	uint64_t started, finished;
+	struct bk_id *segments; /* recipe segment ids, in order */
+	size_t nsegments;
+};
+
+enum bk_code manifest_encode(const struct manifest *m, struct bk_buf *out,
+			     struct bk_error *err);
+/* Parse; m->segments allocated (manifest_release frees). */
+enum bk_code manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
+			    struct bk_error *err);
+void manifest_release(struct manifest *m);
+/* Get, open and parse snapshot `name`'s manifest. */
+enum bk_code manifest_load(struct bk_repo *r, const char *key,
+			   struct manifest *m, struct bk_error *err);
+
+/* ---- recipes ---- */
+
+#define RECIPE_REC 'R'
+#define RECIPE_CHUNK 'C'
+#define RECIPE_REC_HDR 9u   /* 'R' u32 inline length, u32 chunked length */
+#define RECIPE_CHUNK_LEN (1u + BK_ID_LEN + 4u)
+
+struct recipe_writer {
+	struct bk_repo *r;
+	struct bk_buf seg;
+	struct bk_buf packed;
+	struct bk_hash digest;
+	struct bk_id *ids;
+	size_t nids, capids;
+	uint64_t stored;
+};
+
+enum bk_code recipe_writer_init(struct recipe_writer *w, struct bk_repo *r,
+				struct bk_error *err);
+/* Append whole entries; segments are cut between append calls. */
+enum bk_code recipe_append(struct recipe_writer *w, const void *p, size_t len,
+			   struct bk_error *err);
+enum bk_code recipe_finish(struct recipe_writer *w, struct bk_id *digest,
+			   struct bk_error *err);
+void recipe_writer_release(struct recipe_writer *w);
+
+/* Read one segment's plaintext (reset out first) and fold it into digest. */
+enum bk_code recipe_load_segment(struct bk_repo *r, const struct bk_id *seg,
+				 struct bk_buf *out, struct bk_hash *digest,
+				 struct bk_error *err);
+
+/* Payload of this record kept in chunks (vs inline in the recipe)? */
+static inline bool record_chunked(const struct bk_drr *h, uint64_t plen)
+{
+	return plen > 0 && (h->type == BK_DRR_WRITE || h->type == BK_DRR_SPILL);
+}
+
+#endif

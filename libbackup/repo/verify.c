@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zbak verify: every manifest opens and parses, every recipe segment opens
+ * and every chunk it names is indexed, every indexed chunk lies inside an
+ * existing pack, every incremental's source is stored; with read_data, packs
+ * are downloaded and every chunk authenticated and checked against its id.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/repo_impl.h"
+
+struct packsz {
+	struct bk_id id;
+	uint64_t size;
+};
+
+struct vctx {
+	struct bk_repo *r;
+	const struct bk_verify_opts *o;
+	struct bk_verify_result *res;
+	enum bk_code first;
+	struct bk_error first_err;
+	struct packsz *packs;
+	size_t npacks, cap;
+};
+
+static void problem(struct vctx *c, enum bk_code code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void problem(struct vctx *c, enum bk_code code, const char *fmt, ...)
+{
+	char msg[BK_ERROR_MSG_MAX + 128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->res->problems++;
+	if (!c->first) {
+		c->first = code;
+		bk_error_set(&c->first_err, code, "%s", msg);
+	}
+	if (c->o && c->o->report)
+		c->o->report(c->o->report_ctx, msg);
+}
+
+static enum bk_code note_pack(void *vctx, const char *key, uint64_t size,
+			      struct bk_error *err)
+{
+	struct vctx *c = vctx;
+	const char *base = strrchr(key, '/');
+	struct bk_id id;
+
+	if (!base || bk_id_parse(base + 1, &id, NULL) != BK_OK) {
+		problem(c, BK_ERR_FORMAT, "%s: not a pack name", key);
+		return BK_OK;
+	}
+	if (c->npacks == c->cap) {
+		size_t nc = c->cap ? c->cap * 2 : 256;
+		struct packsz *np = realloc(c->packs, nc * sizeof(*np));
+
+		if (!np)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		c->packs = np;
+		c->cap = nc;
+	}
+	c->packs[c->npacks].id = id;
+	c->packs[c->npacks++].size = size;
+	return BK_OK;
+}
+
+static int cmp_pack(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct bk_id));
+}
+
+static const struct packsz *find_pack(struct vctx *c, const struct bk_id *id)
+{
+	return bsearch(id, c->packs, c->npacks, sizeof(*c->packs), cmp_pack);
+}
+
+static enum bk_code check_entry(void *vctx, const struct bk_id *id,
+				const struct bk_loc *loc, struct bk_error *err)
+{
+	struct vctx *c = vctx;
+	const struct packsz *p = find_pack(c, &loc->pack);
+	char h[2 * BK_ID_LEN + 1], ph[2 * BK_ID_LEN + 1];
+
+	(void)err;
+	c->res->chunks++;
+	bk_id_hex(id, h);
+	bk_id_hex(&loc->pack, ph);
+	if (!p)
+		problem(c, BK_ERR_NOTFOUND,
+			"chunk %s: its pack data/%.2s/%s is missing", h, ph,
+			ph);
+	else if (loc->off + loc->len + PACK_TRAILER_LEN > p->size)
+		problem(c, BK_ERR_FORMAT,
+			"chunk %s: lies past the end of pack %s", h, ph);
+	return BK_OK;
+}
+
+static void check_snapshot(struct vctx *c, struct bk_index *idx,
+			   const char *key, struct manifest *m,
+			   struct bk_buf *seg)
+{
+	struct bk_hash digest;
+	struct bk_id got;
+	uint64_t chunks = 0;
+
+	bk_hash_init(&digest);
+	for (size_t i = 0; i < m->nsegments; i++) {
+		struct bk_error err;
+		size_t pos = 0;
+
+		if (recipe_load_segment(c->r, &m->segments[i], seg, &digest,
+					&err)) {
+			problem(c, err.code, "%s: %s", m->name, err.msg);
+			return;
+		}
+		while (pos < seg->len) {
+			const uint8_t *e = seg->data + pos;
+			size_t left = seg->len - pos;
+
+			if (e[0] == RECIPE_CHUNK && left >= RECIPE_CHUNK_LEN) {
+				struct bk_id id;
+				struct bk_loc loc;
+
+				memcpy(id.b, e + 1, BK_ID_LEN);
+				if (!index_get(idx, &id, &loc)) {
+					char h[2 * BK_ID_LEN + 1];
+
+					bk_id_hex(&id, h);
+					problem(c, BK_ERR_NOTFOUND,
+						"%s: chunk %s is in no index",
+						m->name, h);
+				} else if (loc.rawlen !=
+					   get_le32(e + 1 + BK_ID_LEN)) {
+					problem(c, BK_ERR_FORMAT,
+						"%s: chunk length differs "
+						"from the index",
+						m->name);
+				}
+				chunks++;
+				pos += RECIPE_CHUNK_LEN;
+			} else if (e[0] == RECIPE_REC &&
+				   left >= RECIPE_REC_HDR + BK_DRR_HDR_LEN &&
+				   get_le32(e + 1) <= left - RECIPE_REC_HDR -
+							      BK_DRR_HDR_LEN) {
+				pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN +
+				       get_le32(e + 1);
+			} else {
+				problem(c, BK_ERR_FORMAT,
+					"%s: damaged recipe segment", m->name);
+				return;
+			}
+		}
+	}
+	bk_hash_final(&digest, &got);
+	if (memcmp(&got, &m->digest, sizeof(got)) != 0)
+		problem(c, BK_ERR_CHECKSUM,
+			"%s: recipe does not match the manifest's digest",
+			m->name);
+	if (chunks != m->chunks)
+		problem(c, BK_ERR_FORMAT,
+			"%s: recipe names %" PRIu64 " chunks, manifest %" PRIu64,
+			m->name, chunks, m->chunks);
+	(void)key;
+}
+
+/* Download whole packs and check every blob. */
+static void read_pack(struct vctx *c, struct bk_index *idx,
+		      const struct packsz *p)
+{
+	char key[80];
+	struct bk_buf raw, plain, chunk;
+	struct pack_entry *e = NULL;
+	size_t n = 0;
+	struct bk_error err;
+	char hex[2 * BK_ID_LEN + 1];
+
+	repo_pack_key(&p->id, key);
+	bk_buf_init(&raw, p->size + 1);
+	bk_buf_init(&plain, BK_DRR_MAX_PAYLOAD + 64);
+	bk_buf_init(&chunk, BK_DRR_MAX_PAYLOAD + 1);
+	if (pack_read_header(c->r, &p->id, p->size, &e, &n, &err)) {
+		problem(c, err.code, "%s", err.msg);
+		goto out;
+	}
+	if (bk_store_get(c->r->store, key, &raw, &err)) {
+		problem(c, err.code, "%s", err.msg);
+		goto out;
+	}
+	c->res->packs_read++;
+	c->res->bytes_read += raw.len;
+	for (size_t i = 0; i < n; i++) {
+		struct bk_loc loc;
+
+		bk_id_hex(&e[i].id, hex);
+		if (e[i].off + e[i].len > raw.len) {
+			problem(c, BK_ERR_FORMAT, "%s: chunk %s out of bounds",
+				key, hex);
+			continue;
+		}
+		bk_buf_reset(&plain);
+		if (bk_open(c->r->keys, BK_OBJ_CHUNK, hex, raw.data + e[i].off,
+			    e[i].len, &plain, &err) ||
+		    chunk_decode(c->r->keys, &e[i].id, plain.data, plain.len,
+				 &chunk, &err)) {
+			problem(c, err.code, "%s: chunk %s: %s", key, hex,
+				err.msg);
+			continue;
+		}
+		c->res->chunks_read++;
+		if (index_get(idx, &e[i].id, &loc) &&
+		    memcmp(&loc.pack, &p->id, sizeof(loc.pack)) == 0 &&
+		    (loc.off != e[i].off || loc.len != e[i].len))
+			problem(c, BK_ERR_FORMAT,
+				"%s: chunk %s: index and pack header disagree",
+				key, hex);
+	}
+out:
+	free(e);
+	bk_buf_release(&raw);
+	bk_buf_release(&plain);
+	bk_buf_release(&chunk);
+}
+
+struct mkeys {
+	char **v;
+	size_t n, cap;
+};
+
+static enum bk_code collect(void *ctx, const char *key, uint64_t size,
+			    struct bk_error *err)
+{
+	struct mkeys *k = ctx;
+
+	(void)size;
+	if (k->n == k->cap) {
+		size_t nc = k->cap ? k->cap * 2 : 64;
+		char **nv = realloc(k->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		k->v = nv;
+		k->cap = nc;
+	}
+	k->v[k->n] = strdup(key);
+	if (!k->v[k->n])
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	k->n++;
+	return BK_OK;
+}
+
+enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
+		       struct bk_verify_result *res, struct bk_error *err)
+{
+	struct vctx c = { .r = r, .o = o, .res = res };
+	struct bk_index *idx = NULL;
+	struct mkeys keys = { 0 };
+	struct manifest *ms = NULL;
+	bool *ok = NULL;
+	struct bk_buf seg;
+	enum bk_code rc;
+
+	memset(res, 0, sizeof(*res));
+	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
+	/* the indexes alone: chunks only in unindexed packs do not count */
+	rc = index_new(&idx, err);
+	if (!rc)
+		rc = index_load(r, idx, false, err);
+	if (rc)
+		goto out;
+	res->indexes = index_objects(idx);
+	rc = bk_store_list(r->store, "data/", note_pack, &c, err);
+	if (rc)
+		goto out;
+	qsort(c.packs, c.npacks, sizeof(*c.packs), cmp_pack);
+	res->packs = c.npacks;
+	rc = index_foreach(idx, check_entry, &c, err);
+	if (rc)
+		goto out;
+
+	rc = bk_store_list(r->store, "snapshots/", collect, &keys, err);
+	if (rc)
+		goto out;
+	ms = calloc(keys.n ? keys.n : 1, sizeof(*ms));
+	ok = calloc(keys.n ? keys.n : 1, sizeof(*ok));
+	if (!ms || !ok) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < keys.n; i++) {
+		struct bk_error e;
+		char name[600];
+
+		res->snapshots++;
+		if (manifest_load(r, keys.v[i], &ms[i], &e)) {
+			problem(&c, e.code, "%s", e.msg);
+			continue;
+		}
+		/* the manifest must name the key it is stored under */
+		if (repo_name_from_key(keys.v[i], name, sizeof(name), &e) ||
+		    strcmp(name, ms[i].name) != 0) {
+			problem(&c, BK_ERR_AUTH, "%s holds the manifest of %s",
+				keys.v[i], ms[i].name);
+			continue;
+		}
+		ok[i] = true;
+		check_snapshot(&c, idx, keys.v[i], &ms[i], &seg);
+	}
+	/* chains: every incremental's source is stored */
+	for (size_t i = 0; i < keys.n; i++) {
+		bool found = false;
+
+		if (!ok[i] || !ms[i].fromguid || ms[i].compound)
+			continue;
+		for (size_t j = 0; j < keys.n && !found; j++)
+			found = ok[j] && ms[j].toguid == ms[i].fromguid &&
+				strcmp(ms[j].dataset, ms[i].dataset) == 0;
+		if (!found)
+			problem(&c, BK_ERR_NOTFOUND,
+				"%s: chain broken: its source (guid %016" PRIx64
+				") is not in the repository",
+				ms[i].name, ms[i].fromguid);
+	}
+	if (o && o->read_data_percent) {
+		uint64_t want = (c.npacks * (uint64_t)o->read_data_percent +
+				 99) / 100;
+		/* a random sample: a start and a stride over the sorted ids */
+		size_t start = 0;
+
+		if (c.npacks) {
+			uint32_t rnd;
+
+			bk_random(&rnd, sizeof(rnd));
+			start = rnd % c.npacks;
+		}
+		for (uint64_t i = 0; i < want && i < c.npacks; i++)
+			read_pack(&c, idx, &c.packs[(start + i) % c.npacks]);
+	}
+	rc = BK_OK;
+out:
+	for (size_t i = 0; i < keys.n; i++) {
+		if (ms)
+			manifest_release(&ms[i]);
+		free(keys.v[i]);
+	}
+	free(keys.v);
+	free(ms);
+	free(ok);
+	free(c.packs);
+	index_free(idx);
+	bk_buf_release(&seg);
+	if (!rc && res->problems) {
+		*err = c.first_err;
+		rc = c.first ? c.first : BK_ERR_CHECKSUM;
+	}
+	return rc;
+}

@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The local directory backend.  A key "a/b/c" is the file c in the
+ * directory a/b under the root.  Writes go to a temporary ".tmp-<random>"
+ * beside the target (0600; directories made 0700), which is fsynced,
+ * renamed into place (put) or moved there with RENAME_NOREPLACE, falling
+ * back to link(2), so an existing object is never replaced (put_new); then
+ * the directory is fsynced.  Readers see an object whole or not at all.
+ *
+ * All calls work relative to one directory descriptor opened at open time
+ * (openat and friends): the only shared state is immutable, so every call
+ * is thread-safe, and a later chdir() of the process changes nothing.
+ * Keys were validated by store.c and cannot leave the root.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "store/store_impl.h"
+
+#define DIR_MODE 0700
+#define FILE_MODE 0600
+#define IO_CHUNK ((size_t)1 << 30)
+#define LIST_DEPTH_MAX 128
+
+struct local {
+	int rootfd;
+};
+
+static enum bk_code errno_code(int e)
+{
+	return (e == ENOENT || e == ENOTDIR) ? BK_ERR_NOTFOUND : BK_ERR_IO;
+}
+
+/* Split key into its directory part (copied to dir, "." when none) and
+ * the final component. */
+static const char *split_key(const char *key, char dir[BK_STORE_KEY_MAX + 1])
+{
+	const char *slash = strrchr(key, '/');
+	size_t n;
+
+	if (!slash) {
+		dir[0] = '.';
+		dir[1] = '\0';
+		return key;
+	}
+	n = (size_t)(slash - key);
+	memcpy(dir, key, n);
+	dir[n] = '\0';
+	return slash + 1;
+}
+
+/*
+ * Open directory dir (relative to the root); when create, make missing
+ * components (0700), fsyncing each parent that gained an entry.
+ */
+static int open_dir(const struct local *l, char *dir, bool create)
+{
+	int fd = -1, next = -1, saved;
+	char *p, *slash = NULL;
+
+	fd = openat(l->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 || errno != ENOENT || !create)
+		return fd;
+	fd = openat(l->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (p = dir; *p; p = slash ? slash + 1 : p + strlen(p)) {
+		slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		if (mkdirat(fd, p, DIR_MODE) == 0) {
+			if (fsync(fd) != 0)
+				goto fail;
+		} else if (errno != EEXIST) {
+			goto fail;
+		}
+		next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0)
+			goto fail;
+		close(fd);
+		fd = next;
+		next = -1;
+		if (slash)
+			*slash = '/';
+	}
+	return fd;
+fail:
+	saved = errno;
+	if (slash)
+		*slash = '/';
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len < IO_CHUNK ? len : IO_CHUNK);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int tmp_name(char out[32])
+{
+	uint8_t r[8];
+	ssize_t n;
+
+	do
+		n = getrandom(r, sizeof(r), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(r))
+		return -1;
+	snprintf(out, 32, "%s%02x%02x%02x%02x%02x%02x%02x%02x",
+		 BK_STORE_TMP_PREFIX, r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+		 r[7]);
+	return 0;
+}
+
+/* Move tmp to base without ever replacing base: 0, or -1 with errno
+ * (EEXIST when base is there). */
+static int move_noreplace(int dfd, const char *tmp, const char *base)
+{
+	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		return -1;
+	/* the file system cannot do RENAME_NOREPLACE: link(2) fails with
+	 * EEXIST just the same */
+	if (linkat(dfd, tmp, dfd, base, 0) != 0)
+		return -1;
+	unlinkat(dfd, tmp, 0);
+	return 0;
+}
+
+static enum bk_code local_put(void *priv, const char *key, const void *data,
+			      size_t len, bool replace, struct bk_error *err)
+{
+	const struct local *l = priv;
+	char dir[BK_STORE_KEY_MAX + 1], tmp[32];
+	const char *base;
+	int dfd = -1, fd = -1, tries;
+	bool tmp_made = false;
+	enum bk_code rc = BK_OK;
+
+	base = split_key(key, dir);
+	dfd = open_dir(l, dir, true);
+	if (dfd < 0) {
+		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+				  strerror(errno));
+		goto out;
+	}
+	for (tries = 0; fd < 0; tries++) {
+		if (tmp_name(tmp) != 0) {
+			rc = bk_error_set(err, BK_ERR_IO,
+					  "put %s: no random temporary name: %s",
+					  key, strerror(errno));
+			goto out;
+		}
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			    FILE_MODE);
+		if (fd < 0 && (errno != EEXIST || tries >= 8)) {
+			rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+					  strerror(errno));
+			goto out;
+		}
+	}
+	tmp_made = true;
+	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+				  strerror(errno));
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+				  strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (replace ? renameat(dfd, tmp, dfd, base)
+		    : move_noreplace(dfd, tmp, base)) {
+		if (!replace && errno == EEXIST)
+			rc = bk_error_set(err, BK_ERR_EXISTS,
+					  "put %s: object already exists", key);
+		else
+			rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+					  strerror(errno));
+		goto out;
+	}
+	tmp_made = false;
+	if (fsync(dfd) != 0) {
+		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+				  strerror(errno));
+		goto out;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (tmp_made)
+		unlinkat(dfd, tmp, 0);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+static enum bk_code local_get(void *priv, const char *key, bool whole,
+			      uint64_t off, uint64_t len, struct bk_buf *out,
+			      struct bk_error *err)
+{
+	const struct local *l = priv;
+	struct stat st;
+	uint64_t size, got = 0;
+	uint8_t *dst;
+	int fd = -1;
+	enum bk_code rc = BK_OK;
+
+	/* O_NONBLOCK: a FIFO planted in the directory must not hang us */
+	fd = openat(l->rootfd, key, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		rc = errno_code(errno) == BK_ERR_NOTFOUND
+			     ? bk_error_set(err, BK_ERR_NOTFOUND,
+					    "get %s: no such object", key)
+			     : bk_error_set(err, BK_ERR_IO, "get %s: %s", key,
+					    strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = bk_error_set(err, BK_ERR_IO, "get %s: %s", key,
+				  strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "get %s: no such object (not a regular file)",
+				  key);
+		goto out;
+	}
+	size = (uint64_t)st.st_size;
+	if (whole) {
+		off = 0;
+		len = size;
+	} else if (off > size || len > size - off) {
+		rc = bk_error_set(err, BK_ERR_FORMAT,
+				  "get %s: range of %llu bytes at %llu is past the end of the object (%llu bytes)",
+				  key, (unsigned long long)len,
+				  (unsigned long long)off,
+				  (unsigned long long)size);
+		goto out;
+	}
+	if (out->len > out->max || len > out->max - out->len) {
+		rc = bk_error_set(err, BK_ERR_LIMIT,
+				  "get %s: %llu bytes exceed the buffer limit of %zu bytes",
+				  key, (unsigned long long)len, out->max);
+		goto out;
+	}
+	rc = bk_buf_reserve(out, (size_t)len, err);
+	if (rc) {
+		bk_error_prefix(err, "get %s", key);
+		goto out;
+	}
+	dst = out->data + out->len;
+	while (got < len) {
+		size_t want = len - got < IO_CHUNK ? (size_t)(len - got) : IO_CHUNK;
+		ssize_t n = pread(fd, dst + got, want, (off_t)(off + got));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = bk_error_set(err, BK_ERR_IO, "get %s: %s", key,
+					  strerror(errno));
+			goto out;
+		}
+		if (n == 0) {
+			rc = bk_error_set(err, BK_ERR_IO,
+					  "get %s: object shrank while being read",
+					  key);
+			goto out;
+		}
+		got += (uint64_t)n;
+	}
+	out->len += (size_t)len;
+	out->data[out->len] = '\0';
+out:
+	if (rc && out->data)
+		out->data[out->len] = '\0';
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static enum bk_code local_head(void *priv, const char *key, uint64_t *size,
+			       struct bk_error *err)
+{
+	const struct local *l = priv;
+	struct stat st;
+
+	if (fstatat(l->rootfd, key, &st, 0) != 0) {
+		if (errno_code(errno) == BK_ERR_NOTFOUND)
+			return bk_error_set(err, BK_ERR_NOTFOUND,
+					    "head %s: no such object", key);
+		return bk_error_set(err, BK_ERR_IO, "head %s: %s", key,
+				    strerror(errno));
+	}
+	if (!S_ISREG(st.st_mode))
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "head %s: no such object (not a regular file)",
+				    key);
+	*size = (uint64_t)st.st_size;
+	return BK_OK;
+}
+
+static enum bk_code local_del(void *priv, const char *key,
+			      struct bk_error *err)
+{
+	const struct local *l = priv;
+
+	if (unlinkat(l->rootfd, key, 0) != 0 &&
+	    errno_code(errno) != BK_ERR_NOTFOUND)
+		return bk_error_set(err, BK_ERR_IO, "delete %s: %s", key,
+				    strerror(errno));
+	return BK_OK;
+}
+
+struct walk {
+	bk_store_list_fn fn;
+	void *ctx;
+	struct bk_error *err;
+	char key[BK_STORE_KEY_MAX + 1];
+};
+
+/*
+ * List directory dfd (takes ownership), whose key path is w->key[0,
+ * keylen); match: the prefix names at this level must start with (NULL:
+ * all).
+ */
+static enum bk_code walk_dir(struct walk *w, int dfd, size_t keylen,
+			     const char *match, int depth)
+{
+	DIR *d = NULL;
+	struct dirent *de;
+	struct stat st;
+	size_t mlen = match ? strlen(match) : 0;
+	enum bk_code rc = BK_OK;
+
+	if (depth > LIST_DEPTH_MAX) {
+		rc = bk_error_set(w->err, BK_ERR_LIMIT,
+				  "list %s: directories nested deeper than %d",
+				  w->key, LIST_DEPTH_MAX);
+		goto out;
+	}
+	d = fdopendir(dfd);
+	if (!d) {
+		rc = bk_error_set(w->err, BK_ERR_IO, "list %s: %s", w->key,
+				  strerror(errno));
+		goto out;
+	}
+	dfd = -1;
+	for (;;) {
+		const char *name;
+		size_t nlen, klen;
+		int sub;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				rc = bk_error_set(w->err, BK_ERR_IO,
+						  "list %s: %s", w->key,
+						  strerror(errno));
+			break;
+		}
+		name = de->d_name;
+		nlen = strlen(name);
+		/* skips ".", "..", temporaries and foreign names */
+		if (!bk_store_component_ok(name, nlen))
+			continue;
+		if (match && strncmp(name, match, mlen) != 0)
+			continue;
+		klen = keylen + (keylen ? 1 : 0) + nlen;
+		if (klen > BK_STORE_KEY_MAX)
+			continue; /* cannot be a key */
+		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT)
+				continue; /* deleted meanwhile */
+			rc = bk_error_set(w->err, BK_ERR_IO, "list %s%s%s: %s",
+					  w->key, keylen ? "/" : "", name,
+					  strerror(errno));
+			break;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+			continue;
+		if (keylen)
+			w->key[keylen] = '/';
+		memcpy(w->key + klen - nlen, name, nlen);
+		w->key[klen] = '\0';
+		if (S_ISREG(st.st_mode)) {
+			rc = w->fn(w->ctx, w->key, (uint64_t)st.st_size, w->err);
+		} else {
+			sub = openat(dirfd(d), name,
+				     O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+					     O_NOFOLLOW);
+			if (sub >= 0)
+				rc = walk_dir(w, sub, klen, NULL, depth + 1);
+			else if (errno != ENOENT)
+				rc = bk_error_set(w->err, BK_ERR_IO,
+						  "list %s: %s", w->key,
+						  strerror(errno));
+		}
+		w->key[keylen] = '\0';
+		if (rc)
+			break;
+	}
+out:
+	if (d)
+		closedir(d);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+static enum bk_code local_list(void *priv, const char *prefix,
+			       bk_store_list_fn fn, void *ctx,
+			       struct bk_error *err)
+{
+	const struct local *l = priv;
+	struct walk *w = NULL;
+	const char *slash = strrchr(prefix, '/');
+	size_t dlen = slash ? (size_t)(slash - prefix) : 0;
+	int dfd = -1;
+	enum bk_code rc = BK_OK;
+
+	w = malloc(sizeof(*w));
+	if (!w) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "list %s: out of memory",
+				  prefix);
+		goto out;
+	}
+	w->fn = fn;
+	w->ctx = ctx;
+	w->err = err;
+	memcpy(w->key, prefix, dlen);
+	w->key[dlen] = '\0';
+	dfd = openat(l->rootfd, dlen ? w->key : ".",
+		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		if (errno_code(errno) != BK_ERR_NOTFOUND)
+			rc = bk_error_set(err, BK_ERR_IO, "list %s: %s", prefix,
+					  strerror(errno));
+		goto out; /* nothing under a missing directory */
+	}
+	rc = walk_dir(w, dfd, dlen, slash ? slash + 1 : prefix, 0);
+	dfd = -1;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(w);
+	return rc;
+}
+
+static void local_close(void *priv)
+{
+	struct local *l = priv;
+
+	if (!l)
+		return;
+	if (l->rootfd >= 0)
+		close(l->rootfd);
+	free(l);
+}
+
+static const struct bk_store_ops local_ops = {
+	.close = local_close,
+	.put = local_put,
+	.get = local_get,
+	.head = local_head,
+	.del = local_del,
+	.list = local_list,
+};
+
+/* mkdir -p path, 0700 for what it makes. */
+static int mkdir_p(const char *path)
+{
+	char *copy = strdup(path);
+	int rc = -1, saved;
+
+	if (!copy)
+		goto out;
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, DIR_MODE) != 0 && errno != EEXIST)
+			goto out;
+		*p = '/';
+	}
+	if (mkdir(copy, DIR_MODE) != 0 && errno != EEXIST)
+		goto out;
+	rc = 0;
+out:
+	saved = errno;
+	free(copy);
+	errno = saved;
+	return rc;
+}
+
+enum bk_code bk_store_local_open(const char *path, bool create,
+				 struct bk_store *s, struct bk_error *err)
+{
+	struct local *l = NULL;
+	char *real = NULL, *desc = NULL;
+	size_t dlen;
+	enum bk_code rc = BK_OK;
+
+	if (!path || !path[0]) {
+		rc = bk_error_set(err, BK_ERR_USAGE,
+				  "repository directory missing");
+		goto out;
+	}
+	l = malloc(sizeof(*l));
+	if (!l) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "cannot allocate a store");
+		goto out;
+	}
+	l->rootfd = -1;
+	if (create && mkdir_p(path) != 0) {
+		rc = bk_error_set(err, BK_ERR_IO, "create directory %s: %s",
+				  path, strerror(errno));
+		goto out;
+	}
+	l->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->rootfd < 0) {
+		if (errno == ENOENT)
+			rc = bk_error_set(err, BK_ERR_NOTFOUND,
+					  "directory %s does not exist", path);
+		else
+			rc = bk_error_set(err, BK_ERR_IO, "directory %s: %s",
+					  path, strerror(errno));
+		goto out;
+	}
+	real = realpath(path, NULL);
+	dlen = strlen(real ? real : path) + sizeof("directory ");
+	desc = malloc(dlen);
+	if (!desc) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "cannot allocate a store");
+		goto out;
+	}
+	snprintf(desc, dlen, "directory %s", real ? real : path);
+	s->ops = &local_ops;
+	s->priv = l;
+	s->desc = desc;
+	l = NULL;
+	desc = NULL;
+out:
+	local_close(l);
+	free(desc);
+	free(real);
+	return rc;
+}

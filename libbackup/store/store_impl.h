@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private: the backend interface behind include/backup/store.h.
+ *
+ * store.c parses the URL, validates every key and prefix (so backends only
+ * ever see relative, '/'-separated names of allowed characters, without
+ * empty, "." or ".." components and without the reserved ".tmp-" prefix),
+ * and dispatches through the ops table.  A backend fills in a struct
+ * bk_store (ops, its private state, a description) from its open function.
+ *
+ * Every op must be thread-safe on a shared store.  Error messages name the
+ * operation and the key ("put data/ab/x: No space left on device").
+ */
+#ifndef BACKUP_STORE_IMPL_H
+#define BACKUP_STORE_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/store.h"
+
+struct bk_store_ops {
+	/* Frees priv (not the struct bk_store, not desc). */
+	void (*close)(void *priv);
+	/* replace: false means put_new semantics (BK_ERR_EXISTS). */
+	enum bk_code (*put)(void *priv, const char *key, const void *data,
+			    size_t len, bool replace, struct bk_error *err);
+	/* whole: ignore off/len and append the whole object.  Otherwise
+	 * [off, off+len) must lie within the object (BK_ERR_FORMAT).  The
+	 * result must fit in out->max (BK_ERR_LIMIT) before reading. */
+	enum bk_code (*get)(void *priv, const char *key, bool whole,
+			    uint64_t off, uint64_t len, struct bk_buf *out,
+			    struct bk_error *err);
+	enum bk_code (*head)(void *priv, const char *key, uint64_t *size,
+			     struct bk_error *err);
+	/* Absent keys are not an error. */
+	enum bk_code (*del)(void *priv, const char *key, struct bk_error *err);
+	/* prefix is a plain string prefix of keys ("" for all). */
+	enum bk_code (*list)(void *priv, const char *prefix,
+			     bk_store_list_fn fn, void *ctx,
+			     struct bk_error *err);
+};
+
+struct bk_store {
+	const struct bk_store_ops *ops;
+	void *priv;
+	char *desc; /* malloc'ed, freed by bk_store_close */
+};
+
+/* Longest key or prefix accepted, in bytes. */
+#define BK_STORE_KEY_MAX 1024
+/* Names beginning with this are a backend's temporaries, never keys. */
+#define BK_STORE_TMP_PREFIX ".tmp-"
+
+/*
+ * The local directory backend.  path: absolute or relative directory.
+ * Fills s (ops, priv, desc) on success.
+ */
+enum bk_code bk_store_local_open(const char *path, bool create,
+				 struct bk_store *s, struct bk_error *err);
+
+/* True when name is one path component a key may contain. */
+bool bk_store_component_ok(const char *name, size_t len);
+
+#endif
