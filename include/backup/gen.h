@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Synthetic send streams for tests, benchmarks and fuzz seeds.
+ *
+ * The model: a dataset of plain files (object numbers from 1, with a few
+ * gaps), each of some blocks, in versions 1, 2, ...  Version 1 is the first
+ * snapshot; between consecutive versions a fraction `change` of the blocks
+ * is rewritten (clustered in a few "touched" files), and a smaller fraction
+ * of files is deleted, created (in free object numbers), truncated or
+ * extended.  Every byte is a function of (seed, dataset name, object, block,
+ * version) through a fast hash, so:
+ *   - the same options always give the same bytes (on any host);
+ *   - version V+1 carries every block unchanged since V with the very same
+ *     payload bytes, so a deduplicating store finds them again;
+ *   - an incremental from V0 to V holds exactly what changed after V0.
+ *
+ * A block is either "text" (words from a small vocabulary, which LZ4
+ * compresses 2-4x) with probability `compressible`, or random bytes.
+ *
+ * Streams look like `zfs send` output (see DRR-FORMAT.md): BEGIN (features
+ * SA_SPILL, plus LARGE_BLOCKS when blocks are over 128K; flags FREERECORDS
+ * and SPILL_BLOCK), then per file OBJECT (type 19, bonus type 44 SA), FREE
+ * past its end, its WRITEs in offset order; FREEOBJECTS for gaps and
+ * deleted files; END.  `legacy` gives the 2008 format instead, `compound` a
+ * `zfs send -R` package of the dataset and one child.  Every stream passes
+ * bk_drr_parser with validation on.
+ *
+ * Memory stays bounded whatever the size: one block buffer (at most 16 MiB),
+ * a 32 KiB text pool and O(version) per-file history.  Nothing touches a
+ * file descriptor; the bytes go to a bk_drr_sink_fn.
+ */
+#ifndef BACKUP_GEN_H
+#define BACKUP_GEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backup/drr.h"
+#include "backup/error.h"
+#include "backup/export.h"
+
+#define BK_GEN_MAX_VERSION 100000u
+#define BK_GEN_MAX_OBJECTS (UINT64_C(1) << 32)
+#define BK_GEN_DEFAULT_BLOCKSIZE 131072u
+#define BK_GEN_DEFAULT_OBJECTS 16u
+#define BK_GEN_DEFAULT_CHANGE 0.01
+
+struct bk_gen_opts {
+	/* Dataset name ("pool/fs"; no '@').  Borrowed for the call.  NULL
+	 * means "pool/fs". */
+	const char *name;
+	/* Snapshot names are name@<snap_prefix><version>; NULL means "v". */
+	const char *snap_prefix;
+	uint64_t seed;
+	/*
+	 * Files in version 1.  0: chosen from size (about 8 MiB per file),
+	 * or BK_GEN_DEFAULT_OBJECTS when size is 0 too.
+	 */
+	uint64_t objects;
+	/*
+	 * File data in version 1, in bytes (about: file sizes vary, and one
+	 * file in 32 is a small single-block file).  0: 16 blocks per file.
+	 */
+	uint64_t size;
+	/* Block size: a power of two, 512..16M (128K at most if legacy). */
+	uint32_t blocksize;
+	double compressible; /* fraction of text blocks, 0..1 */
+	double change;       /* fraction of blocks rewritten per version, 0..1 */
+	uint32_t version;    /* 1.. BK_GEN_MAX_VERSION: the snapshot sent */
+	uint32_t from;       /* 0: full stream; else incremental from this
+			      * version (1 <= from < version) */
+	bool byteswap;       /* headers in the other byte order */
+	bool legacy;         /* 2008 format: no trailers, types 0-5, no
+			      * features, no toguid fields */
+	bool compound;       /* zfs send -R package: name and name/child */
+};
+
+/*
+ * Defaults: name "pool/fs", prefix "v", seed 0, objects and size 0 (see
+ * above), blocksize 131072, compressible 0, change 0.01, version 1, a full
+ * stream, native byte order, modern format, single stream.
+ */
+BK_EXPORT void bk_gen_opts_init(struct bk_gen_opts *o);
+
+/*
+ * Generate the stream described by o and hand it to sink(ctx, ...) in
+ * pieces (record headers and payloads; a payload is at most one block).
+ * Errors: BK_ERR_USAGE for options out of range (message names the option),
+ * BK_ERR_NOMEM, or whatever the sink returns (its message kept).
+ */
+BK_EXPORT enum bk_code bk_gen_stream(const struct bk_gen_opts *o,
+				     bk_drr_sink_fn sink, void *ctx,
+				     struct bk_error *err);
+
+/*
+ * The guid of snapshot `version` of dataset `name` (NULL: o->name) as the
+ * generator writes it (toguid, and fromguid of an incremental from it).
+ */
+BK_EXPORT uint64_t bk_gen_guid(const struct bk_gen_opts *o, const char *name,
+			       uint32_t version);
+
+#endif
