@@ -328,7 +328,7 @@ int cmd_inspect(int argc, char **argv)
 	memset(&in, 0, sizeof(in));
 	bk_buf_init(&in.out, 16u << 20);
 	bk_buf_init(&j, 64u << 20);
-	optind = 1;
+	optind = 0; /* full reset: glibc keeps the global parse's mode otherwise */
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'v': in.verbose = true; break;

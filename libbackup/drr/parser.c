@@ -269,6 +269,21 @@ enum bk_drr_status bk_drr_parser_next(struct bk_drr_parser *p,
 				   ": expected %s",
 				   p->base, p->stats.records - 1,
 				   state_expect(p->state));
+		if (avail >= 4) {
+			uint32_t t;
+
+			memcpy(&t, p->buf + p->start, 4);
+			if (p->swap)
+				t = __builtin_bswap32(t);
+			if (t < BK_DRR_NUMTYPES)
+				return die(p, err, BK_ERR_TRUNCATED,
+					   "record %" PRIu64 " (%s) at byte %"
+					   PRIu64 ": truncated header (%zu of "
+					   "%u bytes)",
+					   p->stats.records,
+					   bk_drr_type_name(t), p->base, avail,
+					   BK_DRR_HDR_LEN);
+		}
 		return die(p, err, BK_ERR_TRUNCATED,
 			   "record %" PRIu64 " at byte %" PRIu64
 			   ": truncated header (%zu of %u bytes)",

@@ -1,0 +1,68 @@
+#!/bin/bash
+# Short libFuzzer runs of every target (FUZZ_SECONDS each), seeded with
+# generated streams and, when present, ../shared/streams.  Each target is one
+# test; totals go to build/fuzz/results for tests/summary.sh.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+: "${ZBAK:?}"
+secs=${FUZZ_SECONDS:-25}
+out=build/fuzz
+mkdir -p "$out"
+shared=${ZBAK_SHARED_STREAMS:-$(cd "$here/../../.." && pwd)/shared/streams}
+pass=0 fail=0
+
+seed_dir() { # $1 = target name; prints the corpus directory
+	local d=$out/corpus-$1
+	rm -rf "$d"
+	mkdir -p "$d"
+	case $1 in
+	fuzz_drr)
+		# generated seeds, prefixed by the piece-size byte
+		local i=0
+		for args in "--objects 3 --blocksize 4096" \
+			"--objects 2 --blocksize 4096 --byteswap" \
+			"--objects 2 --blocksize 4096 --legacy" \
+			"--objects 2 --blocksize 4096 --compound" \
+			"--objects 3 --blocksize 4096 --version 2 --from 1"; do
+			i=$((i + 1))
+			{ printf '\x05'; $ZBAK debug gen $args 2>/dev/null; } >"$d/gen$i" || true
+		done
+		if [ -d "$shared/zsend" ]; then
+			for f in "$shared"/zsend/*.zsend; do
+				[ "$(stat -c %s "$f")" -le 300000 ] || continue
+				{ printf '\x01'; cat "$f"; } >"$d/$(basename "$f")"
+			done
+		fi
+		;;
+	fuzz_nvlist)
+		if [ -d "$shared/zsend" ]; then
+			# BEGIN payloads (the nvlists) of the little-endian shared streams
+			for f in "$shared"/zsend/little-endian-*.zsend "$shared"/zsend/decompress.zsend; do
+				[ -f "$f" ] || continue
+				plen=$(od -An -tu4 -j4 -N4 "$f" | tr -d ' ')
+				[ "${plen:-0}" -gt 0 ] && [ "$plen" -lt 1000000 ] || continue
+				tail -c +313 "$f" | head -c "$plen" >"$d/$(basename "$f").nvl"
+			done
+		fi
+		;;
+	esac
+	echo "$d"
+}
+
+for bin in "$@"; do
+	name=$(basename "$bin")
+	corpus=$(seed_dir "$name")
+	log=$out/$name.log
+	if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 "$corpus" >"$log" 2>&1; then
+		pass=$((pass + 1))
+		echo "ok fuzz $name: $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs in ${secs}s"
+	else
+		fail=$((fail + 1))
+		echo "FAIL fuzz $name (log: $log)"
+		grep -E 'ERROR|SUMMARY|runtime error' "$log" | head -20
+	fi
+done
+echo "$pass $fail 0" >"$out/results"
+echo "fuzz: $pass passed, $fail failed"
+[ $fail -eq 0 ]
