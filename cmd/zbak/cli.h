@@ -4,9 +4,11 @@
 #define ZBAK_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "backup/error.h"
+#include "backup/repo.h"
 
 /* Exit statuses (documented in zbak(1)); stable. */
 enum {
@@ -36,7 +38,38 @@ const struct cmd *find_cmd(const char *name);
 /* Map a library error code to an exit status. */
 int exit_for(enum bk_code code);
 
+/* Global options (before the command). */
+struct global {
+	const char *repo;     /* -r; else $ZBAK_REPO */
+	const char *passfile; /* --passphrase-file */
+	bool quiet;           /* -q: no progress, no summary */
+};
+extern struct global g;
+
+struct secret {
+	char buf[1024];
+	size_t len;
+};
+
+void secret_wipe(struct secret *s);
+/* From file (first line), else $env, else a prompt on the terminal (twice
+ * when asked); -1 with a message when there is none. */
+int get_passphrase(const char *env, const char *file, bool twice,
+		   const char *what, struct secret *s);
+/* -r or $ZBAK_REPO; NULL (and a message) when neither. */
+const char *repo_url(void);
+/* Open and unlock the repository; an exit status. */
+int open_repo(struct bk_repo **out);
+/* "1.50 GiB" */
+void human_bytes(uint64_t n, char *out, size_t len);
+
 int cmd_inspect(int argc, char **argv);
 int cmd_debug(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* zbak: the command line.  One table of subcommands; each lives in cmd_<verb>.c. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/drr.h"
 #include "cli.h"
 
 const char *progname = "zbak";
@@ -19,6 +21,32 @@ static const struct cmd commands[] = {
 	  "    -v          BEGIN fields, one line per record and a summary, as zstream dump -v\n"
 	  "    --validate  also apply the receiver's rules to every record\n"
 	  "    --json      one JSON object: ok, length, substreams, records, errors",
+	  false },
+	{ "init", cmd_init,
+	  "zbak -r REPO init\n"
+	  "    create a repository (a directory or file:///path) and its keys",
+	  false },
+	{ "key", cmd_key,
+	  "zbak -r REPO key passwd\n"
+	  "    change the passphrase (new one from $ZBAK_NEW_PASSPHRASE,\n"
+	  "    --new-passphrase-file FILE or a prompt); no data is rewritten",
+	  false },
+	{ "push", cmd_push,
+	  "zbak -r REPO push [--name pool/fs@snap] [--threads N] [FILE|-]\n"
+	  "    store a send stream (default: standard input)",
+	  false },
+	{ "restore", cmd_restore,
+	  "zbak -r REPO restore pool/fs@snap [-o FILE [--force]] [--threads N]\n"
+	  "    write the stored stream, byte for byte, verified",
+	  false },
+	{ "ls", cmd_ls,
+	  "zbak -r REPO ls [--json]\n"
+	  "    list stored snapshots by dataset",
+	  false },
+	{ "verify", cmd_verify,
+	  "zbak -r REPO verify [--read-data[=PERCENT]]\n"
+	  "    check manifests, recipes, indexes and chains; with --read-data\n"
+	  "    also download and authenticate the data",
 	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))",
@@ -71,14 +99,17 @@ int exit_for(enum bk_code code)
 	case BK_ERR_CHECKSUM:
 	case BK_ERR_FORMAT:
 	case BK_ERR_RULE:
-	case BK_ERR_LIMIT: return EXIT_VERIFY;
+	case BK_ERR_LIMIT:
+	case BK_ERR_AUTH: return EXIT_VERIFY;
+	case BK_ERR_STORAGE: return EXIT_STORAGE;
 	default: return EXIT_FAIL;
 	}
 }
 
 static void list_commands(FILE *f)
 {
-	fprintf(f, "usage: zbak COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: zbak [-r REPO] [--passphrase-file FILE] [-q] COMMAND "
+		   "[ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!commands[i].hidden)
 			fprintf(f, "%s\n", commands[i].usage);
@@ -105,24 +136,46 @@ static int cmd_version(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	printf("zbak %s\n", ZBAK_VERSION);
+	printf("fletcher-4: %s\n", bk_fletcher4_impl());
 	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "repo", required_argument, NULL, 'r' },
+		{ "passphrase-file", required_argument, NULL, 'P' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const struct cmd *c;
+	int opt;
 
-	if (argc < 2) {
+	/* global options stop at the command ('+') */
+	while ((opt = getopt_long(argc, argv, "+r:qh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': g.repo = optarg; break;
+		case 'P': g.passfile = optarg; break;
+		case 'q': g.quiet = true; break;
+		case 'h': return cmd_help(1, argv);
+		case 'V': return cmd_version(1, argv);
+		default:
+			list_commands(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
 		list_commands(stderr);
 		return EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return cmd_help(1, argv);
-	if (strcmp(argv[1], "--version") == 0)
-		return cmd_version(1, argv);
-	c = find_cmd(argv[1]);
+	c = find_cmd(argv[optind]);
 	if (!c)
 		return usage_error(NULL, "unknown command '%s' (try 'zbak help')",
-				   argv[1]);
-	return c->fn(argc - 1, argv + 1);
+				   argv[optind]);
+	argc -= optind;
+	argv += optind;
+	/* each command parses its own options (optind = 0 resets getopt) */
+	return c->fn(argc, argv);
 }

@@ -3,11 +3,14 @@
  * zbak push: stream in, repository objects out.
  *
  * The calling thread reads the stream into the parser (every trailer and END
- * checked), cuts WRITE/SPILL payloads into chunks, computes each chunk's id
- * and looks it up (so duplicates cost one hash and nothing else), and writes
- * the recipe.  New chunks go to worker threads that compress, seal and pack
- * them and upload full packs.  Memory is bounded: the parser's buffer, the
- * chunks in flight (the queue is bounded) and the packs being uploaded.
+ * checked) and cuts WRITE/SPILL payloads into chunks.  Each chunk becomes a
+ * job for the workers: compute its id, claim it in the index (a duplicate
+ * costs one hash and nothing else), and if new compress, seal and pack it,
+ * uploading full packs.  Jobs finish out of order; the calling thread keeps
+ * them in a FIFO and writes each one's recipe entries ('C' with the id, then
+ * the records that follow it) in stream order.  Memory is bounded: the
+ * parser's buffer, the jobs in the FIFO (their buffers are recycled) and
+ * the packs being uploaded.
  * Commit order: packs, index, recipe segments, manifest (put_new).
  */
 #include <errno.h>
@@ -30,9 +33,15 @@ struct push;
 
 struct job {
 	struct push *ps;
+	struct bk_buf data; /* the chunk */
+	struct bk_buf tail; /* recipe entries after its 'C' entry */
+	struct bk_buf enc;  /* worker scratch */
 	struct bk_id id;
-	struct bk_buf data;
+	bool done, reused;
+	struct job *next_free;
 };
+
+#define FIFO_MAX 64
 
 struct push {
 	struct bk_repo *r;
@@ -46,9 +55,15 @@ struct push {
 	struct bk_buf entry;   /* scratch for one entry */
 	struct manifest m;
 	struct bk_push_result *res;
-	bool have_name;
-	/* first error of a worker */
+	bool have_name, have_guid;
+	char toname[BK_DRR_NAME_LEN + 1]; /* of the first BEGIN */
+	/* jobs in stream order; head..head+n-1 */
+	struct job *fifo[FIFO_MAX];
+	size_t head, n, fifo_cap;
+	struct job *free_jobs;
+	/* worker side */
 	pthread_mutex_t mu;
+	pthread_cond_t cv;
 	atomic_bool failed;
 	struct bk_error werr;
 };
@@ -61,114 +76,218 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static void fail(struct push *ps, const struct bk_error *err)
+{
+	pthread_mutex_lock(&ps->mu);
+	if (!atomic_load(&ps->failed)) {
+		ps->werr = *err;
+		atomic_store(&ps->failed, true);
+	}
+	pthread_mutex_unlock(&ps->mu);
+}
+
 static void worker(void *arg)
 {
 	struct job *j = arg;
 	struct push *ps = j->ps;
-	struct bk_buf enc;
 	struct bk_error err;
 	enum bk_code rc = BK_OK;
 
-	bk_buf_init(&enc, BK_DRR_MAX_PAYLOAD + BK_DRR_MAX_PAYLOAD / 200 + 64);
 	if (!atomic_load(&ps->failed)) {
-		rc = chunk_encode(j->data.data, j->data.len, &enc, &err);
-		if (!rc)
-			rc = packer_add(ps->pk, &j->id, enc.data, enc.len,
-					(uint32_t)j->data.len, &err);
-	}
-	if (rc) {
-		pthread_mutex_lock(&ps->mu);
-		if (!atomic_load(&ps->failed)) {
-			ps->werr = err;
-			atomic_store(&ps->failed, true);
+		bk_chunk_id(ps->r->keys, j->data.data, j->data.len, &j->id);
+		rc = index_claim(ps->idx, &j->id, &err);
+		if (rc == BK_ERR_EXISTS) {
+			j->reused = true;
+			rc = BK_OK;
+		} else if (rc == BK_OK) {
+			rc = chunk_encode(j->data.data, j->data.len, &j->enc,
+					  &err);
+			if (!rc)
+				rc = packer_add(ps->pk, &j->id, j->enc.data,
+						j->enc.len,
+						(uint32_t)j->data.len, &err);
 		}
-		pthread_mutex_unlock(&ps->mu);
 	}
-	bk_buf_release(&enc);
+	if (rc)
+		fail(ps, &err);
+	pthread_mutex_lock(&ps->mu);
+	j->done = true;
+	pthread_cond_broadcast(&ps->cv);
+	pthread_mutex_unlock(&ps->mu);
+}
+
+static struct job *job_get(struct push *ps)
+{
+	struct job *j = ps->free_jobs;
+
+	if (j) {
+		ps->free_jobs = j->next_free;
+	} else {
+		j = calloc(1, sizeof(*j));
+		if (!j)
+			return NULL;
+		j->ps = ps;
+		bk_buf_init(&j->data, BK_DRR_MAX_PAYLOAD + BK_CHUNK_MAX);
+		bk_buf_init(&j->tail,
+			    PENDING_MAX + BK_DRR_MAX_BEGIN_PAYLOAD + 1024);
+		bk_buf_init(&j->enc, 2 * (BK_DRR_MAX_PAYLOAD + BK_CHUNK_MAX));
+	}
+	j->done = j->reused = false;
+	bk_buf_reset(&j->data);
+	bk_buf_reset(&j->tail);
+	return j;
+}
+
+static void job_free(struct job *j)
+{
 	bk_buf_release(&j->data);
+	bk_buf_release(&j->tail);
+	bk_buf_release(&j->enc);
 	free(j);
 }
 
-/* End the current chunk: its 'C' entry, then what waited for it. */
+/* Write the recipe entries of finished jobs at the head of the FIFO, in
+ * order; wait for the head when `all`, or while the FIFO is full. */
+static enum bk_code drain(struct push *ps, bool all, struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	while (ps->n) {
+		struct job *j = ps->fifo[ps->head];
+		uint8_t entry[RECIPE_CHUNK_LEN];
+
+		pthread_mutex_lock(&ps->mu);
+		while (!j->done && (all || ps->n == ps->fifo_cap))
+			pthread_cond_wait(&ps->cv, &ps->mu);
+		pthread_mutex_unlock(&ps->mu);
+		if (!j->done)
+			break;
+		if (atomic_load(&ps->failed)) {
+			*err = ps->werr;
+			return err->code;
+		}
+		entry[0] = RECIPE_CHUNK;
+		memcpy(entry + 1, j->id.b, BK_ID_LEN);
+		le32(entry + 1 + BK_ID_LEN, (uint32_t)j->data.len);
+		rc = recipe_append(&ps->rw, entry, sizeof(entry), err);
+		if (!rc && j->tail.len)
+			rc = recipe_append(&ps->rw, j->tail.data, j->tail.len,
+					   err);
+		if (rc)
+			return rc;
+		ps->res->chunks++;
+		ps->res->chunk_bytes += j->data.len;
+		if (j->reused)
+			ps->res->reused_bytes += j->data.len;
+		else
+			ps->res->new_chunks++;
+		ps->head = (ps->head + 1) % FIFO_MAX;
+		ps->n--;
+		j->next_free = ps->free_jobs;
+		ps->free_jobs = j;
+	}
+	return BK_OK;
+}
+
+/* End the current chunk: it becomes a job; what waited for it goes along
+ * as the entries that follow its 'C' entry. */
 static enum bk_code finish_chunk(struct push *ps, struct bk_error *err)
 {
-	uint8_t entry[1 + BK_ID_LEN + 4];
-	struct bk_id id;
+	struct job *j;
+	struct bk_buf t;
 	enum bk_code rc;
 
 	if (ps->chunk.len == 0)
 		return BK_OK;
-	bk_chunk_id(ps->r->keys, ps->chunk.data, ps->chunk.len, &id);
-	entry[0] = RECIPE_CHUNK;
-	memcpy(entry + 1, id.b, BK_ID_LEN);
-	le32(entry + 1 + BK_ID_LEN, (uint32_t)ps->chunk.len);
-	rc = recipe_append(&ps->rw, entry, sizeof(entry), err);
-	if (!rc && ps->pending.len)
-		rc = recipe_append(&ps->rw, ps->pending.data, ps->pending.len,
-				   err);
+	rc = drain(ps, false, err); /* makes room when the FIFO is full */
 	if (rc)
 		return rc;
-	ps->res->chunks++;
-	ps->res->chunk_bytes += ps->chunk.len;
-	if (index_claim(ps->idx, &id)) {
-		struct job *j = malloc(sizeof(*j));
-
-		if (!j)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		j->ps = ps;
-		j->id = id;
-		j->data = ps->chunk; /* the job takes the buffer */
-		bk_buf_init(&ps->chunk, ps->chunk.max);
-		ps->res->new_chunks++;
-		bk_pool_submit(ps->pool, worker, j);
-	} else {
-		ps->res->reused_bytes += ps->chunk.len;
-		bk_buf_reset(&ps->chunk);
-	}
-	bk_buf_reset(&ps->pending);
+	j = job_get(ps);
+	if (!j)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	/* swap buffers: the job takes the chunk and the pending entries */
+	t = j->data;
+	j->data = ps->chunk;
+	ps->chunk = t;
+	t = j->tail;
+	j->tail = ps->pending;
+	ps->pending = t;
+	ps->fifo[(ps->head + ps->n) % FIFO_MAX] = j;
+	ps->n++;
+	bk_pool_submit(ps->pool, worker, j);
 	bk_chunker_reset(&ps->ck);
 	return BK_OK;
 }
 
+/* Recipe bytes of a record while no chunk is open: straight into the
+ * recipe when no job is waiting, else behind the last job. */
+static enum bk_code append_unchunked(struct push *ps, const struct bk_buf *b,
+				     struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	if (ps->n) {
+		struct job *last = ps->fifo[(ps->head + ps->n - 1) % FIFO_MAX];
+
+		if (last->tail.len + b->len <= PENDING_MAX)
+			return bk_buf_append(&last->tail, b->data, b->len, err);
+		rc = drain(ps, true, err);
+	}
+	if (!rc)
+		rc = recipe_append(&ps->rw, b->data, b->len, err);
+	return rc;
+}
+
+/* The snapshot's identity: the first BEGIN names it; a compound package's
+ * guids come from its substream of that name (the header has none). */
 static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
 			     const struct bk_drr *b, struct bk_error *err)
 {
 	const char *name = o && o->name ? o->name : b->u.begin.toname;
+	bool header = BK_DRR_HDRTYPE(b->u.begin.versioninfo) ==
+		      BK_DRR_COMPOUNDSTREAM;
 	char key[600];
 	struct manifest old;
 	enum bk_code rc;
 
-	if (ps->have_name)
+	if (!ps->have_name) {
+		rc = repo_split_name(name, ps->m.dataset, sizeof(ps->m.dataset),
+				     ps->m.snap, sizeof(ps->m.snap), err);
+		if (rc) {
+			if (!(o && o->name))
+				bk_error_prefix(err, "the stream's name cannot "
+					       "be used (give one with --name)");
+			return rc;
+		}
+		snprintf(ps->m.name, sizeof(ps->m.name), "%s", name);
+		snprintf(ps->res->name, sizeof(ps->res->name), "%s", name);
+		snprintf(ps->toname, sizeof(ps->toname), "%s",
+			 b->u.begin.toname);
+		ps->have_name = true;
+		if (header)
+			return BK_OK; /* guids come with the substream */
+	} else if (ps->have_guid ||
+		   strcmp(b->u.begin.toname, ps->toname) != 0) {
 		return BK_OK;
-	rc = repo_split_name(name, ps->m.dataset, sizeof(ps->m.dataset),
-			     ps->m.snap, sizeof(ps->m.snap), err);
-	if (!rc)
-		rc = repo_manifest_key(name, key, sizeof(key), err);
-	if (rc) {
-		if (!(o && o->name))
-			bk_error_prefix(err, "the stream's name cannot be "
-				       "used (give one with --name)");
-		return rc;
 	}
-	snprintf(ps->m.name, sizeof(ps->m.name), "%s", name);
-	snprintf(ps->res->name, sizeof(ps->res->name), "%s", name);
 	ps->m.toguid = b->u.begin.toguid;
 	ps->m.fromguid = b->u.begin.fromguid;
 	ps->m.creation_time = b->u.begin.creation_time;
-	ps->have_name = true;
+	ps->have_guid = true;
 	/* fail early when another snapshot holds the name */
-	rc = manifest_load(ps->r, key, &old, err);
+	rc = repo_manifest_key(ps->m.name, key, sizeof(key), err);
+	if (!rc)
+		rc = manifest_load(ps->r, key, &old, err);
 	if (rc == BK_ERR_NOTFOUND)
 		return BK_OK;
 	if (rc)
 		return rc;
-	if (old.toguid != ps->m.toguid) {
+	if (old.toguid != ps->m.toguid)
 		rc = bk_error_set(err, BK_ERR_EXISTS,
 				  "%s is already in the repository with "
 				  "another guid (%016" PRIx64 ", this stream "
 				  "%016" PRIx64 ")",
-				  name, old.toguid, ps->m.toguid);
-	}
+				  ps->m.name, old.toguid, ps->m.toguid);
 	manifest_release(&old);
 	return rc;
 }
@@ -233,7 +352,9 @@ static enum bk_code on_record(struct push *ps, const struct bk_push_opts *o,
 	bk_buf_reset(&ps->entry);
 	rc = rec_entry(&ps->entry, rec, false, err);
 	if (!rc)
-		rc = recipe_append(&ps->rw, ps->entry.data, ps->entry.len, err);
+		rc = append_unchunked(ps, &ps->entry, err);
+	if (!rc)
+		rc = drain(ps, false, err);
 	return rc;
 }
 
@@ -308,6 +429,7 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	ps.r = r;
 	ps.res = res;
 	pthread_mutex_init(&ps.mu, NULL);
+	pthread_cond_init(&ps.cv, NULL);
 	bk_buf_init(&ps.chunk, BK_DRR_MAX_PAYLOAD + BK_CHUNK_MAX);
 	bk_buf_init(&ps.pending, PENDING_MAX + BK_DRR_MAX_BEGIN_PAYLOAD + 1024);
 	bk_buf_init(&mb, MAX_MANIFEST);
@@ -319,7 +441,10 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	if (!rc)
 		rc = packer_new(r, &ps.pk, err);
 	if (!rc)
-		rc = bk_pool_new(threads, 2 * (size_t)threads, &ps.pool, err);
+		rc = bk_pool_new(threads, FIFO_MAX, &ps.pool, err);
+	ps.fifo_cap = 4 * (size_t)threads + 4 < FIFO_MAX
+			      ? 4 * (size_t)threads + 4
+			      : FIFO_MAX;
 	if (!rc)
 		rc = bk_drr_parser_new(NULL, &p, err);
 	if (rc)
@@ -329,6 +454,8 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	rc = read_all(&ps, fd, o, p, err);
 	if (!rc)
 		rc = finish_chunk(&ps, err);
+	if (!rc)
+		rc = drain(&ps, true, err);
 	/* the workers finish what they have, even after an error, so that
 	 * what was uploaded is whole */
 	bk_pool_wait(ps.pool);
@@ -380,13 +507,22 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 		} else if (!rc) {
 			rc = bk_error_set(err, BK_ERR_EXISTS,
 					  "%s is already in the repository "
-					  "with different content",
+					  "from another stream (a full and an "
+					  "incremental of one snapshot, say)",
 					  ps.m.name);
 		}
 		manifest_release(&old);
 	}
 out:
 	bk_pool_free(ps.pool); /* waits for every job */
+	for (size_t i = 0; i < ps.n; i++)
+		job_free(ps.fifo[(ps.head + i) % FIFO_MAX]);
+	while (ps.free_jobs) {
+		struct job *j = ps.free_jobs;
+
+		ps.free_jobs = j->next_free;
+		job_free(j);
+	}
 	packer_free(ps.pk);
 	bk_drr_parser_free(p);
 	ps.m.segments = NULL;
@@ -396,6 +532,7 @@ out:
 	bk_buf_release(&ps.entry);
 	bk_buf_release(&mb);
 	pthread_mutex_destroy(&ps.mu);
+	pthread_cond_destroy(&ps.cv);
 	res->seconds = now() - t0;
 	return rc;
 }

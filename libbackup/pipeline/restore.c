@@ -34,6 +34,8 @@ struct slot {
 	struct bk_id id;
 	uint32_t rawlen;
 	struct bk_buf data;
+	struct bk_buf scratch; /* the sealed blob, reused */
+	struct bk_buf plain;   /* opened, reused */
 	bool done;
 	enum bk_code rc;
 	struct bk_error err;
@@ -69,14 +71,11 @@ static void fetch_job(void *arg)
 {
 	struct slot *s = arg;
 	struct restore *rs = s->rs;
-	struct bk_buf scratch;
 	struct bk_error err;
 	enum bk_code rc;
 
-	bk_buf_init(&scratch, (size_t)s->rawlen + s->rawlen / 200 + 1024);
-	rc = chunk_fetch(rs->r, rs->idx, &s->id, s->rawlen, &scratch,
-			 &s->data, &err);
-	bk_buf_release(&scratch);
+	rc = chunk_fetch(rs->r, rs->idx, &s->id, s->rawlen, &s->scratch,
+			 &s->plain, &s->data, &err);
 	pthread_mutex_lock(&rs->mu);
 	s->rc = rc;
 	if (rc)
@@ -268,8 +267,15 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 	rs.fd = fd;
 	pthread_mutex_init(&rs.mu, NULL);
 	pthread_cond_init(&rs.cv, NULL);
-	for (int i = 0; i < WINDOW; i++)
+	for (int i = 0; i < WINDOW; i++) {
 		bk_buf_init(&rs.slots[i].data, BK_DRR_MAX_PAYLOAD + 1);
+		bk_buf_init(&rs.slots[i].scratch,
+			    BK_DRR_MAX_PAYLOAD + BK_DRR_MAX_PAYLOAD / 200 +
+				    1024);
+		bk_buf_init(&rs.slots[i].plain,
+			    BK_DRR_MAX_PAYLOAD + BK_DRR_MAX_PAYLOAD / 200 +
+				    1024);
+	}
 	bk_buf_init(&rs.out, OUTBUF + 1);
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
 	bk_hash_init(&digest);
@@ -421,8 +427,11 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 	}
 	bk_pool_free(rs.pool); /* waits for fetches still running */
 	bk_drr_parser_free(p);
-	for (int i = 0; i < WINDOW; i++)
+	for (int i = 0; i < WINDOW; i++) {
 		bk_buf_release(&rs.slots[i].data);
+		bk_buf_release(&rs.slots[i].scratch);
+		bk_buf_release(&rs.slots[i].plain);
+	}
 	bk_buf_release(&rs.out);
 	bk_buf_release(&seg);
 	free(rs.q);
@@ -430,5 +439,19 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 	pthread_mutex_destroy(&rs.mu);
 	pthread_cond_destroy(&rs.cv);
 	res->seconds = now() - t0;
+	return rc;
+}
+
+/* For the fuzz target: scan a recipe segment's plaintext. */
+enum bk_code repo_fuzz_recipe(const uint8_t *p, size_t len);
+enum bk_code repo_fuzz_recipe(const uint8_t *p, size_t len)
+{
+	struct restore rs;
+	struct bk_buf seg = { (uint8_t *)p, len, len, len };
+	enum bk_code rc;
+
+	memset(&rs, 0, sizeof(rs));
+	rc = scan_segment(&rs, &seg, NULL);
+	free(rs.q);
 	return rc;
 }

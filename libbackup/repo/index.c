@@ -196,17 +196,21 @@ bool index_get(struct bk_index *idx, const struct bk_id *id,
 	return found;
 }
 
-bool index_claim(struct bk_index *idx, const struct bk_id *id)
+enum bk_code index_claim(struct bk_index *idx, const struct bk_id *id,
+			 struct bk_error *err)
 {
-	bool claimed = false;
+	enum bk_code rc = BK_OK;
 	struct slot *s;
 
 	pthread_rwlock_wrlock(&idx->lock);
 	s = find(idx, id);
-	if (!s->used)
-		claimed = put_locked(idx, id, NULL, IDX_PENDING) == 0;
+	if (s->used)
+		rc = BK_ERR_EXISTS;
+	else if (put_locked(idx, id, NULL, IDX_PENDING))
+		rc = bk_error_set(err, BK_ERR_NOMEM,
+				  "out of memory growing the chunk index");
 	pthread_rwlock_unlock(&idx->lock);
-	return claimed;
+	return rc;
 }
 
 void index_set(struct bk_index *idx, const struct bk_id *id,
@@ -445,5 +449,18 @@ enum bk_code index_foreach(struct bk_index *idx, index_fn fn, void *ctx,
 		rc = fn(ctx, &s->id, &loc, err);
 	}
 	pthread_rwlock_unlock(&idx->lock);
+	return rc;
+}
+
+/* For the fuzz target: parse an index object's plaintext. */
+enum bk_code repo_fuzz_index(const uint8_t *p, size_t len);
+enum bk_code repo_fuzz_index(const uint8_t *p, size_t len)
+{
+	struct bk_index *idx = NULL;
+	enum bk_code rc = index_new(&idx, NULL);
+
+	if (!rc)
+		rc = parse_index(idx, "fuzz", p, len, 0, NULL);
+	index_free(idx);
 	return rc;
 }

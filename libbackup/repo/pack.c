@@ -175,7 +175,35 @@ struct packer {
 	size_t nents, capents;
 	uint64_t uploaded, packs;
 	struct bk_index *idx;
+	/* pack buffers returned after upload, reused (capacity kept) */
+	struct bk_buf spare[8];
+	size_t nspare;
 };
+
+#define PACK_BUF_MAX (2u * PACK_TARGET + (32u << 20))
+
+/* A buffer for the next pack: a spare one, or a new one sized for a pack. */
+static void take_buffer(struct packer *pk, struct bk_buf *b)
+{
+	if (pk->nspare) {
+		*b = pk->spare[--pk->nspare];
+		bk_buf_reset(b);
+	} else {
+		bk_buf_init(b, PACK_BUF_MAX);
+		bk_buf_reserve(b, PACK_TARGET + (1u << 20), NULL);
+	}
+}
+
+static void give_back(struct packer *pk, struct bk_buf *b)
+{
+	pthread_mutex_lock(&pk->mu);
+	if (pk->nspare < sizeof(pk->spare) / sizeof(pk->spare[0])) {
+		pk->spare[pk->nspare++] = *b;
+		bk_buf_init(b, PACK_BUF_MAX);
+	}
+	pthread_mutex_unlock(&pk->mu);
+	bk_buf_release(b);
+}
 
 enum bk_code packer_new(struct bk_repo *r, struct packer **out,
 			struct bk_error *err)
@@ -193,7 +221,7 @@ enum bk_code packer_new(struct bk_repo *r, struct packer **out,
 	}
 	pk->r = r;
 	pthread_mutex_init(&pk->mu, NULL);
-	bk_buf_init(&pk->data, 2u * PACK_TARGET + (32u << 20));
+	take_buffer(pk, &pk->data);
 	*out = pk;
 	return BK_OK;
 }
@@ -287,7 +315,7 @@ enum bk_code packer_add(struct packer *pk, const struct bk_id *id,
 		if (pk->data.len >= PACK_TARGET) {
 			/* take the full pack out; upload without the lock */
 			full = pk->data;
-			bk_buf_init(&pk->data, full.max);
+			take_buffer(pk, &pk->data);
 			ents = pk->ents;
 			n = pk->nents;
 			pk->ents = NULL;
@@ -298,7 +326,8 @@ enum bk_code packer_add(struct packer *pk, const struct bk_id *id,
 	if (!rc && ents)
 		rc = upload(pk, &full, ents, n, err);
 	free(ents);
-	bk_buf_release(&full);
+	if (full.data)
+		give_back(pk, &full);
 	return rc;
 }
 
@@ -330,6 +359,8 @@ void packer_free(struct packer *pk)
 	if (!pk)
 		return;
 	bk_buf_release(&pk->data);
+	for (size_t i = 0; i < pk->nspare; i++)
+		bk_buf_release(&pk->spare[i]);
 	free(pk->ents);
 	pthread_mutex_destroy(&pk->mu);
 	free(pk);
@@ -337,12 +368,11 @@ void packer_free(struct packer *pk)
 
 enum bk_code chunk_fetch(struct bk_repo *r, struct bk_index *idx,
 			 const struct bk_id *id, uint32_t rawlen,
-			 struct bk_buf *scratch, struct bk_buf *out,
-			 struct bk_error *err)
+			 struct bk_buf *sealed, struct bk_buf *plain,
+			 struct bk_buf *out, struct bk_error *err)
 {
 	struct bk_loc loc;
 	char hex[2 * BK_ID_LEN + 1], key[80];
-	struct bk_buf plain;
 	enum bk_code rc;
 
 	bk_id_hex(id, hex);
@@ -355,24 +385,24 @@ enum bk_code chunk_fetch(struct bk_repo *r, struct bk_index *idx,
 				    " bytes, recipe %" PRIu32,
 				    hex, loc.rawlen, rawlen);
 	repo_pack_key(&loc.pack, key);
-	bk_buf_reset(scratch);
-	rc = bk_store_get_range(r->store, key, loc.off, loc.len, scratch, err);
+	bk_buf_reset(sealed);
+	rc = bk_store_get_range(r->store, key, loc.off, loc.len, sealed, err);
 	if (rc == BK_ERR_NOTFOUND)
 		return bk_error_set(err, BK_ERR_NOTFOUND,
 				    "pack %s holding chunk %s is missing", key,
 				    hex);
 	if (rc)
 		return rc;
-	bk_buf_init(&plain, (size_t)loc.len + 1);
-	rc = bk_open(r->keys, BK_OBJ_CHUNK, hex, scratch->data, scratch->len,
-		     &plain, err);
+	bk_buf_reset(plain);
+	rc = bk_open(r->keys, BK_OBJ_CHUNK, hex, sealed->data, sealed->len,
+		     plain, err);
 	if (rc == BK_ERR_AUTH)
 		rc = bk_error_set(err, BK_ERR_AUTH,
 				  "chunk %s in %s at offset %" PRIu64
 				  ": authentication failed (altered data)",
 				  hex, key, loc.off);
 	if (!rc)
-		rc = chunk_decode(r->keys, id, plain.data, plain.len, out, err);
-	bk_buf_release(&plain);
+		rc = chunk_decode(r->keys, id, plain->data, plain->len, out,
+				  err);
 	return rc;
 }

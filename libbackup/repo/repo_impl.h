@@ -143,8 +143,10 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 			bool scan_orphans, struct bk_error *err);
 bool index_get(struct bk_index *idx, const struct bk_id *id,
 	       struct bk_loc *loc);
-/* Mark a chunk as being stored; false when it is already known. */
-bool index_claim(struct bk_index *idx, const struct bk_id *id);
+/* Mark a chunk as being stored by the caller: BK_OK (the caller stores
+ * it), BK_ERR_EXISTS (already known), BK_ERR_NOMEM. */
+enum bk_code index_claim(struct bk_index *idx, const struct bk_id *id,
+			 struct bk_error *err);
 void index_set(struct bk_index *idx, const struct bk_id *id,
 	       const struct bk_loc *loc, unsigned flags);
 /* Write the NEW and ORPHAN entries as one index object. */
@@ -164,8 +166,8 @@ enum bk_code repo_index(struct bk_repo *r, struct bk_index **out,
 /* Fetch, open, decode and check one chunk. */
 enum bk_code chunk_fetch(struct bk_repo *r, struct bk_index *idx,
 			 const struct bk_id *id, uint32_t rawlen,
-			 struct bk_buf *scratch, struct bk_buf *out,
-			 struct bk_error *err);
+			 struct bk_buf *sealed, struct bk_buf *plain,
+			 struct bk_buf *out, struct bk_error *err);
 
 /* ---- manifests ---- */
 

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* zbak ls, zbak verify */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backup/buf.h"
+#include "cli.h"
+
+static void when(uint64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%d %H:%M", &tm))
+		snprintf(out, n, "%" PRIu64, t);
+}
+
+static int print_json(const struct bk_snapshot *v, size_t n)
+{
+	struct bk_buf b;
+	struct bk_error err;
+	enum bk_code rc;
+
+	bk_buf_init(&b, 1u << 30);
+	rc = bk_buf_printf(&b, &err, "[");
+	for (size_t i = 0; !rc && i < n; i++) {
+		char dig[2 * BK_ID_LEN + 1], name[600];
+
+		bk_id_hex(&v[i].digest, dig);
+		snprintf(name, sizeof(name), "%s@%s", v[i].dataset, v[i].snap);
+		rc = bk_buf_printf(&b, &err, "%s{\"name\":", i ? "," : "");
+		if (!rc)
+			rc = bk_buf_json_str(&b, name, &err);
+		if (!rc)
+			rc = bk_buf_printf(&b, &err, ",\"dataset\":");
+		if (!rc)
+			rc = bk_buf_json_str(&b, v[i].dataset, &err);
+		if (!rc)
+			rc = bk_buf_printf(&b, &err, ",\"snapshot\":");
+		if (!rc)
+			rc = bk_buf_json_str(&b, v[i].snap, &err);
+		if (!rc)
+			rc = bk_buf_printf(&b, &err, ",\"parent\":");
+		if (!rc && v[i].parent[0])
+			rc = bk_buf_json_str(&b, v[i].parent, &err);
+		else if (!rc)
+			rc = bk_buf_printf(&b, &err, "null");
+		if (!rc)
+			rc = bk_buf_printf(
+				&b, &err,
+				",\"toguid\":\"%016" PRIx64
+				"\",\"fromguid\":\"%016" PRIx64
+				"\",\"creation_time\":%" PRIu64
+				",\"pushed_at\":%" PRIu64
+				",\"stream_bytes\":%" PRIu64
+				",\"stored_bytes\":%" PRIu64
+				",\"chunks\":%" PRIu64 ",\"substreams\":%" PRIu32
+				",\"compound\":%s,\"digest\":\"%s\"}",
+				v[i].toguid, v[i].fromguid, v[i].creation_time,
+				v[i].pushed_at, v[i].stream_bytes,
+				v[i].new_bytes, v[i].chunks, v[i].substreams,
+				v[i].compound ? "true" : "false", dig);
+	}
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, "]\n");
+	if (!rc)
+		fwrite(b.data, 1, b.len, stdout);
+	bk_buf_release(&b);
+	if (rc)
+		msg("%s", err.msg);
+	return rc ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = find_cmd("ls");
+	struct bk_repo *r = NULL;
+	struct bk_snapshot *v = NULL;
+	struct bk_error err;
+	size_t n = 0;
+	bool json = false;
+	enum bk_code rc;
+	int c, ret;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else
+			return usage_error(self, NULL);
+	}
+	if (optind != argc)
+		return usage_error(self, "ls takes no arguments");
+	ret = open_repo(&r);
+	if (ret)
+		return ret;
+	rc = bk_list(r, &v, &n, &err);
+	if (rc) {
+		msg("%s", err.msg);
+		ret = exit_for(rc);
+		goto out;
+	}
+	if (json) {
+		ret = print_json(v, n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char t[32], s1[32], s2[32];
+
+		if (i == 0 || strcmp(v[i].dataset, v[i - 1].dataset) != 0)
+			printf("%s%s\n  %-24s %-24s %-17s %11s %11s\n",
+			       i ? "\n" : "", v[i].dataset, "SNAPSHOT",
+			       "PARENT", "CREATED (UTC)", "STREAM", "STORED");
+		when(v[i].creation_time, t, sizeof(t));
+		human_bytes(v[i].stream_bytes, s1, sizeof(s1));
+		human_bytes(v[i].new_bytes, s2, sizeof(s2));
+		printf("  %-24s %-24s %-17s %11s %11s\n", v[i].snap,
+		       v[i].fromguid ? (v[i].parent[0] ? strchr(v[i].parent, '@')
+							 : "(missing)")
+				     : "-",
+		       t, s1, s2);
+	}
+	ret = EXIT_OK;
+out:
+	free(v);
+	bk_repo_close(r);
+	return ret;
+}
+
+static void report(void *ctx, const char *problem)
+{
+	(void)ctx;
+	fprintf(stderr, "problem: %s\n", problem);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "read-data", optional_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = find_cmd("verify");
+	struct bk_verify_opts o = { .report = report };
+	struct bk_verify_result res;
+	struct bk_repo *r = NULL;
+	struct bk_error err;
+	enum bk_code rc;
+	int c, ret;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'd') {
+			char *end = NULL;
+			unsigned long p = optarg ? strtoul(optarg, &end, 10)
+						 : 100;
+
+			if ((optarg && (*end && strcmp(end, "%") != 0)) ||
+			    p < 1 || p > 100)
+				return usage_error(self, "--read-data takes a "
+						   "percentage, 1 to 100");
+			o.read_data_percent = (unsigned)p;
+		} else {
+			return usage_error(self, NULL);
+		}
+	}
+	if (optind != argc)
+		return usage_error(self, "verify takes no arguments");
+	ret = open_repo(&r);
+	if (ret)
+		return ret;
+	rc = bk_verify(r, &o, &res, &err);
+	if (!g.quiet)
+		printf("%" PRIu64 " snapshots, %" PRIu64 " indexes, %" PRIu64
+		       " packs, %" PRIu64 " chunks checked; %" PRIu64
+		       " packs (%" PRIu64 " chunks) read and authenticated; "
+		       "%" PRIu64 " problems\n",
+		       res.snapshots, res.indexes, res.packs, res.chunks,
+		       res.packs_read, res.chunks_read, res.problems);
+	if (rc) {
+		msg("verify failed: %s", err.msg);
+		ret = exit_for(rc);
+	} else {
+		ret = EXIT_OK;
+	}
+	bk_repo_close(r);
+	return ret;
+}
