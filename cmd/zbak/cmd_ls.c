@@ -123,8 +123,9 @@ int cmd_ls(int argc, char **argv)
 		human_bytes(v[i].stream_bytes, s1, sizeof(s1));
 		human_bytes(v[i].new_bytes, s2, sizeof(s2));
 		printf("  %-24s %-24s %-17s %11s %11s\n", v[i].snap,
-		       v[i].fromguid ? (v[i].parent[0] ? strchr(v[i].parent, '@')
-							 : "(missing)")
+		       v[i].fromguid ? (v[i].parent[0]
+						? strchr(v[i].parent, '@') + 1
+						: "(not stored)")
 				     : "-",
 		       t, s1, s2);
 	}
