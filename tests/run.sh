@@ -30,8 +30,12 @@ run_one() { # $1 = name, rest = command
 	local name=$1 rc out
 	shift
 	out=$(mktemp)
-	"$@" >"$out" 2>&1
+	# a hang must not eat CI's time: each file gets TEST_TIMEOUT seconds
+	timeout -k 10 "${TEST_TIMEOUT:-900}" "$@" >"$out" 2>&1
 	rc=$?
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		echo "not ok - $name timed out after ${TEST_TIMEOUT:-900} s" >>"$out"
+	fi
 	count "$name" <"$out"
 	if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out"; then
 		fail=$((fail + 1))
