@@ -103,16 +103,14 @@ int cmd_ls(int argc, char **argv)
 	if (ret)
 		return ret;
 	rc = bk_list(r, &v, &n, &err);
-	if (rc) {
+	if (rc && !v && n == 0 && rc == BK_ERR_NOMEM) {
 		msg("%s", err.msg);
 		ret = exit_for(rc);
 		goto out;
 	}
-	if (json) {
+	if (json)
 		ret = print_json(v, n);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; !json && i < n; i++) {
 		char t[32], s1[32], s2[32];
 
 		if (i == 0 || strcmp(v[i].dataset, v[i - 1].dataset) != 0)
@@ -129,7 +127,13 @@ int cmd_ls(int argc, char **argv)
 				     : "-",
 		       t, s1, s2);
 	}
-	ret = EXIT_OK;
+	if (!json)
+		ret = EXIT_OK;
+	if (rc) {
+		/* listed what could be read; a damaged manifest is an error */
+		msg("%s", err.msg);
+		ret = exit_for(rc);
+	}
 out:
 	free(v);
 	bk_repo_close(r);

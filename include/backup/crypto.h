@@ -55,9 +55,9 @@ struct bk_kdf_params {
 	uint64_t memlimit; /* bytes */
 };
 
-/* Defaults: libsodium's MODERATE (3 passes, 256 MiB).  Tests may lower
- * them with ZBAK_KDF_INSECURE_FAST=1 (INTERACTIVE minimum is then 1 pass,
- * 8 MiB); the chosen costs are recorded with the wrapped keys. */
+/* Defaults: argon2id, 5 passes over 48 MiB.  Tests may lower them with
+ * ZBAK_KDF_INSECURE_FAST=1 (1 pass, 8 MiB); the chosen costs are recorded
+ * with the wrapped keys. */
 BK_EXPORT void bk_kdf_default(struct bk_kdf_params *p);
 
 struct bk_keys; /* opaque */

@@ -288,6 +288,9 @@ static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
 				  "another guid (%016" PRIx64 ", this stream "
 				  "%016" PRIx64 ")",
 				  ps->m.name, old.toguid, ps->m.toguid);
+	/* the same snapshot again: check it is the same stream, but upload
+	 * no recipe (the stored one stands) */
+	ps->rw.dry = true;
 	manifest_release(&old);
 	return rc;
 }
@@ -493,8 +496,10 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	ps.m.new_bytes = res->new_bytes;
 	rc = manifest_encode(&ps.m, &mb, err);
 	if (!rc)
-		rc = repo_put_sealed(r, BK_OBJ_MANIFEST, key, mb.data, mb.len,
-				     true, &res->new_bytes, err);
+		rc = ps.rw.dry ? BK_ERR_EXISTS
+			       : repo_put_sealed(r, BK_OBJ_MANIFEST, key,
+						 mb.data, mb.len, true,
+						 &res->new_bytes, err);
 	if (rc == BK_ERR_EXISTS) {
 		/* the same snapshot (same guid, checked at BEGIN) raced in or
 		 * was pushed before: fine if it is the same stream */

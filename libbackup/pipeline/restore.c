@@ -33,9 +33,7 @@ struct centry {
 struct slot {
 	struct bk_id id;
 	uint32_t rawlen;
-	struct bk_buf data;
-	struct bk_buf scratch; /* the sealed blob, reused */
-	struct bk_buf plain;   /* opened, reused */
+	struct bk_buf data; /* the chunk, decoded */
 	bool done;
 	enum bk_code rc;
 	struct bk_error err;
@@ -56,8 +54,36 @@ struct restore {
 	uint64_t inflight_bytes;
 	int fd;
 	struct bk_buf out;
-	bool swap;
+	/* buffers for fetch jobs (a range read and one opened blob), reused;
+	 * at most `threads` are ever in use */
+	struct bk_buf spare[2 * 64];
+	size_t nspare;
 };
+
+#define SPARE_MAX (2u * (BK_DRR_MAX_PAYLOAD + (8u << 20)))
+
+static void take(struct restore *rs, struct bk_buf *b)
+{
+	pthread_mutex_lock(&rs->mu);
+	if (rs->nspare) {
+		*b = rs->spare[--rs->nspare];
+		bk_buf_reset(b);
+	} else {
+		bk_buf_init(b, SPARE_MAX);
+	}
+	pthread_mutex_unlock(&rs->mu);
+}
+
+static void give(struct restore *rs, struct bk_buf *b)
+{
+	pthread_mutex_lock(&rs->mu);
+	if (rs->nspare < sizeof(rs->spare) / sizeof(rs->spare[0])) {
+		rs->spare[rs->nspare++] = *b;
+		bk_buf_init(b, 0);
+	}
+	pthread_mutex_unlock(&rs->mu);
+	bk_buf_release(b);
+}
 
 static double now(void)
 {
@@ -67,22 +93,70 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+#define GROUP_MAX (8u << 20)   /* one ranged read covers up to this */
+#define GROUP_SLACK (1u << 20) /* of bytes read for other chunks */
+
+/* Adjacent chunks of one pack, fetched with one ranged read. */
+struct group {
+	struct restore *rs;
+	size_t first, count; /* global chunk numbers */
+	struct bk_id pack;
+	uint64_t off, len; /* the range read */
+	uint64_t useful;   /* bytes of it the group's chunks use */
+	uint64_t offs[WINDOW];
+	uint32_t lens[WINDOW];
+	bool missing; /* the first chunk is in no index */
+};
+
 static void fetch_job(void *arg)
 {
-	struct slot *s = arg;
-	struct restore *rs = s->rs;
+	struct group *gr = arg;
+	struct restore *rs = gr->rs;
+	struct slot *first = &rs->slots[gr->first % WINDOW];
+	char key[80], hex[2 * BK_ID_LEN + 1];
+	struct bk_buf sealed, plain;
 	struct bk_error err;
-	enum bk_code rc;
+	enum bk_code rc = BK_OK;
 
-	rc = chunk_fetch(rs->r, rs->idx, &s->id, s->rawlen, &s->scratch,
-			 &s->plain, &s->data, &err);
+	take(rs, &sealed);
+	take(rs, &plain);
+	repo_pack_key(&gr->pack, key);
+	if (gr->missing) {
+		bk_id_hex(&first->id, hex);
+		rc = bk_error_set(&err, BK_ERR_NOTFOUND,
+				  "chunk %s is in no index", hex);
+	} else {
+		rc = bk_store_get_range(rs->r->store, key, gr->off, gr->len,
+					&sealed, &err);
+		if (rc == BK_ERR_NOTFOUND)
+			rc = bk_error_set(&err, BK_ERR_NOTFOUND,
+					  "pack %s is missing", key);
+	}
+	for (size_t i = 0; i < gr->count; i++) {
+		struct slot *s = &rs->slots[(gr->first + i) % WINDOW];
+
+		s->rc = rc;
+		if (rc) {
+			s->err = err;
+			continue;
+		}
+		s->rc = chunk_open_blob(rs->r->keys, &s->id, key, gr->offs[i],
+					sealed.data + (gr->offs[i] - gr->off),
+					gr->lens[i], &plain, &s->data,
+					&s->err);
+		if (!s->rc && s->data.len != s->rawlen)
+			s->rc = bk_error_set(&s->err, BK_ERR_FORMAT,
+					     "chunk length differs from the "
+					     "recipe");
+	}
+	give(rs, &sealed);
+	give(rs, &plain);
 	pthread_mutex_lock(&rs->mu);
-	s->rc = rc;
-	if (rc)
-		s->err = err;
-	s->done = true;
+	for (size_t i = 0; i < gr->count; i++)
+		rs->slots[(gr->first + i) % WINDOW].done = true;
 	pthread_cond_broadcast(&rs->cv);
 	pthread_mutex_unlock(&rs->mu);
+	free(gr);
 }
 
 static enum bk_code queue_chunk(struct restore *rs, const uint8_t *e,
@@ -115,23 +189,93 @@ static enum bk_code queue_chunk(struct restore *rs, const uint8_t *e,
 	return BK_OK;
 }
 
+static bool room_for(struct restore *rs, uint32_t rawlen)
+{
+	return rs->next_submit < rs->qbase + rs->qlen &&
+	       rs->next_submit - rs->next_consume < WINDOW &&
+	       (rs->next_submit == rs->next_consume ||
+		rs->inflight_bytes + rawlen <= WINDOW_BYTES);
+}
+
+static void take_slot(struct restore *rs, const struct centry *c)
+{
+	struct slot *s = &rs->slots[rs->next_submit % WINDOW];
+
+	s->id = c->id;
+	s->rawlen = c->rawlen;
+	s->done = false;
+	s->rs = rs;
+	rs->inflight_bytes += c->rawlen;
+	rs->next_submit++;
+}
+
+/* Submit fetches while the window has room: runs of chunks lying next to
+ * each other in one pack go out as one ranged read. */
 static void submit_more(struct restore *rs)
 {
-	while (rs->next_submit < rs->qbase + rs->qlen &&
-	       rs->next_submit - rs->next_consume < WINDOW) {
+	/* refill in batches, not one slot at a time, so that reads can
+	 * cover several chunks */
+	if (rs->next_submit > rs->next_consume &&
+	    rs->next_submit - rs->next_consume > WINDOW - WINDOW / 4)
+		return;
+	while (rs->next_submit < rs->qbase + rs->qlen) {
 		const struct centry *c = &rs->q[rs->next_submit - rs->qbase];
-		struct slot *s = &rs->slots[rs->next_submit % WINDOW];
+		struct group *gr;
+		struct bk_loc loc;
 
-		if (rs->next_submit > rs->next_consume &&
-		    rs->inflight_bytes + c->rawlen > WINDOW_BYTES)
+		if (!room_for(rs, c->rawlen))
 			break;
-		s->id = c->id;
-		s->rawlen = c->rawlen;
-		s->done = false;
-		s->rs = rs;
-		rs->inflight_bytes += c->rawlen;
-		rs->next_submit++;
-		bk_pool_submit(rs->pool, fetch_job, s);
+		gr = calloc(1, sizeof(*gr));
+		if (!gr)
+			break; /* the consumer waits; retried on its next call */
+		gr->rs = rs;
+		gr->first = rs->next_submit;
+		if (!index_get(rs->idx, &c->id, &loc)) {
+			gr->missing = true;
+			gr->count = 1;
+			take_slot(rs, c);
+			bk_pool_submit(rs->pool, fetch_job, gr);
+			continue;
+		}
+		gr->pack = loc.pack;
+		gr->off = loc.off;
+		gr->len = loc.len;
+		gr->offs[0] = loc.off;
+		gr->lens[0] = loc.len;
+		gr->useful = loc.len;
+		gr->count = 1;
+		take_slot(rs, c);
+		while (gr->count < WINDOW &&
+		       rs->next_submit < rs->qbase + rs->qlen) {
+			const struct centry *n =
+				&rs->q[rs->next_submit - rs->qbase];
+			struct bk_loc nl;
+
+			uint64_t lo, hi;
+
+			if (!room_for(rs, n->rawlen) ||
+			    !index_get(rs->idx, &n->id, &nl) ||
+			    memcmp(&nl.pack, &gr->pack, sizeof(nl.pack)) != 0)
+				break;
+			/* the union of the ranges, if it stays dense: workers
+			 * pack chunks in the order they finish, so neighbours
+			 * in the stream are near, not always next, in a pack */
+			lo = nl.off < gr->off ? nl.off : gr->off;
+			hi = nl.off + nl.len > gr->off + gr->len
+				     ? nl.off + nl.len
+				     : gr->off + gr->len;
+			if (hi - lo > GROUP_MAX ||
+			    hi - lo > gr->useful + nl.len + GROUP_SLACK)
+				break;
+			gr->off = lo;
+			gr->len = hi - lo;
+			gr->useful += nl.len;
+			gr->offs[gr->count] = nl.off;
+			gr->lens[gr->count] = nl.len;
+			gr->count++;
+			take_slot(rs, n);
+		}
+		bk_pool_submit(rs->pool, fetch_job, gr);
 	}
 }
 
@@ -267,15 +411,8 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 	rs.fd = fd;
 	pthread_mutex_init(&rs.mu, NULL);
 	pthread_cond_init(&rs.cv, NULL);
-	for (int i = 0; i < WINDOW; i++) {
+	for (int i = 0; i < WINDOW; i++)
 		bk_buf_init(&rs.slots[i].data, BK_DRR_MAX_PAYLOAD + 1);
-		bk_buf_init(&rs.slots[i].scratch,
-			    BK_DRR_MAX_PAYLOAD + BK_DRR_MAX_PAYLOAD / 200 +
-				    1024);
-		bk_buf_init(&rs.slots[i].plain,
-			    BK_DRR_MAX_PAYLOAD + BK_DRR_MAX_PAYLOAD / 200 +
-				    1024);
-	}
 	bk_buf_init(&rs.out, OUTBUF + 1);
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
 	bk_hash_init(&digest);
@@ -326,6 +463,14 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 				if (cur) {
 					rs.inflight_bytes -= cur->rawlen;
 					rs.next_consume++;
+					/* a large chunk's buffer is not kept
+					 * for the slot's next, small one */
+					if (cur->data.cap > (2u << 20)) {
+						size_t max = cur->data.max;
+
+						bk_buf_release(&cur->data);
+						bk_buf_init(&cur->data, max);
+					}
 					submit_more(&rs);
 				}
 				cur = &rs.slots[rs.next_consume % WINDOW];
@@ -427,11 +572,10 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 	}
 	bk_pool_free(rs.pool); /* waits for fetches still running */
 	bk_drr_parser_free(p);
-	for (int i = 0; i < WINDOW; i++) {
+	for (int i = 0; i < WINDOW; i++)
 		bk_buf_release(&rs.slots[i].data);
-		bk_buf_release(&rs.slots[i].scratch);
-		bk_buf_release(&rs.slots[i].plain);
-	}
+	for (size_t i = 0; i < rs.nspare; i++)
+		bk_buf_release(&rs.spare[i]);
 	bk_buf_release(&rs.out);
 	bk_buf_release(&seg);
 	free(rs.q);

@@ -51,7 +51,7 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 	struct keys k = { 0 };
 	struct bk_snapshot *v = NULL;
 	size_t count = 0;
-	enum bk_code rc;
+	enum bk_code rc, bad = BK_OK;
 
 	*out = NULL;
 	*n = 0;
@@ -64,10 +64,21 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 	for (size_t i = 0; !rc && i < k.n; i++) {
 		struct manifest m;
 		struct bk_snapshot *s = &v[count];
+		struct bk_error e;
+		enum bk_code mrc = manifest_load(r, k.v[i], &m, &e);
 
-		rc = manifest_load(r, k.v[i], &m, err);
-		if (rc)
+		if (mrc == BK_ERR_NOMEM) {
+			rc = bk_error_set(err, mrc, "%s", e.msg);
 			break;
+		}
+		if (mrc) {
+			/* list the others; report the first bad one */
+			if (!bad) {
+				bad = mrc;
+				*err = e;
+			}
+			continue;
+		}
 		snprintf(s->dataset, sizeof(s->dataset), "%s", m.dataset);
 		snprintf(s->snap, sizeof(s->snap), "%s", m.snap);
 		snprintf(s->key, sizeof(s->key), "%s", k.v[i]);
@@ -107,5 +118,5 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		qsort(v, count, sizeof(*v), by_dataset_time);
 	*out = v;
 	*n = count;
-	return BK_OK;
+	return bad;
 }

@@ -366,43 +366,24 @@ void packer_free(struct packer *pk)
 	free(pk);
 }
 
-enum bk_code chunk_fetch(struct bk_repo *r, struct bk_index *idx,
-			 const struct bk_id *id, uint32_t rawlen,
-			 struct bk_buf *sealed, struct bk_buf *plain,
-			 struct bk_buf *out, struct bk_error *err)
+enum bk_code chunk_open_blob(const struct bk_keys *k, const struct bk_id *id,
+			     const char *where, uint64_t off,
+			     const uint8_t *sealed, size_t len,
+			     struct bk_buf *plain, struct bk_buf *out,
+			     struct bk_error *err)
 {
-	struct bk_loc loc;
-	char hex[2 * BK_ID_LEN + 1], key[80];
+	char hex[2 * BK_ID_LEN + 1];
 	enum bk_code rc;
 
 	bk_id_hex(id, hex);
-	if (!index_get(idx, id, &loc))
-		return bk_error_set(err, BK_ERR_NOTFOUND,
-				    "chunk %s is in no index", hex);
-	if (loc.rawlen != rawlen)
-		return bk_error_set(err, BK_ERR_FORMAT,
-				    "chunk %s: index says %" PRIu32
-				    " bytes, recipe %" PRIu32,
-				    hex, loc.rawlen, rawlen);
-	repo_pack_key(&loc.pack, key);
-	bk_buf_reset(sealed);
-	rc = bk_store_get_range(r->store, key, loc.off, loc.len, sealed, err);
-	if (rc == BK_ERR_NOTFOUND)
-		return bk_error_set(err, BK_ERR_NOTFOUND,
-				    "pack %s holding chunk %s is missing", key,
-				    hex);
-	if (rc)
-		return rc;
 	bk_buf_reset(plain);
-	rc = bk_open(r->keys, BK_OBJ_CHUNK, hex, sealed->data, sealed->len,
-		     plain, err);
+	rc = bk_open(k, BK_OBJ_CHUNK, hex, sealed, len, plain, err);
 	if (rc == BK_ERR_AUTH)
 		rc = bk_error_set(err, BK_ERR_AUTH,
 				  "chunk %s in %s at offset %" PRIu64
 				  ": authentication failed (altered data)",
-				  hex, key, loc.off);
+				  hex, where, off);
 	if (!rc)
-		rc = chunk_decode(r->keys, id, plain->data, plain->len, out,
-				  err);
+		rc = chunk_decode(k, id, plain->data, plain->len, out, err);
 	return rc;
 }

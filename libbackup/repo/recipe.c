@@ -33,6 +33,10 @@ static enum bk_code flush(struct recipe_writer *w, struct bk_error *err)
 
 	if (w->seg.len == 0)
 		return BK_OK;
+	if (w->dry) {
+		bk_buf_reset(&w->seg);
+		return BK_OK;
+	}
 	bound = LZ4_compressBound((int)w->seg.len);
 	bk_buf_reset(&w->packed);
 	rc = bk_buf_reserve(&w->packed, 4 + (size_t)bound, err);

@@ -163,11 +163,13 @@ enum bk_code index_foreach(struct bk_index *idx, index_fn fn, void *ctx,
 enum bk_code repo_index(struct bk_repo *r, struct bk_index **out,
 			struct bk_error *err);
 
-/* Fetch, open, decode and check one chunk. */
-enum bk_code chunk_fetch(struct bk_repo *r, struct bk_index *idx,
-			 const struct bk_id *id, uint32_t rawlen,
-			 struct bk_buf *sealed, struct bk_buf *plain,
-			 struct bk_buf *out, struct bk_error *err);
+/* Open a sealed chunk blob (from `where`, at `off`, for messages), decode
+ * it into out and check its id. */
+enum bk_code chunk_open_blob(const struct bk_keys *k, const struct bk_id *id,
+			     const char *where, uint64_t off,
+			     const uint8_t *sealed, size_t len,
+			     struct bk_buf *plain, struct bk_buf *out,
+			     struct bk_error *err);
 
 /* ---- manifests ---- */
 
@@ -207,6 +209,7 @@ enum bk_code manifest_load(struct bk_repo *r, const char *key,
 
 struct recipe_writer {
 	struct bk_repo *r;
+	bool dry; /* compute the digest, upload nothing */
 	struct bk_buf seg;
 	struct bk_buf packed;
 	struct bk_hash digest;

@@ -80,6 +80,8 @@ static int cmp_pack(const void *a, const void *b)
 
 static const struct packsz *find_pack(struct vctx *c, const struct bk_id *id)
 {
+	if (!c->npacks)
+		return NULL;
 	return bsearch(id, c->packs, c->npacks, sizeof(*c->packs), cmp_pack);
 }
 
@@ -206,13 +208,10 @@ static void read_pack(struct vctx *c, struct bk_index *idx,
 				key, hex);
 			continue;
 		}
-		bk_buf_reset(&plain);
-		if (bk_open(c->r->keys, BK_OBJ_CHUNK, hex, raw.data + e[i].off,
-			    e[i].len, &plain, &err) ||
-		    chunk_decode(c->r->keys, &e[i].id, plain.data, plain.len,
-				 &chunk, &err)) {
-			problem(c, err.code, "%s: chunk %s: %s", key, hex,
-				err.msg);
+		if (chunk_open_blob(c->r->keys, &e[i].id, key, e[i].off,
+				    raw.data + e[i].off, e[i].len, &plain,
+				    &chunk, &err)) {
+			problem(c, err.code, "%s", err.msg);
 			continue;
 		}
 		c->res->chunks_read++;
@@ -280,7 +279,8 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	rc = bk_store_list(r->store, "data/", note_pack, &c, err);
 	if (rc)
 		goto out;
-	qsort(c.packs, c.npacks, sizeof(*c.packs), cmp_pack);
+	if (c.npacks)
+		qsort(c.packs, c.npacks, sizeof(*c.packs), cmp_pack);
 	res->packs = c.npacks;
 	rc = index_foreach(idx, check_entry, &c, err);
 	if (rc)

@@ -90,8 +90,8 @@ static void kdf_defaults(void **state)
 	assert_int_equal(p.memlimit, 8u << 20);
 	unsetenv("ZBAK_KDF_INSECURE_FAST");
 	bk_kdf_default(&p);
-	assert_int_equal(p.opslimit, 3);
-	assert_int_equal(p.memlimit, 256u << 20);
+	assert_int_equal(p.opslimit, 5);
+	assert_int_equal(p.memlimit, 48u << 20);
 	setenv("ZBAK_KDF_INSECURE_FAST", saved ? saved : "1", 1);
 }
 
