@@ -1,0 +1,82 @@
+# shellcheck shell=bash disable=SC2034
+# Sourced by bench/*.sh: settings, the scratch directory, generated streams
+# and the timer.  Not run on its own.
+#
+#   ZBAK         the zbak binary (make bench sets it)
+#   BENCH_SIZE   stream size (default 1G; 64M with BENCH_QUICK=1)
+#   BENCH_QUICK  1: a fast smoke check (64M streams, one repetition)
+#   BENCH_DIR    scratch directory to use (kept); default a fresh
+#                /var/tmp/zbak-bench.XXXXXX, removed at the end
+#   BENCH_KEEP   1: keep the scratch directory (to look at after a failure)
+set -euo pipefail
+: "${ZBAK:?set ZBAK to the zbak binary (make bench does)}"
+[ -x "$ZBAK" ] || { echo "bench: $ZBAK is not an executable" >&2; exit 1; }
+command -v /usr/bin/time >/dev/null ||
+	{ echo "bench needs GNU time: packaging/deps.sh --bench --install" >&2; exit 1; }
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	size=${BENCH_SIZE:-64M}
+else
+	size=${BENCH_SIZE:-1G}
+fi
+
+if [ -n "${BENCH_DIR:-}" ]; then
+	dir=$BENCH_DIR
+	mkdir -p "$dir"
+else
+	dir=$(mktemp -d "${TMPDIR:-/var/tmp}/zbak-bench.XXXXXX")
+	BENCH_DIR=$dir
+	export BENCH_DIR
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		trap 'echo "bench: scratch directory kept: $dir" >&2' EXIT
+	else
+		trap 'rm -rf "$dir"' EXIT
+	fi
+fi
+
+# One binary for the whole run, even if build/zbak is rebuilt meanwhile.
+if [ "$ZBAK" != "$dir/zbak" ]; then
+	cp "$ZBAK" "$dir/zbak"
+	ZBAK=$dir/zbak
+	export ZBAK
+fi
+
+# stream SIZE VERSION: the path of the generated stream (half compressible,
+# 128 KiB blocks; version 2 has 1% of the blocks rewritten), made once per
+# scratch directory and read once to have it in the page cache.
+stream() {
+	local sz=$1 v=$2 f
+	f=$dir/stream-$sz-v$v.zstream
+	if [ ! -s "$f" ]; then
+		echo "generating a $sz stream, version $v (half compressible, 128K blocks) ..." >&2
+		/usr/bin/time -f "  generated in %e s (%U s user)" \
+			"$ZBAK" debug gen --size "$sz" --compressible 0.5 --version "$v" \
+			>"$f.tmp" && mv "$f.tmp" "$f"
+	fi
+	cat "$f" >/dev/null
+	echo "$f"
+}
+
+# timed STDIN STDOUT CMD...: one run under GNU time; sets wall user sys rss
+# (seconds, KiB).  Its standard error goes to $dir/cmd.log; a failure
+# stops the benchmark with the command, its exit status and that log.
+timed() {
+	local in=$1 out=$2 rc=0
+	shift 2
+	sync # the previous step's writes are not this one's
+	/usr/bin/time -o "$dir/time.out" -f "%e %U %S %M" \
+		"$@" <"$in" >"$out" 2>"$dir/cmd.log" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		{
+			echo "bench: FAILED (exit $rc): $*"
+			echo "  stdin: $in, stdout: $out; its standard error:"
+			tail -20 "$dir/cmd.log" | sed 's/^/  | /'
+		} >&2
+		exit 1
+	fi
+	read -r wall user sys rss < <(tail -1 "$dir/time.out")
+}
+
+# mib KIB, mbps BYTES SECONDS: table cells
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { if (s < 0.01) s = 0.01; printf "%.0f", b / s / 1e6 }'; }

@@ -1,0 +1,258 @@
+#!/bin/bash
+# The repository: zbak push and restore next to restic (backup --stdin,
+# dump), borg (create -C lz4 -, extract --stdout) and lz4 -1, on the same
+# generated streams in one run; then zbak's peak RSS on a larger stream.
+#
+# For each tool: a full send of version 1 into an empty repository (timed),
+# a full send of version 2 (1% of the blocks rewritten; timed, and the
+# repository's growth measured with du -sb), then version 2 restored to
+# /dev/null (timed) and, once more outside the timing, compared byte for byte
+# with the stream.  One run of each, streams in the page cache, `sync` before
+# each timed command.  Settings: bench/common.sh, and
+#   BENCH_MEM_SIZE  the larger stream of the memory section (default 4G,
+#                   256M with BENCH_QUICK=1; skipped when BENCH_SIZE is set,
+#                   unless this is set too; 0 skips it)
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
+
+if [ -n "${BENCH_MEM_SIZE+x}" ]; then
+	memsize=$BENCH_MEM_SIZE
+elif [ -n "${BENCH_SIZE:-}" ]; then
+	memsize=0
+elif [ "${BENCH_QUICK:-0}" = 1 ]; then
+	memsize=256M
+else
+	memsize=4G
+fi
+
+for t in restic borg lz4; do
+	command -v "$t" >/dev/null ||
+		{ echo "bench needs $t: packaging/deps.sh --bench --install" >&2; exit 1; }
+done
+
+# Each tool on its own passphrase, caches inside the scratch directory, and
+# nothing from the caller's environment that would change what they do.
+unset RESTIC_REPOSITORY RESTIC_REPOSITORY_FILE RESTIC_PASSWORD_FILE \
+	RESTIC_PASSWORD_COMMAND RESTIC_COMPRESSION RESTIC_PACK_SIZE \
+	BORG_REPO BORG_PASSCOMMAND BORG_PASSPHRASE_FD BORG_KEYS_DIR \
+	BORG_CACHE_DIR BORG_CONFIG_DIR BORG_SECURITY_DIR ZBAK_REPO GOMAXPROCS
+export ZBAK_PASSPHRASE=x ZBAK_KDF_INSECURE_FAST=1
+export RESTIC_PASSWORD=x RESTIC_CACHE_DIR=$dir/restic-cache
+export BORG_PASSPHRASE=x BORG_BASE_DIR=$dir/borg-home
+
+s1=$(stream "$size" 1)
+s2=$(stream "$size" 2)
+bytes=$(stat -c %s "$s1")
+bytes2=$(stat -c %s "$s2")
+
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+failed=0
+rows=() # label|wall|user|sys|rss
+row() { rows+=("$1|$wall|$user|$sys|$rss"); }
+
+# verify NAME FILE CMD...: CMD's standard output is FILE, byte for byte
+verify() {
+	local name=$1 f=$2 out
+	shift 2
+	if ! out=$("$@" 2>"$dir/verify.log" | cmp - "$f" 2>&1); then
+		{
+			echo "bench: WRONG OUTPUT: $name: $* differs from $(basename "$f"): $out"
+			tail -5 "$dir/verify.log" | sed 's/^/  | /'
+		} >&2
+		failed=1
+		verified+=("$name: DIFFERS ($out)")
+	else
+		verified+=("$name: identical")
+	fi
+}
+verified=()
+
+# quiet CMD...: run an untimed setup step, its output shown only on failure
+quiet() {
+	if ! "$@" >"$dir/setup.log" 2>&1; then
+		echo "bench: FAILED: $*" >&2
+		tail -20 "$dir/setup.log" | sed 's/^/  | /' >&2
+		exit 1
+	fi
+}
+
+du_b() { du -sb "$1" | cut -f1; }
+
+declare -A full grow
+
+echo "zbak ..." >&2
+zr=$dir/zbak-repo
+quiet "$ZBAK" -r "$zr" init
+timed "$s1" /dev/null "$ZBAK" -r "$zr" push
+row "zbak push v1 (full)"
+zpush_rss=$rss
+d1=$(du_b "$zr")
+timed "$s2" /dev/null "$ZBAK" -r "$zr" push
+row "zbak push v2 (1% changed)"
+d2=$(du_b "$zr")
+full[zbak]=$d1 grow[zbak]=$((d2 - d1))
+timed /dev/null /dev/null "$ZBAK" -r "$zr" restore pool/fs@v2
+row "zbak restore v2"
+zrestore_rss=$rss
+verify "zbak restore" "$s2" "$ZBAK" -r "$zr" restore pool/fs@v2
+
+echo "restic ..." >&2
+rr=$dir/restic-repo
+quiet restic init --repo "$rr"
+timed "$s1" /dev/null restic -r "$rr" backup --stdin --stdin-filename stream
+row "restic backup --stdin v1 (full)"
+d1=$(du_b "$rr")
+timed "$s2" /dev/null restic -r "$rr" backup --stdin --stdin-filename stream
+row "restic backup --stdin v2 (1% changed)"
+d2=$(du_b "$rr")
+full[restic]=$d1 grow[restic]=$((d2 - d1))
+timed /dev/null /dev/null restic -r "$rr" dump latest stream
+row "restic dump v2"
+verify "restic dump" "$s2" restic -r "$rr" dump latest stream
+restic_version=$(restic version | awk '{print $2}')
+restic_repo_version=$(restic -r "$rr" cat config 2>/dev/null | sed -n 's/.*"version": *\([0-9]*\).*/\1/p')
+
+echo "borg ..." >&2
+br=$dir/borg-repo
+quiet borg init -e repokey "$br"
+timed "$s1" /dev/null borg create -C lz4 "$br::v1" -
+row "borg create -C lz4 v1 (full)"
+d1=$(du_b "$br")
+timed "$s2" /dev/null borg create -C lz4 "$br::v2" -
+row "borg create -C lz4 v2 (1% changed)"
+d2=$(du_b "$br")
+full[borg]=$d1 grow[borg]=$((d2 - d1))
+timed /dev/null /dev/null borg extract --stdout "$br::v2"
+row "borg extract --stdout v2"
+verify "borg extract" "$s2" borg extract --stdout "$br::v2"
+borg_version=$(borg --version | awk '{print $2}')
+
+echo "lz4 and cat ..." >&2
+timed /dev/null "$dir/v1.lz4" lz4 -1 -c "$s1"
+row "lz4 -1 (v1)"
+lz4size=$(stat -c %s "$dir/v1.lz4")
+timed /dev/null /dev/null lz4 -d -c "$dir/v1.lz4"
+row "lz4 -d"
+verify "lz4 -d" "$s1" lz4 -d -c "$dir/v1.lz4"
+timed /dev/null /dev/null cat "$s1"
+row "cat > /dev/null"
+lz4_version=$(lz4 --version 2>&1 | sed -n 's/.* v\([0-9.]*\),.*/\1/p')
+
+# wall and RSS of a row by label prefix
+get() {
+	local r
+	for r in "${rows[@]}"; do
+		case $r in "$1"*) IFS='|' read -r _ w _ _ m <<<"$r"; echo "$w $m"; return ;; esac
+	done
+}
+
+rm -rf "$zr" "$rr" "$br" "$dir/v1.lz4" "$dir/restic-cache" "$dir/borg-home"
+
+# the larger stream: zbak only, peak RSS
+memrows=()
+if [ "$memsize" != 0 ] && [ -n "$memsize" ]; then
+	echo "zbak on a $memsize stream ..." >&2
+	m1=$(stream "$memsize" 1)
+	mbytes=$(stat -c %s "$m1")
+	mr=$dir/zbak-mem-repo
+	quiet "$ZBAK" -r "$mr" init
+	timed "$m1" /dev/null "$ZBAK" -r "$mr" push
+	memrows+=("push|$mbytes|$wall|$user|$sys|$rss")
+	timed /dev/null /dev/null "$ZBAK" -r "$mr" restore pool/fs@v1
+	memrows+=("restore|$mbytes|$wall|$user|$sys|$rss")
+	verify "zbak restore ($memsize)" "$m1" "$ZBAK" -r "$mr" restore pool/fs@v1
+	rm -rf "$mr" "$m1"
+fi
+
+# key opening at the default costs (every command pays it once)
+kr=$dir/zbak-kdf-repo
+quiet env -u ZBAK_KDF_INSECURE_FAST "$ZBAK" -r "$kr" init
+timed /dev/null /dev/null env -u ZBAK_KDF_INSECURE_FAST "$ZBAK" -r "$kr" ls
+kdf_wall=$wall kdf_rss=$rss
+rm -rf "$kr"
+
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+## the tables
+printf '\n### The repository\n\n'
+printf 'streams: %s bytes (%s; version 2: %s bytes, 1%% of the blocks rewritten), half compressible, 128 KiB blocks; ' \
+	"$bytes" "$size" "$bytes2"
+printf 'one run each, from the page cache; zbak %s, restic %s (repository version %s, compression: its default, auto), borg %s, lz4 %s; %s cores.\n' \
+	"$("$ZBAK" version | head -1 | awk '{print $NF}')" "$restic_version" "${restic_repo_version:-?}" \
+	"$borg_version" "$lz4_version" "$(nproc)"
+printf 'zbak binary: sha256 %s (copied at the start of the run).\n' "$(sha256sum "$ZBAK" | cut -c1-16)"
+printf 'zbak runs with ZBAK_KDF_INSECURE_FAST=1 (argon2id at 1 pass, 8 MiB instead of the default 3 passes, 256 MiB); '
+printf 'restic and borg use their default key derivation (restic: scrypt calibrated at init; borg repokey: PBKDF2).\n'
+printf 'Load average (1, 5, 15 min) before: %s, after: %s (anything else running on the machine shows here).\n\n' "$load_start" "$load_end"
+
+printf '| tool / operation | wall s | user s | sys s | peak RSS MiB | MB/s | zbak faster than restic | zbak faster than borg |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
+for r in "${rows[@]}"; do
+	IFS='|' read -r name w u s m <<<"$r"
+	vr="" vb=""
+	case $name in
+	"zbak push v1"*) o=$(get "restic backup --stdin v1"); vr=${o%% *}; o=$(get "borg create -C lz4 v1"); vb=${o%% *} ;;
+	"zbak push v2"*) o=$(get "restic backup --stdin v2"); vr=${o%% *}; o=$(get "borg create -C lz4 v2"); vb=${o%% *} ;;
+	"zbak restore"*) o=$(get "restic dump"); vr=${o%% *}; o=$(get "borg extract"); vb=${o%% *} ;;
+	esac
+	awk -v n="$name" -v w="$w" -v u="$u" -v s="$s" -v m="$m" -v b="$bytes" \
+		-v vr="$vr" -v vb="$vb" 'BEGIN {
+		w2 = (w > 0.01 ? w : 0.01)
+		r1 = (vr == "" ? "" : sprintf("%.2fx", vr / w2))
+		r2 = (vb == "" ? "" : sprintf("%.2fx", vb / w2))
+		printf "| %s | %.2f | %.2f | %.2f | %.1f | %.0f | %s | %s |\n",
+			n, w, u, s, m / 1024, b / w2 / 1e6, r1, r2 }'
+done
+
+printf '\nTargets (README issue): push at least 3x and restore at least 2x faster than restic, peak RSS no higher than restic'"'"'s.\n\n'
+printf '| target | zbak | restic | measured | |\n|---|---:|---:|---:|---|\n'
+target() { # NAME ZBAK_ROW RESTIC_ROW KIND(speed N | rss)
+	local zw zm rw rm
+	read -r zw zm <<<"$(get "$2")"
+	read -r rw rm <<<"$(get "$3")"
+	if [ "$4" = speed ]; then
+		awk -v n="$1" -v z="$zw" -v r="$rw" -v t="$5" 'BEGIN {
+			x = r / (z > 0.01 ? z : 0.01)
+			printf "| %s | %.2f s | %.2f s | %.2fx (target %sx) | %s |\n",
+				n, z, r, x, t, (x >= t ? "met" : "MISSED") }'
+	else
+		awk -v n="$1" -v z="$zm" -v r="$rm" 'BEGIN {
+			printf "| %s | %.1f MiB | %.1f MiB | %.2fx of restic'"'"'s | %s |\n",
+				n, z / 1024, r / 1024, z / r, (z <= r ? "met" : "MISSED") }'
+	fi
+}
+target "push v1 speed" "zbak push v1" "restic backup --stdin v1" speed 3
+target "restore speed" "zbak restore" "restic dump" speed 2
+target "push v1 peak RSS" "zbak push v1" "restic backup --stdin v1" rss
+target "restore peak RSS" "zbak restore" "restic dump" rss
+
+printf '\n### Repository size: a full send, then the same dataset with 1%% of its blocks changed, sent in full again\n\n'
+printf '| tool | after v1: bytes | %% of stream | growth for v2: bytes | %% of stream |\n|---|---:|---:|---:|---:|\n'
+for t in zbak restic borg; do
+	awk -v n="$t" -v f="${full[$t]}" -v g="${grow[$t]}" -v b="$bytes" 'BEGIN {
+		printf "| %s | %d | %.1f%% | %d | %.2f%% |\n", n, f, 100 * f / b, g, 100 * g / b }'
+done
+awk -v f="$lz4size" -v b="$bytes" 'BEGIN {
+	printf "| lz4 -1 of v1 (compression only) | %d | %.1f%% | | |\n", f, 100 * f / b }'
+
+printf '\n### zbak memory\n\n'
+printf '| stream | push peak RSS MiB | push wall s | restore peak RSS MiB | restore wall s |\n|---|---:|---:|---:|---:|\n'
+read -r pw _ <<<"$(get "zbak push v1")"
+read -r rw _ <<<"$(get "zbak restore")"
+awk -v n="$size ($bytes bytes)" -v pm="$zpush_rss" -v pw="$pw" -v rm="$zrestore_rss" -v rw="$rw" 'BEGIN {
+	printf "| %s | %.1f | %.2f | %.1f | %.2f |\n", n, pm / 1024, pw, rm / 1024, rw }'
+if [ "${#memrows[@]}" -eq 2 ]; then
+	IFS='|' read -r _ mb pw _ _ pm <<<"${memrows[0]}"
+	IFS='|' read -r _ _ rw _ _ rm <<<"${memrows[1]}"
+	awk -v n="$memsize ($mb bytes)" -v pm="$pm" -v pw="$pw" -v rm="$rm" -v rw="$rw" 'BEGIN {
+		printf "| %s | %.1f | %.2f | %.1f | %.2f |\n", n, pm / 1024, pw, rm / 1024, rw }'
+else
+	printf '| (larger stream skipped: BENCH_SIZE set or BENCH_MEM_SIZE=0; BENCH_MEM_SIZE=4G runs it) | | | | |\n'
+fi
+awk -v w="$kdf_wall" -v m="$kdf_rss" 'BEGIN {
+	printf "\nOpening the keys at the default costs (argon2id, 3 passes, 256 MiB; `zbak ls` on an empty repository): %.2f s, peak RSS %.1f MiB; every command pays this once, on top of the figures above.\n", w, m / 1024 }'
+
+printf '\nrestores compared byte for byte with the stream (outside the timing):'
+printf ' %s;' "${verified[@]}"
+printf '\n'
+[ "$failed" = 0 ] || { echo "bench: some output was wrong (above)" >&2; exit 1; }

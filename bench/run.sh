@@ -1,0 +1,24 @@
+#!/bin/bash
+# make bench: measured, not asserted.  One run, same machine, same files in
+# one scratch directory under /var/tmp (removed at the end):
+#   bench/inspect.sh  zbak inspect next to b2sum and cat
+#   bench/repo.sh     zbak push and restore next to restic, borg and lz4 -1,
+#                     repository growth for a 1%-changed full send, and zbak's
+#                     peak RSS on a 4 GiB stream
+# First the tools they compare with (packaging/deps.sh --bench --install: as
+# root it installs them; otherwise it prints the apt-get line and stops).
+#   BENCH_SIZE=1G      stream size
+#   BENCH_QUICK=1      fast smoke check: 64M streams, one repetition
+#   BENCH_MEM_SIZE=4G  the memory section's stream (0 skips it; skipped
+#                      by default when BENCH_SIZE is set)
+#   REPEAT=3           repetitions of each inspect-section command
+#   BENCH_DIR, BENCH_KEEP  see bench/common.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${ZBAK:?set ZBAK to the zbak binary (make bench does)}"
+"$here/../packaging/deps.sh" --bench --install
+# shellcheck source=bench/common.sh
+. "$here/common.sh" # the scratch directory, shared by both sections
+echo "scratch directory: $dir" >&2
+"$here/inspect.sh"
+"$here/repo.sh"
