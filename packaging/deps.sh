@@ -2,6 +2,9 @@
 # What zbak needs from Debian to build and test, in one place.
 #   deps.sh --check     exit 0 when everything is there, else list what is missing
 #   deps.sh --install   install what is missing (root), or print the apt-get line
+#   deps.sh --bench [--check|--install]
+#                       the same for what `make bench` compares zbak with
+#                       (restic, borg, lz4, GNU time) instead of the build deps
 set -u
 
 # Debian package : how to tell it is there
@@ -12,11 +15,41 @@ pkg-config:cmd:pkg-config
 libcmocka-dev:pc:cmocka
 libsodium-dev:pc:libsodium
 liblz4-dev:pc:liblz4
+libcurl4-openssl-dev:pc:libcurl
+libxml2-dev:pc:libxml-2.0
+libinih-dev:pc:inih
 clang:cmd:clang
 libclang-rt-14-dev:file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 coreutils:cmd:b2sum
 zstd:cmd:zstd
 "
+
+# make bench (bench/run.sh): the tools zbak is measured against
+BENCH_PKGS="
+restic:cmd:restic
+borgbackup:cmd:borg
+lz4:cmd:lz4
+time:exe:/usr/bin/time
+"
+
+what_for="build and test dependencies"
+mode=""
+for arg in "$@"; do
+	case $arg in
+	--bench)
+		PKGS=$BENCH_PKGS
+		what_for="benchmark tools"
+		;;
+	--check | --install)
+		[ -n "$mode" ] && { echo "usage: $0 [--bench] --check | --install" >&2; exit 2; }
+		mode=$arg
+		;;
+	*)
+		echo "usage: $0 [--bench] --check | --install" >&2
+		exit 2
+		;;
+	esac
+done
 
 missing=""
 for entry in $PKGS; do
@@ -27,6 +60,7 @@ for entry in $PKGS; do
 	case $kind in
 	cmd) command -v "$what" >/dev/null 2>&1 && continue ;;
 	pc) pkg-config --exists "$what" 2>/dev/null && continue ;;
+	exe) [ -x "$what" ] && continue ;;
 	file)
 		# the fuzzer runtime: any clang version will do
 		ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a \
@@ -35,7 +69,7 @@ for entry in $PKGS; do
 	missing="$missing $pkg"
 done
 
-case "${1:---check}" in
+case "${mode:---check}" in
 --check)
 	if [ -n "$missing" ]; then
 		echo "missing:$missing"
@@ -46,17 +80,13 @@ case "${1:---check}" in
 --install)
 	[ -z "$missing" ] && exit 0
 	if [ "$(id -u)" -ne 0 ]; then
-		echo "zbak needs these Debian packages; as root run:" >&2
+		echo "zbak needs these Debian packages ($what_for); as root run:" >&2
 		echo "  apt-get update && apt-get install -y$missing" >&2
 		exit 1
 	fi
-	echo "installing build and test dependencies:$missing" >&2
+	echo "installing $what_for:$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >&2 &&
 		apt-get install -y -qq --no-install-recommends $missing >&2
-	;;
-*)
-	echo "usage: $0 --check | --install" >&2
-	exit 2
 	;;
 esac

@@ -42,6 +42,7 @@ int exit_for(enum bk_code code);
 struct global {
 	const char *repo;     /* -r; else $ZBAK_REPO */
 	const char *passfile; /* --passphrase-file */
+	const char *config;   /* --config; else bk_config_default_path() */
 	bool quiet;           /* -q: no progress, no summary */
 };
 extern struct global g;
@@ -58,6 +59,9 @@ int get_passphrase(const char *env, const char *file, bool twice,
 		   const char *what, struct secret *s);
 /* -r or $ZBAK_REPO; NULL (and a message) when neither. */
 const char *repo_url(void);
+/* The config file (--config, $ZBAK_CONFIG, /etc/zbak/zbak.conf), *out
+ * NULL when there is none; an exit status (with a message). */
+int load_config(struct bk_config **out);
 /* Open and unlock the repository; an exit status. */
 int open_repo(struct bk_repo **out);
 /* "1.50 GiB" */
@@ -71,5 +75,6 @@ int cmd_push(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_debug_store(int argc, char **argv);
 
 #endif

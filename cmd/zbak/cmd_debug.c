@@ -295,6 +295,8 @@ int cmd_debug(int argc, char **argv)
 		return usage_error(find_cmd("debug"), "debug: which tool?");
 	if (strcmp(argv[1], "gen") == 0)
 		return cmd_gen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "store") == 0)
+		return cmd_debug_store(argc - 1, argv + 1);
 	return usage_error(find_cmd("debug"), "debug: unknown tool '%s'",
 			   argv[1]);
 }

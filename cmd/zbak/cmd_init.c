@@ -10,7 +10,9 @@ int cmd_init(int argc, char **argv)
 {
 	const struct cmd *self = find_cmd("init");
 	const char *url;
+	struct bk_config *cfg = NULL;
 	struct secret s;
+	int ret;
 	struct bk_error err;
 	enum bk_code rc;
 
@@ -28,8 +30,14 @@ int cmd_init(int argc, char **argv)
 		msg("an empty passphrase is not allowed");
 		return EXIT_USAGE;
 	}
-	rc = bk_repo_init(url, s.buf, s.len, NULL, &err);
+	ret = load_config(&cfg);
+	if (ret) {
+		secret_wipe(&s);
+		return ret;
+	}
+	rc = bk_repo_init_config(url, cfg, s.buf, s.len, NULL, &err);
 	secret_wipe(&s);
+	bk_config_free(cfg);
 	if (rc) {
 		msg("%s", err.msg);
 		return exit_for(rc);

@@ -49,7 +49,8 @@ static const struct cmd commands[] = {
 	  "    also download and authenticate the data",
 	  false },
 	{ "debug", cmd_debug,
-	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))",
+	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"
+	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects",
 	  true },
 	{ "help", cmd_help, "zbak help [COMMAND]", false },
 	{ "version", cmd_version, "zbak version", false },
@@ -108,8 +109,8 @@ int exit_for(enum bk_code code)
 
 static void list_commands(FILE *f)
 {
-	fprintf(f, "usage: zbak [-r REPO] [--passphrase-file FILE] [-q] COMMAND "
-		   "[ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: zbak [-r REPO] [--config FILE] [--passphrase-file FILE] "
+		   "[-q] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!commands[i].hidden)
 			fprintf(f, "%s\n", commands[i].usage);
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "repo", required_argument, NULL, 'r' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'r': g.repo = optarg; break;
 		case 'P': g.passfile = optarg; break;
+		case 'C': g.config = optarg; break;
 		case 'q': g.quiet = true; break;
 		case 'h': return cmd_help(1, argv);
 		case 'V': return cmd_version(1, argv);

@@ -150,22 +150,47 @@ const char *repo_url(void)
 	return r;
 }
 
+int load_config(struct bk_config **out)
+{
+	const char *path = g.config ? g.config : bk_config_default_path();
+	struct bk_error err;
+	enum bk_code rc;
+
+	*out = NULL;
+	if (!path)
+		return EXIT_OK;
+	rc = bk_config_load(path, out, &err);
+	if (rc) {
+		msg("%s", err.msg);
+		return rc == BK_ERR_NOTFOUND ? EXIT_USAGE : exit_for(rc);
+	}
+	return EXIT_OK;
+}
+
 int open_repo(struct bk_repo **out)
 {
 	const char *url = repo_url();
+	struct bk_config *cfg = NULL;
 	struct secret s;
+	int ret;
 	struct bk_error err;
 	enum bk_code rc;
 
 	*out = NULL;
 	if (!url)
 		return EXIT_USAGE;
+	ret = load_config(&cfg);
+	if (ret)
+		return ret;
 	memset(&s, 0, sizeof(s));
 	if (get_passphrase("ZBAK_PASSPHRASE", g.passfile, false,
-			   "repository passphrase", &s))
+			   "repository passphrase", &s)) {
+		bk_config_free(cfg);
 		return EXIT_USAGE;
-	rc = bk_repo_open(url, s.buf, s.len, out, &err);
+	}
+	rc = bk_repo_open_config(url, cfg, s.buf, s.len, out, &err);
 	secret_wipe(&s);
+	bk_config_free(cfg);
 	if (rc) {
 		msg("%s", err.msg);
 		return exit_for(rc);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backup/config.h"
 #include "backup/crypto.h"
 #include "backup/error.h"
 #include "backup/export.h"
@@ -27,6 +28,18 @@ BK_EXPORT enum bk_code bk_repo_init(const char *url, const char *pass,
 BK_EXPORT enum bk_code bk_repo_open(const char *url, const char *pass,
 				    size_t passlen, struct bk_repo **out,
 				    struct bk_error *err);
+/* The same with a configuration for the store (borrowed, may be NULL;
+ * [s3] settings for s3:// URLs); init also creates a missing bucket. */
+BK_EXPORT enum bk_code bk_repo_init_config(const char *url,
+					   const struct bk_config *cfg,
+					   const char *pass, size_t passlen,
+					   const struct bk_kdf_params *kdf,
+					   struct bk_error *err);
+BK_EXPORT enum bk_code bk_repo_open_config(const char *url,
+					   const struct bk_config *cfg,
+					   const char *pass, size_t passlen,
+					   struct bk_repo **out,
+					   struct bk_error *err);
 BK_EXPORT void bk_repo_close(struct bk_repo *r); /* NULL is fine */
 /* Rewrap the master keys under a new passphrase (nothing else changes). */
 BK_EXPORT enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
@@ -105,7 +118,8 @@ struct bk_snapshot {
 };
 
 /* Every snapshot, sorted by dataset then creation time; caller frees *out
- * with free(). */
+ * with free().  A manifest that cannot be opened is left out and its error
+ * returned (the others are still in *out). */
 BK_EXPORT enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out,
 			       size_t *n, struct bk_error *err);
 

@@ -7,7 +7,10 @@
  * Backends: a local directory (the embedded default; `/path` or
  * `file:///path`): put writes a temporary file in the same directory,
  * fsyncs it, renames it into place and fsyncs the directory, so an object
- * either exists whole or not at all.  S3 comes later (`s3://bucket/prefix`).
+ * either exists whole or not at all.  S3 and S3-compatible servers
+ * (`s3://bucket[/prefix]`): settings from the config file's [s3] section
+ * and the AWS environment variables (libbackup/store/s3_settings.c has
+ * the precedence); keys live under prefix/.
  */
 #ifndef BACKUP_STORE_H
 #define BACKUP_STORE_H
@@ -17,6 +20,7 @@
 #include <stdint.h>
 
 #include "backup/buf.h"
+#include "backup/config.h"
 #include "backup/error.h"
 #include "backup/export.h"
 
@@ -29,6 +33,18 @@ struct bk_store;
 BK_EXPORT enum bk_code bk_store_open(const char *url, bool create,
 				     struct bk_store **out,
 				     struct bk_error *err);
+/*
+ * The same with a configuration (borrowed, may be NULL; only read during
+ * the call).  For s3:// URLs, create also makes the bucket when it does
+ * not exist; without it a missing bucket is BK_ERR_NOTFOUND.
+ */
+BK_EXPORT enum bk_code bk_store_open_config(const char *url, bool create,
+					    const struct bk_config *cfg,
+					    struct bk_store **out,
+					    struct bk_error *err);
+/* How many transfers are worth running at once: the number of CPUs for a
+ * directory, the configured concurrency (default 8) for S3. */
+BK_EXPORT unsigned bk_store_concurrency(const struct bk_store *s);
 BK_EXPORT void bk_store_close(struct bk_store *s); /* NULL is fine */
 /* A description for messages ("directory /srv/backup"). */
 BK_EXPORT const char *bk_store_describe(const struct bk_store *s);

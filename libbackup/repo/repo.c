@@ -223,6 +223,14 @@ enum bk_code bk_repo_init(const char *url, const char *pass, size_t passlen,
 			  const struct bk_kdf_params *kdf,
 			  struct bk_error *err)
 {
+	return bk_repo_init_config(url, NULL, pass, passlen, kdf, err);
+}
+
+enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
+				 const char *pass, size_t passlen,
+				 const struct bk_kdf_params *kdf,
+				 struct bk_error *err)
+{
 	struct bk_store *s = NULL;
 	struct bk_keys *k = NULL;
 	struct bk_buf blob;
@@ -240,7 +248,7 @@ enum bk_code bk_repo_init(const char *url, const char *pass, size_t passlen,
 	}
 	rc = bk_crypto_init(err);
 	if (!rc)
-		rc = bk_store_open(url, true, &s, err);
+		rc = bk_store_open_config(url, true, cfg, &s, err);
 	if (rc)
 		goto out;
 	rc = bk_store_head(s, CONFIG_KEY, &size, err);
@@ -281,6 +289,13 @@ out:
 enum bk_code bk_repo_open(const char *url, const char *pass, size_t passlen,
 			  struct bk_repo **out, struct bk_error *err)
 {
+	return bk_repo_open_config(url, NULL, pass, passlen, out, err);
+}
+
+enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
+				 const char *pass, size_t passlen,
+				 struct bk_repo **out, struct bk_error *err)
+{
 	struct bk_repo *r = calloc(1, sizeof(*r));
 	struct bk_buf b;
 	enum bk_code rc;
@@ -293,7 +308,7 @@ enum bk_code bk_repo_open(const char *url, const char *pass, size_t passlen,
 	snprintf(r->url, sizeof(r->url), "%s", url);
 	rc = bk_crypto_init(err);
 	if (!rc)
-		rc = bk_store_open(url, false, &r->store, err);
+		rc = bk_store_open_config(url, false, cfg, &r->store, err);
 	if (rc == BK_ERR_NOTFOUND)
 		rc = bk_error_set(err, BK_ERR_NOTFOUND,
 				  "no repository at %s (create one with "
@@ -320,7 +335,8 @@ enum bk_code bk_repo_open(const char *url, const char *pass, size_t passlen,
 				    &r->keys, NULL, err);
 	if (rc == BK_ERR_AUTH)
 		rc = bk_error_set(err, BK_ERR_AUTH,
-				  "wrong passphrase for the repository at %s",
+				  "wrong passphrase for the repository at %s "
+				  "(or its keys or config object were altered)",
 				  url);
 out:
 	bk_buf_release(&b);

@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store_impl.h"
 
@@ -96,8 +97,16 @@ static size_t scheme_len(const char *url)
 enum bk_code bk_store_open(const char *url, bool create, struct bk_store **out,
 			   struct bk_error *err)
 {
+	return bk_store_open_config(url, create, NULL, out, err);
+}
+
+enum bk_code bk_store_open_config(const char *url, bool create,
+				  const struct bk_config *cfg,
+				  struct bk_store **out, struct bk_error *err)
+{
 	struct bk_store *s = NULL;
-	const char *path;
+	const char *path = NULL;
+	bool s3 = false;
 	size_t sl;
 	enum bk_code rc;
 
@@ -115,6 +124,8 @@ enum bk_code bk_store_open(const char *url, bool create, struct bk_store **out,
 					  url);
 			goto out;
 		}
+	} else if (sl == 2 && strncmp(url, "s3", 2) == 0) {
+		s3 = true;
 	} else if (sl) {
 		/* only the scheme: the rest may hold credentials */
 		rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
@@ -129,7 +140,10 @@ enum bk_code bk_store_open(const char *url, bool create, struct bk_store **out,
 		rc = bk_error_set(err, BK_ERR_NOMEM, "cannot allocate a store");
 		goto out;
 	}
-	rc = bk_store_local_open(path, create, s, err);
+	if (s3)
+		rc = bk_store_s3_open(url + 5, create, cfg, s, err);
+	else
+		rc = bk_store_local_open(path, create, s, err);
 	if (rc)
 		goto out;
 	*out = s;
@@ -147,6 +161,16 @@ void bk_store_close(struct bk_store *s)
 		s->ops->close(s->priv);
 	free(s->desc);
 	free(s);
+}
+
+unsigned bk_store_concurrency(const struct bk_store *s)
+{
+	long n;
+
+	if (s && s->concurrency)
+		return s->concurrency;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
 }
 
 const char *bk_store_describe(const struct bk_store *s)

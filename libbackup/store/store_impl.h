@@ -46,6 +46,7 @@ struct bk_store {
 	const struct bk_store_ops *ops;
 	void *priv;
 	char *desc; /* malloc'ed, freed by bk_store_close */
+	unsigned concurrency; /* 0: the number of CPUs */
 };
 
 /* Longest key or prefix accepted, in bytes. */
@@ -59,6 +60,13 @@ struct bk_store {
  */
 enum bk_code bk_store_local_open(const char *path, bool create,
 				 struct bk_store *s, struct bk_error *err);
+
+/*
+ * The S3 backend (s3.c).  rest: the URL after "s3://".  cfg may be NULL.
+ */
+enum bk_code bk_store_s3_open(const char *rest, bool create,
+			      const struct bk_config *cfg, struct bk_store *s,
+			      struct bk_error *err);
 
 /* True when name is one path component a key may contain. */
 bool bk_store_component_ok(const char *name, size_t len);

@@ -497,7 +497,7 @@ static void open_urls(void **state)
 	bk_store_close(s);
 	s = NULL;
 	/* other schemes */
-	assert_int_equal(bk_store_open("s3://bucket/prefix", false, &s, &err),
+	assert_int_equal(bk_store_open("gs://bucket/prefix", false, &s, &err),
 			 BK_ERR_UNSUPPORTED);
 	assert_non_null(strstr(err.msg, "unsupported repository URL"));
 	assert_null(strstr(err.msg, "bucket"));

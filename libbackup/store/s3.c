@@ -1,0 +1,1125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The S3 backend (s3://bucket[/prefix]) on libcurl.
+ *
+ * Signing: CURLOPT_AWS_SIGV4 "aws:amz:REGION:s3" with the access key and
+ * secret as CURLOPT_USERNAME/PASSWORD (keys may contain ':').  libcurl
+ * 7.88 signs every header we add and the path and query as given, so:
+ * we send x-amz-content-sha256 ourselves (SHA-256 of the body, or of the
+ * empty string), percent-encode keys ourselves, and build the query
+ * already sorted and encoded ("uploads=" with its '=').  We never add a
+ * header with an empty value: 7.88 signs "Expect:" (a header it then
+ * removes), so Expect is left to libcurl.
+ *
+ * Threads: one CURLSH shares DNS, TLS sessions and connections; easy
+ * handles come from a mutex-protected pool, at most `concurrency` in use,
+ * so every op is thread-safe.  Each request is retried with full-jitter
+ * exponential backoff (100 ms doubling, capped at 10 s) on 5xx, 429,
+ * SlowDown/RequestTimeout and connection errors, timeouts and resets,
+ * until retry_time is spent; other 4xx answers fail at once.
+ *
+ * put_new: a HEAD, then a PUT with "If-None-Match: *" (a 412 is
+ * BK_ERR_EXISTS).  Servers that ignore that header leave a small race
+ * between the HEAD and the PUT in which two writers both succeed and the
+ * later one wins; the repository only uses put_new for objects whose
+ * content is fixed by their name or written once at init.
+ *
+ * Secrets never appear in messages; they are wiped when the store closes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "store/s3_impl.h"
+
+#define ERRBODY_MAX (64 * 1024)
+#define SMALL_BODY_MAX ((size_t)1 << 20)
+#define ETAG_MAX 128
+
+struct s3 {
+	struct s3_settings st;
+	char *bucket;
+	char *prefix; /* "" or "a/b/" (with the slash) */
+	char endpoint[300];
+	char sigv4[96];
+	CURLSH *sh;
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	bool share_mu_ok;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool mu_ok;
+	CURL **idle;
+	size_t nidle, idle_cap;
+	unsigned busy;
+};
+
+struct req {
+	const char *method;  /* GET HEAD PUT POST DELETE */
+	const char *what;    /* for messages: the relative key, "bucket" */
+	const char *key;     /* relative key, NULL for the bucket */
+	const char *query;   /* canonical, or NULL */
+	const uint8_t *body; /* PUT and POST */
+	size_t body_len;
+	const char *hdr[4];
+	struct bk_buf *out; /* 2xx body (bounded); NULL: dropped */
+	/* results */
+	long status;
+	uint64_t clen;
+	bool have_clen;
+	char etag[ETAG_MAX];
+	char code[64];
+	char message[200];
+};
+
+struct xfer {
+	struct req *r;
+	size_t out_start;
+	struct bk_buf errbody;
+	size_t up_off;
+	bool limit;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	s3_xml_init();
+	if (sodium_init() < 0)
+		global_rc = CURLE_FAILED_INIT;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(uint32_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* ---- handle pool ------------------------------------------------------ */
+
+static void share_lock(CURL *h, curl_lock_data d, curl_lock_access a, void *p)
+{
+	struct s3 *s = p;
+
+	(void)h;
+	(void)a;
+	if ((unsigned)d < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&s->share_mu[d]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data d, void *p)
+{
+	struct s3 *s = p;
+
+	(void)h;
+	if ((unsigned)d < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&s->share_mu[d]);
+}
+
+static CURL *handle_get(struct s3 *s)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->busy >= s->st.concurrency)
+		pthread_cond_wait(&s->cv, &s->mu);
+	s->busy++;
+	if (s->nidle)
+		h = s->idle[--s->nidle];
+	pthread_mutex_unlock(&s->mu);
+	if (!h) {
+		h = curl_easy_init();
+		if (h && curl_easy_setopt(h, CURLOPT_SHARE, s->sh) != CURLE_OK) {
+			curl_easy_cleanup(h);
+			h = NULL;
+		}
+		if (!h) {
+			pthread_mutex_lock(&s->mu);
+			s->busy--;
+			pthread_cond_signal(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
+	return h;
+}
+
+static void handle_put(struct s3 *s, CURL *h)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->nidle < s->idle_cap)
+		s->idle[s->nidle++] = h;
+	else
+		curl_easy_cleanup(h);
+	s->busy--;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- one transfer ----------------------------------------------------- */
+
+static bool is_2xx(long st)
+{
+	return st >= 200 && st < 300;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	struct req *r = x->r;
+	size_t len = size * n, vl;
+	const char *v;
+
+	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		const char *sp = memchr(p, ' ', len);
+
+		r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		r->have_clen = false;
+		r->etag[0] = '\0';
+		return len;
+	}
+	v = memchr(p, ':', len);
+	if (!v)
+		return len;
+	v++;
+	while (v < p + len && (*v == ' ' || *v == '\t'))
+		v++;
+	vl = (size_t)(p + len - v);
+	while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
+		      v[vl - 1] == ' '))
+		vl--;
+	if (len > 15 && strncasecmp(p, "content-length:", 15) == 0) {
+		char tmp[32];
+
+		if (vl && vl < sizeof(tmp)) {
+			memcpy(tmp, v, vl);
+			tmp[vl] = '\0';
+			r->clen = strtoull(tmp, NULL, 10);
+			r->have_clen = true;
+		}
+		/* refuse before anything is allocated */
+		if (is_2xx(r->status) && r->out && r->have_clen &&
+		    (r->out->len > r->out->max ||
+		     r->clen > r->out->max - r->out->len)) {
+			x->limit = true;
+			return 0;
+		}
+	} else if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
+		if (vl < sizeof(r->etag)) {
+			memcpy(r->etag, v, vl);
+			r->etag[vl] = '\0';
+		}
+	}
+	return len;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	struct req *r = x->r;
+	size_t len = size * n;
+
+	if (is_2xx(r->status)) {
+		if (!r->out)
+			return len;
+		if (bk_buf_append(r->out, p, len, NULL)) {
+			x->limit = true;
+			return 0;
+		}
+		return len;
+	}
+	if (x->errbody.len < ERRBODY_MAX) {
+		size_t room = ERRBODY_MAX - x->errbody.len;
+
+		bk_buf_append(&x->errbody, p, len < room ? len : room, NULL);
+	}
+	return len;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t want = size * n, left = x->r->body_len - x->up_off;
+
+	if (want > left)
+		want = left;
+	if (want)
+		memcpy(p, x->r->body + x->up_off, want);
+	x->up_off += want;
+	return want;
+}
+
+static int on_seek(void *ud, curl_off_t off, int origin)
+{
+	struct xfer *x = ud;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->r->body_len)
+		return CURL_SEEKFUNC_FAIL;
+	x->up_off = (size_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+static void slist_wipe_free(struct curl_slist *l)
+{
+	for (struct curl_slist *i = l; i; i = i->next)
+		explicit_bzero(i->data, strlen(i->data));
+	curl_slist_free_all(l);
+}
+
+/* Prepare h for r; fills *hdrs (caller frees). */
+static CURLcode setup(struct s3 *s, CURL *h, struct req *r, const char *url,
+		      const char *sha_hdr, struct xfer *x,
+		      struct curl_slist **hdrs, char *errbuf)
+{
+	struct curl_slist *l = NULL, *t;
+	char tokhdr[4200];
+	CURLcode cc = CURLE_OK;
+
+#define SET(opt, val)                                         \
+	do {                                                  \
+		if (!cc)                                      \
+			cc = curl_easy_setopt(h, opt, val);   \
+	} while (0)
+
+	curl_easy_reset(h);
+	l = curl_slist_append(l, sha_hdr);
+	if (l && s->st.session_token) {
+		snprintf(tokhdr, sizeof(tokhdr), "x-amz-security-token: %s",
+			 s->st.session_token);
+		t = curl_slist_append(l, tokhdr);
+		explicit_bzero(tokhdr, sizeof(tokhdr));
+		l = t ? t : (slist_wipe_free(l), NULL);
+	}
+	for (size_t i = 0; l && i < sizeof(r->hdr) / sizeof(r->hdr[0]); i++)
+		if (r->hdr[i]) {
+			t = curl_slist_append(l, r->hdr[i]);
+			l = t ? t : (slist_wipe_free(l), NULL);
+		}
+	*hdrs = l;
+	if (!l)
+		return CURLE_OUT_OF_MEMORY;
+	SET(CURLOPT_URL, url);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_ERRORBUFFER, errbuf);
+	SET(CURLOPT_CONNECTTIMEOUT, s->st.connect_timeout);
+	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SET(CURLOPT_LOW_SPEED_TIME, s->st.stall_timeout);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (s->st.ca_bundle)
+		SET(CURLOPT_CAINFO, s->st.ca_bundle);
+	SET(CURLOPT_AWS_SIGV4, s->sigv4);
+	SET(CURLOPT_USERNAME, s->st.access_key);
+	SET(CURLOPT_PASSWORD, s->st.secret_key);
+	SET(CURLOPT_HTTPHEADER, l);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, x);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, x);
+	if (strcmp(r->method, "HEAD") == 0) {
+		SET(CURLOPT_NOBODY, 1L);
+	} else if (strcmp(r->method, "PUT") == 0) {
+		SET(CURLOPT_UPLOAD, 1L);
+		SET(CURLOPT_READFUNCTION, on_read);
+		SET(CURLOPT_READDATA, x);
+		SET(CURLOPT_SEEKFUNCTION, on_seek);
+		SET(CURLOPT_SEEKDATA, x);
+		SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+	} else if (strcmp(r->method, "POST") == 0) {
+		SET(CURLOPT_POST, 1L);
+		SET(CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+	} else if (strcmp(r->method, "DELETE") == 0) {
+		SET(CURLOPT_CUSTOMREQUEST, "DELETE");
+	}
+#undef SET
+	return cc;
+}
+
+static void fmt_answer(const struct s3 *s, const struct req *r, char *out,
+		       size_t cap)
+{
+	if (r->code[0])
+		snprintf(out, cap, "%s answered %ld %s%s%s", s->endpoint,
+			 r->status, r->code, r->message[0] ? ": " : "",
+			 r->message);
+	else
+		snprintf(out, cap, "%s answered %ld%s", s->endpoint, r->status,
+			 strcmp(r->method, "HEAD") == 0
+				 ? " (a HEAD answer carries no error details)"
+				 : "");
+}
+
+/*
+ * Perform r with retries.  On an HTTP error the code is mapped (404
+ * NOTFOUND, 401/403 AUTH, 412 EXISTS, 416 FORMAT, else STORAGE), r->status
+ * and r->code are kept for the caller, and err names the request.
+ */
+static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
+{
+	struct bk_buf url;
+	struct xfer x;
+	uint8_t hash[crypto_hash_sha256_BYTES];
+	char sha_hdr[128], errbuf[CURL_ERROR_SIZE], last[720];
+	double start = now_s(), elapsed;
+	size_t out_start = r->out ? r->out->len : 0;
+	unsigned attempt;
+	enum bk_code rc = BK_OK;
+
+	bk_buf_init(&url, 16384);
+	bk_buf_init(&x.errbody, ERRBODY_MAX + 1);
+	if (r->key) {
+		struct bk_buf full;
+
+		bk_buf_init(&full, 2 * BK_STORE_KEY_MAX + 16);
+		rc = bk_buf_printf(&full, err, "%s%s", s->prefix, r->key);
+		if (!rc)
+			rc = s3_build_url(&url, &s->st, s->bucket,
+					  (const char *)full.data, r->query, err);
+		bk_buf_release(&full);
+	} else {
+		rc = s3_build_url(&url, &s->st, s->bucket, NULL, r->query, err);
+	}
+	if (rc)
+		goto out;
+	crypto_hash_sha256(hash, r->body, r->body_len);
+	memcpy(sha_hdr, "x-amz-content-sha256: ", 22);
+	sodium_bin2hex(sha_hdr + 22, sizeof(sha_hdr) - 22, hash, sizeof(hash));
+	for (attempt = 1;; attempt++) {
+		struct curl_slist *hdrs = NULL;
+		CURL *h;
+		CURLcode cc;
+		bool retry = false;
+		uint32_t wait;
+		double left;
+
+		x.r = r;
+		x.out_start = out_start;
+		x.up_off = 0;
+		x.limit = false;
+		bk_buf_reset(&x.errbody);
+		if (r->out) {
+			r->out->len = out_start;
+			if (r->out->data)
+				r->out->data[out_start] = '\0';
+		}
+		r->status = 0;
+		r->have_clen = false;
+		r->etag[0] = r->code[0] = r->message[0] = '\0';
+		errbuf[0] = '\0';
+		h = handle_get(s);
+		if (!h) {
+			rc = bk_error_set(err, BK_ERR_NOMEM,
+					  "s3 %s %s: cannot make a curl handle",
+					  r->method, r->what);
+			goto out;
+		}
+		cc = setup(s, h, r, (const char *)url.data, sha_hdr, &x, &hdrs,
+			   errbuf);
+		if (!cc)
+			cc = curl_easy_perform(h);
+		if (!cc)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+		/* no dangling pointers to our stack in a pooled handle */
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+		handle_put(s, h);
+		slist_wipe_free(hdrs);
+		if (x.limit) {
+			rc = bk_error_set(err, BK_ERR_LIMIT,
+					  "s3 %s %s: %llu bytes exceed the buffer limit of %zu bytes",
+					  r->method, r->what,
+					  (unsigned long long)r->clen,
+					  r->out ? r->out->max : 0);
+			goto out;
+		}
+		if (cc) {
+			snprintf(last, sizeof(last), "%s",
+				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			if (!s3_curl_retryable(cc)) {
+				rc = bk_error_set(err, BK_ERR_STORAGE,
+						  "s3 %s %s: %s: %s", r->method,
+						  r->what, s->endpoint, last);
+				goto out;
+			}
+			retry = true;
+		} else if (!is_2xx(r->status)) {
+			s3_xml_error((const char *)x.errbody.data, x.errbody.len,
+				     r->code, sizeof(r->code), r->message,
+				     sizeof(r->message));
+			fmt_answer(s, r, last, sizeof(last));
+			retry = s3_http_retryable(r->status, r->code);
+			if (!retry) {
+				enum bk_code code = BK_ERR_STORAGE;
+
+				if (r->status == 404)
+					code = BK_ERR_NOTFOUND;
+				else if (r->status == 401 || r->status == 403)
+					code = BK_ERR_AUTH;
+				else if (r->status == 412)
+					code = BK_ERR_EXISTS;
+				else if (r->status == 416)
+					code = BK_ERR_FORMAT;
+				rc = bk_error_set(err, code, "s3 %s %s: %s",
+						  r->method, r->what, last);
+				goto out;
+			}
+		} else {
+			rc = BK_OK;
+			goto out;
+		}
+		elapsed = now_s() - start;
+		left = (double)s->st.retry_time - elapsed;
+		if (left <= 0) {
+			if (cc)
+				rc = bk_error_set(err, BK_ERR_STORAGE,
+						  "s3 %s %s: %s unreachable after %u attempts over %.0f s: %s",
+						  r->method, r->what,
+						  s->endpoint, attempt, elapsed,
+						  last);
+			else
+				rc = bk_error_set(err, BK_ERR_STORAGE,
+						  "s3 %s %s: %s (after %u attempts over %.0f s)",
+						  r->method, r->what, last,
+						  attempt, elapsed);
+			goto out;
+		}
+		wait = s3_backoff_ms(attempt - 1, randombytes_random());
+		if ((double)wait > left * 1000.0)
+			wait = (uint32_t)(left * 1000.0) + 1;
+		sleep_ms(wait);
+	}
+out:
+	if (rc && r->out) {
+		r->out->len = out_start;
+		if (r->out->data)
+			r->out->data[out_start] = '\0';
+	}
+	bk_buf_release(&url);
+	bk_buf_release(&x.errbody);
+	return rc;
+}
+
+/* ---- operations ------------------------------------------------------- */
+
+static enum bk_code s3_head(void *priv, const char *key, uint64_t *size,
+			    struct bk_error *err)
+{
+	struct s3 *s = priv;
+	struct req r = { .method = "HEAD", .what = key, .key = key };
+	enum bk_code rc = perform(s, &r, err);
+
+	if (rc == BK_ERR_NOTFOUND)
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "head %s: no such object", key);
+	if (rc)
+		return rc;
+	if (!r.have_clen)
+		return bk_error_set(err, BK_ERR_STORAGE,
+				    "s3 HEAD %s: %s sent no Content-Length", key,
+				    s->endpoint);
+	*size = r.clen;
+	return BK_OK;
+}
+
+static enum bk_code s3_get(void *priv, const char *key, bool whole,
+			   uint64_t off, uint64_t len, struct bk_buf *out,
+			   struct bk_error *err)
+{
+	struct s3 *s = priv;
+	struct req r = { .method = "GET", .what = key, .key = key, .out = out };
+	char range[80];
+	size_t start = out->len;
+	uint64_t size;
+	enum bk_code rc;
+
+	if (!whole) {
+		if (out->len > out->max || len > out->max - out->len)
+			return bk_error_set(err, BK_ERR_LIMIT,
+					    "get %s: %llu bytes exceed the buffer limit of %zu bytes",
+					    key, (unsigned long long)len,
+					    out->max);
+		if (len == 0 || off > UINT64_MAX - len) {
+			rc = s3_head(priv, key, &size, err);
+			if (!rc && off > size)
+				rc = bk_error_set(err, BK_ERR_FORMAT,
+						  "get %s: range of 0 bytes at %llu is past the end of the object (%llu bytes)",
+						  key, (unsigned long long)off,
+						  (unsigned long long)size);
+			if (!rc)
+				rc = bk_buf_reserve(out, 0, err);
+			if (!rc && out->data)
+				out->data[out->len] = '\0';
+			return rc;
+		}
+		snprintf(range, sizeof(range), "Range: bytes=%llu-%llu",
+			 (unsigned long long)off,
+			 (unsigned long long)(off + len - 1));
+		r.hdr[0] = range;
+		rc = bk_buf_reserve(out, (size_t)len, err);
+		if (rc)
+			return rc;
+	}
+	rc = perform(s, &r, err);
+	if (rc == BK_ERR_NOTFOUND)
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "get %s: no such object", key);
+	if (rc == BK_ERR_FORMAT && r.status == 416)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "get %s: range of %llu bytes at %llu is past the end of the object",
+				    key, (unsigned long long)len,
+				    (unsigned long long)off);
+	if (rc)
+		return rc;
+	if (!whole && (out->len - start != len ||
+		       (r.status != 206 && off != 0))) {
+		uint64_t got = out->len - start;
+
+		out->len = start;
+		out->data[start] = '\0';
+		if (r.status == 206 && got < len)
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "get %s: range of %llu bytes at %llu is past the end of the object",
+					    key, (unsigned long long)len,
+					    (unsigned long long)off);
+		return bk_error_set(err, BK_ERR_STORAGE,
+				    "s3 GET %s: %s answered %ld with %llu bytes to a request for %llu bytes at %llu",
+				    key, s->endpoint, r.status,
+				    (unsigned long long)got,
+				    (unsigned long long)len,
+				    (unsigned long long)off);
+	}
+	if (whole && r.have_clen && out->len - start != r.clen) {
+		out->len = start;
+		out->data[start] = '\0';
+		return bk_error_set(err, BK_ERR_STORAGE,
+				    "s3 GET %s: short body from %s", key,
+				    s->endpoint);
+	}
+	return BK_OK;
+}
+
+static enum bk_code s3_del(void *priv, const char *key, struct bk_error *err)
+{
+	struct req r = { .method = "DELETE", .what = key, .key = key };
+	enum bk_code rc = perform(priv, &r, err);
+
+	return rc == BK_ERR_NOTFOUND ? BK_OK : rc;
+}
+
+static enum bk_code put_simple(struct s3 *s, const char *key,
+			       const void *data, size_t len, bool replace,
+			       struct bk_error *err)
+{
+	struct req r = { .method = "PUT", .what = key, .key = key,
+			 .body = data, .body_len = len };
+	enum bk_code rc;
+
+	if (!replace)
+		r.hdr[0] = "If-None-Match: *";
+	rc = perform(s, &r, err);
+	if (rc == BK_ERR_EXISTS)
+		return bk_error_set(err, BK_ERR_EXISTS,
+				    "put %s: object already exists", key);
+	return rc;
+}
+
+struct mp {
+	struct s3 *s;
+	const char *key;
+	const char *upload_id;
+	const uint8_t *data;
+	size_t len, part;
+	unsigned nparts;
+	char (*etags)[ETAG_MAX];
+	pthread_mutex_t mu;
+	unsigned next;
+	bool failed;
+	enum bk_code rc;
+	struct bk_error err;
+};
+
+static void *mp_worker(void *arg)
+{
+	struct mp *m = arg;
+
+	for (;;) {
+		struct bk_error err;
+		struct req r = { .method = "PUT", .what = m->key, .key = m->key };
+		struct s3_param qp[2];
+		struct bk_buf q;
+		char num[16];
+		unsigned i;
+		enum bk_code rc;
+
+		pthread_mutex_lock(&m->mu);
+		i = m->next++;
+		if (m->failed || i >= m->nparts) {
+			pthread_mutex_unlock(&m->mu);
+			break;
+		}
+		pthread_mutex_unlock(&m->mu);
+		snprintf(num, sizeof(num), "%u", i + 1);
+		qp[0] = (struct s3_param){ "partNumber", num };
+		qp[1] = (struct s3_param){ "uploadId", m->upload_id };
+		bk_buf_init(&q, 8192);
+		rc = s3_canon_query(&q, qp, 2, &err);
+		r.query = (const char *)q.data;
+		r.body = m->data + (size_t)i * m->part;
+		r.body_len = i + 1 == m->nparts ? m->len - (size_t)i * m->part
+						: m->part;
+		if (!rc)
+			rc = perform(m->s, &r, &err);
+		if (!rc && !r.etag[0])
+			rc = bk_error_set(&err, BK_ERR_STORAGE,
+					  "s3 PUT %s part %u: no ETag in the answer",
+					  m->key, i + 1);
+		bk_buf_release(&q);
+		pthread_mutex_lock(&m->mu);
+		if (rc && !m->failed) {
+			m->failed = true;
+			m->rc = rc;
+			m->err = err;
+		}
+		if (!rc)
+			memcpy(m->etags[i], r.etag, ETAG_MAX);
+		pthread_mutex_unlock(&m->mu);
+	}
+	return NULL;
+}
+
+static enum bk_code xml_escape(struct bk_buf *b, const char *s,
+			       struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	for (; *s && !rc; s++) {
+		switch (*s) {
+		case '"': rc = bk_buf_append(b, "&quot;", 6, err); break;
+		case '&': rc = bk_buf_append(b, "&amp;", 5, err); break;
+		case '<': rc = bk_buf_append(b, "&lt;", 4, err); break;
+		case '>': rc = bk_buf_append(b, "&gt;", 4, err); break;
+		default: rc = bk_buf_append(b, s, 1, err);
+		}
+	}
+	return rc;
+}
+
+static enum bk_code put_multipart(struct s3 *s, const char *key,
+				  const void *data, size_t len, bool replace,
+				  struct bk_error *err)
+{
+	struct mp m;
+	struct bk_buf resp, q, body;
+	struct s3_param qp[1];
+	pthread_t th[S3_CONCURRENCY_MAX];
+	unsigned nth = 0, want;
+	char *upload_id = NULL;
+	char code[64], message[200];
+	bool mu_ok = false;
+	enum bk_code rc;
+
+	memset(&m, 0, sizeof(m));
+	bk_buf_init(&resp, SMALL_BODY_MAX);
+	bk_buf_init(&q, 8192);
+	bk_buf_init(&body, 64 * S3_PARTS_MAX + 256);
+	m.part = (size_t)s->st.part_size;
+	if ((len + m.part - 1) / m.part > S3_PARTS_MAX) /* grow, MiB-aligned */
+		m.part = (size_t)(((len / S3_PARTS_MAX) / S3_MIB + 1) * S3_MIB);
+	m.nparts = (unsigned)((len + m.part - 1) / m.part);
+	/* create */
+	{
+		struct req r = { .method = "POST", .what = key, .key = key,
+				 .query = "uploads=", .out = &resp };
+
+		rc = perform(s, &r, err);
+		if (!rc)
+			rc = s3_xml_upload_id((const char *)resp.data, resp.len,
+					      &upload_id, err);
+		if (rc)
+			goto out;
+	}
+	m.s = s;
+	m.key = key;
+	m.upload_id = upload_id;
+	m.data = data;
+	m.len = len;
+	m.etags = calloc(m.nparts, ETAG_MAX);
+	if (!m.etags) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "put %s: out of memory",
+				  key);
+		goto out;
+	}
+	if (pthread_mutex_init(&m.mu, NULL) != 0) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "put %s: no mutex", key);
+		goto out;
+	}
+	mu_ok = true;
+	want = s->st.concurrency < m.nparts ? s->st.concurrency : m.nparts;
+	while (nth + 1 < want && pthread_create(&th[nth], NULL, mp_worker, &m) == 0)
+		nth++;
+	mp_worker(&m);
+	for (unsigned i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	if (m.failed) {
+		rc = m.rc;
+		if (err)
+			*err = m.err;
+		goto out;
+	}
+	/* complete */
+	rc = bk_buf_printf(&body, err, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (unsigned i = 0; i < m.nparts && !rc; i++) {
+		rc = bk_buf_printf(&body, err,
+				   "<Part><PartNumber>%u</PartNumber><ETag>",
+				   i + 1);
+		if (!rc)
+			rc = xml_escape(&body, m.etags[i], err);
+		if (!rc)
+			rc = bk_buf_printf(&body, err, "</ETag></Part>");
+	}
+	if (!rc)
+		rc = bk_buf_printf(&body, err, "</CompleteMultipartUpload>");
+	qp[0] = (struct s3_param){ "uploadId", upload_id };
+	if (!rc)
+		rc = s3_canon_query(&q, qp, 1, err);
+	if (rc)
+		goto out;
+	bk_buf_reset(&resp);
+	{
+		struct req r = { .method = "POST", .what = key, .key = key,
+				 .query = (const char *)q.data,
+				 .body = body.data, .body_len = body.len,
+				 .out = &resp };
+
+		r.hdr[0] = "Content-Type: application/xml";
+		if (!replace)
+			r.hdr[1] = "If-None-Match: *";
+		rc = perform(s, &r, err);
+		if (rc == BK_ERR_EXISTS)
+			rc = bk_error_set(err, BK_ERR_EXISTS,
+					  "put %s: object already exists", key);
+		/* a 200 may still carry an error */
+		if (!rc && s3_xml_error((const char *)resp.data, resp.len,
+					code, sizeof(code), message,
+					sizeof(message)))
+			rc = bk_error_set(err, BK_ERR_STORAGE,
+					  "s3 POST %s (complete multipart upload): %s answered %s: %s",
+					  key, s->endpoint, code, message);
+	}
+out:
+	if (rc && upload_id) {
+		struct req r = { .method = "DELETE", .what = key, .key = key };
+		struct bk_error ignored;
+
+		bk_buf_reset(&q);
+		qp[0] = (struct s3_param){ "uploadId", upload_id };
+		if (!s3_canon_query(&q, qp, 1, &ignored)) {
+			r.query = (const char *)q.data;
+			perform(s, &r, &ignored);
+		}
+	}
+	if (mu_ok)
+		pthread_mutex_destroy(&m.mu);
+	free(m.etags);
+	free(upload_id);
+	bk_buf_release(&resp);
+	bk_buf_release(&q);
+	bk_buf_release(&body);
+	return rc;
+}
+
+static enum bk_code s3_put(void *priv, const char *key, const void *data,
+			   size_t len, bool replace, struct bk_error *err)
+{
+	struct s3 *s = priv;
+	uint64_t size;
+	enum bk_code rc;
+
+	if (!replace) {
+		rc = s3_head(priv, key, &size, err);
+		if (rc == BK_OK)
+			return bk_error_set(err, BK_ERR_EXISTS,
+					    "put %s: object already exists",
+					    key);
+		if (rc != BK_ERR_NOTFOUND)
+			return rc;
+	}
+	if ((uint64_t)len > s->st.multipart_threshold)
+		return put_multipart(s, key, data, len, replace, err);
+	return put_simple(s, key, data, len, replace, err);
+}
+
+static enum bk_code s3_list(void *priv, const char *prefix,
+			    bk_store_list_fn fn, void *ctx,
+			    struct bk_error *err)
+{
+	struct s3 *s = priv;
+	struct bk_buf full, q, resp;
+	struct s3_list_page page;
+	char *token = NULL;
+	size_t plen = strlen(s->prefix);
+	enum bk_code rc;
+
+	memset(&page, 0, sizeof(page));
+	bk_buf_init(&full, 2 * BK_STORE_KEY_MAX + 16);
+	bk_buf_init(&q, 16384);
+	bk_buf_init(&resp, S3_XML_MAX);
+	rc = bk_buf_printf(&full, err, "%s%s", s->prefix, prefix);
+	if (rc)
+		goto out;
+	for (;;) {
+		struct s3_param qp[3] = {
+			{ "list-type", "2" },
+			{ "prefix", (const char *)full.data },
+			{ "continuation-token", token },
+		};
+		struct req r = { .method = "GET", .what = "(listing)",
+				 .out = &resp };
+
+		bk_buf_reset(&q);
+		bk_buf_reset(&resp);
+		rc = s3_canon_query(&q, qp, token ? 3 : 2, err);
+		if (rc)
+			goto out;
+		r.query = (const char *)q.data;
+		rc = perform(s, &r, err);
+		if (!rc)
+			rc = s3_xml_list((const char *)resp.data, resp.len,
+					 &page, err);
+		if (rc) {
+			bk_error_prefix(err, "list %s", prefix);
+			goto out;
+		}
+		for (size_t i = 0; i < page.n; i++) {
+			const char *k = page.items[i].key, *rel;
+			size_t kl = strlen(k), st = 0;
+			bool ok = true;
+
+			if (kl <= plen || strncmp(k, s->prefix, plen) != 0)
+				continue;
+			rel = k + plen;
+			kl -= plen;
+			if (kl > BK_STORE_KEY_MAX)
+				continue;
+			for (size_t j = 0; j <= kl && ok; j++)
+				if (j == kl || rel[j] == '/') {
+					ok = bk_store_component_ok(rel + st,
+								   j - st);
+					st = j + 1;
+				}
+			if (!ok)
+				continue; /* foreign or temporary names */
+			rc = fn(ctx, rel, page.items[i].size, err);
+			if (rc)
+				goto out;
+		}
+		if (!page.truncated)
+			break;
+		if (token && strcmp(token, page.next_token) == 0) {
+			rc = bk_error_set(err, BK_ERR_STORAGE,
+					  "list %s: %s repeated a continuation token",
+					  prefix, s->endpoint);
+			goto out;
+		}
+		free(token);
+		token = page.next_token;
+		page.next_token = NULL;
+		s3_list_page_release(&page);
+	}
+out:
+	s3_list_page_release(&page);
+	free(token);
+	bk_buf_release(&full);
+	bk_buf_release(&q);
+	bk_buf_release(&resp);
+	return rc;
+}
+
+static void s3_close(void *priv)
+{
+	struct s3 *s = priv;
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nidle; i++)
+		curl_easy_cleanup(s->idle[i]);
+	free(s->idle);
+	if (s->sh)
+		curl_share_cleanup(s->sh);
+	if (s->share_mu_ok)
+		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+			pthread_mutex_destroy(&s->share_mu[i]);
+	if (s->mu_ok) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->cv);
+	}
+	s3_settings_release(&s->st);
+	free(s->bucket);
+	free(s->prefix);
+	free(s);
+}
+
+static const struct bk_store_ops s3_ops = {
+	.close = s3_close,
+	.put = s3_put,
+	.get = s3_get,
+	.head = s3_head,
+	.del = s3_del,
+	.list = s3_list,
+};
+
+/* The bucket exists (a one-key listing, which carries an error code where
+ * a HEAD would not), or is made when create. */
+static enum bk_code check_bucket(struct s3 *s, bool create,
+				 struct bk_error *err)
+{
+	struct bk_buf q, body;
+	struct s3_param qp[3] = {
+		{ "list-type", "2" },
+		{ "max-keys", "1" },
+		{ "prefix", s->prefix },
+	};
+	struct req r = { .method = "GET" };
+	char what[96];
+	enum bk_code rc;
+
+	snprintf(what, sizeof(what), "bucket %s", s->bucket);
+	r.what = what;
+	bk_buf_init(&q, 4096);
+	bk_buf_init(&body, 1024);
+	rc = s3_canon_query(&q, qp, 3, err);
+	if (rc)
+		goto out;
+	r.query = (const char *)q.data;
+	rc = perform(s, &r, err);
+	if (rc != BK_ERR_NOTFOUND)
+		goto out;
+	if (!create) {
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "s3 bucket %s does not exist at %s", s->bucket,
+				  s->endpoint);
+		goto out;
+	}
+	if (strcmp(s->st.region, "us-east-1") != 0) {
+		rc = bk_buf_printf(&body, err,
+				   "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>%s</LocationConstraint></CreateBucketConfiguration>",
+				   s->st.region);
+		if (rc)
+			goto out;
+	}
+	{
+		struct req c = { .method = "PUT", .what = what,
+				 .body = body.data, .body_len = body.len };
+
+		rc = perform(s, &c, err);
+		if (rc && c.status == 409 &&
+		    strcmp(c.code, "BucketAlreadyOwnedByYou") == 0)
+			rc = BK_OK;
+	}
+out:
+	bk_buf_release(&q);
+	bk_buf_release(&body);
+	return rc;
+}
+
+enum bk_code bk_store_s3_open(const char *rest, bool create,
+			      const struct bk_config *cfg, struct bk_store *st,
+			      struct bk_error *err)
+{
+	struct s3 *s = NULL;
+	char *prefix = NULL, *desc = NULL;
+	size_t dlen;
+	enum bk_code rc;
+
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK) {
+		rc = bk_error_set(err, BK_ERR_INTERNAL,
+				  "s3: libcurl or libsodium failed to initialise");
+		goto out;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "cannot allocate a store");
+		goto out;
+	}
+	rc = s3_parse_url(rest, &s->bucket, &prefix, err);
+	if (rc)
+		goto out;
+	s->prefix = malloc(strlen(prefix) + 2);
+	if (!s->prefix) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "cannot allocate a store");
+		goto out;
+	}
+	snprintf(s->prefix, strlen(prefix) + 2, "%s%s", prefix,
+		 prefix[0] ? "/" : "");
+	rc = s3_settings_resolve(cfg, getenv, s->bucket, &s->st, err);
+	if (rc)
+		goto out;
+	snprintf(s->endpoint, sizeof(s->endpoint), "%s://%s", s->st.scheme,
+		 s->st.hostport);
+	snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->st.region);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&s->share_mu[i], NULL);
+	s->share_mu_ok = true;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->mu_ok = true;
+	s->idle_cap = s->st.concurrency;
+	s->idle = calloc(s->idle_cap, sizeof(*s->idle));
+	s->sh = curl_share_init();
+	if (!s->idle || !s->sh ||
+	    curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock) ||
+	    curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
+	    curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s) ||
+	    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+	    curl_share_setopt(s->sh, CURLSHOPT_SHARE,
+			      CURL_LOCK_DATA_SSL_SESSION) ||
+	    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT)) {
+		rc = bk_error_set(err, BK_ERR_NOMEM,
+				  "s3: cannot set up a curl share");
+		goto out;
+	}
+	rc = check_bucket(s, create, err);
+	if (rc)
+		goto out;
+	dlen = strlen(s->bucket) + strlen(prefix) + strlen(s->endpoint) + 32;
+	desc = malloc(dlen);
+	if (!desc) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "cannot allocate a store");
+		goto out;
+	}
+	snprintf(desc, dlen, "s3://%s%s%s at %s", s->bucket,
+		 prefix[0] ? "/" : "", prefix, s->endpoint);
+	st->ops = &s3_ops;
+	st->priv = s;
+	st->desc = desc;
+	st->concurrency = s->st.concurrency;
+	s = NULL;
+	desc = NULL;
+out:
+	s3_close(s);
+	free(prefix);
+	free(desc);
+	return rc;
+}
