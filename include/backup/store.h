@@ -54,6 +54,20 @@ BK_EXPORT enum bk_code bk_store_put(struct bk_store *s, const char *key,
 				    const void *data, size_t len,
 				    struct bk_error *err);
 /*
+ * Like bk_store_put, but the object is durable only after bk_store_sync():
+ * a crash before then may lose it (it is whole or absent, never partly
+ * there under its name only if the file system orders data before the
+ * rename, as ext4's default does; callers must check such objects).  For
+ * many large objects written before one commit point (a push's packs),
+ * one sync costs far less than one per object.
+ */
+BK_EXPORT enum bk_code bk_store_put_nosync(struct bk_store *s, const char *key,
+					   const void *data, size_t len,
+					   struct bk_error *err);
+/* Make every earlier put_nosync durable. */
+BK_EXPORT enum bk_code bk_store_sync(struct bk_store *s, struct bk_error *err);
+
+/*
  * Write key only if it does not exist yet: BK_ERR_EXISTS otherwise.  Atomic
  * against concurrent writers of the same key (the local backend links the
  * temporary file into place).

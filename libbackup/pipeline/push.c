@@ -474,7 +474,11 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	st = bk_drr_parser_stats(p);
 	res->stream_bytes = st->bytes;
 	res->records = st->records;
-	rc = index_write(r, ps.idx, &res->new_bytes, err);
+	/* packs went out unsynced: make them durable before anything that
+	 * refers to them */
+	rc = bk_store_sync(r->store, err);
+	if (!rc)
+		rc = index_write(r, ps.idx, &res->new_bytes, err);
 	if (!rc)
 		rc = recipe_finish(&ps.rw, &ps.m.digest, err);
 	if (rc)

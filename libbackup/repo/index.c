@@ -335,6 +335,52 @@ static bool pack_known(struct bk_index *idx, const struct bk_id *pack)
 	return false;
 }
 
+/* Index the chunks of an unindexed pack that open and match their ids. */
+static enum bk_code orphan_pack(struct bk_repo *r, struct bk_index *idx,
+				const struct bk_id *pack, uint64_t size,
+				struct bk_error *err)
+{
+	struct pack_entry *e = NULL;
+	struct bk_buf raw, plain, chunk;
+	struct bk_error perr;
+	char key[80];
+	size_t n = 0;
+	enum bk_code rc;
+
+	repo_pack_key(pack, key);
+	bk_buf_init(&raw, size + 1);
+	bk_buf_init(&plain, BK_DRR_MAX_PAYLOAD + 64);
+	bk_buf_init(&chunk, BK_DRR_MAX_PAYLOAD + 1);
+	rc = pack_read_header(r, pack, size, &e, &n, &perr);
+	if (!rc)
+		rc = bk_store_get(r->store, key, &raw, &perr);
+	if (rc) {
+		/* unreadable (cut short by a crash, say): garbage, which
+		 * verify reports and a collection removes */
+		rc = rc == BK_ERR_NOMEM ? bk_error_set(err, rc, "%s", perr.msg)
+					: BK_OK;
+		goto out;
+	}
+	for (size_t j = 0; j < n; j++) {
+		struct bk_loc loc = { *pack, e[j].off, e[j].len, e[j].rawlen };
+
+		if (e[j].off + e[j].len > raw.len || index_get(idx, &e[j].id,
+							       NULL))
+			continue;
+		if (chunk_open_blob(r->keys, &e[j].id, key, e[j].off,
+				    raw.data + e[j].off, e[j].len, &plain,
+				    &chunk, &perr) == BK_OK &&
+		    chunk.len == e[j].rawlen)
+			index_set(idx, &e[j].id, &loc, IDX_ORPHAN);
+	}
+out:
+	free(e);
+	bk_buf_release(&raw);
+	bk_buf_release(&plain);
+	bk_buf_release(&chunk);
+	return rc;
+}
+
 enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 			bool scan_orphans, struct bk_error *err)
 {
@@ -347,8 +393,6 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 		goto out;
 	rc = bk_store_list(r->store, "data/", note_pack, &c, err);
 	for (size_t i = 0; !rc && i < c.npacks; i++) {
-		struct pack_entry *e = NULL;
-		size_t n = 0;
 		bool known;
 
 		pthread_rwlock_rdlock(&idx->lock);
@@ -356,21 +400,10 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 		pthread_rwlock_unlock(&idx->lock);
 		if (known)
 			continue;
-		/* a pack no index covers: a push died before its index */
-		rc = pack_read_header(r, &c.packs[i], c.sizes[i], &e, &n, err);
-		if (rc == BK_ERR_AUTH || rc == BK_ERR_FORMAT) {
-			rc = BK_OK; /* unreadable: verify reports it */
-			free(e);
-			continue;
-		}
-		for (size_t j = 0; !rc && j < n; j++) {
-			struct bk_loc loc = { c.packs[i], e[j].off, e[j].len,
-					      e[j].rawlen };
-
-			if (!index_get(idx, &e[j].id, NULL))
-				index_set(idx, &e[j].id, &loc, IDX_ORPHAN);
-		}
-		free(e);
+		/* a pack no index covers: a push died before its index.  It
+		 * may not have been synced, so every chunk is read and
+		 * authenticated before it is reused. */
+		rc = orphan_pack(r, idx, &c.packs[i], c.sizes[i], err);
 	}
 out:
 	bk_buf_release(&c.plain);

@@ -262,9 +262,10 @@ static enum bk_code upload(struct packer *pk, struct bk_buf *data,
 		rc = bk_buf_append(data, trailer, sizeof(trailer), err);
 	}
 	repo_pack_key(&pack, key);
+	/* durable at the push's sync, before its index and manifest */
 	if (!rc)
-		rc = bk_store_put(pk->r->store, key, data->data, data->len,
-				  err);
+		rc = bk_store_put_nosync(pk->r->store, key, data->data,
+					 data->len, err);
 	if (!rc) {
 		for (size_t i = 0; i < n; i++) {
 			struct bk_loc loc = { pack, ents[i].off, ents[i].len,

@@ -155,8 +155,9 @@ static int move_noreplace(int dfd, const char *tmp, const char *base)
 }
 
 static enum bk_code local_put(void *priv, const char *key, const void *data,
-			      size_t len, bool replace, struct bk_error *err)
+			      size_t len, unsigned flags, struct bk_error *err)
 {
+	bool replace = flags & BK_PUT_REPLACE, sync = !(flags & BK_PUT_NOSYNC);
 	const struct local *l = priv;
 	char dir[BK_STORE_KEY_MAX + 1], tmp[32];
 	const char *base;
@@ -187,7 +188,7 @@ static enum bk_code local_put(void *priv, const char *key, const void *data,
 		}
 	}
 	tmp_made = true;
-	if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
 		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
 				  strerror(errno));
 		goto out;
@@ -210,7 +211,7 @@ static enum bk_code local_put(void *priv, const char *key, const void *data,
 		goto out;
 	}
 	tmp_made = false;
-	if (fsync(dfd) != 0) {
+	if (sync && fsync(dfd) != 0) {
 		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
 				  strerror(errno));
 		goto out;
@@ -223,6 +224,18 @@ out:
 	if (dfd >= 0)
 		close(dfd);
 	return rc;
+}
+
+/* One syncfs for everything written since: far cheaper than an fsync per
+ * object (and the directory entries are included). */
+static enum bk_code local_sync(void *priv, struct bk_error *err)
+{
+	const struct local *l = priv;
+
+	if (syncfs(l->rootfd) != 0)
+		return bk_error_set(err, BK_ERR_IO, "sync: %s",
+				    strerror(errno));
+	return BK_OK;
 }
 
 static enum bk_code local_get(void *priv, const char *key, bool whole,
@@ -493,6 +506,7 @@ static void local_close(void *priv)
 static const struct bk_store_ops local_ops = {
 	.close = local_close,
 	.put = local_put,
+	.sync = local_sync,
 	.get = local_get,
 	.head = local_head,
 	.del = local_del,

@@ -850,8 +850,9 @@ out:
 }
 
 static enum bk_code s3_put(void *priv, const char *key, const void *data,
-			   size_t len, bool replace, struct bk_error *err)
+			   size_t len, unsigned flags, struct bk_error *err)
 {
+	bool replace = flags & BK_PUT_REPLACE; /* an acknowledged PUT is durable */
 	struct s3 *s = priv;
 	uint64_t size;
 	enum bk_code rc;

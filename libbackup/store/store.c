@@ -187,7 +187,26 @@ enum bk_code bk_store_put(struct bk_store *s, const char *key,
 		return rc;
 	if (!data && len)
 		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
-	return s->ops->put(s->priv, key, data, len, true, err);
+	return s->ops->put(s->priv, key, data, len, BK_PUT_REPLACE, err);
+}
+
+enum bk_code bk_store_put_nosync(struct bk_store *s, const char *key,
+				 const void *data, size_t len,
+				 struct bk_error *err)
+{
+	enum bk_code rc = check_name("put", key, false, err);
+
+	if (rc)
+		return rc;
+	if (!data && len)
+		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
+	return s->ops->put(s->priv, key, data, len,
+			   BK_PUT_REPLACE | BK_PUT_NOSYNC, err);
+}
+
+enum bk_code bk_store_sync(struct bk_store *s, struct bk_error *err)
+{
+	return s->ops->sync ? s->ops->sync(s->priv, err) : BK_OK;
 }
 
 enum bk_code bk_store_put_new(struct bk_store *s, const char *key,
@@ -200,7 +219,7 @@ enum bk_code bk_store_put_new(struct bk_store *s, const char *key,
 		return rc;
 	if (!data && len)
 		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
-	return s->ops->put(s->priv, key, data, len, false, err);
+	return s->ops->put(s->priv, key, data, len, 0, err);
 }
 
 enum bk_code bk_store_get(struct bk_store *s, const char *key,

@@ -23,9 +23,13 @@
 struct bk_store_ops {
 	/* Frees priv (not the struct bk_store, not desc). */
 	void (*close)(void *priv);
-	/* replace: false means put_new semantics (BK_ERR_EXISTS). */
+	/* flags: BK_PUT_REPLACE (else put_new semantics: BK_ERR_EXISTS),
+	 * BK_PUT_NOSYNC (durable only after sync; backends whose writes
+	 * are durable when acknowledged ignore it). */
 	enum bk_code (*put)(void *priv, const char *key, const void *data,
-			    size_t len, bool replace, struct bk_error *err);
+			    size_t len, unsigned flags, struct bk_error *err);
+	/* Make every earlier NOSYNC put durable; NULL when nothing to do. */
+	enum bk_code (*sync)(void *priv, struct bk_error *err);
 	/* whole: ignore off/len and append the whole object.  Otherwise
 	 * [off, off+len) must lie within the object (BK_ERR_FORMAT).  The
 	 * result must fit in out->max (BK_ERR_LIMIT) before reading. */
@@ -48,6 +52,9 @@ struct bk_store {
 	char *desc; /* malloc'ed, freed by bk_store_close */
 	unsigned concurrency; /* 0: the number of CPUs */
 };
+
+#define BK_PUT_REPLACE 1u
+#define BK_PUT_NOSYNC 2u
 
 /* Longest key or prefix accepted, in bytes. */
 #define BK_STORE_KEY_MAX 1024
