@@ -428,6 +428,10 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 				  key, m.name);
 	if (!rc)
 		rc = repo_index(r, &rs.idx, err);
+	/* fetches wait on the store as much as they compute: as many as the
+	 * store wants in flight, and at least one per CPU */
+	if (threads < bk_store_concurrency(r->store))
+		threads = bk_store_concurrency(r->store);
 	if (!rc)
 		rc = bk_pool_new(threads, WINDOW, &rs.pool, err);
 	if (!rc)

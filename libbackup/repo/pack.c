@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "repo/repo_impl.h"
+#include "util/pool.h"
 
 #define PH_MAGIC "ZBKPH001"
 #define PH_ENTRY 48u
@@ -176,8 +177,20 @@ struct packer {
 	uint64_t uploaded, packs;
 	struct bk_index *idx;
 	/* pack buffers returned after upload, reused (capacity kept) */
-	struct bk_buf spare[8];
+	struct bk_buf spare[16];
 	size_t nspare;
+	/* uploads run on their own threads, as many as the store wants in
+	 * flight (8 for S3, the CPUs for a directory) */
+	struct bk_pool *uploads;
+	bool failed;
+	struct bk_error uerr;
+};
+
+struct upload_job {
+	struct packer *pk;
+	struct bk_buf data;
+	struct pack_entry *ents;
+	size_t n;
 };
 
 #define PACK_BUF_MAX (2u * PACK_TARGET + (32u << 20))
@@ -221,6 +234,14 @@ enum bk_code packer_new(struct bk_repo *r, struct packer **out,
 	}
 	pk->r = r;
 	pthread_mutex_init(&pk->mu, NULL);
+	/* one queued pack beyond those uploading: memory stays at about
+	 * (concurrency + 2) packs, and a slow store slows the workers */
+	rc = bk_pool_new(bk_store_concurrency(r->store), 1, &pk->uploads, err);
+	if (rc) {
+		pthread_mutex_destroy(&pk->mu);
+		free(pk);
+		return rc;
+	}
 	take_buffer(pk, &pk->data);
 	*out = pk;
 	return BK_OK;
@@ -282,6 +303,43 @@ static enum bk_code upload(struct packer *pk, struct bk_buf *data,
 	return rc;
 }
 
+static void upload_job(void *arg)
+{
+	struct upload_job *j = arg;
+	struct packer *pk = j->pk;
+	struct bk_error err;
+	bool skip;
+
+	pthread_mutex_lock(&pk->mu);
+	skip = pk->failed;
+	pthread_mutex_unlock(&pk->mu);
+	if (!skip && upload(pk, &j->data, j->ents, j->n, &err)) {
+		pthread_mutex_lock(&pk->mu);
+		if (!pk->failed) {
+			pk->failed = true;
+			pk->uerr = err;
+		}
+		pthread_mutex_unlock(&pk->mu);
+	}
+	free(j->ents);
+	give_back(pk, &j->data);
+	free(j);
+}
+
+/* The first upload error, if any. */
+static enum bk_code upload_error(struct packer *pk, struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	pthread_mutex_lock(&pk->mu);
+	if (pk->failed) {
+		*err = pk->uerr;
+		rc = err->code;
+	}
+	pthread_mutex_unlock(&pk->mu);
+	return rc;
+}
+
 enum bk_code packer_add(struct packer *pk, const struct bk_id *id,
 			const uint8_t *encoded, size_t len, uint32_t rawlen,
 			struct bk_error *err)
@@ -324,17 +382,33 @@ enum bk_code packer_add(struct packer *pk, const struct bk_id *id,
 		}
 	}
 	pthread_mutex_unlock(&pk->mu);
-	if (!rc && ents)
-		rc = upload(pk, &full, ents, n, err);
+	if (!rc && ents) {
+		struct upload_job *j = malloc(sizeof(*j));
+
+		if (!j) {
+			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		} else {
+			*j = (struct upload_job){ pk, full, ents, n };
+			/* blocks while as many uploads as allowed are queued:
+			 * back pressure on the workers */
+			bk_pool_submit(pk->uploads, upload_job, j);
+			return upload_error(pk, err);
+		}
+	}
 	free(ents);
 	if (full.data)
 		give_back(pk, &full);
-	return rc;
+	return rc ? rc : upload_error(pk, err);
 }
 
 enum bk_code packer_finish(struct packer *pk, struct bk_error *err)
 {
 	enum bk_code rc = BK_OK;
+
+	bk_pool_wait(pk->uploads);
+	rc = upload_error(pk, err);
+	if (rc)
+		return rc;
 
 	if (pk->nents)
 		rc = upload(pk, &pk->data, pk->ents, pk->nents, err);
@@ -359,6 +433,7 @@ void packer_free(struct packer *pk)
 {
 	if (!pk)
 		return;
+	bk_pool_free(pk->uploads); /* waits for uploads in flight */
 	bk_buf_release(&pk->data);
 	for (size_t i = 0; i < pk->nspare; i++)
 		bk_buf_release(&pk->spare[i]);
