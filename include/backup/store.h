@@ -44,6 +44,9 @@ BK_EXPORT enum bk_code bk_store_open_config(const char *url, bool create,
 					    struct bk_error *err);
 /* How many transfers are worth running at once: the number of CPUs for a
  * directory, the configured concurrency (default 8) for S3. */
+/* Whether requests cost a network round trip (S3) rather than a system
+ * call: callers cache what they can of a remote store. */
+BK_EXPORT bool bk_store_remote(const struct bk_store *s);
 BK_EXPORT unsigned bk_store_concurrency(const struct bk_store *s);
 BK_EXPORT void bk_store_close(struct bk_store *s); /* NULL is fine */
 /* A description for messages ("directory /srv/backup"). */

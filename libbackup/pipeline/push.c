@@ -421,7 +421,7 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	struct push ps;
 	struct bk_drr_parser *p = NULL;
 	const struct bk_drr_stats *st;
-	char key[600];
+	char key[600], marker[64] = "";
 	struct bk_buf mb;
 	double t0 = now();
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
@@ -441,6 +441,10 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	ps.m.started = (uint64_t)time(NULL);
 
 	rc = repo_index(r, &ps.idx, err);
+	/* while this push runs, its marker tells later pushes on this
+	 * machine that unindexed packs may be its, not a dead push's */
+	if (!rc)
+		repo_cache_mark(r, marker, sizeof(marker));
 	if (!rc)
 		rc = packer_new(r, &ps.pk, err);
 	if (!rc)
@@ -523,6 +527,10 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 		manifest_release(&old);
 	}
 out:
+	if (!rc) /* committed: nothing of it is left unindexed */
+		repo_cache_unmark(r, marker);
+	else
+		repo_cache_failed(r, marker);
 	bk_pool_free(ps.pool); /* waits for every job */
 	for (size_t i = 0; i < ps.n; i++)
 		job_free(ps.fifo[(ps.head + i) % FIFO_MAX]);

@@ -270,7 +270,9 @@ static enum bk_code parse_index(struct bk_index *idx, const char *key,
 struct load_ctx {
 	struct bk_repo *r;
 	struct bk_index *idx;
-	struct bk_buf plain;
+	struct bk_buf sealed, plain;
+	char **keys; /* index objects listed */
+	size_t nkeys, capkeys;
 	/* packs seen in data/: for the orphan scan */
 	struct bk_id *packs;
 	uint64_t *sizes;
@@ -283,9 +285,26 @@ static enum bk_code load_one(void *vctx, const char *key, uint64_t size,
 	struct load_ctx *c = vctx;
 	enum bk_code rc;
 
-	(void)size;
-	rc = repo_get_opened(c->r, BK_OBJ_INDEX, key, MAX_INDEX_OBJECT,
-			     &c->plain, err);
+	if (c->nkeys == c->capkeys) {
+		size_t nc = c->capkeys ? 2 * c->capkeys : 64;
+		char **nk = realloc(c->keys, nc * sizeof(*nk));
+
+		if (!nk)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		c->keys = nk;
+		c->capkeys = nc;
+	}
+	c->keys[c->nkeys] = strdup(key);
+	if (!c->keys[c->nkeys])
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	c->nkeys++;
+	/* a remote repository's index objects come from the local cache
+	 * when it has them */
+	rc = repo_cache_get_index(c->r, key, size, &c->sealed, err);
+	bk_buf_reset(&c->plain);
+	if (!rc)
+		rc = bk_open(c->r->keys, BK_OBJ_INDEX, key, c->sealed.data,
+			     c->sealed.len, &c->plain, err);
 	if (!rc)
 		rc = parse_index(c->idx, key, c->plain.data, c->plain.len, 0,
 				 err);
@@ -388,8 +407,14 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 	enum bk_code rc;
 
 	bk_buf_init(&c.plain, MAX_INDEX_OBJECT);
+	bk_buf_init(&c.sealed, MAX_INDEX_OBJECT + BK_SEAL_OVERHEAD);
 	rc = bk_store_list(r->store, "index/", load_one, &c, err);
-	if (rc || !scan_orphans)
+	if (!rc)
+		repo_cache_prune(r, c.keys, c.nkeys);
+	/* listing data/ is cheap on a directory; on a remote store only when
+	 * a push on this machine died, or nothing is known (new cache) */
+	if (rc || !scan_orphans ||
+	    (bk_store_remote(r->store) && !repo_cache_need_scan(r)))
 		goto out;
 	rc = bk_store_list(r->store, "data/", note_pack, &c, err);
 	for (size_t i = 0; !rc && i < c.npacks; i++) {
@@ -405,8 +430,14 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 		 * authenticated before it is reused. */
 		rc = orphan_pack(r, idx, &c.packs[i], c.sizes[i], err);
 	}
+	if (!rc)
+		repo_cache_scanned(r);
 out:
+	for (size_t i = 0; i < c.nkeys; i++)
+		free(c.keys[i]);
+	free(c.keys);
 	bk_buf_release(&c.plain);
+	bk_buf_release(&c.sealed);
 	free(c.packs);
 	free(c.sizes);
 	return rc;

@@ -338,6 +338,8 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				  "wrong passphrase for the repository at %s "
 				  "(or its keys or config object were altered)",
 				  url);
+	if (!rc)
+		repo_cache_open(r);
 out:
 	bk_buf_release(&b);
 	if (rc) {
@@ -353,6 +355,7 @@ void bk_repo_close(struct bk_repo *r)
 	if (!r)
 		return;
 	index_free(r->index);
+	repo_cache_close(r);
 	bk_keys_free(r->keys);
 	bk_store_close(r->store);
 	pthread_mutex_destroy(&r->index_mu);

@@ -35,7 +35,27 @@ struct bk_repo {
 	char url[1024];
 	pthread_mutex_t index_mu;
 	struct bk_index *index; /* loaded on first use */
+	struct bk_store *cache; /* local cache of a remote repository, or NULL */
+	bool cache_new;         /* just created: nothing known yet */
 };
+
+/* ---- the local cache (cache.c) ---- */
+
+void repo_cache_open(struct bk_repo *r);
+void repo_cache_close(struct bk_repo *r);
+/* An index object: the cached copy when its size matches, else fetched
+ * (and cached). */
+enum bk_code repo_cache_get_index(struct bk_repo *r, const char *key,
+				  uint64_t size, struct bk_buf *sealed,
+				  struct bk_error *err);
+void repo_cache_prune(struct bk_repo *r, char *const *keys, size_t n);
+/* Must data/ be listed for packs a dead push left without an index? */
+bool repo_cache_need_scan(struct bk_repo *r);
+void repo_cache_scanned(struct bk_repo *r);
+/* A marker for the duration of a push ("" when there is no cache). */
+void repo_cache_mark(struct bk_repo *r, char *marker, size_t n);
+void repo_cache_unmark(struct bk_repo *r, const char *marker);
+void repo_cache_failed(struct bk_repo *r, const char *marker);
 
 static inline void le32(uint8_t *p, uint32_t v)
 {

@@ -1116,6 +1116,7 @@ enum bk_code bk_store_s3_open(const char *rest, bool create,
 	st->priv = s;
 	st->desc = desc;
 	st->concurrency = s->st.concurrency;
+	st->remote = true;
 	s = NULL;
 	desc = NULL;
 out:

@@ -173,6 +173,11 @@ unsigned bk_store_concurrency(const struct bk_store *s)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+bool bk_store_remote(const struct bk_store *s)
+{
+	return s && s->remote;
+}
+
 const char *bk_store_describe(const struct bk_store *s)
 {
 	return s && s->desc ? s->desc : "store";

@@ -51,6 +51,7 @@ struct bk_store {
 	void *priv;
 	char *desc; /* malloc'ed, freed by bk_store_close */
 	unsigned concurrency; /* 0: the number of CPUs */
+	bool remote;          /* requests cost a round trip (S3) */
 };
 
 #define BK_PUT_REPLACE 1u
