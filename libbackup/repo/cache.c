@@ -67,46 +67,6 @@ void repo_cache_close(struct bk_repo *r)
 	r->cache = NULL;
 }
 
-struct keylist {
-	char **key;
-	uint64_t *size;
-	size_t n, cap;
-};
-
-static enum bk_code add_key(void *ctx, const char *key, uint64_t size,
-			    struct bk_error *err)
-{
-	struct keylist *l = ctx;
-
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? 2 * l->cap : 64;
-		char **nk = realloc(l->key, nc * sizeof(*nk));
-		uint64_t *ns;
-
-		if (!nk)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		l->key = nk;
-		ns = realloc(l->size, nc * sizeof(*ns));
-		if (!ns)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		l->size = ns;
-		l->cap = nc;
-	}
-	l->key[l->n] = strdup(key);
-	if (!l->key[l->n])
-		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-	l->size[l->n++] = size;
-	return BK_OK;
-}
-
-static void free_keys(struct keylist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->key[i]);
-	free(l->key);
-	free(l->size);
-}
-
 enum bk_code repo_cache_get_index(struct bk_repo *r, const char *key,
 				  uint64_t size, struct bk_buf *sealed,
 				  struct bk_error *err)
@@ -133,7 +93,7 @@ void repo_cache_prune(struct bk_repo *r, char *const *keys, size_t n)
 	struct bk_error err;
 
 	if (!r->cache ||
-	    bk_store_list(r->cache, "index/", add_key, &cached, &err) != BK_OK)
+	    keylist_collect(r->cache, "index/", &cached, &err) != BK_OK)
 		goto out;
 	for (size_t i = 0; i < cached.n; i++) {
 		bool found = false;
@@ -144,7 +104,7 @@ void repo_cache_prune(struct bk_repo *r, char *const *keys, size_t n)
 			bk_store_delete(r->cache, cached.key[i], &err);
 	}
 out:
-	free_keys(&cached);
+	keylist_free(&cached);
 }
 
 bool repo_cache_need_scan(struct bk_repo *r)
@@ -155,7 +115,7 @@ bool repo_cache_need_scan(struct bk_repo *r)
 
 	if (!r->cache || r->cache_new)
 		return true;
-	if (bk_store_list(r->cache, "pushes/", add_key, &m, &err) != BK_OK)
+	if (keylist_collect(r->cache, "pushes/", &m, &err) != BK_OK)
 		return true;
 	for (size_t i = 0; i < m.n && !scan; i++) {
 		long pid = strtol(m.key[i] + strlen("pushes/"), NULL, 10);
@@ -163,7 +123,7 @@ bool repo_cache_need_scan(struct bk_repo *r)
 		/* a marker of a push that is not running: it died */
 		scan = pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH);
 	}
-	free_keys(&m);
+	keylist_free(&m);
 	return scan;
 }
 
@@ -179,7 +139,7 @@ void repo_cache_scanned(struct bk_repo *r)
 		bk_store_put(r->cache, "created", "1\n", 2, &err);
 		r->cache_new = false;
 	}
-	if (bk_store_list(r->cache, "pushes/", add_key, &m, &err) == BK_OK)
+	if (keylist_collect(r->cache, "pushes/", &m, &err) == BK_OK)
 		for (size_t i = 0; i < m.n; i++) {
 			long pid = strtol(m.key[i] + strlen("pushes/"), NULL,
 					  10);
@@ -188,7 +148,7 @@ void repo_cache_scanned(struct bk_repo *r)
 			    (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
 				bk_store_delete(r->cache, m.key[i], &err);
 		}
-	free_keys(&m);
+	keylist_free(&m);
 }
 
 void repo_cache_mark(struct bk_repo *r, char *marker, size_t n)

@@ -267,80 +267,6 @@ static enum bk_code parse_index(struct bk_index *idx, const char *key,
 	return BK_OK;
 }
 
-struct load_ctx {
-	struct bk_repo *r;
-	struct bk_index *idx;
-	struct bk_buf sealed, plain;
-	char **keys; /* index objects listed */
-	size_t nkeys, capkeys;
-	/* packs seen in data/: for the orphan scan */
-	struct bk_id *packs;
-	uint64_t *sizes;
-	size_t npacks, cap;
-};
-
-static enum bk_code load_one(void *vctx, const char *key, uint64_t size,
-			     struct bk_error *err)
-{
-	struct load_ctx *c = vctx;
-	enum bk_code rc;
-
-	if (c->nkeys == c->capkeys) {
-		size_t nc = c->capkeys ? 2 * c->capkeys : 64;
-		char **nk = realloc(c->keys, nc * sizeof(*nk));
-
-		if (!nk)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		c->keys = nk;
-		c->capkeys = nc;
-	}
-	c->keys[c->nkeys] = strdup(key);
-	if (!c->keys[c->nkeys])
-		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-	c->nkeys++;
-	/* a remote repository's index objects come from the local cache
-	 * when it has them */
-	rc = repo_cache_get_index(c->r, key, size, &c->sealed, err);
-	bk_buf_reset(&c->plain);
-	if (!rc)
-		rc = bk_open(c->r->keys, BK_OBJ_INDEX, key, c->sealed.data,
-			     c->sealed.len, &c->plain, err);
-	if (!rc)
-		rc = parse_index(c->idx, key, c->plain.data, c->plain.len, 0,
-				 err);
-	if (!rc)
-		c->idx->objects++;
-	return rc;
-}
-
-static enum bk_code note_pack(void *vctx, const char *key, uint64_t size,
-			      struct bk_error *err)
-{
-	struct load_ctx *c = vctx;
-	const char *base = strrchr(key, '/');
-	struct bk_id id;
-
-	if (!base || bk_id_parse(base + 1, &id, NULL) != BK_OK)
-		return BK_OK; /* not a pack: ignore */
-	if (c->npacks == c->cap) {
-		size_t nc = c->cap ? c->cap * 2 : 256;
-		struct bk_id *np = realloc(c->packs, nc * sizeof(*np));
-		uint64_t *ns;
-
-		if (!np)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		c->packs = np;
-		ns = realloc(c->sizes, nc * sizeof(*ns));
-		if (!ns)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		c->sizes = ns;
-		c->cap = nc;
-	}
-	c->packs[c->npacks] = id;
-	c->sizes[c->npacks++] = size;
-	return BK_OK;
-}
-
 static bool pack_known(struct bk_index *idx, const struct bk_id *pack)
 {
 	size_t mask = idx->packtabcap - 1, i = (size_t)h64(pack) & mask;
@@ -403,43 +329,59 @@ out:
 enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 			bool scan_orphans, struct bk_error *err)
 {
-	struct load_ctx c = { .r = r, .idx = idx };
+	struct keylist keys = { 0 }, packs = { 0 };
+	struct bk_buf sealed, plain;
 	enum bk_code rc;
 
-	bk_buf_init(&c.plain, MAX_INDEX_OBJECT);
-	bk_buf_init(&c.sealed, MAX_INDEX_OBJECT + BK_SEAL_OVERHEAD);
-	rc = bk_store_list(r->store, "index/", load_one, &c, err);
+	bk_buf_init(&plain, MAX_INDEX_OBJECT);
+	bk_buf_init(&sealed, MAX_INDEX_OBJECT + BK_SEAL_OVERHEAD);
+	rc = keylist_collect(r->store, "index/", &keys, err);
+	for (size_t i = 0; !rc && i < keys.n; i++) {
+		/* a remote repository's index objects come from the local
+		 * cache when it has them */
+		rc = repo_cache_get_index(r, keys.key[i], keys.size[i], &sealed,
+					  err);
+		bk_buf_reset(&plain);
+		if (!rc)
+			rc = bk_open(r->keys, BK_OBJ_INDEX, keys.key[i],
+				     sealed.data, sealed.len, &plain, err);
+		if (!rc)
+			rc = parse_index(idx, keys.key[i], plain.data,
+					 plain.len, 0, err);
+		if (!rc)
+			idx->objects++;
+	}
 	if (!rc)
-		repo_cache_prune(r, c.keys, c.nkeys);
+		repo_cache_prune(r, keys.key, keys.n);
 	/* listing data/ is cheap on a directory; on a remote store only when
 	 * a push on this machine died, or nothing is known (new cache) */
 	if (rc || !scan_orphans ||
 	    (bk_store_remote(r->store) && !repo_cache_need_scan(r)))
 		goto out;
-	rc = bk_store_list(r->store, "data/", note_pack, &c, err);
-	for (size_t i = 0; !rc && i < c.npacks; i++) {
+	rc = keylist_collect(r->store, "data/", &packs, err);
+	for (size_t i = 0; !rc && i < packs.n; i++) {
+		const char *base = strrchr(packs.key[i], '/');
+		struct bk_id pack;
 		bool known;
 
+		if (!base || bk_id_parse(base + 1, &pack, NULL) != BK_OK)
+			continue; /* not a pack: verify reports it */
 		pthread_rwlock_rdlock(&idx->lock);
-		known = pack_known(idx, &c.packs[i]);
+		known = pack_known(idx, &pack);
 		pthread_rwlock_unlock(&idx->lock);
-		if (known)
-			continue;
 		/* a pack no index covers: a push died before its index.  It
 		 * may not have been synced, so every chunk is read and
 		 * authenticated before it is reused. */
-		rc = orphan_pack(r, idx, &c.packs[i], c.sizes[i], err);
+		if (!known)
+			rc = orphan_pack(r, idx, &pack, packs.size[i], err);
 	}
 	if (!rc)
 		repo_cache_scanned(r);
 out:
-	for (size_t i = 0; i < c.nkeys; i++)
-		free(c.keys[i]);
-	free(c.keys);
-	bk_buf_release(&c.plain);
-	bk_buf_release(&c.sealed);
-	free(c.packs);
-	free(c.sizes);
+	keylist_free(&keys);
+	keylist_free(&packs);
+	bk_buf_release(&plain);
+	bk_buf_release(&sealed);
 	return rc;
 }
 

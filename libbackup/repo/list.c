@@ -6,33 +6,6 @@
 
 #include "repo/repo_impl.h"
 
-struct keys {
-	char **v;
-	size_t n, cap;
-};
-
-static enum bk_code collect(void *ctx, const char *key, uint64_t size,
-			    struct bk_error *err)
-{
-	struct keys *k = ctx;
-
-	(void)size;
-	if (k->n == k->cap) {
-		size_t nc = k->cap ? k->cap * 2 : 64;
-		char **nv = realloc(k->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		k->v = nv;
-		k->cap = nc;
-	}
-	k->v[k->n] = strdup(key);
-	if (!k->v[k->n])
-		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-	k->n++;
-	return BK_OK;
-}
-
 static int by_dataset_time(const void *a, const void *b)
 {
 	const struct bk_snapshot *x = a, *y = b;
@@ -48,14 +21,14 @@ static int by_dataset_time(const void *a, const void *b)
 enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		     struct bk_error *err)
 {
-	struct keys k = { 0 };
+	struct keylist k = { 0 };
 	struct bk_snapshot *v = NULL;
 	size_t count = 0;
 	enum bk_code rc, bad = BK_OK;
 
 	*out = NULL;
 	*n = 0;
-	rc = bk_store_list(r->store, "snapshots/", collect, &k, err);
+	rc = keylist_collect(r->store, "snapshots/", &k, err);
 	if (!rc && k.n) {
 		v = calloc(k.n, sizeof(*v));
 		if (!v)
@@ -65,7 +38,7 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		struct manifest m;
 		struct bk_snapshot *s = &v[count];
 		struct bk_error e;
-		enum bk_code mrc = manifest_load(r, k.v[i], &m, &e);
+		enum bk_code mrc = manifest_load(r, k.key[i], &m, &e);
 
 		if (mrc == BK_ERR_NOMEM) {
 			rc = bk_error_set(err, mrc, "%s", e.msg);
@@ -81,7 +54,7 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		}
 		snprintf(s->dataset, sizeof(s->dataset), "%s", m.dataset);
 		snprintf(s->snap, sizeof(s->snap), "%s", m.snap);
-		snprintf(s->key, sizeof(s->key), "%s", k.v[i]);
+		snprintf(s->key, sizeof(s->key), "%s", k.key[i]);
 		s->toguid = m.toguid;
 		s->fromguid = m.fromguid;
 		s->creation_time = m.creation_time;
@@ -107,9 +80,7 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 				break;
 			}
 	}
-	for (size_t i = 0; i < k.n; i++)
-		free(k.v[i]);
-	free(k.v);
+	keylist_free(&k);
 	if (rc) {
 		free(v);
 		return rc;

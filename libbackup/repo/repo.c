@@ -192,6 +192,47 @@ enum bk_code repo_get_opened(struct bk_repo *r, enum bk_obj_kind kind,
 	return rc;
 }
 
+static enum bk_code keylist_add(void *ctx, const char *key, uint64_t size,
+				struct bk_error *err)
+{
+	struct keylist *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? 2 * l->cap : 64;
+		char **nk = realloc(l->key, nc * sizeof(*nk));
+		uint64_t *ns;
+
+		if (!nk)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		l->key = nk;
+		ns = realloc(l->size, nc * sizeof(*ns));
+		if (!ns)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		l->size = ns;
+		l->cap = nc;
+	}
+	l->key[l->n] = strdup(key);
+	if (!l->key[l->n])
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	l->size[l->n++] = size;
+	return BK_OK;
+}
+
+enum bk_code keylist_collect(struct bk_store *s, const char *prefix,
+			     struct keylist *l, struct bk_error *err)
+{
+	return bk_store_list(s, prefix, keylist_add, l, err);
+}
+
+void keylist_free(struct keylist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->key[i]);
+	free(l->key);
+	free(l->size);
+	memset(l, 0, sizeof(*l));
+}
+
 /* ---- config ---- */
 
 static enum bk_code parse_config(const uint8_t *p, size_t len,

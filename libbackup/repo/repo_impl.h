@@ -39,6 +39,17 @@ struct bk_repo {
 	bool cache_new;         /* just created: nothing known yet */
 };
 
+/* Keys (and sizes) under a prefix of a store, collected in memory. */
+struct keylist {
+	char **key;
+	uint64_t *size;
+	size_t n, cap;
+};
+
+enum bk_code keylist_collect(struct bk_store *s, const char *prefix,
+			     struct keylist *l, struct bk_error *err);
+void keylist_free(struct keylist *l);
+
 /* ---- the local cache (cache.c) ---- */
 
 void repo_cache_open(struct bk_repo *r);

@@ -229,39 +229,12 @@ out:
 	bk_buf_release(&chunk);
 }
 
-struct mkeys {
-	char **v;
-	size_t n, cap;
-};
-
-static enum bk_code collect(void *ctx, const char *key, uint64_t size,
-			    struct bk_error *err)
-{
-	struct mkeys *k = ctx;
-
-	(void)size;
-	if (k->n == k->cap) {
-		size_t nc = k->cap ? k->cap * 2 : 64;
-		char **nv = realloc(k->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		k->v = nv;
-		k->cap = nc;
-	}
-	k->v[k->n] = strdup(key);
-	if (!k->v[k->n])
-		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-	k->n++;
-	return BK_OK;
-}
-
 enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 		       struct bk_verify_result *res, struct bk_error *err)
 {
 	struct vctx c = { .r = r, .o = o, .res = res };
 	struct bk_index *idx = NULL;
-	struct mkeys keys = { 0 };
+	struct keylist keys = { 0 };
 	struct manifest *ms = NULL;
 	bool *ok = NULL;
 	struct bk_buf seg;
@@ -286,7 +259,7 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	if (rc)
 		goto out;
 
-	rc = bk_store_list(r->store, "snapshots/", collect, &keys, err);
+	rc = keylist_collect(r->store, "snapshots/", &keys, err);
 	if (rc)
 		goto out;
 	ms = calloc(keys.n ? keys.n : 1, sizeof(*ms));
@@ -300,19 +273,19 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 		char name[600];
 
 		res->snapshots++;
-		if (manifest_load(r, keys.v[i], &ms[i], &e)) {
+		if (manifest_load(r, keys.key[i], &ms[i], &e)) {
 			problem(&c, e.code, "%s", e.msg);
 			continue;
 		}
 		/* the manifest must name the key it is stored under */
-		if (repo_name_from_key(keys.v[i], name, sizeof(name), &e) ||
+		if (repo_name_from_key(keys.key[i], name, sizeof(name), &e) ||
 		    strcmp(name, ms[i].name) != 0) {
 			problem(&c, BK_ERR_AUTH, "%s holds the manifest of %s",
-				keys.v[i], ms[i].name);
+				keys.key[i], ms[i].name);
 			continue;
 		}
 		ok[i] = true;
-		check_snapshot(&c, idx, keys.v[i], &ms[i], &seg);
+		check_snapshot(&c, idx, keys.key[i], &ms[i], &seg);
 	}
 	/* chains: every incremental's source is stored */
 	for (size_t i = 0; i < keys.n; i++) {
@@ -346,12 +319,9 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	}
 	rc = BK_OK;
 out:
-	for (size_t i = 0; i < keys.n; i++) {
-		if (ms)
-			manifest_release(&ms[i]);
-		free(keys.v[i]);
-	}
-	free(keys.v);
+	for (size_t i = 0; ms && i < keys.n; i++)
+		manifest_release(&ms[i]);
+	keylist_free(&keys);
 	free(ms);
 	free(ok);
 	free(c.packs);
