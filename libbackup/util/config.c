@@ -166,7 +166,7 @@ static enum bk_code prepare(const char *text, size_t len, struct parse *p,
 		const char *s = text + pos, *nl = memchr(s, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - s) : len - pos;
 		const char *sep, *k0, *k1, *v0, *v1;
-		char **side;
+		char **side, c0;
 
 		line++;
 		pos += n + (nl ? 1 : 0);
@@ -189,9 +189,10 @@ static enum bk_code prepare(const char *text, size_t len, struct parse *p,
 		k0 = s;
 		while (k0 < s + n && blank(*k0))
 			k0++;
-		if (!sep || *k0 == '[' || *k0 == ';' || *k0 == '#') {
-			if (*k0 == ';' || *k0 == '#')
-				continue; /* a long comment */
+		c0 = k0 < s + n ? *k0 : '\0'; /* a blank line ends at s + n */
+		if (!sep || c0 == '[' || c0 == ';' || c0 == '#') {
+			if (c0 == ';' || c0 == '#' || c0 == '\0')
+				continue; /* a long comment or blank line */
 			*bad_line = line;
 			return bk_error_set(err, BK_ERR_FORMAT,
 					    "long line that is not key = value");

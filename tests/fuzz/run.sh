@@ -15,6 +15,10 @@ seed_dir() { # $1 = target name; prints the corpus directory
 	local d=$out/corpus-$1
 	rm -rf "$d"
 	mkdir -p "$d"
+	# inputs that once found a bug stay as seeds (regressions)
+	if [ -d "$here/corpus/$1" ]; then
+		cp "$here/corpus/$1"/* "$d/" 2>/dev/null || true
+	fi
 	case $1 in
 	fuzz_drr)
 		# generated seeds, prefixed by the piece-size byte
