@@ -189,6 +189,11 @@ int cmd_verify(int argc, char **argv)
 		       "%" PRIu64 " problems\n",
 		       res.snapshots, res.indexes, res.packs, res.chunks,
 		       res.packs_read, res.chunks_read, res.problems);
+	if (!g.quiet && res.unindexed_packs)
+		printf("%" PRIu64 " packs are in no index (left by a push "
+		       "that did not finish): unused, garbage for a later "
+		       "collection\n",
+		       res.unindexed_packs);
 	if (rc) {
 		msg("verify failed: %s", err.msg);
 		ret = exit_for(rc);

@@ -135,6 +135,9 @@ struct bk_verify_opts {
 struct bk_verify_result {
 	uint64_t snapshots, packs, chunks, indexes;
 	uint64_t packs_read, chunks_read, bytes_read;
+	/* packs no index covers (a push that died): nothing refers to them,
+	 * so they are garbage for a collection, not a problem */
+	uint64_t unindexed_packs;
 	uint64_t problems;
 };
 

@@ -14,6 +14,7 @@
  * Commit order: packs, index, recipe segments, manifest (put_new).
  */
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -361,6 +362,26 @@ static enum bk_code on_record(struct push *ps, const struct bk_push_opts *o,
 	return rc;
 }
 
+/* Wait until fd has input (or EOF); -1 when the workers or an upload
+ * failed first. */
+static int wait_readable(struct push *ps, int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	for (;;) {
+		int n = poll(&pfd, 1, 250);
+		struct bk_error uerr;
+
+		if (packer_failed(ps->pk, &uerr))
+			fail(ps, &uerr);
+		if (atomic_load(&ps->failed))
+			return -1;
+		/* ready, hung up, or poll cannot wait on this fd: read */
+		if (n != 0 && !(n < 0 && errno == EINTR))
+			return 0;
+	}
+}
+
 static enum bk_code read_all(struct push *ps, int fd,
 			     const struct bk_push_opts *o,
 			     struct bk_drr_parser *p, struct bk_error *err)
@@ -399,6 +420,13 @@ static enum bk_code read_all(struct push *ps, int fd,
 		dst = bk_drr_parser_space(p, READ_SIZE, &avail, err);
 		if (!dst)
 			return err->code;
+		/* a pipe may stay quiet for long (a sender that pauses):
+		 * wait in slices, so that a failure of the workers (the
+		 * store gone) ends the push without waiting for input */
+		if (wait_readable(ps, fd)) {
+			*err = ps->werr;
+			return err->code;
+		}
 		do
 			n = read(fd, dst, avail);
 		while (n < 0 && errno == EINTR);

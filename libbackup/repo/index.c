@@ -327,7 +327,8 @@ out:
 }
 
 enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
-			bool scan_orphans, struct bk_error *err)
+			bool scan_orphans, bool use_cache,
+			struct bk_error *err)
 {
 	struct keylist keys = { 0 }, packs = { 0 };
 	struct bk_buf sealed, plain;
@@ -339,8 +340,13 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 	for (size_t i = 0; !rc && i < keys.n; i++) {
 		/* a remote repository's index objects come from the local
 		 * cache when it has them */
-		rc = repo_cache_get_index(r, keys.key[i], keys.size[i], &sealed,
-					  err);
+		if (use_cache) {
+			rc = repo_cache_get_index(r, keys.key[i], keys.size[i],
+						  &sealed, err);
+		} else {
+			bk_buf_reset(&sealed);
+			rc = bk_store_get(r->store, keys.key[i], &sealed, err);
+		}
 		bk_buf_reset(&plain);
 		if (!rc)
 			rc = bk_open(r->keys, BK_OBJ_INDEX, keys.key[i],
@@ -351,7 +357,7 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 		if (!rc)
 			idx->objects++;
 	}
-	if (!rc)
+	if (!rc && use_cache)
 		repo_cache_prune(r, keys.key, keys.n);
 	/* listing data/ is cheap on a directory; on a remote store only when
 	 * a push on this machine died, or nothing is known (new cache) */

@@ -419,6 +419,11 @@ enum bk_code packer_finish(struct packer *pk, struct bk_error *err)
 	return rc;
 }
 
+bool packer_failed(struct packer *pk, struct bk_error *err)
+{
+	return upload_error(pk, err) != BK_OK;
+}
+
 uint64_t packer_uploaded(const struct packer *pk)
 {
 	return pk->uploaded;

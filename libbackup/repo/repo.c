@@ -439,7 +439,7 @@ enum bk_code repo_index(struct bk_repo *r, struct bk_index **out,
 
 		rc = index_new(&idx, err);
 		if (!rc)
-			rc = index_load(r, idx, true, err);
+			rc = index_load(r, idx, true, true, err);
 		if (rc)
 			index_free(idx);
 		else

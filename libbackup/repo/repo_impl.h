@@ -150,6 +150,8 @@ enum bk_code packer_add(struct packer *pk, const struct bk_id *id,
 /* Upload what is left; totals. */
 enum bk_code packer_finish(struct packer *pk, struct bk_error *err);
 uint64_t packer_uploaded(const struct packer *pk);
+/* An upload failed (its error in err). */
+bool packer_failed(struct packer *pk, struct bk_error *err);
 uint64_t packer_packs(const struct packer *pk);
 void packer_free(struct packer *pk);
 
@@ -168,10 +170,11 @@ struct bk_loc {
 
 enum bk_code index_new(struct bk_index **out, struct bk_error *err);
 void index_free(struct bk_index *idx);
-/* Load every index object, then (scan_orphans) the headers of packs no
- * index covers. */
+/* Load every index object (from the local cache when use_cache and it has
+ * them), then (scan_orphans) the headers of packs no index covers. */
 enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
-			bool scan_orphans, struct bk_error *err);
+			bool scan_orphans, bool use_cache,
+			struct bk_error *err);
 bool index_get(struct bk_index *idx, const struct bk_id *id,
 	       struct bk_loc *loc);
 /* Mark a chunk as being stored by the caller: BK_OK (the caller stores

@@ -16,6 +16,7 @@
 struct packsz {
 	struct bk_id id;
 	uint64_t size;
+	bool indexed;
 };
 
 struct vctx {
@@ -69,6 +70,7 @@ static enum bk_code note_pack(void *vctx, const char *key, uint64_t size,
 		c->cap = nc;
 	}
 	c->packs[c->npacks].id = id;
+	c->packs[c->npacks].indexed = false;
 	c->packs[c->npacks++].size = size;
 	return BK_OK;
 }
@@ -78,7 +80,7 @@ static int cmp_pack(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct bk_id));
 }
 
-static const struct packsz *find_pack(struct vctx *c, const struct bk_id *id)
+static struct packsz *find_pack(struct vctx *c, const struct bk_id *id)
 {
 	if (!c->npacks)
 		return NULL;
@@ -89,18 +91,21 @@ static enum bk_code check_entry(void *vctx, const struct bk_id *id,
 				const struct bk_loc *loc, struct bk_error *err)
 {
 	struct vctx *c = vctx;
-	const struct packsz *p = find_pack(c, &loc->pack);
+	struct packsz *p = find_pack(c, &loc->pack);
 	char h[2 * BK_ID_LEN + 1], ph[2 * BK_ID_LEN + 1];
 
 	(void)err;
 	c->res->chunks++;
 	bk_id_hex(id, h);
 	bk_id_hex(&loc->pack, ph);
-	if (!p)
+	if (!p) {
 		problem(c, BK_ERR_NOTFOUND,
 			"chunk %s: its pack data/%.2s/%s is missing", h, ph,
 			ph);
-	else if (loc->off + loc->len + PACK_TRAILER_LEN > p->size)
+		return BK_OK;
+	}
+	p->indexed = true;
+	if (loc->off + loc->len + PACK_TRAILER_LEN > p->size)
 		problem(c, BK_ERR_FORMAT,
 			"chunk %s: lies past the end of pack %s", h, ph);
 	return BK_OK;
@@ -242,10 +247,11 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 
 	memset(res, 0, sizeof(*res));
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
-	/* the indexes alone: chunks only in unindexed packs do not count */
+	/* the indexes alone (chunks only in unindexed packs do not count),
+	 * as the repository holds them, not the local cache's copies */
 	rc = index_new(&idx, err);
 	if (!rc)
-		rc = index_load(r, idx, false, err);
+		rc = index_load(r, idx, false, false, err);
 	if (rc)
 		goto out;
 	res->indexes = index_objects(idx);
@@ -302,10 +308,14 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 				") is not in the repository",
 				ms[i].name, ms[i].fromguid);
 	}
+	for (size_t i = 0; i < c.npacks; i++)
+		res->unindexed_packs += !c.packs[i].indexed;
 	if (o && o->read_data_percent) {
-		uint64_t want = (c.npacks * (uint64_t)o->read_data_percent +
+		uint64_t indexed = c.npacks - res->unindexed_packs;
+		uint64_t want = (indexed * (uint64_t)o->read_data_percent +
 				 99) / 100;
-		/* a random sample: a start and a stride over the sorted ids */
+		/* a random sample of the packs that matter: from a random
+		 * start, in id order */
 		size_t start = 0;
 
 		if (c.npacks) {
@@ -314,8 +324,14 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 			bk_random(&rnd, sizeof(rnd));
 			start = rnd % c.npacks;
 		}
-		for (uint64_t i = 0; i < want && i < c.npacks; i++)
-			read_pack(&c, idx, &c.packs[(start + i) % c.npacks]);
+		for (size_t i = 0; i < c.npacks && want; i++) {
+			struct packsz *p = &c.packs[(start + i) % c.npacks];
+
+			if (!p->indexed)
+				continue;
+			read_pack(&c, idx, p);
+			want--;
+		}
 	}
 	rc = BK_OK;
 out:
