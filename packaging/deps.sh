@@ -4,7 +4,10 @@
 #   deps.sh --install   install what is missing (root), or print the apt-get line
 #   deps.sh --bench [--check|--install]
 #                       the same for what `make bench` compares zbak with
-#                       (restic, borg, lz4, GNU time) instead of the build deps
+#                       (restic, borg, lz4, GNU time, rclone) instead of the build deps
+#   deps.sh --rgw [--check|--install]
+#                       the same for `make check-rgw`: a throwaway Ceph cluster
+#                       (ceph-mon, ceph-osd, radosgw) for the S3 suite
 set -u
 
 # Debian package : how to tell it is there
@@ -22,6 +25,8 @@ clang:cmd:clang
 libclang-rt-14-dev:file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 coreutils:cmd:b2sum
 zstd:cmd:zstd
+nodejs:cmd:node
+npm:cmd:npm
 "
 
 # make bench (bench/run.sh): the tools zbak is measured against
@@ -30,6 +35,17 @@ restic:cmd:restic
 borgbackup:cmd:borg
 lz4:cmd:lz4
 time:exe:/usr/bin/time
+rclone:cmd:rclone
+"
+
+# make check-rgw (tests/rgw/cluster.sh): one mon, one memstore OSD, one radosgw
+# (ceph-mon brings ceph-base: monmaptool, ceph-authtool; radosgw brings
+# radosgw-admin; curl asks the gateway whether it answers)
+RGW_PKGS="
+ceph-mon:cmd:ceph-mon
+ceph-osd:cmd:ceph-osd
+radosgw:cmd:radosgw
+curl:cmd:curl
 "
 
 what_for="build and test dependencies"
@@ -40,12 +56,16 @@ for arg in "$@"; do
 		PKGS=$BENCH_PKGS
 		what_for="benchmark tools"
 		;;
+	--rgw)
+		PKGS=$RGW_PKGS
+		what_for="Ceph RADOS Gateway for make check-rgw"
+		;;
 	--check | --install)
-		[ -n "$mode" ] && { echo "usage: $0 [--bench] --check | --install" >&2; exit 2; }
+		[ -n "$mode" ] && { echo "usage: $0 [--bench | --rgw] --check | --install" >&2; exit 2; }
 		mode=$arg
 		;;
 	*)
-		echo "usage: $0 [--bench] --check | --install" >&2
+		echo "usage: $0 [--bench | --rgw] --check | --install" >&2
 		exit 2
 		;;
 	esac

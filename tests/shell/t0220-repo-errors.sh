@@ -2,15 +2,18 @@
 # The repository when things go wrong.  Each case: a non-zero exit (no crash,
 # no sanitizer report), a message on stderr that says what is wrong, and a
 # repository left as it was (every file and its checksum compared before and
-# after).  Wrong passphrase; no repository; init twice; a missing or altered
+# after; every object and its checksum for S3).  Wrong passphrase; no repository; init twice; a missing or altered
 # pack, index, recipe or manifest; a manifest under another name; bad input
 # to push (truncated, a flipped payload byte, random bytes, empty, trailing
-# bytes); restore -o that fails, or would overwrite; key passwd.
+# bytes); restore -o that fails, or would overwrite; key passwd.  The
+# repository is a directory, or S3 under ZBAK_TEST_BACKEND=s3 (tests/lib.sh):
+# objects are damaged through zbak debug store.
 . "$(dirname "$0")/../lib.sh"
 
 export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE='correct horse'
 unset ZBAK_REPO ZBAK_NEW_PASSPHRASE
-R=$TMP/repo
+repo_new; R=$REPO
+C=$(repo_url c)	# the damaged copy
 z() { "$ZBAK" -r "$R" "$@"; }
 gen() { "$ZBAK" debug gen --objects 2 --size 4M "$@"; }
 flip() { # FILE OFFSET BITMASK: flip bits of one byte in place
@@ -18,21 +21,19 @@ flip() { # FILE OFFSET BITMASK: flip bits of one byte in place
 		seek($f, $ARGV[1], 0); read($f, my $b, 1) == 1 or die "short";
 		seek($f, $ARGV[1], 0); print $f chr(ord($b) ^ $ARGV[2]);' "$@"
 }
-# every file of a tree with its checksum (and empty directories)
-state() {
-	(cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum &&
-	 find . -type d -empty | sort)
-}
-# a fresh copy of the pristine repository in $TMP/c (the damaged one)
-fresh() { rm -rf "$TMP/c" && cp -a "$R" "$TMP/c"; }
-zc() { "$ZBAK" -r "$TMP/c" "$@"; }
-# the one file under a directory of the copy
-one() {
-	local n
-	n=$(find "$TMP/c/$1" -type f | wc -l)
-	[ "$n" -eq 1 ] || { echo "expected one file under $1, found $n" >&2; return 1; }
-	find "$TMP/c/$1" -type f
-}
+# state URL [PREFIX]: every object (for a directory: every file, and empty
+# directories) with its checksum
+state() { repo_state "$@"; }
+# a fresh copy of the pristine repository in $C (the damaged one)
+# a copy has the original's repository id, so the cache (which is keyed by
+# it) is dropped too: each case starts from what the repository holds
+fresh() { repo_copy "$R" "$C" && rm -rf "$ZBAK_CACHE_DIR"; }
+zc() { "$ZBAK" -r "$C" "$@"; }
+# the key of the one object under a prefix of the copy
+one() { repo_one "$C" "$1/"; }
+# cflip KEY OFFSET MASK, csize KEY: of an object of the copy
+cflip() { repo_flip "$C" "$@"; }
+csize() { "$ZBAK" debug store head "$C" "$1"; }
 
 test_expect_success 'setup: a repository with one 4 MiB snapshot' '
 	z init >/dev/null &&
@@ -40,7 +41,7 @@ test_expect_success 'setup: a repository with one 4 MiB snapshot' '
 	z push "$TMP/s1" >/dev/null &&
 	z restore pool/fs@v1 | cmp - "$TMP/s1" &&
 	z verify --read-data >/dev/null &&
-	test $(find "$R/data" -type f | wc -l) -eq 1 &&
+	test $(repo_count "$R" data/) -eq 1 &&
 	state "$R" >"$TMP/pristine" &&
 	z ls --json >"$TMP/ls.pristine"
 '
@@ -69,27 +70,39 @@ test_expect_success 'a wrong passphrase from --passphrase-file: exit 3 too' '
 	grep -q "pool/fs" "$TMP/out"
 '
 
+# on S3: an empty prefix, a prefix holding something else, a bucket that
+# does not exist
 test_expect_success 'no repository: a directory that does not exist (and is not created)' '
+	nowhere=$(repo_url nowhere) &&
 	for cmd in "ls" "verify" "push $TMP/s1" "restore pool/fs@v1" "key passwd"; do
-		expect_fail "$ZBAK" -r "$TMP/nowhere" $cmd </dev/null || exit 1
+		expect_fail "$ZBAK" -r "$nowhere" $cmd </dev/null || exit 1
 		grep -q "no repository at" "$TMP/err" || { echo "$cmd:"; cat "$TMP/err"; exit 1; }
 	done &&
-	test ! -e "$TMP/nowhere"
+	if is_s3; then test -z "$(repo_keys "$nowhere")"; else test ! -e "$nowhere"; fi
 '
 
 test_expect_success 'no repository: a directory that is not one (left untouched)' '
-	mkdir "$TMP/plain" && echo hello >"$TMP/plain/file" &&
+	plain=$(repo_url plain) &&
+	if is_s3; then echo hello | repo_put "$plain" file
+	else mkdir "$plain" && echo hello >"$plain/file"; fi &&
 	for cmd in "ls" "verify" "push $TMP/s1" "restore pool/fs@v1"; do
-		expect_fail "$ZBAK" -r "$TMP/plain" $cmd </dev/null || exit 1
+		expect_fail "$ZBAK" -r "$plain" $cmd </dev/null || exit 1
 		grep -q "no repository at" "$TMP/err" || { echo "$cmd:"; cat "$TMP/err"; exit 1; }
 	done &&
-	test "$(ls -A "$TMP/plain")" = file
+	test "$(repo_keys "$plain")" = "6 file"
 '
 
-test_expect_success 'no repository: -r pointing at a regular file' '
-	expect_fail "$ZBAK" -r "$TMP/s1" ls &&
-	grep -q -E "no repository|not a directory|Not a directory" "$TMP/err"
-'
+if is_s3; then
+	test_expect_success 'no repository: -r naming a bucket that does not exist' '
+		expect_fail "$ZBAK" -r "s3://zbak-test-no-such-bucket-$$-$RANDOM/x" ls &&
+		grep -q -E "no repository|NoSuchBucket|does not exist" "$TMP/err"
+	'
+else
+	test_expect_success 'no repository: -r pointing at a regular file' '
+		expect_fail "$ZBAK" -r "$TMP/s1" ls &&
+		grep -q -E "no repository|not a directory|Not a directory" "$TMP/err"
+	'
+fi
 
 test_expect_success 'no -r and no $ZBAK_REPO: a usage error' '
 	"$ZBAK" ls >/dev/null 2>"$TMP/err"; test $? -eq 2 &&
@@ -108,118 +121,122 @@ test_expect_success 'init twice is refused and changes nothing' '
 # --- missing and altered objects ------------------------------------------
 
 test_expect_success 'a missing pack: restore names it, verify reports it' '
-	fresh && p=$(one data) && rm "$p" && state "$TMP/c" >before &&
+	fresh && p=$(one data) && repo_rm "$C" "$p" && state "$C" >before &&
 	expect_fail zc restore pool/fs@v1 -o "$TMP/out.s" &&
 	grep -q "pack" "$TMP/err" && grep -q "missing" "$TMP/err" &&
-	grep -q "${p#$TMP/c/}" "$TMP/err" &&
+	grep -q "$p" "$TMP/err" &&
 	test ! -e "$TMP/out.s" &&
 	expect_fail zc verify && grep -q "missing" "$TMP/err" &&
-	grep -q "${p#$TMP/c/}" "$TMP/err" &&
+	grep -q "$p" "$TMP/err" &&
 	grep -q "[1-9][0-9]* problems" "$TMP/out" &&
 	expect_fail zc verify --read-data && grep -q "missing" "$TMP/err" &&
-	state "$TMP/c" | cmp - before
+	state "$C" | cmp - before
 '
 
 test_expect_success 'a missing recipe segment: restore and verify name it' '
-	fresh && p=$(one recipes) && rm "$p" && state "$TMP/c" >before &&
+	fresh && p=$(one recipes) && repo_rm "$C" "$p" && state "$C" >before &&
 	expect_fail zc restore pool/fs@v1 &&
 	grep -q "recipe" "$TMP/err" && grep -q "missing" "$TMP/err" &&
-	grep -q "${p#$TMP/c/}" "$TMP/err" &&
-	expect_fail zc verify && grep -q "${p#$TMP/c/}" "$TMP/err" &&
-	state "$TMP/c" | cmp - before
+	grep -q "$p" "$TMP/err" &&
+	expect_fail zc verify && grep -q "$p" "$TMP/err" &&
+	state "$C" | cmp - before
 '
 
 test_expect_success 'a missing index: verify reports the chunks no index covers' '
-	fresh && p=$(one index) && rm "$p" && state "$TMP/c" >before &&
+	fresh && p=$(one index) && repo_rm "$C" "$p" && state "$C" >before &&
 	expect_fail zc verify && grep -q "no index" "$TMP/err" &&
-	state "$TMP/c" | cmp - before
+	state "$C" | cmp - before
 '
 
 test_expect_success 'an altered byte in a pack (a chunk): restore and verify --read-data fail authentication' '
 	fresh && p=$(one data) &&
-	flip "$p" $(( $(stat -c %s "$p") / 2 )) 1 && state "$TMP/c" >before &&
+	cflip "$p" $(( $(csize "$p") / 2 )) 1 && state "$C" >before &&
 	expect_fail zc restore pool/fs@v1 -o "$TMP/out.s" &&
 	grep -q "authentication failed" "$TMP/err" && test ! -e "$TMP/out.s" &&
 	expect_fail zc verify --read-data &&
 	grep -q "authentication failed" "$TMP/err" &&
 	grep -q "^problem: " "$TMP/err" &&
 	grep -q " 1 problems" "$TMP/out" &&
-	state "$TMP/c" | cmp - before
+	state "$C" | cmp - before
 '
 
 test_expect_success 'an altered byte in the first chunk of a pack is caught too' '
-	fresh && p=$(one data) && flip "$p" 10 128 &&
+	fresh && p=$(one data) && cflip "$p" 10 128 &&
 	expect_fail zc restore pool/fs@v1 && grep -q "authentication failed" "$TMP/err" &&
 	expect_fail zc verify --read-data && grep -q "authentication failed" "$TMP/err"
 '
 
 test_expect_success 'an altered pack header: verify --read-data fails' '
-	fresh && p=$(one data) && flip "$p" $(( $(stat -c %s "$p") - 40 )) 1 &&
+	fresh && p=$(one data) && cflip "$p" $(( $(csize "$p") - 40 )) 1 &&
 	expect_fail zc verify --read-data && grep -q "^problem: " "$TMP/err" &&
 	grep -q " [1-9][0-9]* problems" "$TMP/out"
 '
 
 test_expect_success 'a truncated pack: restore and verify fail' '
-	fresh && p=$(one data) && truncate -s 100000 "$p" &&
+	fresh && p=$(one data) && repo_truncate "$C" "$p" 100000 &&
 	expect_fail zc restore pool/fs@v1 &&
-	expect_fail zc verify && grep -q "${p#$TMP/c/}\|$(basename "$p")" "$TMP/err"
+	expect_fail zc verify && grep -q "$p\|$(basename "$p")" "$TMP/err"
 '
 
 for kind in index recipes; do
 	test_expect_success "an altered byte in the $kind object: restore and verify fail authentication" '
 		fresh && p=$(one '$kind') &&
-		flip "$p" $(( $(stat -c %s "$p") / 2 )) 4 && state "$TMP/c" >before &&
+		cflip "$p" $(( $(csize "$p") / 2 )) 4 && state "$C" >before &&
 		expect_fail zc restore pool/fs@v1 >/dev/null &&
 		grep -q "authentication failed" "$TMP/err" &&
 		expect_fail zc verify && grep -q "authentication failed" "$TMP/err" &&
 		grep -q "'$kind'/" "$TMP/err" &&
-		state "$TMP/c" | cmp - before
+		state "$C" | cmp - before
 	'
 done
 
 test_expect_success 'an altered byte in the manifest: restore and verify fail authentication' '
-	fresh && p=$TMP/c/snapshots/pool/fs@v1 && test -f "$p" &&
-	flip "$p" 30 2 && state "$TMP/c" >before &&
+	fresh && p=snapshots/pool/fs@v1 && repo_has "$C" "$p" &&
+	cflip "$p" 30 2 && state "$C" >before &&
 	expect_fail zc restore pool/fs@v1 &&
 	grep -q "authentication failed" "$TMP/err" &&
 	grep -q "snapshots/pool/fs@v1" "$TMP/err" &&
 	expect_fail zc verify && grep -q "authentication failed" "$TMP/err" &&
-	state "$TMP/c" | cmp - before
+	state "$C" | cmp - before
 '
 
 test_expect_success 'an altered config id: nothing opens (and nothing is said to be fine)' '
-	fresh && perl -pi -e "s/^id (.)/q(id ) . (\$1 eq q(0) ? 1 : 0)/e" "$TMP/c/config" &&
-	! cmp -s "$R/config" "$TMP/c/config" &&
+	fresh && repo_get "$C" config >cfg &&
+	perl -pi -e "s/^id (.)/q(id ) . (\$1 eq q(0) ? 1 : 0)/e" cfg &&
+	repo_put "$C" config <cfg &&
+	repo_get "$R" config >cfg.r && repo_get "$C" config >cfg.c &&
+	! cmp -s cfg.r cfg.c &&
 	expect_fail zc ls && expect_fail zc verify &&
 	expect_fail zc restore pool/fs@v1 &&
 	grep -q -E "passphrase|authentication|config" "$TMP/err"
 '
 
 test_expect_success 'a manifest copied to another name: restore of that name fails, verify reports it' '
-	fresh && cp "$TMP/c/snapshots/pool/fs@v1" "$TMP/c/snapshots/pool/fs@v9" &&
-	state "$TMP/c" >before &&
+	fresh && repo_get "$C" snapshots/pool/fs@v1 >m &&
+	repo_put "$C" snapshots/pool/fs@v9 <m &&
+	state "$C" >before &&
 	expect_fail zc restore pool/fs@v9 -o "$TMP/out.s" &&
 	grep -q "authentication failed" "$TMP/err" &&
 	grep -q "fs@v9" "$TMP/err" && test ! -e "$TMP/out.s" &&
 	expect_fail zc verify && grep -q "fs@v9" "$TMP/err" &&
 	grep -q "authentication failed" "$TMP/err" &&
 	zc restore pool/fs@v1 | cmp - "$TMP/s1" &&
-	state "$TMP/c" | cmp - before
+	state "$C" | cmp - before
 '
 
 test_expect_success 'a manifest moved to another dataset: restore fails' '
-	fresh && mkdir -p "$TMP/c/snapshots/other" &&
-	mv "$TMP/c/snapshots/pool/fs@v1" "$TMP/c/snapshots/other/fs@v1" &&
+	fresh && repo_mv "$C" snapshots/pool/fs@v1 snapshots/other/fs@v1 &&
 	expect_fail zc restore other/fs@v1 && grep -q "authentication failed" "$TMP/err" &&
 	expect_fail zc restore pool/fs@v1 && grep -q "no snapshot" "$TMP/err"
 '
 
 test_expect_success 'two recipe segments swapped: restore and verify fail' '
-	rm -rf "$TMP/c" && "$ZBAK" -r "$TMP/c" init >/dev/null &&
+	repo_destroy "$C" && "$ZBAK" -r "$C" init >/dev/null &&
 	gen --name a/fs -o "$TMP/a" && gen --name b/fs --seed 9 -o "$TMP/b" &&
 	zc push "$TMP/a" >/dev/null && zc push "$TMP/b" >/dev/null &&
-	set -- $(find "$TMP/c/recipes" -type f) && [ $# -eq 2 ] &&
-	mv "$1" "$TMP/x" && mv "$2" "$1" && mv "$TMP/x" "$2" &&
+	set -- $(repo_keys "$C" recipes/ | cut -d" " -f2) && [ $# -eq 2 ] &&
+	repo_get "$C" "$1" >x1 && repo_get "$C" "$2" >x2 &&
+	repo_put "$C" "$1" <x2 && repo_put "$C" "$2" <x1 &&
 	expect_fail zc restore a/fs@v1 && grep -q "authentication failed" "$TMP/err" &&
 	expect_fail zc restore b/fs@v1 && grep -q "authentication failed" "$TMP/err" &&
 	expect_fail zc verify && grep -q "authentication failed" "$TMP/err"
@@ -237,12 +254,12 @@ test_expect_success 'the pristine repository was not touched by any of this' '
 push_fails() {
 	local re=$1
 	shift
-	state "$R/snapshots" >"$TMP/snaps.before"
+	state "$R" snapshots/ >"$TMP/snaps.before"
 	expect_fail z push "$@" || return 1
 	grep -q -E "$re" "$TMP/err" || { cat "$TMP/err"; return 1; }
 	grep -q "no manifest" "$TMP/err" || { cat "$TMP/err"; return 1; }
 	[ ! -s "$TMP/out" ] || { echo "push printed a result"; cat "$TMP/out"; return 1; }
-	state "$R/snapshots" | cmp - "$TMP/snaps.before" || return 1
+	state "$R" snapshots/ | cmp - "$TMP/snaps.before" || return 1
 	z ls --json | cmp - "$TMP/ls.pristine" || return 1
 }
 
@@ -293,18 +310,18 @@ test_expect_success 'push of a file that does not exist' '
 '
 
 test_expect_success 'push with a bad --name stores nothing' '
-	state "$R/snapshots" >before &&
+	state "$R" snapshots/ >before &&
 	expect_fail z push --name "no-at-sign" "$TMP/s1" &&
 	grep -q "not a snapshot name" "$TMP/err" &&
-	state "$R/snapshots" | cmp - before
+	state "$R" snapshots/ | cmp - before
 '
 
 test_expect_success 'push under an existing name with other content is refused' '
-	state "$R/snapshots" >before &&
+	state "$R" snapshots/ >before &&
 	gen --seed 5 -o "$TMP/other" &&
 	expect_fail z push --name pool/fs@v1 "$TMP/other" &&
 	grep -q "already" "$TMP/err" &&
-	state "$R/snapshots" | cmp - before &&
+	state "$R" snapshots/ | cmp - before &&
 	z restore pool/fs@v1 | cmp - "$TMP/s1"
 '
 
@@ -319,12 +336,12 @@ test_expect_success 'restore of a snapshot that does not exist' '
 '
 
 test_expect_success 'restore -o that fails leaves neither the file nor a temporary one' '
-	fresh && p=$(one data) && flip "$p" $(( $(stat -c %s "$p") * 3 / 4 )) 1 &&
+	fresh && p=$(one data) && cflip "$p" $(( $(csize "$p") * 3 / 4 )) 1 &&
 	mkdir "$TMP/od" &&
 	expect_fail zc restore pool/fs@v1 -o "$TMP/od/stream" &&
 	grep -q "authentication failed" "$TMP/err" &&
 	test -z "$(ls -A "$TMP/od")" &&
-	rm "$p" &&
+	repo_rm "$C" "$p" &&
 	expect_fail zc restore pool/fs@v1 -o "$TMP/od/stream" &&
 	test -z "$(ls -A "$TMP/od")" &&
 	expect_fail zc restore pool/fs@nope -o "$TMP/od/stream" &&
@@ -332,7 +349,7 @@ test_expect_success 'restore -o that fails leaves neither the file nor a tempora
 '
 
 test_expect_success 'restore -o that fails with --force leaves the old file as it was' '
-	fresh && p=$(one data) && flip "$p" 5000 1 &&
+	fresh && p=$(one data) && cflip "$p" 5000 1 &&
 	mkdir -p "$TMP/of" && echo old >"$TMP/of/stream" &&
 	expect_fail zc restore --force pool/fs@v1 -o "$TMP/of/stream" &&
 	echo old | cmp - "$TMP/of/stream" &&

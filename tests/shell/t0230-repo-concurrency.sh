@@ -5,11 +5,12 @@
 # content (one wins whole, the other fails cleanly), and ls / verify while a
 # push is in the middle of its stream (they succeed and show no half-written
 # snapshot, even with a pack of the unfinished push already in the store).
+# The repository is a directory, or S3 under ZBAK_TEST_BACKEND=s3.
 . "$(dirname "$0")/../lib.sh"
 
 export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE='correct horse'
 unset ZBAK_REPO
-R=$TMP/repo
+repo_new; R=$REPO
 z() { "$ZBAK" -r "$R" "$@"; }
 gen() { "$ZBAK" debug gen --objects 2 "$@"; }
 # slowcat FILE BYTES SECONDS: FILE in pieces of BYTES, a pause after each
@@ -95,14 +96,14 @@ halfway() {
 	local size half packs0 i
 	size=$(stat -c %s "$TMP/big") && half=$((size - 3000000)) &&
 	names >names.before &&
-	packs0=$(find "$R/data" -type f ! -name ".tmp-*" | wc -l) &&
+	packs0=$(repo_count "$R" data/) &&
 	timeout 60 head -c $half "$TMP/big" >&3 || return 1
 	# wait (up to 20 s) for the push to store a full pack of this stream
 	i=0
-	while [ $(find "$R/data" -type f ! -name ".tmp-*" | wc -l) -le $packs0 ] && [ $i -lt 200 ]; do
+	while [ $(repo_count "$R" data/) -le $packs0 ] && [ $i -lt 200 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
-	[ $(find "$R/data" -type f ! -name ".tmp-*" | wc -l) -gt $packs0 ] || { echo "no pack stored"; return 1; }
+	[ $(repo_count "$R" data/) -gt $packs0 ] || { echo "no pack stored"; return 1; }
 	kill -0 $ps || { echo "the push ended early"; cat "$TMP/ps"; return 1; }
 	names | cmp - names.before || return 1
 	z ls >ls.txt && ! grep -q "slow/fs" ls.txt || return 1

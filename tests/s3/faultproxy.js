@@ -1,0 +1,233 @@
+// A fault-injecting HTTP proxy for the S3 tests (Node, no dependencies).
+//
+//   node faultproxy.js --target http://127.0.0.1:PORT [options]
+//
+// Listens on 127.0.0.1 (a free port unless --port), prints "port N" on
+// standard output once it listens, and forwards every request to the target
+// unchanged (the Host header too, so SigV4 signatures made for the proxy's
+// address still verify).  Each request, independently, with these
+// probabilities (0..1, default 0):
+//   --drop P        the connection is closed before any response
+//   --drop-mid P    the response is cut: status and headers, part of the body,
+//                   then the connection is closed
+//   --err500 P      500 InternalError, the request is not forwarded
+//   --slowdown P    503 SlowDown (S3's XML error body), not forwarded
+//   --delay P       the request waits --delay-ms (default 500) first
+// --seed N makes the choices repeatable.  --log FILE appends one line per
+// request: "<n> <fault|ok> <METHOD> <path>".
+//
+// At run time:
+//   SIGHUP    re-read the --control FILE, a JSON object with any of the
+//             keys drop, dropMid, err500, slowdown, delay, delayMs, gone.
+//             "gone": true is the server gone: the listening socket is
+//             closed and every open connection destroyed, so connections
+//             are refused; false listens again on the same port.  Each
+//             change of gone is acknowledged on standard output with a line
+//             "state gone N" or "state up N" (N counts the changes).
+//   SIGTERM   print the counters on standard error and exit
+// (Not SIGUSR1: Node keeps it for its inspector, and a process that gets it
+// early enough dies of it.)
+'use strict';
+const http = require('http');
+const fs = require('fs');
+
+function usage(msg) {
+  if (msg) console.error(`faultproxy: ${msg}`);
+  console.error('usage: faultproxy.js --target http://HOST:PORT [--port N] [--drop P] [--drop-mid P]\n' +
+    '       [--err500 P] [--slowdown P] [--delay P] [--delay-ms MS] [--seed N] [--log FILE] [--control FILE]');
+  process.exit(2);
+}
+
+const opt = { drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, delayMs: 500, gone: false };
+let target = null, port = 0, seed = Date.now() >>> 0, logFile = null, control = null;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i], v = argv[i + 1];
+  const num = () => {
+    i++;
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < 0) usage(`${a}: not a number: ${v}`);
+    return n;
+  };
+  switch (a) {
+    case '--target': target = new URL(v); i++; break;
+    case '--port': port = num(); break;
+    case '--drop': opt.drop = num(); break;
+    case '--drop-mid': opt.dropMid = num(); break;
+    case '--err500': opt.err500 = num(); break;
+    case '--slowdown': opt.slowdown = num(); break;
+    case '--delay': opt.delay = num(); break;
+    case '--delay-ms': opt.delayMs = num(); break;
+    case '--seed': seed = num() >>> 0; break;
+    case '--log': logFile = v; i++; break;
+    case '--control': control = v; i++; break;
+    default: usage(`unknown option ${a}`);
+  }
+}
+if (!target || target.protocol !== 'http:') usage('--target http://HOST:PORT is needed (plain HTTP only)');
+
+// xorshift32: repeatable with --seed
+let state = seed || 1;
+function rand() {
+  state ^= state << 13; state >>>= 0;
+  state ^= state >>> 17;
+  state ^= state << 5; state >>>= 0;
+  return state / 4294967296;
+}
+
+const counts = { requests: 0, ok: 0, drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, refused: 0 };
+let logFd = logFile ? fs.openSync(logFile, 'a') : null;
+function log(n, what, req) {
+  if (logFd !== null) fs.writeSync(logFd, `${n} ${what} ${req.method} ${req.url}\n`);
+}
+
+function readControl() {
+  if (!control) return;
+  try {
+    const c = JSON.parse(fs.readFileSync(control, 'utf8'));
+    for (const k of Object.keys(opt)) if (k in c) opt[k] = c[k];
+  } catch (e) {
+    console.error(`faultproxy: ${control}: ${e.message}`);
+  }
+}
+readControl();
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const sockets = new Set();
+
+function s3error(res, status, code, message) {
+  const body = '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${code}</Code><Message>${message}</Message>` +
+    '<RequestId>faultproxy</RequestId></Error>';
+  res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function forward(req, res, cutMid) {
+  const up = http.request({
+    host: target.hostname, port: target.port || 80, method: req.method,
+    path: req.url, headers: req.headers, agent,
+  }, (ures) => {
+    if (!cutMid) {
+      res.writeHead(ures.statusCode, ures.headers);
+      ures.pipe(res);
+      return;
+    }
+    // status and headers, at most half the body (and never all of it), cut
+    const len = Number(ures.headers['content-length'] || 0);
+    let budget = Math.floor(len / 2);
+    res.writeHead(ures.statusCode, ures.headers);
+    res.flushHeaders();
+    ures.on('data', (chunk) => {
+      if (budget > 0) {
+        const part = chunk.subarray(0, Math.min(budget, chunk.length));
+        budget -= part.length;
+        res.write(part);
+      }
+      if (budget <= 0) {
+        ures.destroy();
+        setImmediate(() => req.socket.destroy());
+      }
+    });
+    ures.on('end', () => req.socket.destroy());
+  });
+  up.on('error', (e) => {
+    if (!res.headersSent) s3error(res, 502, 'BadGateway', `faultproxy: ${e.message}`);
+    else req.socket.destroy();
+  });
+  req.pipe(up);
+}
+
+function handle(req, res) {
+  const n = ++counts.requests;
+  if (opt.gone) {
+    counts.refused++;
+    log(n, 'refused', req);
+    req.socket.destroy();
+    return;
+  }
+  const go = () => {
+    const r = rand();
+    let p = 0;
+    if (r < (p += opt.drop)) {
+      counts.drop++; log(n, 'drop', req);
+      req.socket.destroy();
+    } else if (r < (p += opt.dropMid)) {
+      counts.dropMid++; log(n, 'drop-mid', req);
+      forward(req, res, true);
+    } else if (r < (p += opt.err500)) {
+      counts.err500++; log(n, '500', req);
+      req.resume();
+      req.on('end', () => s3error(res, 500, 'InternalError', 'We encountered an internal error. Please try again.'));
+    } else if (r < (p += opt.slowdown)) {
+      counts.slowdown++; log(n, '503', req);
+      req.resume();
+      req.on('end', () => s3error(res, 503, 'SlowDown', 'Please reduce your request rate.'));
+    } else {
+      counts.ok++; log(n, 'ok', req);
+      forward(req, res, false);
+    }
+  };
+  if (rand() < opt.delay) {
+    counts.delay++;
+    req.pause();
+    setTimeout(go, opt.delayMs);
+  } else {
+    go();
+  }
+}
+
+let server = null;
+function listen(p, cb) {
+  server = http.createServer(handle);
+  server.keepAliveTimeout = 30000;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('error', (e) => {
+    console.error(`faultproxy: listen on 127.0.0.1:${p}: ${e.message}`);
+    process.exit(1);
+  });
+  server.listen(p, '127.0.0.1', () => cb(server.address().port));
+}
+
+let changes = 0;
+function gone() {
+  opt.gone = true;
+  if (server) {
+    server.close();
+    server = null;
+  }
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  console.log(`state gone ${++changes}`);
+}
+function back() {
+  opt.gone = false;
+  if (server) return;
+  listen(port, () => console.log(`state up ${++changes}`));
+}
+
+const startGone = opt.gone;
+opt.gone = false;
+listen(port, (p) => {
+  port = p;
+  console.log(`port ${p}`);
+  if (startGone) gone();
+});
+
+// while "gone" nothing else keeps the event loop alive
+setInterval(() => {}, 1 << 30);
+process.on('SIGHUP', () => {
+  const was = opt.gone;
+  readControl();
+  if (opt.gone && !was) gone();
+  else if (!opt.gone && was) back();
+});
+const stop = () => {
+  console.error(`faultproxy: ${JSON.stringify(counts)}`);
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
