@@ -68,6 +68,13 @@ test_expect_success 'the same new data pushed to two datasets at once: both rest
 	z verify --read-data >out && grep -q " 0 problems" out
 '
 
+# Two manifests of one name are kept apart by a conditional PUT
+# (If-None-Match: *) on S3; a server that ignores it (s3rver) lets the last
+# writer win, which zbak cannot tell from its side.
+if is_s3 && [ "${ZBAK_TEST_S3_NO_CONDITIONAL_PUT:-0}" = 1 ]; then
+test_skip 'one snapshot name raced with two different streams: one wins whole' \
+	'this S3 server ignores If-None-Match on PUT'
+else
 test_expect_success 'one snapshot name raced with two different streams: one wins whole' '
 	gen --name r/fs --size 4M --seed 1 -o "$TMP/r1" &&
 	gen --name r/fs --size 4M --seed 2 -o "$TMP/r2" &&
@@ -87,6 +94,7 @@ test_expect_success 'one snapshot name raced with two different streams: one win
 	fi &&
 	z verify >out && grep -q " 0 problems" out
 '
+fi
 
 # The push reads a FIFO; the test holds its write end (fd 3), writes all but
 # the last 3 MB, checks, then writes the rest.  The push must not inherit
