@@ -51,12 +51,16 @@ proxy=
 start_proxy() {
 	local port= i
 	echo "{}" >"$TMP/proxy.ctl"
+	# a file of its own: reading the last proxy's (not yet truncated by
+	# the new one) would give a stale port
+	proxy_n=$((${proxy_n:-0} + 1))
+	PROXY_OUT=$TMP/proxy.$proxy_n.out
 	node "$(dirname "$0")/../s3/faultproxy.js" --target "$UPSTREAM" \
 		--log "$TMP/proxy.log" --control "$TMP/proxy.ctl" "$@" \
-		>"$TMP/proxy.out" 2>>"$TMP/proxy.err" </dev/null &
+		>"$PROXY_OUT" 2>>"$TMP/proxy.err" </dev/null &
 	proxy=$!
-	for i in $(seq 100); do
-		port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$TMP/proxy.out")
+	for i in $(seq 200); do
+		port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$PROXY_OUT" 2>/dev/null)
 		[ -n "$port" ] && break
 		sleep 0.05
 	done
@@ -66,11 +70,11 @@ start_proxy() {
 # server gone|up: switch the proxy, wait for its acknowledgement
 server() {
 	local n i
-	n=$(grep -c "^state " "$TMP/proxy.out")
+	n=$(grep -c "^state " "$PROXY_OUT")
 	if [ "$1" = gone ]; then echo "{\"gone\": true}"; else echo "{\"gone\": false}"; fi >"$TMP/proxy.ctl"
 	kill -HUP "$proxy" || { echo "the fault proxy is gone:"; tail -20 "$TMP/proxy.err"; return 1; }
 	for i in $(seq 100); do
-		[ "$(grep -c "^state " "$TMP/proxy.out")" -gt "$n" ] && return 0
+		[ "$(grep -c "^state " "$PROXY_OUT")" -gt "$n" ] && return 0
 		sleep 0.05
 	done
 	echo "the proxy did not switch to $1"; return 1
