@@ -247,6 +247,12 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 
 	memset(res, 0, sizeof(*res));
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
+	/* Snapshots first, then indexes, then packs: a push writes packs,
+	 * then its index, then its manifest, so in this order everything a
+	 * listed manifest needs is found even while pushes run beside us. */
+	rc = keylist_collect(r->store, "snapshots/", &keys, err);
+	if (rc)
+		goto out;
 	/* the indexes alone (chunks only in unindexed packs do not count),
 	 * as the repository holds them, not the local cache's copies */
 	rc = index_new(&idx, err);
@@ -265,9 +271,6 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	if (rc)
 		goto out;
 
-	rc = keylist_collect(r->store, "snapshots/", &keys, err);
-	if (rc)
-		goto out;
 	ms = calloc(keys.n ? keys.n : 1, sizeof(*ms));
 	ok = calloc(keys.n ? keys.n : 1, sizeof(*ok));
 	if (!ms || !ok) {
