@@ -1,6 +1,7 @@
 # zbak: one non-recursive Makefile.
 #   make              build build/zbak and build/libbackup.{a,so}
 #   make check        unit + shell tests, then the same under ASan/UBSan, then a short fuzz run
+#   make check-rgw    the repository suite against Ceph's RADOS Gateway (root; tests/rgw/)
 #   make test         the suite once, in the current configuration (SANITIZE=... for a sanitizer build)
 #   make demo         the main job on embedded defaults
 #   make fuzz         build the libFuzzer targets (clang)
@@ -75,7 +76,7 @@ ZBAK := $(BUILD)/zbak
 LIBA := $(BUILD)/libbackup.a
 LIBSO := $(BUILD)/libbackup.so
 
-.PHONY: all check test demo fuzz fuzz-run bench install uninstall clean deps
+.PHONY: all check check-rgw test demo fuzz fuzz-run bench install uninstall clean deps
 .DEFAULT_GOAL := all
 
 all: $(ZBAK) $(LIBA) $(LIBSO)
@@ -126,6 +127,15 @@ check:
 else
 check: test
 endif
+
+# The repository suite against Ceph's RADOS Gateway: a throwaway single-node
+# cluster (memstore) started and stopped by tests/rgw/cluster.sh; as root.
+check-rgw: $(ZBAK)
+	$(Q)packaging/deps.sh --rgw --install
+	$(Q)rm -f build/rgw/results
+	$(Q)ZBAK=$(CURDIR)/$(ZBAK) BUILD=$(CURDIR)/build/rgw tests/rgw/cluster.sh run tests/rgw/suite.sh; s1=$$?; \
+	 tests/summary.sh build/rgw/results; s2=$$?; \
+	 [ $$s1 -eq 0 ] && [ $$s2 -eq 0 ]
 
 demo: $(ZBAK)
 	$(Q)ZBAK=$(CURDIR)/$(ZBAK) tests/demo.sh

@@ -5,6 +5,8 @@
 #   bench/repo.sh     zbak push and restore next to restic, borg and lz4 -1,
 #                     repository growth for a 1%-changed full send, and zbak's
 #                     peak RSS on a 4 GiB stream
+#   bench/s3.sh       zbak push and restore through s3rver on loopback, next
+#                     to a local directory and to rclone (copy up, cat down)
 # First the tools they compare with (packaging/deps.sh --bench --install: as
 # root it installs them; otherwise it prints the apt-get line and stops).
 #   BENCH_SIZE=1G      stream size
@@ -22,3 +24,4 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "scratch directory: $dir" >&2
 "$here/inspect.sh"
 "$here/repo.sh"
+"$here/s3.sh"

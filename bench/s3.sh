@@ -1,0 +1,151 @@
+#!/bin/bash
+# zbak push and restore through S3 (s3rver on loopback, tests/s3/server.sh),
+# next to the same into a local directory and next to rclone moving the same
+# bytes to and from the same server: `rclone copy` of the stream file up,
+# `rclone cat` of it back to /dev/null.  One run of each, the stream (half
+# compressible, 128 KiB blocks) in the page cache, `sync` before each timed
+# command; restores compared byte for byte with the stream outside the
+# timing.  The server's own CPU time (node, from /proc) is measured per
+# operation beside the client's.  zbak and rclone run with their default
+# settings (zbak: 16 MiB parts from 64 MiB up; rclone: 5 MiB parts from
+# 200 MiB up, 4 at once).  Settings: bench/common.sh.
+# shellcheck source=bench/common.sh
+. "$(dirname "$0")/common.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+
+command -v rclone >/dev/null ||
+	{ echo "bench needs rclone: packaging/deps.sh --bench --install" >&2; exit 1; }
+command -v node >/dev/null ||
+	{ echo "bench needs node and npm for s3rver: packaging/deps.sh --install" >&2; exit 1; }
+
+unset ZBAK_REPO ZBAK_CONFIG AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_REGION AWS_CA_BUNDLE
+export ZBAK_PASSPHRASE=x ZBAK_KDF_INSECURE_FAST=1
+export ZBAK_CACHE_DIR=$dir/s3-cache
+export RCLONE_CONFIG=$dir/rclone.conf # none: the remote comes from the environment
+
+s=$(stream "$size" 1)
+bytes=$(stat -c %s "$s")
+
+# the server: stopped at the end, before the scratch directory goes
+st=$dir/s3rver
+mkdir -p "$st"
+prev_exit=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
+trap '"$here/../tests/s3/server.sh" stop "$st" >/dev/null 2>&1; eval "$prev_exit"' EXIT
+echo "starting s3rver ..." >&2
+if ! "$here/../tests/s3/server.sh" start "$st" >"$st/start.out" 2>"$st/start.err"; then
+	echo "bench: s3rver did not start:" >&2
+	tail -5 "$st/start.err" "$st/npm.log" 2>/dev/null | sed 's/^/  | /' >&2
+	exit 1
+fi
+# shellcheck source=/dev/null
+. "$st/env"
+server_pid=$(cat "$st/pid")
+bucket=$ZBAK_TEST_BUCKET
+export RCLONE_CONFIG_S3RVER_TYPE=s3 RCLONE_CONFIG_S3RVER_PROVIDER=Other \
+	RCLONE_CONFIG_S3RVER_ENDPOINT=$AWS_ENDPOINT_URL \
+	RCLONE_CONFIG_S3RVER_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
+	RCLONE_CONFIG_S3RVER_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+	RCLONE_CONFIG_S3RVER_REGION=$AWS_REGION RCLONE_CONFIG_S3RVER_FORCE_PATH_STYLE=true
+
+# CPU seconds (user + system) the server has used so far
+server_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+		"/proc/$server_pid/stat"
+}
+
+rows=() # label|wall|user|sys|rss|server cpu
+failed=0
+verified=()
+# stimed LABEL STDIN STDOUT CMD...: timed, with the server's CPU time
+stimed() {
+	local label=$1 c0 c1
+	shift
+	c0=$(server_cpu)
+	timed "$@"
+	c1=$(server_cpu)
+	rows+=("$label|$wall|$user|$sys|$rss|$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')")
+}
+ltimed() { # LABEL STDIN STDOUT CMD...: timed, no server
+	local label=$1
+	shift
+	timed "$@"
+	rows+=("$label|$wall|$user|$sys|$rss|")
+}
+verify() { # NAME CMD...: CMD's standard output is the stream
+	local name=$1 out
+	shift
+	if out=$("$@" 2>"$dir/verify.log" | cmp - "$s" 2>&1); then
+		verified+=("$name: identical")
+	else
+		echo "bench: WRONG OUTPUT: $name: $out" >&2
+		tail -5 "$dir/verify.log" | sed 's/^/  | /' >&2
+		verified+=("$name: DIFFERS ($out)")
+		failed=1
+	fi
+}
+quiet() {
+	if ! "$@" >"$dir/setup.log" 2>&1; then
+		echo "bench: FAILED: $*" >&2
+		tail -20 "$dir/setup.log" | sed 's/^/  | /' >&2
+		exit 1
+	fi
+}
+
+echo "zbak, local directory ..." >&2
+lr=$dir/zbak-local
+quiet "$ZBAK" -r "$lr" init
+ltimed "zbak push, local directory" "$s" /dev/null "$ZBAK" -r "$lr" push
+ltimed "zbak restore, local directory" /dev/null /dev/null "$ZBAK" -r "$lr" restore pool/fs@v1
+verify "zbak restore (local)" "$ZBAK" -r "$lr" restore pool/fs@v1
+local_bytes=$(du -sb "$lr" | cut -f1)
+rm -rf "$lr"
+
+echo "zbak, s3rver ..." >&2
+sr=s3://$bucket/zbak-bench
+quiet "$ZBAK" -r "$sr" init
+stimed "zbak push, s3rver" "$s" /dev/null "$ZBAK" -r "$sr" push
+s3_bytes=$("$ZBAK" debug store ls "$sr" | awk '{ t += $1 } END { print t + 0 }')
+rm -rf "$ZBAK_CACHE_DIR" # a restore on another machine: no index cache
+stimed "zbak restore, s3rver" /dev/null /dev/null "$ZBAK" -r "$sr" restore pool/fs@v1
+verify "zbak restore (s3rver)" "$ZBAK" -r "$sr" restore pool/fs@v1
+
+echo "rclone, s3rver ..." >&2
+stimed "rclone copy (upload), s3rver" /dev/null /dev/null rclone copy "$s" "s3rver:$bucket/rclone/"
+stimed "rclone cat (download), s3rver" /dev/null /dev/null rclone cat "s3rver:$bucket/rclone/$(basename "$s")"
+verify "rclone cat" rclone cat "s3rver:$bucket/rclone/$(basename "$s")"
+rclone_version=$(rclone version 2>/dev/null | awk 'NR == 1 { print $2 }')
+
+get() { # wall of a row by label
+	local r
+	for r in "${rows[@]}"; do
+		case $r in "$1|"*) IFS='|' read -r _ w _ <<<"$r"; echo "$w"; return ;; esac
+	done
+}
+
+printf '\n### Through S3: s3rver on loopback\n\n'
+printf 'stream: %s bytes (%s), half compressible, 128 KiB blocks; one run each, from the page cache; ' "$bytes" "$size"
+printf 'zbak %s (ZBAK_KDF_INSECURE_FAST=1, default S3 settings), rclone %s (defaults), %s; %s cores (server and client share them).\n' \
+	"$("$ZBAK" version | head -1 | awk '{print $NF}')" "${rclone_version:-?}" "$ZBAK_TEST_S3_SERVER" "$(nproc)"
+printf 'Stored: zbak %s bytes in the local directory, %s bytes of objects on s3rver; rclone stores the stream as it is (%s bytes).\n\n' \
+	"$local_bytes" "$s3_bytes" "$bytes"
+printf '| operation | wall s | user s | sys s | peak RSS MiB | server CPU s | MB/s | local dir is faster by | zbak faster than rclone |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+for r in "${rows[@]}"; do
+	IFS='|' read -r name w u sy m sc <<<"$r"
+	vl="" vr=""
+	case $name in
+	"zbak push, s3rver") vl=$(get "zbak push, local directory"); vr=$(get "rclone copy (upload), s3rver") ;;
+	"zbak restore, s3rver") vl=$(get "zbak restore, local directory"); vr=$(get "rclone cat (download), s3rver") ;;
+	esac
+	awk -v n="$name" -v w="$w" -v u="$u" -v s="$sy" -v m="$m" -v sc="$sc" -v b="$bytes" \
+		-v vl="$vl" -v vr="$vr" 'BEGIN {
+		w2 = (w > 0.01 ? w : 0.01)
+		r1 = (vl == "" ? "" : sprintf("%.2fx", w2 / (vl > 0.01 ? vl : 0.01)))
+		r2 = (vr == "" ? "" : sprintf("%.2fx", vr / w2))
+		printf "| %s | %.2f | %.2f | %.2f | %.1f | %s | %.0f | %s | %s |\n",
+			n, w, u, s, m / 1024, (sc == "" ? "" : sc), b / w2 / 1e6, r1, r2 }'
+done
+printf '\nrestores compared byte for byte with the stream (outside the timing):'
+printf ' %s;' "${verified[@]}"
+printf '\n'
+[ "$failed" = 0 ] || { echo "bench: some output was wrong (above)" >&2; exit 1; }
