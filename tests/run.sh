@@ -25,20 +25,8 @@ pass=0 fail=0 skip=0
 log=$BUILD/test-log
 : >"$log"
 
-count() { # $1 = name, reads TAP on stdin
-	local name=$1 line
-	while IFS= read -r line; do
-		printf '%s\n' "$line" >>"$log"
-		case $line in
-		# cmocka writes a skipped test as "not ok N # SKIP name"
-		"ok "*"# skip"* | "ok "*"# SKIP"* | "not ok "*"# SKIP"* | "not ok "*"# skip"*)
-			skip=$((skip + 1)); echo "skip $name: ${line#*ok }" ;;
-		"not ok"*) fail=$((fail + 1)); echo "FAIL $name: ${line#not ok }" ;;
-		"ok "*) pass=$((pass + 1)) ;;
-		"Bail out!"*) fail=$((fail + 1)); echo "FAIL $name: $line" ;;
-		esac
-	done
-}
+. "$here/lib/tap.sh"
+count() { tap_count "$@"; }
 
 run_one() { # $1 = name, rest = command
 	local name=$1 rc out

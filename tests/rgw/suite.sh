@@ -39,19 +39,8 @@ requests() { if [ -n "$rgwlog" ] && [ -r "$rgwlog" ]; then grep -c ' beast: ' "$
 pass=0 fail=0 skip=0
 log=$BUILD/test-log
 : >"$log"
-count() { # $1 = name, reads TAP on stdin (the same rules as tests/run.sh)
-	local name=$1 line
-	while IFS= read -r line; do
-		printf '%s\n' "$line" >>"$log"
-		case $line in
-		"ok "*"# skip"* | "ok "*"# SKIP"* | "not ok "*"# SKIP"* | "not ok "*"# skip"*)
-			skip=$((skip + 1)); echo "skip $name: ${line#*ok }" ;;
-		"not ok"*) fail=$((fail + 1)); echo "FAIL $name: ${line#not ok }" ;;
-		"ok "*) pass=$((pass + 1)) ;;
-		"Bail out!"*) fail=$((fail + 1)); echo "FAIL $name: $line" ;;
-		esac
-	done
-}
+. "$here/../lib/tap.sh"
+count() { tap_count "$@"; }
 
 for t in "$here"/../shell/t02*.sh "$here"/t*.sh; do
 	[ -e "$t" ] || continue
