@@ -23,6 +23,19 @@ trap _lib_exit EXIT
 _n=0 _failed=0 _sfx=
 SHARED_STREAMS=${ZBAK_SHARED_STREAMS:-}
 
+# slowcat FILE BYTES SECONDS: FILE in pieces of BYTES, a pause after each
+slowcat() {
+	perl -e '$| = 1; open(my $f, "<", $ARGV[0]) or die "$ARGV[0]: $!";
+		binmode $f; binmode STDOUT;
+		while (read($f, my $b, $ARGV[1])) {
+			print $b or exit 0;
+			select(undef, undef, undef, $ARGV[2]);
+		}' "$@"
+}
+# the snapshot names `z ls --json` shows, one a line (z: the test file's
+# zbak with its repository)
+names() { z ls --json | perl -MJSON::PP -e 'print "$_->{name}\n" for @{decode_json(do { local $/; <STDIN> })}' | sort; }
+
 test_expect_success() {
 	_n=$((_n + 1))
 	if (cd "$TMP" && eval "$2") >"$TMP/.out" 2>&1; then

@@ -183,8 +183,9 @@ const char *bk_store_describe(const struct bk_store *s)
 	return s && s->desc ? s->desc : "store";
 }
 
-enum bk_code bk_store_put(struct bk_store *s, const char *key,
-			  const void *data, size_t len, struct bk_error *err)
+/* Every put: the key checked, then the backend with the flags. */
+static enum bk_code put(struct bk_store *s, const char *key, const void *data,
+			size_t len, unsigned flags, struct bk_error *err)
 {
 	enum bk_code rc = check_name("put", key, false, err);
 
@@ -192,39 +193,32 @@ enum bk_code bk_store_put(struct bk_store *s, const char *key,
 		return rc;
 	if (!data && len)
 		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
-	return s->ops->put(s->priv, key, data, len, BK_PUT_REPLACE, err);
+	return s->ops->put(s->priv, key, data, len, flags, err);
+}
+
+enum bk_code bk_store_put(struct bk_store *s, const char *key,
+			  const void *data, size_t len, struct bk_error *err)
+{
+	return put(s, key, data, len, BK_PUT_REPLACE, err);
 }
 
 enum bk_code bk_store_put_nosync(struct bk_store *s, const char *key,
 				 const void *data, size_t len,
 				 struct bk_error *err)
 {
-	enum bk_code rc = check_name("put", key, false, err);
-
-	if (rc)
-		return rc;
-	if (!data && len)
-		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
-	return s->ops->put(s->priv, key, data, len,
-			   BK_PUT_REPLACE | BK_PUT_NOSYNC, err);
-}
-
-enum bk_code bk_store_sync(struct bk_store *s, struct bk_error *err)
-{
-	return s->ops->sync ? s->ops->sync(s->priv, err) : BK_OK;
+	return put(s, key, data, len, BK_PUT_REPLACE | BK_PUT_NOSYNC, err);
 }
 
 enum bk_code bk_store_put_new(struct bk_store *s, const char *key,
 			      const void *data, size_t len,
 			      struct bk_error *err)
 {
-	enum bk_code rc = check_name("put", key, false, err);
+	return put(s, key, data, len, 0, err);
+}
 
-	if (rc)
-		return rc;
-	if (!data && len)
-		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
-	return s->ops->put(s->priv, key, data, len, 0, err);
+enum bk_code bk_store_sync(struct bk_store *s, struct bk_error *err)
+{
+	return s->ops->sync ? s->ops->sync(s->priv, err) : BK_OK;
 }
 
 enum bk_code bk_store_get(struct bk_store *s, const char *key,

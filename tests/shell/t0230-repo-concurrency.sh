@@ -13,17 +13,6 @@ unset ZBAK_REPO
 repo_new; R=$REPO
 z() { "$ZBAK" -r "$R" "$@"; }
 gen() { "$ZBAK" debug gen --objects 2 "$@"; }
-# slowcat FILE BYTES SECONDS: FILE in pieces of BYTES, a pause after each
-slowcat() {
-	perl -e '$| = 1; open(my $f, "<", $ARGV[0]) or die "$ARGV[0]: $!";
-		binmode $f; binmode STDOUT;
-		while (read($f, my $b, $ARGV[1])) {
-			print $b or exit 0;
-			select(undef, undef, undef, $ARGV[2]);
-		}' "$@"
-}
-# the snapshot names ls --json shows, one a line
-names() { z ls --json | perl -MJSON::PP -e 'print "$_->{name}\n" for @{decode_json(do { local $/; <STDIN> })}' | sort; }
 
 test_expect_success 'setup: a repository with one snapshot' '
 	z init >/dev/null &&

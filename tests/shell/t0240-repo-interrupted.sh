@@ -16,15 +16,6 @@ gen() { "$ZBAK" debug gen --objects 2 "$@"; }
 dub() { repo_size "$R"; }
 # temporary files a killed push left (S3 has none: a put is atomic)
 tmps() { if is_s3; then echo 0; else find "$R" -name ".tmp-*" | wc -l; fi; }
-slowcat() { # FILE BYTES SECONDS: FILE in pieces of BYTES, a pause after each
-	perl -e '$| = 1; open(my $f, "<", $ARGV[0]) or die "$ARGV[0]: $!";
-		binmode $f; binmode STDOUT;
-		while (read($f, my $b, $ARGV[1])) {
-			print $b or exit 0;
-			select(undef, undef, undef, $ARGV[2]);
-		}' "$@"
-}
-names() { z ls --json | perl -MJSON::PP -e 'print "$_->{name}\n" for @{decode_json(do { local $/; <STDIN> })}' | sort; }
 
 test_expect_success 'setup: a repository' '
 	z init >/dev/null && test -z "$(names)"
