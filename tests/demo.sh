@@ -30,7 +30,8 @@ text() { perl -e 'srand($ARGV[0]); my @w = qw(zfs snapshot pool dataset
 	backup restore chunk record stream offsite nightly verify object
 	block checksum); my $n = 0; while ($n < $ARGV[1]) {
 	my $l = join(" ", map { $w[rand @w] } 1 .. 12) . "\n";
-	print $l; $n += length $l }' "$1" "$2" | head -c "$2"; }
+	$l = substr($l, 0, $ARGV[1] - $n) if $n + length $l > $ARGV[1];
+	print $l; $n += length $l }' "$1" "$2"; }
 noise() { perl -e 'srand($ARGV[0]); my $n = $ARGV[1];
 	while ($n > 0) { my $k = $n < 65536 ? $n : 65536;
 	print pack("L*", map { int(rand(4294967296)) } 1 .. $k / 4); $n -= $k }' "$1" "$2"; }
