@@ -32,12 +32,6 @@ static void progress(void *ctx, uint64_t out, uint64_t unused)
 
 /* ---- restore --to: the chain into a receiver --------------------------- */
 
-/* --pool-dir, else NULL: the library's default ($ZBAK_POOL_DIR, ...). */
-static const char *pool_dir(void)
-{
-	return NULL;
-}
-
 static double now(void)
 {
 	struct timespec t;
@@ -366,7 +360,7 @@ int cmd_restore(int argc, char **argv)
 	struct bk_repo *r = NULL;
 	struct bk_error err;
 	const char *out = NULL, *name, *to = NULL, *receiver = NULL;
-	char tmp[4096] = "", s1[32];
+	char tmp[4096] = "", s1[32], pdir[4096];
 	bool force = false;
 	enum bk_code rc;
 	int c, fd = STDOUT_FILENO, ret;
@@ -393,7 +387,12 @@ int cmd_restore(int argc, char **argv)
 		if (receiver &&
 		    bk_receiver_kind_parse(receiver, &ro.kind, &err) != BK_OK)
 			return usage_error(self, "%s", err.msg);
-		ro.pool_dir = pool_dir();
+		/* --pool-dir, $ZBAK_POOL_DIR, the config's [pool] dir, ... */
+		ro.pool_dir = pool_dir(pdir, sizeof(pdir));
+		if (!ro.pool_dir) {
+			msg("the local pool's directory name is too long");
+			return EXIT_USAGE;
+		}
 		return restore_to(name, to, &ro, &o);
 	}
 	if (receiver || ro.force)
