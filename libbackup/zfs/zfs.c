@@ -229,6 +229,18 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+/* Move a descriptor of ours off 0-2, where a dup2 onto the child's
+ * standard descriptors could clobber it (zbak started with one closed). */
+static void off_std(int *fd)
+{
+	if (*fd >= 0 && *fd <= 2) {
+		int n = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+
+		close(*fd);
+		*fd = n;
+	}
+}
+
 /* argv[0] is replaced by the command; argv ends with NULL. */
 static enum bk_code child_start(struct child *c, const char **argv,
 				bool want_in, bool want_out,
@@ -272,7 +284,12 @@ static enum bk_code child_start(struct child *c, const char **argv,
 		goto out;
 	}
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0) {
+	off_std(&inp[0]);
+	off_std(&outp[1]);
+	off_std(&errp[1]);
+	off_std(&devnull);
+	if (devnull < 0 || (want_in && inp[0] < 0) ||
+	    (want_out && outp[1] < 0) || errp[1] < 0) {
 		rc = bk_error_set(err, BK_ERR_IO, "open /dev/null: %s",
 				  strerror(errno));
 		goto out;
@@ -412,28 +429,23 @@ static enum bk_code run(const char **argv, struct bk_buf *out,
 	child_init(&c);
 	rc = child_start(&c, argv, false, out != NULL, err);
 	while (!rc && out) {
-		enum bk_code brc = bk_buf_reserve(out, 65536, NULL);
-		size_t room = out->cap - out->len;
+		size_t want = out->max - out->len < 65536 ? out->max - out->len
+							  : 65536;
+		size_t room;
 		ssize_t n;
 
-		if (brc == BK_ERR_LIMIT && out->cap > out->len)
-			brc = BK_OK; /* what is left below the maximum */
-		if (brc) {
-			rc = bk_error_set(err,
-					  brc == BK_ERR_LIMIT ? BK_ERR_LIMIT
-							      : BK_ERR_NOMEM,
-					  "%s: more than %zu bytes of output",
-					  c.what, out->max);
-			break;
-		}
-		if (room > out->max - out->len)
-			room = out->max - out->len;
-		if (room == 0) {
+		if (want == 0) {
 			rc = bk_error_set(err, BK_ERR_LIMIT,
 					  "%s: more than %zu bytes of output",
 					  c.what, out->max);
 			break;
 		}
+		rc = bk_buf_reserve(out, want, err);
+		if (rc)
+			break;
+		room = out->cap - out->len - 1; /* the NUL's byte stays */
+		if (room > out->max - out->len)
+			room = out->max - out->len;
 		n = read(c.out, out->data + out->len, room);
 		if (n < 0 && errno == EINTR)
 			continue;

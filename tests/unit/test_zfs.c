@@ -41,6 +41,7 @@ static const char fake[] =
 	"chatty) i=0; while [ $i -lt 3000 ]; do echo \"line $i of noise\" >&2;"
 	" i=$((i+1)); done; echo 'the last word' >&2; exit 3 ;;\n"
 	"send) printf 'STREAM' ;;\n"
+	"flood) head -c 3000000 /dev/zero; sleep 30 ;;\n"
 	"sendfail) echo 'cannot send: no such snapshot' >&2; exit 1 ;;\n"
 	"ok) ;;\n"
 	"*) echo \"fake zfs: unknown mode $FAKE_MODE\" >&2; exit 99 ;;\n"
@@ -249,6 +250,11 @@ static void list_and_exists(void **state)
 	assert_int_equal(bk_zfs_exists("p", &ex, &err), BK_ERR_IO);
 	assert_false(ex);
 	assert_non_null(strstr(err.msg, "(exit 1): The ZFS modules are not loaded."));
+
+	/* more output than zfs list -o name can have: stopped, killed */
+	setenv("FAKE_MODE", "flood", 1);
+	assert_int_equal(bk_zfs_exists("p", &ex, &err), BK_ERR_LIMIT);
+	assert_non_null(strstr(err.msg, "more than 1048576 bytes of output"));
 
 	setenv("FAKE_MODE", "garbage", 1);
 	assert_int_equal(bk_zfs_list_snapshots("p/fs", false, &v, &n, &err),
