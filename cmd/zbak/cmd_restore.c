@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* zbak restore */
+/*
+ * zbak restore: a stored stream to standard output or a file, or (--to) the
+ * chain that ends in a snapshot into a receiver (the local pool or zfs
+ * receive).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -9,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "backup/receiver.h"
 #include "cli.h"
 
 static void progress(void *ctx, uint64_t out, uint64_t unused)
@@ -24,37 +30,373 @@ static void progress(void *ctx, uint64_t out, uint64_t unused)
 	fflush(stderr);
 }
 
+/* ---- restore --to: the chain into a receiver --------------------------- */
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void snap_name(const struct bk_snapshot *s, char *out, size_t n)
+{
+	snprintf(out, n, "%s@%s", s->dataset, s->snap);
+}
+
+/* The stored snapshot called name (pool/fs@snap), or -1. */
+static long find_name(const struct bk_snapshot *all, size_t n,
+		      const char *name)
+{
+	size_t dl = strcspn(name, "@");
+
+	if (!name[dl])
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(all[i].dataset) == dl &&
+		    strncmp(all[i].dataset, name, dl) == 0 &&
+		    strcmp(all[i].snap, name + dl + 1) == 0)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * The stream s is incremental from: the stored snapshot whose toguid is
+ * s->fromguid, one of s's own dataset first (the same snapshot can be
+ * stored under two names, as a full and as an incremental, say), then a
+ * single stream before a package.  -1 when there is none.
+ */
+static long find_parent(const struct bk_snapshot *all, size_t n,
+			const struct bk_snapshot *s)
+{
+	long best = -1;
+	int best_score = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		int score;
+
+		if (&all[i] == s || all[i].toguid != s->fromguid)
+			continue;
+		score = (strcmp(all[i].dataset, s->dataset) == 0) * 2 +
+			!all[i].compound;
+		if (score > best_score) {
+			best = (long)i;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+static long target_has(const struct bk_receiver_snap *ts, size_t nt,
+		       uint64_t guid)
+{
+	for (size_t i = 0; i < nt; i++)
+		if (ts[i].guid == guid)
+			return (long)i;
+	return -1;
+}
+
+/* The sink: the receiver, remembering whether it was the one that failed. */
+struct into {
+	struct bk_receiver *rv;
+	bool failed;
+};
+
+static enum bk_code into_sink(void *ctx, const void *buf, size_t len,
+			      struct bk_error *err)
+{
+	struct into *in = ctx;
+	enum bk_code rc = bk_receiver_write(in->rv, buf, len, err);
+
+	if (rc)
+		in->failed = true;
+	return rc;
+}
+
+/* What was committed before a failure, and what that leaves. */
+static void report_committed(const struct bk_snapshot *all, const long *chain,
+			     size_t done, const char *to)
+{
+	char nm[600];
+
+	if (done == 0) {
+		msg("nothing was committed: %s is as it was", to);
+		return;
+	}
+	for (size_t i = 0; i < done; i++) {
+		snap_name(&all[chain[i]], nm, sizeof(nm));
+		msg("committed before the failure: %s", nm);
+	}
+	msg("%s keeps them; run the same command again to continue from "
+	    "there",
+	    to);
+}
+
+static int restore_to(const char *name, const char *to,
+		      const struct bk_receiver_opts *ro,
+		      const struct bk_restore_opts *o_in)
+{
+	struct bk_restore_opts o = *o_in;
+	struct bk_repo *r = NULL;
+	struct bk_receiver *rv = NULL;
+	struct bk_snapshot *all = NULL;
+	struct bk_receiver_snap *ts = NULL;
+	struct bk_error err, lerr;
+	enum bk_code rc, lrc;
+	size_t n = 0, nt = 0, len = 0, done = 0;
+	long *chain = NULL, cur, base = -1;
+	bool exists = false, first_package;
+	uint64_t total = 0;
+	double t0 = now();
+	char nm[600], s1[32];
+	int ret;
+
+	ret = open_repo(&r);
+	if (ret)
+		return ret;
+	/* every manifest; one that cannot be opened is left out, and its
+	 * error only matters if the chain needs it */
+	lrc = bk_list(r, &all, &n, &lerr);
+	cur = find_name(all, n, name);
+	if (cur < 0) {
+		if (lrc) {
+			msg("cannot list the repository: %s", lerr.msg);
+			ret = exit_for(lrc);
+		} else {
+			msg("no snapshot %s in the repository", name);
+			ret = EXIT_FAIL;
+		}
+		goto out;
+	}
+	rc = bk_receiver_open(to, ro, &rv, &err);
+	if (!rc)
+		rc = bk_receiver_snapshots(rv, &exists, &ts, &nt, &err);
+	if (rc) {
+		msg("cannot receive into %s: %s", to, err.msg);
+		ret = exit_for(rc);
+		goto out;
+	}
+	if (target_has(ts, nt, all[cur].toguid) >= 0) {
+		if (!g.quiet)
+			printf("%s already has %s (as %s): nothing to do\n", to,
+			       name, ts[target_has(ts, nt, all[cur].toguid)].name);
+		ret = EXIT_OK;
+		goto out;
+	}
+
+	/* the chain, newest first: back through fromguid to a full stream
+	 * or a package, or to a snapshot the target already has */
+	chain = calloc(n + 1, sizeof(*chain));
+	if (!chain) {
+		msg("out of memory");
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	for (;;) {
+		const struct bk_snapshot *s = &all[cur];
+		long p;
+
+		chain[len++] = cur;
+		if (s->fromguid && (base = target_has(ts, nt, s->fromguid)) >= 0)
+			break;
+		if (!s->fromguid || s->compound)
+			break;
+		p = find_parent(all, n, s);
+		snap_name(s, nm, sizeof(nm));
+		if (p < 0) {
+			msg("the chain of %s is broken: %s is incremental from "
+			    "guid %016" PRIx64 ", which no snapshot in the "
+			    "repository has%s",
+			    name, nm, s->fromguid,
+			    exists ? " and the target does not have either"
+				   : "");
+			if (lrc)
+				msg("(a manifest could not be read: %s)",
+				    lerr.msg);
+			msg("'zbak verify' checks the repository's chains");
+			ret = EXIT_VERIFY;
+			goto out;
+		}
+		if (len > n) {
+			msg("the chain of %s loops (at %s)", name, nm);
+			ret = EXIT_VERIFY;
+			goto out;
+		}
+		cur = p;
+	}
+	/* oldest first */
+	for (size_t i = 0; i < len / 2; i++) {
+		long t = chain[i];
+
+		chain[i] = chain[len - 1 - i];
+		chain[len - 1 - i] = t;
+	}
+	first_package = all[chain[0]].compound;
+	snap_name(&all[chain[0]], nm, sizeof(nm));
+
+	/* what the receiver would refuse, said before anything moves */
+	if (base >= 0 && (size_t)base != nt - 1 && !ro->force) {
+		msg("%s has snapshots after %s, where the chain continues: "
+		    "%s%s",
+		    to, ts[base].name, ts[nt - 1].name,
+		    (size_t)base + 2 < nt ? " and others" : "");
+		msg("-F rolls %s back to %s and destroys them", to,
+		    ts[base].name);
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (base < 0 && exists && !first_package && nt > 0) {
+		msg("%s has snapshots (%s%s) but none of the chain of %s, "
+		    "which starts with the full stream %s",
+		    to, ts[nt - 1].name, nt > 1 ? ", ..." : "", name, nm);
+		msg("a full stream goes only into a new dataset or one "
+		    "without snapshots: restore --to another dataset, or "
+		    "destroy %s's snapshots first",
+		    to);
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (base < 0 && exists && !first_package && !ro->force) {
+		msg("%s exists: the full stream %s replaces it only with -F",
+		    to, nm);
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (!g.quiet) {
+		if (base >= 0)
+			printf("%s has %s: receiving the %zu stream%s after it "
+			       "with %s\n",
+			       to, ts[base].name, len, len == 1 ? "" : "s",
+			       bk_receiver_describe(rv));
+		else
+			printf("receiving %zu stream%s into %s with %s\n",
+			       len, len == 1 ? "" : "s", to,
+			       bk_receiver_describe(rv));
+	}
+	if (!g.quiet && isatty(STDERR_FILENO))
+		o.progress = progress;
+
+	for (done = 0; done < len; done++) {
+		const struct bk_snapshot *s = &all[chain[done]];
+		struct bk_restore_result res;
+		struct bk_receiver_result rr;
+		struct into in = { rv, false };
+		const char *stage = "starting the receiver";
+
+		snap_name(s, nm, sizeof(nm));
+		rc = bk_receiver_begin(rv, &err);
+		if (!rc) {
+			rc = bk_restore_sink(r, nm, into_sink, &in, &o, &res,
+					     &err);
+			if (o.progress)
+				fprintf(stderr, "\r\033[K");
+			stage = in.failed ? "receiving" : "restoring from the "
+							  "repository";
+		}
+		if (!rc) {
+			stage = "committing";
+			rc = bk_receiver_finish(rv, &rr, &err);
+		}
+		if (rc) {
+			bk_receiver_abort(rv);
+			msg("%s (stream %zu of %zu) into %s: %s failed: %s", nm,
+			    done + 1, len, to, stage, err.msg);
+			report_committed(all, chain, done, to);
+			ret = exit_for(rc);
+			goto out;
+		}
+		total += res.stream_bytes;
+		if (!g.quiet) {
+			char kind[600];
+
+			if (s->compound)
+				snprintf(kind, sizeof(kind), "package");
+			else if (!s->fromguid)
+				snprintf(kind, sizeof(kind), "full");
+			else if (s->parent[0])
+				snprintf(kind, sizeof(kind),
+					 "incremental from %s", s->parent);
+			else
+				snprintf(kind, sizeof(kind),
+					 "incremental from guid %016" PRIx64,
+					 s->fromguid);
+			human_bytes(res.stream_bytes, s1, sizeof(s1));
+			printf("received %s (%s) into %s%s%s: %s, %" PRIu64
+			       " records, verified, %.2f s\n",
+			       nm, kind, to, rr.name[0] ? " as " : "", rr.name,
+			       s1, res.records, res.seconds);
+		}
+	}
+	if (!g.quiet) {
+		human_bytes(total, s1, sizeof(s1));
+		printf("restored %s into %s: %zu stream%s, %s, %.2f s\n", name,
+		       to, len, len == 1 ? "" : "s", s1, now() - t0);
+	}
+	ret = EXIT_OK;
+out:
+	bk_receiver_close(rv);
+	bk_repo_close(r);
+	free(chain);
+	free(ts);
+	free(all);
+	return ret;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "receiver", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *self = find_cmd("restore");
 	struct bk_restore_opts o = { 0 };
 	struct bk_restore_result res;
+	struct bk_receiver_opts ro = { 0 };
 	struct bk_repo *r = NULL;
 	struct bk_error err;
-	const char *out = NULL, *name;
-	char tmp[4096] = "", s1[32];
+	const char *out = NULL, *name, *to = NULL, *receiver = NULL;
+	char tmp[4096] = "", s1[32], pdir[4096];
 	bool force = false;
 	enum bk_code rc;
 	int c, fd = STDOUT_FILENO, ret;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "o:f", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:fF", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'f': force = true; break;
+		case 'F': ro.force = true; break;
 		case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'T': to = optarg; break;
+		case 'R': receiver = optarg; break;
 		default: return usage_error(self, NULL);
 		}
 	}
 	if (optind != argc - 1)
 		return usage_error(self, "restore takes one snapshot name");
 	name = argv[optind];
+	if (to) {
+		if (out || force)
+			return usage_error(self, "--to receives the chain into a "
+						 "dataset: no -o or --force");
+		if (receiver &&
+		    bk_receiver_kind_parse(receiver, &ro.kind, &err) != BK_OK)
+			return usage_error(self, "%s", err.msg);
+		/* --pool-dir, $ZBAK_POOL_DIR, the config's [pool] dir, ... */
+		ro.pool_dir = pool_dir(pdir, sizeof(pdir));
+		if (!ro.pool_dir) {
+			msg("the local pool's directory name is too long");
+			return EXIT_USAGE;
+		}
+		return restore_to(name, to, &ro, &o);
+	}
+	if (receiver || ro.force)
+		return usage_error(self, "--receiver and -F go with --to");
 	if (out && strcmp(out, "-") == 0)
 		out = NULL;
 	if (!out && isatty(STDOUT_FILENO)) {

@@ -37,7 +37,11 @@ static const struct cmd commands[] = {
 	  false },
 	{ "restore", cmd_restore,
 	  "zbak -r REPO restore pool/fs@snap [-o FILE [--force]] [--threads N]\n"
-	  "    write the stored stream, byte for byte, verified",
+	  "    write the stored stream, byte for byte, verified\n"
+	  "zbak -r REPO restore pool/fs@snap --to pool/fs [-F] [--receiver auto|zfs|local]\n"
+	  "    receive the chain that ends in the snapshot (from the target's newest\n"
+	  "    snapshot of it, or from a full stream) into a dataset, with zfs receive\n"
+	  "    or the local pool; each stream is verified before it is committed",
 	  false },
 	{ "ls", cmd_ls,
 	  "zbak -r REPO ls [--json]\n"

@@ -12,6 +12,7 @@
 
 #include "backup/config.h"
 #include "backup/crypto.h"
+#include "backup/drr.h"
 #include "backup/error.h"
 #include "backup/export.h"
 
@@ -99,6 +100,20 @@ BK_EXPORT enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 				  const struct bk_restore_opts *o,
 				  struct bk_restore_result *res,
 				  struct bk_error *err);
+/*
+ * The same, with the bytes going to sink(ctx, ...) (called from the calling
+ * thread, in order, in pieces of up to a few MiB).  Records reach the sink
+ * only after the parser checked them, but the manifest's length, digest and
+ * END checksum are compared after the last bytes went out: a sink that
+ * commits must not do so before bk_restore_sink returned BK_OK (a receiver
+ * holds the tail of the stream back, or commits at its own finish).  An
+ * error from the sink stops the restore and is returned as it is.
+ */
+BK_EXPORT enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
+				       bk_drr_sink_fn sink, void *ctx,
+				       const struct bk_restore_opts *o,
+				       struct bk_restore_result *res,
+				       struct bk_error *err);
 
 /* One stored snapshot, as ls shows it. */
 struct bk_snapshot {

@@ -52,7 +52,8 @@ struct restore {
 	size_t qbase, qlen, qcap;
 	size_t next_submit, next_consume; /* global chunk numbers */
 	uint64_t inflight_bytes;
-	int fd;
+	bk_drr_sink_fn sink; /* where the verified bytes go */
+	void *sink_ctx;
 	struct bk_buf out;
 	/* buffers for fetch jobs (a range read and one opened blob), reused;
 	 * at most `threads` are ever in use */
@@ -279,9 +280,13 @@ static void submit_more(struct restore *rs)
 	}
 }
 
-static enum bk_code write_all(int fd, const uint8_t *p, size_t len,
-			      struct bk_error *err)
+/* The sink of bk_restore: write to a file descriptor (ctx: int *). */
+static enum bk_code fd_sink(void *ctx, const void *buf, size_t len,
+			    struct bk_error *err)
 {
+	int fd = *(int *)ctx;
+	const uint8_t *p = buf;
+
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
@@ -303,13 +308,13 @@ static enum bk_code emit(struct restore *rs, const uint8_t *p, size_t len,
 	enum bk_code rc = BK_OK;
 
 	if (rs->out.len + len > OUTBUF) {
-		rc = write_all(rs->fd, rs->out.data, rs->out.len, err);
+		rc = rs->sink(rs->sink_ctx, rs->out.data, rs->out.len, err);
 		bk_buf_reset(&rs->out);
 	}
 	if (rc)
 		return rc;
 	if (len >= OUTBUF / 2) /* large: straight through */
-		return write_all(rs->fd, p, len, err);
+		return rs->sink(rs->sink_ctx, p, len, err);
 	return bk_buf_append(&rs->out, p, len, err);
 }
 
@@ -388,6 +393,15 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 			const struct bk_restore_opts *o,
 			struct bk_restore_result *res, struct bk_error *err)
 {
+	return bk_restore_sink(r, name, fd_sink, &fd, o, res, err);
+}
+
+enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
+			     bk_drr_sink_fn sink, void *ctx,
+			     const struct bk_restore_opts *o,
+			     struct bk_restore_result *res,
+			     struct bk_error *err)
+{
 	struct restore rs;
 	struct manifest m;
 	struct bk_drr_parser *p = NULL;
@@ -408,7 +422,8 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 	memset(&m, 0, sizeof(m));
 	memset(res, 0, sizeof(*res));
 	rs.r = r;
-	rs.fd = fd;
+	rs.sink = sink;
+	rs.sink_ctx = ctx;
 	pthread_mutex_init(&rs.mu, NULL);
 	pthread_cond_init(&rs.cv, NULL);
 	for (int i = 0; i < WINDOW; i++)
@@ -547,7 +562,7 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 					  "recipe: stream does not end");
 	}
 	if (!rc && rs.out.len) {
-		rc = write_all(fd, rs.out.data, rs.out.len, err);
+		rc = sink(ctx, rs.out.data, rs.out.len, err);
 		bk_buf_reset(&rs.out);
 	}
 	if (!rc) {
