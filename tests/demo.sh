@@ -5,7 +5,8 @@
 #   2. a day's changes (a rewrite, an append, a deleted and a new file) and
 #      a snapshot @tuesday;
 #   3. `zbak pool send` full and incremental, pushed into a new local
-#      repository (encrypted, deduplicated);
+#      repository (encrypted, deduplicated), and a full send of @tuesday
+#      that deduplication stores for almost nothing;
 #   4. `zbak restore tank/data@tuesday --to tank/restored`: the chain of
 #      both streams, verified, received into another dataset;
 #   5. proof: `zbak pool diff` finds every restored snapshot equal to its
@@ -62,6 +63,10 @@ full=$(stat -c %s "$work/full.zstream")
 incr=$(stat -c %s "$work/incr.zstream")
 Z push <"$work/full.zstream"
 Z push <"$work/incr.zstream"
+# what deduplication saves: a full send of @tuesday, as a weekly full would be
+before_full=$(du -sb "$repo" | cut -f1)
+P send tank/data@tuesday | Z push --name tank/weekly@tuesday
+added_full=$(( $(du -sb "$repo" | cut -f1) - before_full ))
 Z ls
 
 echo
@@ -106,5 +111,6 @@ stored=$(du -sb "$repo" | cut -f1)
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 echo "demo: ok"
 echo "  streams:    full $(mib "$full"), incremental $(mib "$incr")"
-echo "  repository: $(mib "$stored") for $(mib $((full + incr))) of streams ($(awk -v s="$stored" -v t=$((full + incr)) 'BEGIN { printf "%.0f%%", 100 * s / t }'))"
+echo "  repository: $(mib "$stored") for $(mib $((full + incr))) of streams and a weekly full"
+echo "  dedup:      a full send of @tuesday (48 MiB) added $(awk -v b="$added_full" 'BEGIN { printf "%.0f KiB", b / 1024 }') to the repository"
 echo "  restore:    both streams into tank/restored in $secs s ($(awk -v b=$((full + incr)) -v s="$secs" 'BEGIN { printf "%.0f MiB/s", b / 1048576 / (s > 0 ? s : 1) }'))"
