@@ -44,6 +44,7 @@ struct global {
 	const char *passfile; /* --passphrase-file */
 	const char *config;   /* --config; else bk_config_default_path() */
 	bool quiet;           /* -q: no progress, no summary */
+	const char *pool_dir; /* --pool-dir; else $ZBAK_POOL_DIR, [pool] dir */
 };
 extern struct global g;
 
@@ -76,5 +77,13 @@ int cmd_restore(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_debug_store(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+
+struct bk_lpool;
+/* The local pool's directory: --pool-dir, $ZBAK_POOL_DIR, the config's
+ * [pool] dir, else the per-user default; NULL when it does not fit. */
+const char *pool_dir(char *buf, size_t n);
+/* Open the local pool (create: make the directory); an exit status. */
+int open_lpool(struct bk_lpool **out, bool create);
 
 #endif

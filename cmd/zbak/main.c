@@ -48,6 +48,18 @@ static const struct cmd commands[] = {
 	  "    check manifests, recipes, indexes and chains; with --read-data\n"
 	  "    also download and authenticate the data",
 	  false },
+	{ "pool", cmd_pool,
+	  "zbak [--pool-dir DIR] pool SUBCOMMAND ...   the local pool (datasets in a directory)\n"
+	  "    create [-p] NAME                 a pool (NAME without '/') or a dataset\n"
+	  "    list [-H] [-p] [-r] [-o PROPS] [-t filesystem|snapshot|all] [--json] [NAME]\n"
+	  "                                     PROPS: name,type,guid,createtxg,creation,referenced,objects,origin\n"
+	  "    snapshot [-r] DATASET@SNAP       rollback [-r] DATASET@SNAP   destroy [-r] NAME\n"
+	  "    write [-b BLKSZ] DATASET OBJECT OFFSET < DATA\n"
+	  "    free DATASET OBJECT [OFFSET LENGTH|end]\n"
+	  "    recv [-F] [-v] DATASET < STREAM  receive a send stream (all or nothing)\n"
+	  "    send [-i @FROM] [-v] DATASET@SNAP > STREAM\n"
+	  "    diff [-d OTHER_POOL_DIR] A B     compare two snapshots' or datasets' data",
+	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"
 	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects\n"
@@ -111,7 +123,7 @@ int exit_for(enum bk_code code)
 static void list_commands(FILE *f)
 {
 	fprintf(f, "usage: zbak [-r REPO] [--config FILE] [--passphrase-file FILE] "
-		   "[-q] COMMAND [ARGS]\n\ncommands:\n");
+		   "[--pool-dir DIR] [-q] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!commands[i].hidden)
 			fprintf(f, "%s\n", commands[i].usage);
@@ -149,6 +161,7 @@ int main(int argc, char **argv)
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "config", required_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "pool-dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -163,6 +176,7 @@ int main(int argc, char **argv)
 		case 'P': g.passfile = optarg; break;
 		case 'C': g.config = optarg; break;
 		case 'q': g.quiet = true; break;
+		case 'D': g.pool_dir = optarg; break;
 		case 'h': return cmd_help(1, argv);
 		case 'V': return cmd_version(1, argv);
 		default:

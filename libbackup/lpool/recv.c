@@ -1,0 +1,835 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Receive a stream into the local pool with the rules of the seed's
+ * dmu_recv_begin/dmu_recv_stream/dmu_recv_end (DRR-FORMAT.md): records
+ * apply to a working copy of the dataset's state; only a stream that ends
+ * with matching END checksums commits, all its snapshots in one rename of
+ * the metadata.  Block payloads go to their files as they arrive; a
+ * failure leaves them unreferenced, and they are collected.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lpool_impl.h"
+
+/* Features a dataset keeps (the others describe the stream, not data). */
+#define DATA_FEATURES                                                     \
+	(BK_FEAT_SA_SPILL | BK_FEAT_EMBED_DATA | BK_FEAT_LZ4 |            \
+	 BK_FEAT_LARGE_BLOCKS | BK_FEAT_REDACTED | BK_FEAT_COMPRESSED |   \
+	 BK_FEAT_LARGE_DNODE | BK_FEAT_RAW | BK_FEAT_ZSTD |               \
+	 BK_FEAT_LONGNAME | BK_FEAT_LARGE_MICROZAP)
+
+struct sub {
+	bool active;
+	char ds[BK_LPOOL_NAME_MAX + 1];
+	char snap[BK_LPOOL_NAME_MAX + 1];
+	char origin[LP_NAME_MAX];
+	uint64_t toguid, creation, txg;
+	bool replace;      /* a full stream over an existing dataset (-F) */
+	size_t keep_snaps; /* -F incremental: snapshots kept (SIZE_MAX all) */
+	bool raw;
+	uint32_t begin_flags;
+	struct lp_state st;
+};
+
+struct bk_lpool_recv {
+	struct bk_lpool *p;
+	struct lp_meta m; /* working copy, committed at finish */
+	char target[BK_LPOOL_NAME_MAX + 1];
+	bool force;
+	struct bk_drr_parser *parser;
+	char top[BK_LPOOL_NAME_MAX + 1]; /* a package's top dataset */
+	struct sub cur;
+	bool done;
+	bool dropped;      /* references went away: collect garbage */
+	bool maybe_garbage; /* blocks written then dropped */
+	struct bk_buf scratch;
+	struct bk_lpool_recv_result res;
+};
+
+static enum bk_code at_rec(struct bk_error *err, const struct bk_drr_rec *rec,
+			   enum bk_code code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static enum bk_code at_rec(struct bk_error *err, const struct bk_drr_rec *rec,
+			   enum bk_code code, const char *fmt, ...)
+{
+	char m[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	return bk_error_set(err, code, "record %" PRIu64 " (%s) at byte %" PRIu64
+				       ": %s",
+			    rec->index, bk_drr_type_name(rec->hdr.type),
+			    rec->offset, m);
+}
+
+enum bk_code bk_lpool_recv_begin(struct bk_lpool *p, const char *target,
+				 const struct bk_lpool_recv_opts *o,
+				 struct bk_lpool_recv **out,
+				 struct bk_error *err)
+{
+	struct bk_lpool_recv *rx;
+	struct bk_drr_parser_opts po = { .validate = true };
+	enum bk_code rc;
+
+	*out = NULL;
+	if ((rc = lp_check_name(target, false, err)))
+		return rc;
+	rx = calloc(1, sizeof(*rx));
+	if (!rx)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	rx->p = p;
+	rx->force = o && o->force;
+	snprintf(rx->target, sizeof(rx->target), "%s", target);
+	lp_state_init(&rx->cur.st);
+	bk_buf_init(&rx->scratch, BK_DRR_MAX_PAYLOAD + 1);
+	if ((rc = bk_drr_parser_new(&po, &rx->parser, err)))
+		goto fail;
+	if ((rc = lp_lock(p, LOCK_EX, err)))
+		goto fail;
+	if ((rc = lp_meta_load(p, &rx->m, err)) || (rc = lp_dirty(p, err))) {
+		lp_unlock(p);
+		goto fail;
+	}
+	*out = rx;
+	return BK_OK;
+fail:
+	bk_drr_parser_free(rx->parser);
+	bk_buf_release(&rx->scratch);
+	lp_meta_free(&rx->m);
+	free(rx);
+	return rc;
+}
+
+static bool is_descendant(const char *name, const char *of)
+{
+	size_t n = strlen(of);
+
+	return strncmp(name, of, n) == 0 && name[n] == '/';
+}
+
+static const struct lp_snap *find_guid(const struct lp_meta *m, uint64_t g,
+				       const struct lp_ds **in)
+{
+	for (size_t i = 0; i < m->nds; i++) {
+		const struct lp_snap *s = lp_ds_snap_guid(&m->ds[i], g);
+
+		if (s) {
+			*in = &m->ds[i];
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static enum bk_code on_begin(struct bk_lpool_recv *rx,
+			     const struct bk_drr_rec *rec, struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	struct sub *c = &rx->cur;
+	uint64_t feat = BK_DRR_FEATURES(r->u.begin.versioninfo);
+	const char *at = strchr(r->u.begin.toname, '@');
+	char sds[BK_LPOOL_NAME_MAX + 1];
+	struct lp_ds *d;
+	struct bk_id base;
+	bool have_base = false, big;
+	size_t n;
+	enum bk_code rc;
+
+	if (BK_DRR_HDRTYPE(r->u.begin.versioninfo) == BK_DRR_COMPOUNDSTREAM) {
+		n = at ? (size_t)(at - r->u.begin.toname)
+		       : strlen(r->u.begin.toname);
+		if (n == 0 || n > BK_LPOOL_NAME_MAX)
+			return at_rec(err, rec, BK_ERR_FORMAT,
+				      "package names no top dataset ('%s')",
+				      r->u.begin.toname);
+		memcpy(rx->top, r->u.begin.toname, n);
+		rx->top[n] = '\0';
+		return BK_OK;
+	}
+	if (feat & BK_FEAT_RESUMING)
+		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
+			      "a resumed stream (zfs send -t) continues the "
+			      "partial state of an interrupted zfs receive -s, "
+			      "which the local pool does not keep; send the "
+			      "whole snapshot again");
+	if (!at || at == r->u.begin.toname)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "toname '%s' names no snapshot",
+			      r->u.begin.toname);
+	lp_state_free(&c->st);
+	memset(c, 0, sizeof(*c));
+	lp_state_init(&c->st);
+	c->keep_snaps = SIZE_MAX;
+	n = (size_t)(at - r->u.begin.toname);
+	if (n > BK_LPOOL_NAME_MAX || strlen(at + 1) > BK_LPOOL_NAME_MAX)
+		return at_rec(err, rec, BK_ERR_FORMAT, "toname is too long");
+	memcpy(sds, r->u.begin.toname, n);
+	sds[n] = '\0';
+	snprintf(c->snap, sizeof(c->snap), "%s", at + 1);
+	/* where it goes: the target, or below it for a package's children */
+	if (!rx->top[0] || strcmp(sds, rx->top) == 0) {
+		snprintf(c->ds, sizeof(c->ds), "%s", rx->target);
+	} else if (is_descendant(sds, rx->top)) {
+		if (strlen(rx->target) + strlen(sds) - strlen(rx->top) >
+		    BK_LPOOL_NAME_MAX)
+			return at_rec(err, rec, BK_ERR_USAGE,
+				      "%s%s: name too long", rx->target,
+				      sds + strlen(rx->top));
+		snprintf(c->ds, sizeof(c->ds), "%s%s", rx->target,
+			 sds + strlen(rx->top));
+	} else {
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "substream %s is not below the package's top "
+			      "dataset %s",
+			      r->u.begin.toname, rx->top);
+	}
+	{
+		char full[LP_NAME_MAX];
+		struct bk_error e2;
+
+		snprintf(full, sizeof(full), "%s@%s", c->ds, c->snap);
+		if (lp_check_name(full, true, &e2))
+			return at_rec(err, rec, BK_ERR_FORMAT, "%s", e2.msg);
+	}
+	d = lp_meta_ds(&rx->m, c->ds);
+	if (r->u.begin.fromguid == 0 || (r->u.begin.flags & BK_DRR_FLAG_CLONE)) {
+		/* a new dataset (or a clone of a snapshot in the pool) */
+		if (d && !rx->force)
+			return at_rec(err, rec, BK_ERR_EXISTS,
+				      "destination %s exists; receiving a full "
+				      "stream over it needs -F",
+				      c->ds);
+		if (d && d->nsnaps)
+			return at_rec(err, rec, BK_ERR_EXISTS,
+				      "destination %s has snapshots (%s@%s): "
+				      "destroy them to receive a full stream "
+				      "over it",
+				      c->ds, c->ds, d->snaps[0].name);
+		if (!d) {
+			const char *slash = strrchr(c->ds, '/');
+			char parent[BK_LPOOL_NAME_MAX + 1];
+
+			if (!slash)
+				return at_rec(err, rec, BK_ERR_NOTFOUND,
+					      "cannot receive into %s: that "
+					      "is a pool (zbak pool create "
+					      "%s, then receive into %s/NAME)",
+					      c->ds, c->ds, c->ds);
+			snprintf(parent, sizeof(parent), "%.*s",
+				 (int)(slash - c->ds), c->ds);
+			if (!lp_meta_ds(&rx->m, parent))
+				return at_rec(
+					err, rec, BK_ERR_NOTFOUND,
+					"cannot receive into %s: %s %s does "
+					"not exist",
+					c->ds,
+					strchr(parent, '/') ? "parent"
+							    : "pool",
+					parent);
+		}
+		c->replace = d != NULL;
+		if (r->u.begin.flags & BK_DRR_FLAG_CLONE) {
+			const struct lp_ds *od;
+			const struct lp_snap *os =
+				find_guid(&rx->m, r->u.begin.fromguid, &od);
+
+			if (!os)
+				return at_rec(err, rec, BK_ERR_NOTFOUND,
+					      "clone stream: its origin "
+					      "snapshot (guid %016" PRIx64
+					      ") is not in the pool",
+					      r->u.begin.fromguid);
+			snprintf(c->origin, sizeof(c->origin), "%s@%s",
+				 od->name, os->name);
+			base = os->state;
+			have_base = true;
+		}
+	} else {
+		const struct lp_snap *s, *newest;
+
+		if (!d)
+			return at_rec(err, rec, BK_ERR_NOTFOUND,
+				      "destination %s does not exist: an "
+				      "incremental stream needs the dataset "
+				      "holding its source snapshot (guid "
+				      "%016" PRIx64 ")",
+				      c->ds, r->u.begin.fromguid);
+		s = lp_ds_snap_guid(d, r->u.begin.fromguid);
+		newest = d->nsnaps ? &d->snaps[d->nsnaps - 1] : NULL;
+		if (!s || (s != newest && !rx->force)) {
+			if (!newest)
+				return at_rec(err, rec, BK_ERR_NOTFOUND,
+					      "destination %s has no "
+					      "snapshots; the stream is "
+					      "incremental from guid %016" PRIx64,
+					      c->ds, r->u.begin.fromguid);
+			return at_rec(err, rec, BK_ERR_NOTFOUND,
+				      "most recent snapshot of %s (%s, guid "
+				      "%016" PRIx64
+				      ") does not match the stream's source "
+				      "(guid %016" PRIx64 ")%s",
+				      c->ds, newest->name, newest->guid,
+				      r->u.begin.fromguid,
+				      s ? "; -F destroys the snapshots after "
+					  "it"
+					: "");
+		}
+		if (s != newest) {
+			for (size_t j = (size_t)(s - d->snaps) + 1;
+			     j < d->nsnaps; j++) {
+				char full[LP_NAME_MAX];
+
+				snprintf(full, sizeof(full), "%s@%s", d->name,
+					 d->snaps[j].name);
+				for (size_t k = 0; k < rx->m.nds; k++)
+					if (!strcmp(rx->m.ds[k].origin, full))
+						return at_rec(
+							err, rec,
+							BK_ERR_EXISTS,
+							"-F would destroy %s, "
+							"which has a dependent "
+							"clone %s",
+							full,
+							rx->m.ds[k].name);
+			}
+			c->keep_snaps = (size_t)(s - d->snaps) + 1;
+		}
+		if (memcmp(&d->state, &newest->state, sizeof(d->state)) != 0 &&
+		    !rx->force)
+			return at_rec(err, rec, BK_ERR_EXISTS,
+				      "destination %s has been modified since "
+				      "its most recent snapshot %s; -F rolls "
+				      "it back",
+				      c->ds, newest->name);
+		base = s->state;
+		have_base = true;
+	}
+	if (d) {
+		const struct lp_snap *same = lp_ds_snap(d, c->snap);
+
+		if (same && (c->keep_snaps == SIZE_MAX ||
+			     (size_t)(same - d->snaps) < c->keep_snaps))
+			return at_rec(err, rec, BK_ERR_EXISTS,
+				      "destination snapshot %s@%s already "
+				      "exists",
+				      c->ds, c->snap);
+	}
+	{
+		const struct lp_ds *gd;
+
+		if (find_guid(&rx->m, r->u.begin.toguid, &gd) && gd == d &&
+		    c->keep_snaps == SIZE_MAX)
+			return at_rec(err, rec, BK_ERR_EXISTS,
+				      "%s already has the snapshot this "
+				      "stream carries (guid %016" PRIx64 ")",
+				      c->ds, r->u.begin.toguid);
+	}
+	if (have_base && (rc = lp_state_load(rx->p, &base, &c->st, err)))
+		return rc;
+	big = rec->byteswap != lp_host_bigendian();
+	if (c->st.order_set && c->st.bigendian != big && c->st.nobjs)
+		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
+			      "the stream is %s-endian but %s holds "
+			      "%s-endian data; the local pool keeps payloads "
+			      "as they came and cannot mix byte orders in "
+			      "one dataset",
+			      big ? "big" : "little", c->ds,
+			      c->st.bigendian ? "big" : "little");
+	c->st.order_set = true;
+	c->st.bigendian = big;
+	c->st.objset_type = r->u.begin.objset_type;
+	c->st.begin_flags = r->u.begin.flags & BK_DRR_FLAG_CI_DATA;
+	c->st.features = (have_base ? c->st.features : 0) |
+			 (feat & DATA_FEATURES);
+	if (rec->payload_len) {
+		uint8_t *nv = malloc(rec->payload_len);
+
+		if (!nv)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		memcpy(nv, rec->payload, rec->payload_len);
+		free(c->st.nvl);
+		c->st.nvl = nv;
+		c->st.nvl_len = (uint32_t)rec->payload_len;
+	}
+	c->raw = (feat & BK_FEAT_RAW) != 0;
+	c->begin_flags = r->u.begin.flags;
+	c->toguid = r->u.begin.toguid;
+	c->creation = r->u.begin.creation_time;
+	c->txg = ++rx->m.txg;
+	c->active = true;
+	return BK_OK;
+}
+
+static enum bk_code need_object(struct bk_lpool_recv *rx,
+				const struct bk_drr_rec *rec, uint64_t obj,
+				struct lp_object **o, struct bk_error *err)
+{
+	long i = lp_state_find(&rx->cur.st, obj, NULL);
+
+	*o = NULL;
+	if (i < 0)
+		return at_rec(err, rec, BK_ERR_RULE,
+			      "object %" PRIu64 " does not exist", obj);
+	*o = &rx->cur.st.objs[i];
+	return BK_OK;
+}
+
+static enum bk_code store_payload(struct bk_lpool_recv *rx,
+				  const struct bk_drr_rec *rec,
+				  uint8_t hash[BK_ID_LEN],
+				  struct bk_error *err)
+{
+	bool created;
+	enum bk_code rc = lp_block_store(rx->p, rec->payload,
+					 (size_t)rec->payload_len, hash,
+					 &created, err);
+
+	if (!rc && created) {
+		rx->res.new_blocks++;
+		rx->res.new_bytes += rec->payload_len;
+	}
+	return rc;
+}
+
+static enum bk_code on_object(struct bk_lpool_recv *rx,
+			      const struct bk_drr_rec *rec,
+			      struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	struct sub *c = &rx->cur;
+	struct lp_object *o;
+	size_t at;
+	long i = lp_state_find(&c->st, r->u.object.object, &at);
+	enum bk_code rc;
+
+	if (rec->payload_len > LP_MAX_BONUS)
+		return at_rec(err, rec, BK_ERR_LIMIT,
+			      "bonus buffer of %" PRIu64 " bytes",
+			      rec->payload_len);
+	if (i >= 0) {
+		o = &c->st.objs[i];
+		if (o->type != r->u.object.type ||
+		    o->blksz != r->u.object.blksz ||
+		    o->bonustype != r->u.object.bonustype ||
+		    o->dn_slots != r->u.object.dn_slots ||
+		    (c->raw && (o->indblkshift != r->u.object.indblkshift ||
+				o->nlevels != r->u.object.nlevels ||
+				o->nblkptr != r->u.object.nblkptr))) {
+			/* reallocated: its old contents go */
+			lp_object_clear(o);
+			rx->maybe_garbage = true;
+		}
+	} else {
+		if ((rc = lp_state_insert(&c->st, at, r->u.object.object, &o,
+					  err)))
+			return rc;
+	}
+	/* a large dnode covers the object numbers after it */
+	for (uint32_t k = 1; k < r->u.object.dn_slots; k++) {
+		long j = lp_state_find(&c->st, r->u.object.object + k, NULL);
+
+		if (j >= 0) {
+			lp_state_remove(&c->st, (size_t)j);
+			rx->maybe_garbage = true;
+		}
+	}
+	i = lp_state_find(&c->st, r->u.object.object, NULL);
+	o = &c->st.objs[i];
+	o->birth = c->txg;
+	o->type = r->u.object.type;
+	o->bonustype = r->u.object.bonustype;
+	o->blksz = r->u.object.blksz;
+	o->bonuslen = r->u.object.bonuslen;
+	o->raw_bonuslen = r->u.object.raw_bonuslen;
+	o->checksumtype = r->u.object.checksumtype;
+	o->compress = r->u.object.compress;
+	o->dn_slots = r->u.object.dn_slots;
+	o->flags = r->u.object.flags;
+	o->indblkshift = r->u.object.indblkshift;
+	o->nlevels = r->u.object.nlevels;
+	o->nblkptr = r->u.object.nblkptr;
+	o->maxblkid = r->u.object.maxblkid;
+	free(o->bonus);
+	o->bonus = NULL;
+	o->bonus_paylen = 0;
+	if (rec->payload_len) {
+		o->bonus = malloc(rec->payload_len);
+		if (!o->bonus)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		memcpy(o->bonus, rec->payload, rec->payload_len);
+		o->bonus_paylen = (uint32_t)rec->payload_len;
+	}
+	/* with SPILL_BLOCK, an object sent without OBJECT_SPILL has none */
+	if ((c->begin_flags & BK_DRR_FLAG_SPILL_BLOCK) &&
+	    !(r->u.object.flags & BK_DRR_RFLAG_SPILL) && o->has_spill) {
+		o->has_spill = false;
+		rx->maybe_garbage = true;
+	}
+	return BK_OK;
+}
+
+static enum bk_code on_freeobjects(struct bk_lpool_recv *rx,
+				   const struct bk_drr_rec *rec)
+{
+	struct lp_state *s = &rx->cur.st;
+	uint64_t first = rec->hdr.u.freeobjects.firstobj;
+	uint64_t num = rec->hdr.u.freeobjects.numobjs;
+	uint64_t end = num > UINT64_MAX - first ? UINT64_MAX : first + num;
+	size_t at, to;
+
+	lp_state_find(s, first, &at);
+	for (to = at; to < s->nobjs && s->objs[to].object < end; to++)
+		lp_object_clear(&s->objs[to]);
+	if (to > at) {
+		memmove(&s->objs[at], &s->objs[to],
+			(s->nobjs - to) * sizeof(*s->objs));
+		s->nobjs -= to - at;
+		rx->maybe_garbage = true;
+	}
+	return BK_OK;
+}
+
+static enum bk_code on_write(struct bk_lpool_recv *rx,
+			     const struct bk_drr_rec *rec,
+			     struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	struct lp_object *o;
+	struct lp_block b;
+	enum bk_code rc;
+
+	memset(&b, 0, sizeof(b));
+	if (r->type == BK_DRR_WRITE) {
+		if ((rc = need_object(rx, rec, r->u.write.object, &o, err)))
+			return rc;
+		b.kind = LP_DATA;
+		b.offset = r->u.write.offset;
+		b.lsize = r->u.write.logical_size;
+		b.psize = r->u.write.compressed_size;
+		b.type = r->u.write.type;
+		b.checksumtype = r->u.write.checksumtype;
+		b.flags = r->u.write.flags;
+		b.compression = r->u.write.compressiontype;
+		b.key_cksum = r->u.write.key_cksum;
+		b.key_prop = r->u.write.key_prop;
+		memcpy(b.salt, r->u.write.salt, 8);
+		memcpy(b.iv, r->u.write.iv, 12);
+		memcpy(b.mac, r->u.write.mac, 16);
+	} else if (r->type == BK_DRR_WRITE_EMBEDDED) {
+		if ((rc = need_object(rx, rec, r->u.write_embedded.object, &o,
+				      err)))
+			return rc;
+		b.kind = LP_EMBEDDED;
+		b.offset = r->u.write_embedded.offset;
+		b.lsize = r->u.write_embedded.length;
+		b.psize = r->u.write_embedded.psize;
+		b.type = r->u.write_embedded.lsize;
+		b.compression = r->u.write_embedded.compression;
+		b.etype = r->u.write_embedded.etype;
+	} else { /* REDACT */
+		if ((rc = need_object(rx, rec, r->u.redact.object, &o, err)))
+			return rc;
+		b.kind = LP_REDACT;
+		b.offset = r->u.redact.offset;
+		b.lsize = r->u.redact.length;
+	}
+	b.birth = rx->cur.txg;
+	b.paylen = (uint32_t)rec->payload_len;
+	if (b.kind != LP_REDACT && (rc = store_payload(rx, rec, b.hash, err)))
+		return rc;
+	if (lp_object_find_block(o, b.offset, NULL) >= 0)
+		rx->maybe_garbage = true;
+	return lp_object_put_block(o, &b, err);
+}
+
+static enum bk_code on_free(struct bk_lpool_recv *rx,
+			    const struct bk_drr_rec *rec,
+			    struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	uint64_t off = r->u.free.offset, len = r->u.free.length;
+	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+	struct lp_object *o;
+	enum bk_code rc;
+	size_t i;
+
+	if ((rc = need_object(rx, rec, r->u.free.object, &o, err)))
+		return rc;
+	lp_object_find_block(o, off, &i);
+	/* a block that starts before off may reach into the range */
+	if (i > 0 && o->blocks[i - 1].offset + o->blocks[i - 1].lsize > off)
+		i--;
+	while (i < o->nblocks && o->blocks[i].offset < end) {
+		struct lp_block *b = &o->blocks[i];
+		uint64_t bend = b->offset + b->lsize;
+
+		if (b->offset >= off && bend <= end) {
+			lp_object_remove_blocks(o, i, i + 1);
+			rx->maybe_garbage = true;
+			continue;
+		}
+		if (bend <= off) {
+			i++;
+			continue;
+		}
+		if (b->kind == LP_DATA && b->compression == 0 && b->psize == 0 &&
+		    b->paylen == b->lsize) {
+			uint64_t lo = off > b->offset ? off - b->offset : 0;
+			uint64_t hi = (end < bend ? end : bend) - b->offset;
+			bool created;
+
+			if ((rc = lp_block_load(rx->p, b->hash, b->paylen,
+						&rx->scratch, err)))
+				return rc;
+			memset(rx->scratch.data + lo, 0, (size_t)(hi - lo));
+			if ((rc = lp_block_store(rx->p, rx->scratch.data,
+						 rx->scratch.len, b->hash,
+						 &created, err)))
+				return rc;
+			b->birth = rx->cur.txg;
+			i++;
+			continue;
+		}
+		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
+			      "frees part of the block at offset %" PRIu64
+			      " of object %" PRIu64
+			      ", which is kept compressed or embedded",
+			      b->offset, o->object);
+	}
+	return BK_OK;
+}
+
+static enum bk_code on_spill(struct bk_lpool_recv *rx,
+			     const struct bk_drr_rec *rec,
+			     struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	struct lp_object *o;
+	enum bk_code rc;
+
+	if ((rc = need_object(rx, rec, r->u.spill.object, &o, err)))
+		return rc;
+	if (o->has_spill)
+		rx->maybe_garbage = true;
+	memset(&o->spill, 0, sizeof(o->spill));
+	o->spill.birth = rx->cur.txg;
+	o->spill.length = r->u.spill.length;
+	o->spill.compressed_size = r->u.spill.compressed_size;
+	o->spill.type = r->u.spill.type;
+	o->spill.flags = r->u.spill.flags;
+	o->spill.compression = r->u.spill.compressiontype;
+	memcpy(o->spill.salt, r->u.spill.salt, 8);
+	memcpy(o->spill.iv, r->u.spill.iv, 12);
+	memcpy(o->spill.mac, r->u.spill.mac, 16);
+	o->spill.paylen = (uint32_t)rec->payload_len;
+	if ((rc = store_payload(rx, rec, o->spill.hash, err)))
+		return rc;
+	o->has_spill = true;
+	return BK_OK;
+}
+
+static enum bk_code on_object_range(struct bk_lpool_recv *rx,
+				    const struct bk_drr_rec *rec,
+				    struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	struct lp_range g;
+
+	memset(&g, 0, sizeof(g));
+	g.firstobj = r->u.object_range.firstobj;
+	g.numslots = r->u.object_range.numslots;
+	g.birth = rx->cur.txg;
+	g.flags = r->u.object_range.flags;
+	memcpy(g.salt, r->u.object_range.salt, 8);
+	memcpy(g.iv, r->u.object_range.iv, 12);
+	memcpy(g.mac, r->u.object_range.mac, 16);
+	return lp_state_put_range(&rx->cur.st, &g, err);
+}
+
+/* A substream's END matched: its snapshot joins the working metadata. */
+static enum bk_code on_end(struct bk_lpool_recv *rx, struct bk_error *err)
+{
+	struct sub *c = &rx->cur;
+	struct lp_ds *d;
+	struct lp_snap s;
+	enum bk_code rc;
+
+	memset(&s, 0, sizeof(s));
+	if ((rc = lp_state_store(rx->p, &c->st, &s.state, err)))
+		return rc;
+	lp_state_usage(&c->st, &s.refer, &s.objects);
+	d = lp_meta_ds(&rx->m, c->ds);
+	if (!d) {
+		if ((rc = lp_meta_add_ds(&rx->m, c->ds, &d, err)))
+			return rc;
+		d->createtxg = c->txg;
+		d->creation = (uint64_t)time(NULL);
+	} else if (c->replace) {
+		rx->dropped = true;
+	}
+	if (c->origin[0] || c->replace)
+		snprintf(d->origin, sizeof(d->origin), "%s", c->origin);
+	if (c->keep_snaps != SIZE_MAX && c->keep_snaps < d->nsnaps) {
+		d->nsnaps = c->keep_snaps;
+		rx->dropped = true;
+	}
+	if (memcmp(&d->state, &s.state, sizeof(s.state)) != 0 && d->nsnaps &&
+	    memcmp(&d->state, &d->snaps[d->nsnaps - 1].state,
+		   sizeof(d->state)) != 0)
+		rx->dropped = true; /* -F rolled back changes */
+	snprintf(s.name, sizeof(s.name), "%s", c->snap);
+	s.guid = c->toguid;
+	s.createtxg = c->txg;
+	s.creation = c->creation;
+	if ((rc = lp_ds_add_snap(d, &s, err)))
+		return rc;
+	d->state = s.state;
+	d->refer = s.refer;
+	d->objects = s.objects;
+	if (!rx->res.name[0])
+		snprintf(rx->res.name, sizeof(rx->res.name), "%s@%s", c->ds,
+			 c->snap);
+	rx->res.substreams++;
+	lp_state_free(&c->st);
+	c->active = false;
+	return BK_OK;
+}
+
+static enum bk_code apply(struct bk_lpool_recv *rx,
+			  const struct bk_drr_rec *rec, struct bk_error *err)
+{
+	uint32_t t = rec->hdr.type;
+
+	if (t == BK_DRR_BEGIN)
+		return on_begin(rx, rec, err);
+	if (t == BK_DRR_END)
+		return rec->substream && rx->cur.active ? on_end(rx, err)
+							: BK_OK;
+	if (!rx->cur.active)
+		return at_rec(err, rec, BK_ERR_FORMAT, "outside a substream");
+	switch (t) {
+	case BK_DRR_OBJECT:
+		return on_object(rx, rec, err);
+	case BK_DRR_FREEOBJECTS:
+		return on_freeobjects(rx, rec);
+	case BK_DRR_WRITE:
+	case BK_DRR_WRITE_EMBEDDED:
+	case BK_DRR_REDACT:
+		return on_write(rx, rec, err);
+	case BK_DRR_FREE:
+		return on_free(rx, rec, err);
+	case BK_DRR_SPILL:
+		return on_spill(rx, rec, err);
+	case BK_DRR_OBJECT_RANGE:
+		return on_object_range(rx, rec, err);
+	default:
+		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
+			      "no receiver accepts this record type");
+	}
+}
+
+static enum bk_code drain(struct bk_lpool_recv *rx, struct bk_error *err)
+{
+	struct bk_drr_rec rec;
+
+	for (;;) {
+		enum bk_drr_status s = bk_drr_parser_next(rx->parser, &rec, err);
+		enum bk_code rc;
+
+		if (s == BK_DRR_NEED_MORE)
+			return BK_OK;
+		if (s == BK_DRR_ERROR)
+			return err->code;
+		if (s == BK_DRR_DONE) {
+			rx->done = true;
+			return BK_OK;
+		}
+		if ((rc = apply(rx, &rec, err)))
+			return rc;
+		rx->res.records++;
+	}
+}
+
+enum bk_code bk_lpool_recv_write(struct bk_lpool_recv *rx, const void *buf,
+				 size_t len, struct bk_error *err)
+{
+	const uint8_t *p = buf;
+	enum bk_code rc;
+
+	while (len) {
+		size_t took = bk_drr_parser_feed(rx->parser, p, len);
+
+		p += took;
+		len -= took;
+		if ((rc = drain(rx, err)))
+			return rc;
+	}
+	return BK_OK;
+}
+
+enum bk_code bk_lpool_recv_sink(void *ctx, const void *buf, size_t len,
+				struct bk_error *err)
+{
+	return bk_lpool_recv_write(ctx, buf, len, err);
+}
+
+static void recv_free(struct bk_lpool_recv *rx)
+{
+	lp_state_free(&rx->cur.st);
+	lp_meta_free(&rx->m);
+	bk_drr_parser_free(rx->parser);
+	bk_buf_release(&rx->scratch);
+	lp_unlock(rx->p);
+	free(rx);
+}
+
+void bk_lpool_recv_abort(struct bk_lpool_recv *rx)
+{
+	struct bk_error e2;
+
+	if (!rx)
+		return;
+	/* what it wrote is referenced by nothing: collect it now */
+	lp_gc(rx->p, &e2);
+	recv_free(rx);
+}
+
+enum bk_code bk_lpool_recv_finish(struct bk_lpool_recv *rx,
+				  struct bk_lpool_recv_result *res,
+				  struct bk_error *err)
+{
+	enum bk_code rc;
+	struct bk_error e2;
+
+	bk_drr_parser_eof(rx->parser);
+	rc = drain(rx, err);
+	if (!rc && !rx->done)
+		rc = bk_error_set(err, BK_ERR_TRUNCATED,
+				  "the stream ended early: no END record");
+	if (!rc)
+		rc = lp_meta_commit(rx->p, &rx->m, err);
+	if (rc) {
+		bk_lpool_recv_abort(rx);
+		return rc;
+	}
+	rx->res.bytes = bk_drr_parser_stats(rx->parser)->bytes;
+	if (res)
+		*res = rx->res;
+	if (rx->dropped)
+		lp_gc(rx->p, &e2); /* committed: a failure here only delays */
+	else if (!rx->maybe_garbage)
+		unlinkat(rx->p->dirfd, "dirty", 0);
+	recv_free(rx);
+	return BK_OK;
+}
