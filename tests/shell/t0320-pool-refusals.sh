@@ -1,0 +1,290 @@
+#!/bin/bash
+# zbak pool recv refuses what dmu_recv refuses (target rules, truncation,
+# checksums, record rules, dedup, trailing data) and every refusal leaves the
+# pool exactly as it was.
+. "$(dirname "$0")/../lib.sh"
+
+export ZBAK_POOL_DIR=$TMP/pool
+zp() { "$ZBAK" pool "$@"; }
+rnd() { head -c "$1" /dev/urandom; }
+RESTREAM="perl $(cd "$(dirname "$0")/../lib" && pwd)/restream.pl"
+
+# save: copy the pool aside; unchanged: the pool still equals that copy
+# (every name, guid and txg, and the data of every dataset and snapshot)
+LIST="-H -p -o name,guid,createtxg,referenced,objects,origin -t all -r"
+save() { rm -rf "$TMP/before" && cp -a "$ZBAK_POOL_DIR" "$TMP/before"; }
+unchanged() {
+	local n
+	zp list $LIST >"$TMP/l.now" &&
+	ZBAK_POOL_DIR=$TMP/before zp list $LIST >"$TMP/l.before" || return 1
+	if ! cmp -s "$TMP/l.before" "$TMP/l.now"; then
+		echo "the pool's listing changed:"
+		diff "$TMP/l.before" "$TMP/l.now"
+		return 1
+	fi
+	for n in $(cut -f1 "$TMP/l.now"); do
+		zp diff -d "$TMP/before" "$n" "$n" >"$TMP/d.out" 2>&1 && continue
+		echo "$n changed:"
+		head "$TMP/d.out"
+		return 1
+	done
+}
+# refused RC TARGET [recv options] < STREAM: the receive exits RC (a
+# message on stderr, no crash) and the pool is unchanged
+refused() {
+	local want=$1 rc
+	shift
+	save || return 1
+	zp recv "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	if [ "$rc" != "$want" ]; then
+		echo "expected exit $want, got $rc: zp recv $*"
+		cat "$TMP/err"
+		return 1
+	fi
+	if [ ! -s "$TMP/err" ] || grep -q -E 'Sanitizer|runtime error' "$TMP/err"; then
+		echo "no message, or a sanitizer report:"
+		cat "$TMP/err"
+		return 1
+	fi
+	unchanged
+}
+# flip FILE OFFSET: flip the low bit of one byte
+flip() {
+	perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, $ARGV[1], 0);
+		read($f, my $b, 1) == 1 or die "short"; seek($f, $ARGV[1], 0);
+		print $f chr(ord($b) ^ 1)' "$1" "$2"
+}
+# nth_rec FILE TYPE N FIELD: field 3 (header offset), 4 (payload offset) or
+# 5 (payload length) of the N-th record (0-based) of TYPE
+nth_rec() { $RESTREAM list "$1" | awk -v t="$2" -v n="$3" -v f="$4" '$2 == t && k++ == n { print $f }'; }
+
+G="--objects 4 --size 256K --blocksize 16K --name tank/fs --seed 5"
+gen() { "$ZBAK" debug gen $G "$@"; }
+gen >"$TMP/g1"
+gen --from 1 --version 2 --change 0.3 >"$TMP/g2"
+gen --from 2 --version 3 --change 0.3 >"$TMP/g3"
+gen --seed 6 >"$TMP/other"
+
+test_expect_success 'setup: tank/fs at v1' '
+	zp create tank && zp recv tank/fs <g1 &&
+	zp create tank/empty &&
+	test "$(zp list -H -o name -t snapshot tank/fs)" = tank/fs@v1
+'
+
+# --- the target's rules -----------------------------------------------------
+
+test_expect_success 'full stream into an existing dataset without -F' '
+	refused 1 tank/fs <other &&
+	grep -q -e -F "$TMP/err"
+'
+
+test_expect_success 'full stream with -F into a dataset with snapshots' '
+	refused 1 -F tank/fs <other
+'
+
+test_expect_success 'full stream into an existing empty dataset without -F' '
+	refused 1 tank/empty <other
+'
+
+test_expect_success 'full stream with -F into a dataset without snapshots' '
+	rnd 1000 | zp write tank/empty 3 0 &&
+	zp recv -F tank/empty <other &&
+	test "$(zp list -H -o name -t snapshot tank/empty)" = tank/empty@v1 &&
+	zp diff tank/empty@v1 tank/empty
+'
+
+test_expect_success 'incremental with a fromguid the target does not have' '
+	refused 1 tank/fs <g3 &&
+	refused 1 tank/empty <g3
+'
+
+test_expect_success 'incremental into a missing dataset' '
+	refused 1 tank/none <g2
+'
+
+test_expect_success 'full stream under a missing parent' '
+	refused 1 tank/no/such <g1
+'
+
+test_expect_success 'incremental over changes since the snapshot needs -F' '
+	rnd 5000 | zp write tank/fs 2 100 &&
+	! zp diff tank/fs@v1 tank/fs >/dev/null &&
+	refused 1 tank/fs <g2
+'
+
+test_expect_success '-F rolls the changes back and receives' '
+	zp recv -F tank/fs <g2 &&
+	zp diff tank/fs@v2 tank/fs &&
+	zp recv tank/ref <g1 && zp recv tank/ref <g2 &&
+	zp diff tank/ref@v2 tank/fs@v2 &&
+	zp destroy -r tank/ref
+'
+
+test_expect_success 'the same incremental twice: the snapshot exists' '
+	refused 1 tank/fs <g2
+'
+
+test_expect_success 'incremental when a newer snapshot came after fromsnap' '
+	zp snapshot tank/fs@extra &&
+	refused 1 tank/fs <g3
+'
+
+test_expect_success 'the same with -F: the later snapshot goes, v3 comes' '
+	zp recv -F tank/fs <g3 &&
+	test "$(zp list -H -o name -t snapshot tank/fs | tr "\n" " ")" = "tank/fs@v1 tank/fs@v2 tank/fs@v3 " &&
+	zp rollback -r tank/fs@v2 &&
+	test "$(zp list -H -o name -t snapshot tank/fs | tr "\n" " ")" = "tank/fs@v1 tank/fs@v2 "
+'
+
+# --- stream damage: exit 3, nothing changes ---------------------------------
+
+size=$(stat -c %s "$TMP/g3")
+for cut in 0 1 100 311 312 400 $((size / 2)) $((size - 312)) $((size - 1)); do
+	test_expect_success "incremental truncated to $cut bytes" '
+		head -c $cut g3 >cut &&
+		refused 3 tank/fs <cut
+	'
+done
+
+test_expect_success 'full stream truncated before its END leaves no dataset' '
+	head -c $(( $(stat -c %s g1) - 312 )) g1 >cut &&
+	refused 3 tank/new <cut &&
+	! zp list tank/new >/dev/null 2>&1
+'
+
+test_expect_success 'a flipped byte in a WRITE payload: END checksum mismatch' '
+	cp g3 bad && flip bad $(( $(nth_rec g3 3 1 4) + 100 )) &&
+	refused 3 tank/fs <bad &&
+	grep -qi checksum "$TMP/err"
+'
+
+test_expect_success 'a flipped byte in a WRITE header: trailer mismatch' '
+	cp g3 bad && flip bad $(( $(nth_rec g3 3 0 3) + 8 )) &&
+	refused 3 tank/fs <bad &&
+	grep -qi checksum "$TMP/err"
+'
+
+test_expect_success 'a flipped byte in the END checksum' '
+	cp g3 bad && flip bad $(( $(nth_rec g3 5 0 3) + 8 )) &&
+	refused 3 tank/fs <bad
+'
+
+test_expect_success 'a flipped byte in the last WRITE payload of a full stream' '
+	n=$(( $($RESTREAM list g1 | awk "\$2 == 3" | wc -l) - 1 )) &&
+	cp g1 bad && flip bad $(( $(nth_rec g1 3 $n 4) + 7 )) &&
+	refused 3 tank/new <bad
+'
+
+test_expect_success 'the stream rewriter keeps a good stream good' '
+	$RESTREAM edit g3 same && cmp g3 same
+'
+
+# rule NAME OPS...: a rewritten g3 (checksums recomputed) is refused with 3
+rule() {
+	local what=$1
+	shift
+	$RESTREAM edit g3 bad "$@" || return 1
+	"$ZBAK" inspect bad >/dev/null || { echo "rewritten stream does not verify"; return 1; }
+	refused 3 tank/fs <bad
+}
+
+test_expect_success 'rule: OBJECT blksz not a multiple of 512' '
+	rule blksz set:1:0:24:V:1000 && grep -q -i "block size\|blksz" "$TMP/err"
+'
+
+test_expect_success 'rule: OBJECT blksz over 128K without LARGE_BLOCKS' '
+	rule blksz set:1:0:24:V:262144
+'
+
+test_expect_success 'rule: OBJECT type 0' '
+	rule type set:1:0:16:V:0
+'
+
+test_expect_success 'rule: OBJECT dn_slots 2 without LARGE_DNODE' '
+	rule slots set:1:0:34:C:2
+'
+
+test_expect_success 'rule: OBJECT checksumtype 15' '
+	rule cksum set:1:0:32:C:15
+'
+
+test_expect_success 'rule: WRITEs out of order' '
+	rule order swap:3:0:1 && grep -q -i order "$TMP/err"
+'
+
+test_expect_success 'rule: object number 0 in a WRITE' '
+	rule zero set:3:0:8:Q\<:0
+'
+
+test_expect_success 'rule: object number 2^48 in a FREE' '
+	rule big set:4:0:8:Q\<:281474976710656
+'
+
+test_expect_success 'rule: unknown feature bit in BEGIN' '
+	v=$(perl -e "read(STDIN, \$b, 24) == 24 or die; print unpack(q{Q<}, substr(\$b, 16))" <g3) &&
+	rule feature set:0:0:16:Q\<:$((v | (1 << 40)))
+'
+
+test_expect_success 'rule: BEGIN toname without @' '
+	rule toname set:0:0:56:a256:tank/fs
+'
+
+test_expect_success 'rule: a WRITE_BYREF record' '
+	rule byref strip:3:0 set:3:0:0:V:6
+'
+
+test_expect_success 'rule: OBJECT_RANGE in a stream that is not raw' '
+	rule range set:4:0:0:V:9 set:4:0:8:Q\<:32 set:4:0:16:Q\<:32
+'
+
+test_expect_success 'rule: WRITE_EMBEDDED without EMBED_DATA' '
+	rule embedded set:4:0:0:V:8
+'
+
+test_expect_success 'BEGIN with a bad magic' '
+	$RESTREAM edit g3 bad set:0:0:8:Q\<:1234 &&
+	refused 3 tank/fs <bad
+'
+
+test_expect_success 'not a stream at all' '
+	rnd 10000 >junk && refused 3 tank/fs <junk &&
+	refused 3 tank/new <junk
+'
+
+test_expect_success 'trailing garbage after the END' '
+	{ cat g3; printf "garbage"; } >bad && refused 3 tank/fs <bad &&
+	{ cat g3; head -c 312 /dev/zero; } >bad && refused 3 tank/fs <bad
+'
+
+test_expect_success 'a second stream after the first' '
+	cat g3 g3 >bad && refused 3 tank/fs <bad
+'
+
+test_expect_success 'a compound package with garbage after its final END' '
+	"$ZBAK" debug gen --compound --objects 2 --size 64K --name tank/pkg >pkg &&
+	{ cat pkg; printf x; } >bad && refused 3 tank/pkg <bad &&
+	head -c $(( $(stat -c %s pkg) - 312 )) pkg >bad && refused 3 tank/pkg <bad
+'
+
+S=$SHARED_STREAMS
+if [ -z "$S" ] || [ ! -d "$S/zsend" ]; then
+	test_skip "dedup stream refused" "../shared/streams is not present"
+else
+	test_expect_success 'a dedup stream is refused, saying why' '
+		refused 3 tank/dd <"$S/zsend/dedup.zsend" &&
+		grep -q -i "dedup\|redup" "$TMP/err"
+	'
+fi
+
+# --- after all that, the pool works ----------------------------------------
+
+test_expect_success 'the next good incremental is received' '
+	zp recv tank/fs <g3 &&
+	zp recv tank/ref <g1 && zp recv tank/ref <g2 &&
+	zp recv tank/ref <g3 && zp diff tank/ref@v3 tank/fs@v3 &&
+	zp send -i @v2 tank/fs@v3 | "$ZBAK" debug content >c2 &&
+	"$ZBAK" debug content g3 >c1 && cmp c1 c2
+'
+
+test_done
