@@ -258,7 +258,7 @@ test_expect_success 'generated: the 2008 format, full and incremental' '
 '
 
 test_expect_success 'generated: the 2008 incremental sent back modern is taken' '
-	zp send pool/old@v1 | zp recv pool/old2 &&
+	zp send pool/old@v1 >o1 && zp recv pool/old2 <o1 &&
 	zp send -i @v1 pool/old@v2 >o2 &&
 	"$ZBAK" inspect o2 | grep -q "format: *modern" &&
 	zp recv pool/old2 <o2 &&
