@@ -356,13 +356,16 @@ test_expect_success 'an incremental between pools, and the pools diff equal' '
 	zp2 diff tank/fs@b tank/q@b
 '
 
-# zfs send pool/a@s | zfs recv pool/b: both ends in one pool at once
+# zfs send pool/a@s | zfs recv pool/b: both ends in one pool at once (a
+# command that waits for the pool's lock gives up after 5 s here, not 60)
 test_expect_success 'send | recv within one pool, the sender first' '
+	export ZBAK_POOL_LOCK_WAIT=5 &&
 	zp send tank/fs@b | { sleep 0.3; zp recv tank/copy1; } &&
 	zp diff tank/fs@b tank/copy1@b
 '
 
 test_expect_success 'send | recv within one pool, the receiver first' '
+	export ZBAK_POOL_LOCK_WAIT=5 &&
 	{ sleep 0.3; zp send tank/fs@b; } | zp recv tank/copy2 &&
 	zp diff tank/fs@b tank/copy2@b
 '
