@@ -5,6 +5,8 @@
 #   bench/repo.sh     zbak push and restore next to restic, borg and lz4 -1,
 #                     repository growth for a 1%-changed full send, and zbak's
 #                     peak RSS on a 4 GiB stream
+#   bench/lpool.sh    the local pool: recv, send and restore --to, next to
+#                     keeping the stream as a file
 #   bench/s3.sh       zbak push and restore through s3rver on loopback, next
 #                     to a local directory and to rclone (copy up, cat down)
 # First the tools they compare with (packaging/deps.sh --bench --install: as
@@ -24,4 +26,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 echo "scratch directory: $dir" >&2
 "$here/inspect.sh"
 "$here/repo.sh"
+"$here/lpool.sh"
 "$here/s3.sh"

@@ -1,60 +1,110 @@
 #!/bin/bash
-# make demo: the main job on embedded defaults, in a scratch directory.
-#   a synthetic dataset (64 MiB, half compressible) as a full stream of
-#   version 1 and an incremental to version 2 (1% of blocks changed), checked
-#   with inspect, pushed into a new local repository, restored byte for byte.
+# make demo: the whole job on embedded defaults, in a scratch directory.
+#   1. a local pool with a dataset written by `zbak pool write` (48 MiB in
+#      8 files, half text, half random) and a snapshot @monday;
+#   2. a day's changes (a rewrite, an append, a deleted and a new file) and
+#      a snapshot @tuesday;
+#   3. `zbak pool send` full and incremental, pushed into a new local
+#      repository (encrypted, deduplicated);
+#   4. `zbak restore tank/data@tuesday --to tank/restored`: the chain of
+#      both streams, verified, received into another dataset;
+#   5. proof: `zbak pool diff` finds every restored snapshot equal to its
+#      original, and a damaged repository leaves the target unchanged.
 set -euo pipefail
 : "${ZBAK:?}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/zbak-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 repo=$work/repo
+# a scratch pool (the default would be ~/.local/share/zbak/pool)
+export ZBAK_POOL_DIR=$work/pool
 # a throwaway repository: the passphrase is in a 0600 file, never in argv
 umask 077
 printf 'demo passphrase\n' >"$work/passphrase"
 Z() { "$ZBAK" -r "$repo" --passphrase-file "$work/passphrase" "$@"; }
+P() { "$ZBAK" pool "$@"; }
+now() { date +%s.%N; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
-echo "== 1. streams: a 64 MiB dataset, version 1 (full) and 1 -> 2 (incremental, 1% of blocks changed)"
-"$ZBAK" debug gen --name demo/data --size 64M --compressible 0.5 --version 1 >"$work/full.zstream"
-"$ZBAK" debug gen --name demo/data --size 64M --compressible 0.5 --version 2 --from 1 >"$work/incr.zstream"
-"$ZBAK" inspect --validate "$work/full.zstream" | sed -n '1,3p;/^substream/,$p'
-"$ZBAK" inspect --validate "$work/incr.zstream" | sed -n '1,3p'
+# deterministic file contents: text (compressible) or random-looking bytes
+text() { perl -e 'srand($ARGV[0]); my @w = qw(zfs snapshot pool dataset
+	backup restore chunk record stream offsite nightly verify object
+	block checksum); my $n = 0; while ($n < $ARGV[1]) {
+	my $l = join(" ", map { $w[rand @w] } 1 .. 12) . "\n";
+	$l = substr($l, 0, $ARGV[1] - $n) if $n + length $l > $ARGV[1];
+	print $l; $n += length $l }' "$1" "$2"; }
+noise() { perl -e 'srand($ARGV[0]); my $n = $ARGV[1];
+	while ($n > 0) { my $k = $n < 65536 ? $n : 65536;
+	print pack("L*", map { int(rand(4294967296)) } 1 .. $k / 4); $n -= $k }' "$1" "$2"; }
+
+echo "== 1. a local pool: tank/data with 8 files (48 MiB), snapshot @monday"
+P create tank
+P create tank/data
+for f in 1 2 3 4; do
+	text "$f" 6291456 | P write tank/data "$f" 0
+	noise "$f" 6291456 | P write tank/data $((f + 4)) 0
+done
+P snapshot tank/data@monday
+
+echo "== 2. a day of changes: 1 MiB rewritten, 2 MiB appended, a file deleted, a file created; @tuesday"
+noise 11 1048576 | P write tank/data 2 3145728
+text 12 2097152 | P write tank/data 5 6291456
+P free tank/data 7
+text 13 4194304 | P write tank/data 9 0
+P snapshot tank/data@tuesday
+P list -t all -r -o name,guid,createtxg,referenced,objects tank/data
 
 echo
-echo "== 2. a new local repository (XChaCha20-Poly1305, argon2id-wrapped keys)"
+echo "== 3. send both snapshots and push them into a new repository"
 ZBAK_KDF_INSECURE_FAST=1 Z init
-
-echo
-echo "== 3. push both streams"
+P send tank/data@monday >"$work/full.zstream"
+P send -i @monday tank/data@tuesday >"$work/incr.zstream"
+full=$(stat -c %s "$work/full.zstream")
+incr=$(stat -c %s "$work/incr.zstream")
 Z push <"$work/full.zstream"
 Z push <"$work/incr.zstream"
-echo
 Z ls
 
 echo
-echo "== 4. restore both and compare byte for byte"
-Z restore demo/data@v1 -o "$work/full.restored"
-Z restore demo/data@v2 -o "$work/incr.restored"
-cmp "$work/full.zstream" "$work/full.restored"
-cmp "$work/incr.zstream" "$work/incr.restored"
-echo "both restored streams are identical to the originals"
+echo "== 4. restore tank/data@tuesday into tank/restored (the chain: full, then incremental)"
+t0=$(now)
+Z restore tank/data@tuesday --to tank/restored
+t1=$(now)
+P list -t all -r -o name,guid,createtxg,referenced,objects tank/restored
 
 echo
-echo "== 5. verify the repository, reading every pack"
-Z verify --read-data
+echo "== 5. proof: every restored snapshot holds the original's data"
+P diff tank/data@monday tank/restored@monday
+P diff tank/data@tuesday tank/restored@tuesday
+for s in monday tuesday; do
+	a=$(P list -H -p -o guid tank/data@$s)
+	b=$(P list -H -p -o guid tank/restored@$s)
+	if [ "$a" != "$b" ]; then
+		echo "demo: tank/restored@$s has guid $b, not $a" >&2
+		exit 1
+	fi
+done
+echo "snapshot guids match too"
 
 echo
-echo "== 6. damage one byte of the incremental: inspect and push refuse it"
-cp "$work/incr.zstream" "$work/bad.zstream"
-printf '\xff' | dd of="$work/bad.zstream" bs=1 seek=400000 conv=notrunc status=none
-if "$ZBAK" inspect "$work/bad.zstream" >/dev/null 2>"$work/err"; then
-	echo "demo: the damaged stream was not detected" >&2
+echo "== 6. a damaged repository: restore --to refuses, the target stays as it was"
+P create tank/drill
+before=$(P list -H -p -o name,guid,createtxg -t all -r tank/drill)
+for pack in $(find "$repo/data" -type f); do
+	printf '\xff' | dd of="$pack" bs=1 seek=100 conv=notrunc status=none
+done
+if Z restore tank/data@monday --to tank/drill/x 2>"$work/err"; then
+	echo "demo: a damaged repository restored" >&2
 	exit 1
 fi
 sed 's/^/   /' "$work/err"
-if Z push --name demo/data@bad <"$work/bad.zstream" 2>"$work/err"; then
-	echo "demo: the damaged stream was stored" >&2
-	exit 1
-fi
-sed 's/^/   /' "$work/err"
+after=$(P list -H -p -o name,guid,createtxg -t all -r tank/drill)
+[ "$before" = "$after" ] || { echo "demo: the target changed" >&2; exit 1; }
+echo "   tank/drill is unchanged"
+
 echo
-echo "demo: ok ($(du -sh "$repo" | cut -f1) in the repository for $(du -ch "$work"/full.zstream "$work"/incr.zstream | tail -1 | cut -f1) of streams)"
+stored=$(du -sb "$repo" | cut -f1)
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+echo "demo: ok"
+echo "  streams:    full $(mib "$full"), incremental $(mib "$incr")"
+echo "  repository: $(mib "$stored") for $(mib $((full + incr))) of streams ($(awk -v s="$stored" -v t=$((full + incr)) 'BEGIN { printf "%.0f%%", 100 * s / t }'))"
+echo "  restore:    both streams into tank/restored in $secs s ($(awk -v b=$((full + incr)) -v s="$secs" 'BEGIN { printf "%.0f MiB/s", b / 1048576 / (s > 0 ? s : 1) }'))"

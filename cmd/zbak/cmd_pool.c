@@ -103,7 +103,7 @@ static int pool_create(int argc, char **argv)
 	int c, ret;
 
 	optind = 0;
-	while ((c = getopt(argc, argv, "+p")) != -1) {
+	while ((c = getopt(argc, argv, "p")) != -1) {
 		if (c != 'p')
 			return usage_error(self(), NULL);
 		parents = true;
@@ -127,7 +127,7 @@ static int pool_simple(int argc, char **argv)
 	int c, ret;
 
 	optind = 0;
-	while ((c = getopt(argc, argv, "+rR")) != -1) {
+	while ((c = getopt(argc, argv, "rR")) != -1) {
 		if (c != 'r' && c != 'R')
 			return usage_error(self(), NULL);
 		r = true;
@@ -155,7 +155,7 @@ static int pool_write(int argc, char **argv)
 	int c, ret;
 
 	optind = 0;
-	while ((c = getopt(argc, argv, "+b:")) != -1) {
+	while ((c = getopt(argc, argv, "b:")) != -1) {
 		if (c != 'b' || parse_size(optarg, &bs) || bs > UINT32_MAX)
 			return usage_error(self(), c == 'b' ? "bad block size '%s'"
 							   : NULL,
@@ -318,7 +318,7 @@ static int pool_list(int argc, char **argv)
 
 	parse_cols("name,referenced,objects,creation", cols, &ncols);
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+Hpro:t:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Hpro:t:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'H': scripted = true; break;
 		case 'p': exact = true; break;
@@ -475,7 +475,7 @@ static int pool_send(int argc, char **argv)
 	double t0 = now();
 
 	optind = 0;
-	while ((c = getopt(argc, argv, "+i:v")) != -1) {
+	while ((c = getopt(argc, argv, "i:v")) != -1) {
 		switch (c) {
 		case 'i': from = optarg; break;
 		case 'v': verbose = true; break;
@@ -521,7 +521,7 @@ static int pool_recv(int argc, char **argv)
 	double t0 = now();
 
 	optind = 0;
-	while ((c = getopt(argc, argv, "+Fvsu")) != -1) {
+	while ((c = getopt(argc, argv, "Fvsu")) != -1) {
 		switch (c) {
 		case 'F': o.force = true; break;
 		case 'v': verbose = true; break;
@@ -608,7 +608,7 @@ static int pool_diff(int argc, char **argv)
 	int c, ret;
 
 	optind = 0;
-	while ((c = getopt(argc, argv, "+d:")) != -1) {
+	while ((c = getopt(argc, argv, "d:")) != -1) {
 		if (c != 'd')
 			return usage_error(self(), NULL);
 		other = optarg;

@@ -463,10 +463,15 @@ enum bk_code lp_state_decode(const uint8_t *p, size_t len, struct lp_state *s,
 	get(&d, magic, 8);
 	if (d.bad || memcmp(magic, STATE_MAGIC, 8) != 0)
 		return corrupt(err, "not a state file");
-	s->order_set = get8(&d) != 0;
-	s->bigendian = get8(&d) != 0;
-	(void)get8(&d);
-	(void)get8(&d);
+	{
+		uint8_t f[4];
+
+		get(&d, f, 4);
+		if (f[0] > 1 || f[1] > 1 || f[2] || f[3])
+			return corrupt(err, "flags");
+		s->order_set = f[0];
+		s->bigendian = f[1];
+	}
 	s->objset_type = get32(&d);
 	s->begin_flags = get32(&d);
 	s->features = get64(&d);
@@ -545,7 +550,15 @@ enum bk_code lp_state_decode(const uint8_t *p, size_t len, struct lp_state *s,
 		o->indblkshift = get8(&d);
 		o->nlevels = get8(&d);
 		o->nblkptr = get8(&d);
-		o->has_spill = get8(&d) != 0;
+		{
+			uint8_t hs = get8(&d);
+
+			if (hs > 1) {
+				rc = corrupt(err, "spill flag");
+				goto fail;
+			}
+			o->has_spill = hs;
+		}
 		o->bonus_paylen = get32(&d);
 		if (d.bad || o->object == 0 || o->object > BK_DRR_MAX_OBJECT ||
 		    (i && o->object <= s->objs[i - 1].object)) {

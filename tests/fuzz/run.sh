@@ -49,6 +49,34 @@ seed_dir() { # $1 = target name; prints the corpus directory
 			done
 		fi
 		;;
+	fuzz_lpool)
+		# streams to receive (mode 2, piece size byte), and the files of
+		# a pool made from them (modes 0 and 1)
+		local pd=$out/lpool-seed-pool i=0
+		rm -rf "$pd"
+		ZBAK_POOL_DIR=$pd $ZBAK pool create s >/dev/null 2>&1
+		for args in "--objects 3 --blocksize 4096" \
+			"--objects 2 --blocksize 4096 --byteswap" \
+			"--objects 2 --blocksize 4096 --legacy" \
+			"--objects 2 --blocksize 4096 --compound"; do
+			i=$((i + 1))
+			{ printf '\x02\xff'; $ZBAK debug gen $args 2>/dev/null; } >"$d/gen$i" || true
+			$ZBAK debug gen $args 2>/dev/null |
+				ZBAK_POOL_DIR=$pd $ZBAK pool recv s/g$i >/dev/null 2>&1
+		done
+		if [ -d "$shared/zsend" ]; then
+			for f in "$shared"/zsend/*.zsend; do
+				[ "$(stat -c %s "$f")" -le 300000 ] || continue
+				{ printf '\x02\x40'; cat "$f"; } >"$d/$(basename "$f")"
+			done
+		fi
+		{ printf '\x01'; cat "$pd/meta"; } >"$d/meta" 2>/dev/null
+		for f in "$pd"/states/*; do
+			[ -f "$f" ] || continue
+			{ printf '\x00'; cat "$f"; } >"$d/state-$(basename "$f" | head -c 8)"
+		done
+		rm -rf "$pd"
+		;;
 	esac
 	echo "$d"
 }
