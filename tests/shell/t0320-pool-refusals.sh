@@ -234,6 +234,18 @@ test_expect_success 'rule: a WRITE_BYREF record' '
 	rule byref strip:3:0 set:3:0:0:V:6
 '
 
+test_expect_success 'a resumed stream (RESUMING) is refused' '
+	v=$(perl -e "read(STDIN, \$b, 24) == 24 or die; print unpack(q{Q<}, substr(\$b, 16))" <g1) &&
+	$RESTREAM edit g1 bad set:0:0:16:Q\<:$((v | (1 << 22))) &&
+	refused 1 tank/new <bad && grep -q -i resum "$TMP/err"
+'
+
+test_expect_success 'an incremental of the other byte order over this data' '
+	gen --byteswap --from 1 --version 2 --change 0.3 >be2 &&
+	zp create tank/le && zp recv -F tank/le <g1 &&
+	refused 1 tank/le <be2
+'
+
 test_expect_success 'rule: OBJECT_RANGE in a stream that is not raw' '
 	rule range set:4:0:0:V:9 set:4:0:8:Q\<:32 set:4:0:16:Q\<:32
 '
@@ -274,6 +286,36 @@ else
 	test_expect_success 'a dedup stream is refused, saying why' '
 		refused 3 tank/dd <"$S/zsend/dedup.zsend" &&
 		grep -q -i "dedup\|redup" "$TMP/err"
+	'
+
+	# blocks received compressed keep no logical bytes: no partial change
+	test_expect_success 'partial write or free of a compressed block refused' '
+		zp recv tank/comp <"$S/zsend/decompress.zsend" && save &&
+		echo hi >hi && expect_fail zp write tank/comp 2 100 <hi &&
+		test -s "$TMP/err" && unchanged &&
+		expect_fail zp free tank/comp 2 100 10 &&
+		test -s "$TMP/err" && unchanged
+	'
+
+	test_expect_success 'a whole compressed block can be freed' '
+		zp free tank/comp 2 0 40448 && zp snapshot tank/comp@f &&
+		zp send tank/comp@f | "$ZBAK" debug content >f.c &&
+		grep -q " OBJECT object=2 " f.c &&
+		! grep -q " WRITE object=2 " f.c
+	'
+
+	test_expect_success 'destroying an origin with a dependent clone needs -r' '
+		Z=$S/zsend &&
+		zp create tank/t &&
+		zp recv tank/t/source <$Z/little-endian-all-drr-types-base-NATIVE.zsend &&
+		zp recv tank/t/redacted <$Z/little-endian-all-drr-types-incr-NATIVE.zsend &&
+		test "$(zp list -H -o origin tank/t/redacted)" = tank/t/source@baseline &&
+		save &&
+		expect_fail zp destroy tank/t/source@baseline &&
+		grep -q clone "$TMP/err" && unchanged &&
+		expect_fail zp destroy tank/t/source && unchanged &&
+		zp destroy -r tank/t/source &&
+		test "$(zp list -H -o name -t all -r tank/t)" = tank/t
 	'
 fi
 
