@@ -14,8 +14,8 @@ rnd() { head -c "$1" /dev/urandom; }
 
 # --- a dataset over six versions ------------------------------------------
 
-SNAPS="v1 v2 v3 v4 v5 v6"
-test_expect_success 'build tank/fs over six snapshots' '
+SNAPS="v1 v2 v3 v4 v5 v6 v7"
+test_expect_success 'build tank/fs over seven snapshots' '
 	zp create tank &&
 	zp create tank/fs &&
 	# v1: every block size, a hole, a partial last block
@@ -52,7 +52,14 @@ test_expect_success 'build tank/fs over six snapshots' '
 	zp snapshot tank/fs@v5 &&
 	# v6: nothing changed
 	zp snapshot tank/fs@v6 &&
-	test "$(zp list -H -o name -t snapshot tank/fs | wc -l)" = 6
+	# v7: objects freed and made again in one version: another block
+	# size, and the same block size with less data
+	zp free tank/fs 3 &&
+	rnd 5000 | zp write -b 512 tank/fs 3 0 &&
+	zp free tank/fs 5 &&
+	rnd 100 | zp write -b 4096 tank/fs 5 0 &&
+	zp snapshot tank/fs@v7 &&
+	test "$(zp list -H -o name -t snapshot tank/fs | wc -l)" = 7
 '
 
 test_expect_success 'the versions differ from each other' '
@@ -63,7 +70,7 @@ test_expect_success 'the versions differ from each other' '
 		fi
 		prev=$s
 	done &&
-	zp diff tank/fs@v5 tank/fs@v6 && zp diff tank/fs@v6 tank/fs
+	zp diff tank/fs@v5 tank/fs@v6 && zp diff tank/fs@v7 tank/fs
 '
 
 test_expect_success 'full v1 and each incremental into a second pool' '
@@ -71,7 +78,7 @@ test_expect_success 'full v1 and each incremental into a second pool' '
 	zp send tank/fs@v1 >s-v1 &&
 	zp2 recv tank/fs <s-v1 &&
 	prev=v1 &&
-	for s in v2 v3 v4 v5 v6; do
+	for s in v2 v3 v4 v5 v6 v7; do
 		zp send -i @$prev tank/fs@$s >s-$s &&
 		zp2 recv tank/fs <s-$s || exit 1
 		prev=$s
@@ -99,7 +106,7 @@ test_expect_success 'the live states agree, and differ from an earlier version' 
 
 test_expect_success 'incrementals resent from the second pool carry the same' '
 	prev=v1 &&
-	for s in v2 v3 v4 v5 v6; do
+	for s in v2 v3 v4 v5 v6 v7; do
 		content s-$s >c1 &&
 		zp2 send -i tank/fs@$prev tank/fs@$s | content >c2 &&
 		cmp c1 c2 || exit 1
