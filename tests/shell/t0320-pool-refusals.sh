@@ -279,6 +279,32 @@ test_expect_success 'a compound package with garbage after its final END' '
 	head -c $(( $(stat -c %s pkg) - 312 )) pkg >bad && refused 3 tank/pkg <bad
 '
 
+# a package commits all its snapshots or none
+P="--objects 3 --size 300K --name tank/pk2"
+test_expect_success 'compound: damage in the second substream commits nothing' '
+	"$ZBAK" debug gen $P --compound >p1 &&
+	"$ZBAK" debug gen $P --compound --from 1 --version 2 --change 0.3 >p2 &&
+	zp recv tank/pk2 <p1 &&
+	cp p2 bad && flip bad $(( $(stat -c %s p2) - 2000 )) &&
+	refused 3 tank/pk2 <bad &&
+	head -c $(( $(stat -c %s p2) - 400 )) p2 >bad &&
+	refused 3 tank/pk2 <bad
+'
+
+test_expect_success 'compound: a changed child refuses the package; -F takes it' '
+	echo x | zp write tank/pk2/child 1 0 &&
+	refused 1 tank/pk2 <p2 &&
+	zp recv -F tank/pk2 <p2 &&
+	zp diff tank/pk2/child@v2 tank/pk2/child &&
+	zp diff tank/pk2@v2 tank/pk2
+'
+
+test_expect_success 'compound: an incremental package with its child gone' '
+	"$ZBAK" debug gen $P --compound --from 2 --version 3 --change 0.3 >p3 &&
+	zp destroy -r tank/pk2/child &&
+	refused 1 tank/pk2 <p3
+'
+
 S=$SHARED_STREAMS
 if [ -z "$S" ] || [ ! -d "$S/zsend" ]; then
 	test_skip "dedup stream refused" "../shared/streams is not present"
