@@ -198,5 +198,21 @@ test_expect_success 'a complete write after the kills' '
 	test "$(grep -c " WRITE object=77 " w.c)" = $((2000000 / 4096 + 1))
 '
 
+test_expect_success 'a send killed mid-way: the next changes work' '
+	"$ZBAK" pool send tank/fs@v2 > >(perl -e "while (read(STDIN, \$b, 65536)) {
+		select(undef, undef, undef, 0.05) }") &
+	pid=$! &&
+	sleep 0.2 && kill -KILL $pid && { wait $pid; test $? = 137; } &&
+	zp destroy tank/fs@w &&
+	zp rollback tank/fs@v2 && zp diff -d "$REF" tank/fs tank/fs
+'
+
+test_expect_success 'with everything destroyed, no block or state is left' '
+	zp destroy -r tank &&
+	test -z "$(zp list -H -o name -t all)" &&
+	find "$ZBAK_POOL_DIR/blocks" "$ZBAK_POOL_DIR/states" -type f >left &&
+	if [ -s left ]; then echo "left behind:"; head left; false; fi
+'
+
 echo "# $(grep -c 137 "$TMP/trials") of $(wc -l <"$TMP/trials") commands killed before they finished"
 test_done
