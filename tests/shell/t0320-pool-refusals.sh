@@ -330,9 +330,23 @@ else
 		! grep -q " WRITE object=2 " f.c
 	'
 
-	test_expect_success 'destroying an origin with a dependent clone needs -r' '
+	# a raw (encrypted) dataset holds ciphertext: plaintext written into
+	# it would go out in raw streams with no OBJECT_RANGE, salt, iv or MAC
+	test_expect_success 'no plaintext write into a raw encrypted dataset' '
 		Z=$S/zsend &&
-		zp create tank/t &&
+		zp create tank/r &&
+		zp recv tank/r/source <$Z/little-endian-all-drr-types-base-NATIVE.zsend &&
+		zp recv tank/r/redacted <$Z/little-endian-all-drr-types-incr-NATIVE.zsend &&
+		save &&
+		echo hello >hi &&
+		expect_fail zp write tank/r/redacted/encrypted 500 0 <hi &&
+		test -s "$TMP/err" && unchanged
+	'
+
+	test_expect_success 'destroying an origin with a dependent clone needs -r' '
+		export ZBAK_POOL_DIR=$TMP/pool-clone &&
+		Z=$S/zsend &&
+		zp create tank && zp create tank/t &&
 		zp recv tank/t/source <$Z/little-endian-all-drr-types-base-NATIVE.zsend &&
 		zp recv tank/t/redacted <$Z/little-endian-all-drr-types-incr-NATIVE.zsend &&
 		test "$(zp list -H -o origin tank/t/redacted)" = tank/t/source@baseline &&
@@ -342,6 +356,22 @@ else
 		expect_fail zp destroy tank/t/source && unchanged &&
 		zp destroy -r tank/t/source &&
 		test "$(zp list -H -o name -t all -r tank/t)" = tank/t
+	'
+
+	# two snapshots with the origin guid: libzfs (guid_to_name) looks
+	# from the target upwards, so the clone gets the one beside it
+	test_expect_success 'a clone stream takes the origin nearest the target' '
+		export ZBAK_POOL_DIR=$TMP/pool-near &&
+		Z=$S/zsend &&
+		zp create tank &&
+		for d in r t; do
+			zp create tank/$d &&
+			zp recv tank/$d/source <$Z/little-endian-all-drr-types-base-NATIVE.zsend &&
+			zp recv tank/$d/redacted <$Z/little-endian-all-drr-types-incr-NATIVE.zsend ||
+			exit 1
+		done &&
+		test "$(zp list -H -o origin tank/r/redacted)" = tank/r/source@baseline &&
+		test "$(zp list -H -o origin tank/t/redacted)" = tank/t/source@baseline
 	'
 fi
 
