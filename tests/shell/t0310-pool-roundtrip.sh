@@ -264,6 +264,12 @@ test_expect_success 'generated: the 2008 format, full and incremental' '
 	zp send -i @v1 pool/old@v2 | content >c2 && content go2 >c1 && diff c1 c2
 '
 
+test_expect_success 'generated: the 2008 format, big-endian' '
+	gen --legacy --byteswap --name pool/oldbe >gob &&
+	zp recv pool/oldbe <gob &&
+	zp send pool/oldbe@v1 | content >c2 && content gob >c1 && diff c1 c2
+'
+
 test_expect_success 'generated: the 2008 incremental sent back modern is taken' '
 	zp send pool/old@v1 >o1 && zp recv pool/old2 <o1 &&
 	zp send -i @v1 pool/old@v2 >o2 &&
@@ -280,6 +286,14 @@ test_expect_success 'generated: a compound package (FS and FS/child)' '
 	{ zp send pool/pkg@v1 | content && zp send pool/pkg/child@v1 | content; } |
 		LC_ALL=C sort >c2 &&
 	content gc | LC_ALL=C sort >c1 && diff c1 c2
+'
+
+test_expect_success 'generated: a big-endian compound package' '
+	gen --compound --byteswap --name pool/bepkg >gcb &&
+	zp recv pool/bepkg <gcb &&
+	{ zp send pool/bepkg@v1 | content &&
+	  zp send pool/bepkg/child@v1 | content; } | LC_ALL=C sort >c2 &&
+	content gcb | LC_ALL=C sort >c1 && diff c1 c2
 '
 
 test_expect_success 'generated: a compound incremental package' '
