@@ -221,6 +221,14 @@ test_expect_success 'rule: object number 2^48 in a FREE' '
 	rule big set:4:0:8:Q\<:281474976710656
 '
 
+test_expect_success 'a WRITE to an object that does not exist' '
+	n=$($RESTREAM list g3 | awk "\$2 == 3" | wc -l) &&
+	rule missing set:3:$((n - 1)):8:Q\<:1000 &&
+	n=$($RESTREAM list g1 | awk "\$2 == 3" | wc -l) &&
+	$RESTREAM edit g1 bad set:3:$((n - 1)):8:Q\<:1000 &&
+	refused 3 tank/new <bad
+'
+
 test_expect_success 'rule: unknown feature bit in BEGIN' '
 	v=$(perl -e "read(STDIN, \$b, 24) == 24 or die; print unpack(q{Q<}, substr(\$b, 16))" <g3) &&
 	rule feature set:0:0:16:Q\<:$((v | (1 << 40)))
