@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* zbak debug gen: write a synthetic send stream (tests, benchmarks, fuzz). */
+/*
+ * zbak debug gen: write a synthetic send stream (tests, benchmarks, fuzz).
+ * zbak debug content: what a stream carries, as sorted text lines.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backup/crypto.h"
+#include "backup/drr.h"
 #include "backup/gen.h"
 #include "cli.h"
 
@@ -289,12 +296,323 @@ out:
 	return ret;
 }
 
+
+/* ---- debug content ------------------------------------------------------ */
+
+static const char content_help[] =
+	"usage: zbak debug content [FILE|-]\n"
+	"print what a send stream carries, one line per item, sorted: the\n"
+	"BEGIN fields (features without the stream-only DEDUP, DEDUPPROPS,\n"
+	"RESUMING and HOLDS), OBJECT, WRITE, WRITE_EMBEDDED, SPILL, REDACT and\n"
+	"OBJECT_RANGE records with BLAKE2b-256 hashes of their payloads; FREE\n"
+	"and FREEOBJECTS are left out.  Each line starts with the substream's\n"
+	"toname; dn_slots 0 (2008 format) reads as 1.  Two streams that carry the same data print the same lines\n"
+	"whatever the order of their records.  The stream is checked as zbak\n"
+	"inspect checks it (checksums and receiver rules): on a failure nothing\n"
+	"is printed and the exit status is 3.\n";
+
+/* Feature bits that say how a stream was made, not what it holds. */
+#define CONTENT_STREAM_ONLY \
+	(BK_FEAT_DEDUP | BK_FEAT_DEDUPPROPS | BK_FEAT_RESUMING | BK_FEAT_HOLDS)
+
+struct content {
+	char **lines;
+	size_t n, cap;
+	char toname[BK_DRR_NAME_LEN + 1]; /* of the current substream */
+};
+
+static void content_release(struct content *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->lines[i]);
+	free(c->lines);
+	c->lines = NULL;
+	c->n = c->cap = 0;
+}
+
+static enum bk_code content_add(struct content *c, struct bk_error *err,
+				const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum bk_code content_add(struct content *c, struct bk_error *err,
+				const char *fmt, ...)
+{
+	va_list ap;
+	char *body = NULL, *line = NULL;
+	int k;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 1024;
+		char **l = realloc(c->lines, cap * sizeof(*l));
+
+		if (!l)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		c->lines = l;
+		c->cap = cap;
+	}
+	va_start(ap, fmt);
+	k = vasprintf(&body, fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	k = asprintf(&line, "%s %s", c->toname, body);
+	free(body);
+	if (k < 0)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	c->lines[c->n++] = line;
+	return BK_OK;
+}
+
+/* "h=" and the BLAKE2b-256 of the payload in hex. */
+static void payload_hash(const struct bk_drr_rec *rec, char out[2 * BK_ID_LEN + 1])
+{
+	struct bk_hash h;
+	struct bk_id id;
+
+	bk_hash_init(&h);
+	if (rec->payload_len)
+		bk_hash_update(&h, rec->payload, (size_t)rec->payload_len);
+	bk_hash_final(&h, &id);
+	bk_id_hex(&id, out);
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static enum bk_code content_record(struct content *c,
+				   const struct bk_drr_rec *rec,
+				   struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	char h[2 * BK_ID_LEN + 1], salt[17], iv[25], mac[33];
+	char feat[512];
+
+	if (rec->substream == 0)
+		return BK_OK; /* compound header, its END, the final END */
+	switch (r->type) {
+	case BK_DRR_BEGIN:
+		snprintf(c->toname, sizeof(c->toname), "%s",
+			 r->u.begin.toname);
+		bk_drr_feature_names(BK_DRR_FEATURES(r->u.begin.versioninfo) &
+					     ~CONTENT_STREAM_ONLY,
+				     feat, sizeof(feat));
+		return content_add(c, err,
+				   "BEGIN toguid=%" PRIu64 " fromguid=%" PRIu64
+				   " creation_time=%" PRIu64 " type=%" PRIu32
+				   " features=%s",
+				   r->u.begin.toguid, r->u.begin.fromguid,
+				   r->u.begin.creation_time,
+				   r->u.begin.objset_type,
+				   feat[0] ? feat : "-");
+	case BK_DRR_OBJECT:
+		payload_hash(rec, h);
+		return content_add(c, err,
+				   "OBJECT object=%" PRIu64 " type=%" PRIu32
+				   " bonustype=%" PRIu32 " blksz=%" PRIu32
+				   " bonuslen=%" PRIu32 " checksumtype=%u"
+				   " compress=%u dn_slots=%u flags=%u"
+				   " raw_bonuslen=%" PRIu32 " indblkshift=%u"
+				   " nlevels=%u nblkptr=%u maxblkid=%" PRIu64
+				   " bonus=%s",
+				   r->u.object.object, r->u.object.type,
+				   r->u.object.bonustype, r->u.object.blksz,
+				   r->u.object.bonuslen,
+				   r->u.object.checksumtype,
+				   r->u.object.compress,
+				   /* 0 (the 2008 format): one slot */
+				   r->u.object.dn_slots ? r->u.object.dn_slots
+							: 1u,
+				   r->u.object.flags, r->u.object.raw_bonuslen,
+				   r->u.object.indblkshift,
+				   r->u.object.nlevels, r->u.object.nblkptr,
+				   r->u.object.maxblkid, h);
+	case BK_DRR_WRITE:
+		payload_hash(rec, h);
+		hex(r->u.write.salt, sizeof(r->u.write.salt), salt);
+		hex(r->u.write.iv, sizeof(r->u.write.iv), iv);
+		hex(r->u.write.mac, sizeof(r->u.write.mac), mac);
+		return content_add(c, err,
+				   "WRITE object=%" PRIu64 " offset=%" PRIu64
+				   " logical_size=%" PRIu64
+				   " compressed_size=%" PRIu64
+				   " compressiontype=%u checksumtype=%u"
+				   " flags=%u salt=%s iv=%s mac=%s data=%s",
+				   r->u.write.object, r->u.write.offset,
+				   r->u.write.logical_size,
+				   r->u.write.compressed_size,
+				   r->u.write.compressiontype,
+				   r->u.write.checksumtype, r->u.write.flags,
+				   salt, iv, mac, h);
+	case BK_DRR_WRITE_EMBEDDED:
+		payload_hash(rec, h);
+		return content_add(c, err,
+				   "WRITE_EMBEDDED object=%" PRIu64
+				   " offset=%" PRIu64 " length=%" PRIu64
+				   " compression=%u etype=%u lsize=%" PRIu32
+				   " psize=%" PRIu32 " data=%s",
+				   r->u.write_embedded.object,
+				   r->u.write_embedded.offset,
+				   r->u.write_embedded.length,
+				   r->u.write_embedded.compression,
+				   r->u.write_embedded.etype,
+				   r->u.write_embedded.lsize,
+				   r->u.write_embedded.psize, h);
+	case BK_DRR_SPILL:
+		payload_hash(rec, h);
+		hex(r->u.spill.salt, sizeof(r->u.spill.salt), salt);
+		hex(r->u.spill.iv, sizeof(r->u.spill.iv), iv);
+		hex(r->u.spill.mac, sizeof(r->u.spill.mac), mac);
+		return content_add(c, err,
+				   "SPILL object=%" PRIu64 " length=%" PRIu64
+				   " type=%" PRIu32 " flags=%u compression=%u"
+				   " compressed_size=%" PRIu64
+				   " salt=%s iv=%s mac=%s data=%s",
+				   r->u.spill.object, r->u.spill.length,
+				   r->u.spill.type, r->u.spill.flags,
+				   r->u.spill.compressiontype,
+				   r->u.spill.compressed_size, salt, iv, mac,
+				   h);
+	case BK_DRR_REDACT:
+		return content_add(c, err,
+				   "REDACT object=%" PRIu64 " offset=%" PRIu64
+				   " length=%" PRIu64,
+				   r->u.redact.object, r->u.redact.offset,
+				   r->u.redact.length);
+	case BK_DRR_OBJECT_RANGE:
+		hex(r->u.object_range.salt, sizeof(r->u.object_range.salt),
+		    salt);
+		hex(r->u.object_range.iv, sizeof(r->u.object_range.iv), iv);
+		hex(r->u.object_range.mac, sizeof(r->u.object_range.mac), mac);
+		return content_add(c, err,
+				   "OBJECT_RANGE firstobj=%" PRIu64
+				   " numslots=%" PRIu64 " flags=%u"
+				   " salt=%s iv=%s mac=%s",
+				   r->u.object_range.firstobj,
+				   r->u.object_range.numslots,
+				   r->u.object_range.flags, salt, iv, mac);
+	default:
+		return BK_OK; /* FREE, FREEOBJECTS, END */
+	}
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static enum bk_code content_scan(struct content *c, int fd, const char *path,
+				 struct bk_drr_parser *p, struct bk_error *err)
+{
+	struct bk_drr_rec rec;
+	bool eof = false;
+
+	for (;;) {
+		enum bk_drr_status st = bk_drr_parser_next(p, &rec, err);
+		size_t avail;
+		uint8_t *dst;
+		ssize_t n;
+
+		if (st == BK_DRR_ERROR)
+			return err->code;
+		if (st == BK_DRR_RECORD) {
+			enum bk_code rc = content_record(c, &rec, err);
+
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (st == BK_DRR_DONE && eof)
+			return BK_OK;
+		dst = bk_drr_parser_space(p, OUT_BUF, &avail, err);
+		if (!dst)
+			return err->code;
+		do
+			n = read(fd, dst, avail);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return bk_error_set(err, BK_ERR_IO, "read %s: %s",
+					    path, strerror(errno));
+		if (n == 0) {
+			eof = true;
+			bk_drr_parser_eof(p);
+		} else {
+			bk_drr_parser_wrote(p, (size_t)n);
+		}
+	}
+}
+
+static int cmd_content(int argc, char **argv)
+{
+	const struct cmd *self = find_cmd("debug");
+	struct bk_drr_parser_opts opts = { .validate = true };
+	struct bk_drr_parser *p = NULL;
+	struct content c = { .lines = NULL };
+	struct bk_error err;
+	const char *path = "-";
+	int fd = -1, ret = EXIT_FAIL;
+	enum bk_code rc;
+
+	bk_error_clear(&err);
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
+			  strcmp(argv[1], "--help") == 0)) {
+		fputs(content_help, stdout);
+		return EXIT_OK;
+	}
+	if (argc > 2)
+		return usage_error(self, "content takes one FILE (or -)");
+	if (argc == 2)
+		path = argv[1];
+	if (strcmp(path, "-") == 0) {
+		fd = STDIN_FILENO;
+		path = "(stdin)";
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			msg("cannot open %s: %s", path, strerror(errno));
+			return EXIT_FAIL;
+		}
+	}
+	rc = bk_drr_parser_new(&opts, &p, &err);
+	if (!rc)
+		rc = content_scan(&c, fd, path, p, &err);
+	if (rc) {
+		msg("%s: %s", path, err.msg);
+		ret = exit_for(rc);
+		goto out;
+	}
+	qsort(c.lines, c.n, sizeof(*c.lines), line_cmp);
+	for (size_t i = 0; i < c.n; i++)
+		if (puts(c.lines[i]) == EOF)
+			break;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		msg("write to stdout: %s", strerror(errno));
+		goto out;
+	}
+	ret = EXIT_OK;
+out:
+	if (fd > STDIN_FILENO)
+		close(fd);
+	bk_drr_parser_free(p);
+	content_release(&c);
+	return ret;
+}
+
 int cmd_debug(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage_error(find_cmd("debug"), "debug: which tool?");
 	if (strcmp(argv[1], "gen") == 0)
 		return cmd_gen(argc - 1, argv + 1);
+	if (strcmp(argv[1], "content") == 0)
+		return cmd_content(argc - 1, argv + 1);
 	if (strcmp(argv[1], "store") == 0)
 		return cmd_debug_store(argc - 1, argv + 1);
 	return usage_error(find_cmd("debug"), "debug: unknown tool '%s'",

@@ -66,7 +66,8 @@ static const struct cmd commands[] = {
 	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"
-	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects",
+	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects\n"
+	  "zbak debug content [FILE|-]   what a stream carries, as sorted lines (to compare streams)",
 	  true },
 	{ "help", cmd_help, "zbak help [COMMAND]", false },
 	{ "version", cmd_version, "zbak version", false },
