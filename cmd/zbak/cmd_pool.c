@@ -110,6 +110,9 @@ static int pool_create(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage_error(self(), "pool create takes one name");
+	/* a bad name must not leave a new pool directory behind */
+	if ((rc = bk_lpool_check_name(argv[optind], false, &err)))
+		return fail(rc, &err);
 	if ((ret = open_lpool(&p, true)))
 		return ret;
 	rc = bk_lpool_create(p, argv[optind], parents, &err);
@@ -117,20 +120,23 @@ static int pool_create(int argc, char **argv)
 	return rc ? fail(rc, &err) : EXIT_OK;
 }
 
-/* snapshot, rollback, destroy: [-r] NAME */
+/* snapshot, rollback, destroy: [-r] [-R] NAME */
 static int pool_simple(int argc, char **argv)
 {
 	struct bk_lpool *p;
 	struct bk_error err;
 	enum bk_code rc;
-	bool r = false;
+	bool r = false, big_r = false;
 	int c, ret;
 
 	optind = 0;
 	while ((c = getopt(argc, argv, "rR")) != -1) {
-		if (c != 'r' && c != 'R')
+		if (c == 'r')
+			r = true;
+		else if (c == 'R' && !strcmp(argv[0], "destroy"))
+			r = big_r = true;
+		else
 			return usage_error(self(), NULL);
-		r = true;
 	}
 	if (optind != argc - 1)
 		return usage_error(self(), "pool %s takes one name", argv[0]);
@@ -141,7 +147,7 @@ static int pool_simple(int argc, char **argv)
 	else if (!strcmp(argv[0], "rollback"))
 		rc = bk_lpool_rollback(p, argv[optind], r, &err);
 	else
-		rc = bk_lpool_destroy(p, argv[optind], r, &err);
+		rc = bk_lpool_destroy(p, argv[optind], r, big_r, &err);
 	bk_lpool_close(p);
 	return rc ? fail(rc, &err) : EXIT_OK;
 }
@@ -342,10 +348,11 @@ static int pool_list(int argc, char **argv)
 					types |= BK_LPOOL_FILESYSTEM |
 						 BK_LPOOL_SNAPSHOT;
 				else {
+					int bad = usage_error(
+						self(), "unknown type '%s'", tok);
+
 					free(dup);
-					return usage_error(self(),
-							   "unknown type '%s'",
-							   tok);
+					return bad;
 				}
 			}
 			free(dup);
@@ -605,7 +612,7 @@ static int pool_diff(int argc, char **argv)
 	enum bk_code rc;
 	const char *other = NULL;
 	uint64_t n;
-	int c, ret;
+	int c;
 
 	optind = 0;
 	while ((c = getopt(argc, argv, "d:")) != -1) {
@@ -615,21 +622,25 @@ static int pool_diff(int argc, char **argv)
 	}
 	if (optind != argc - 2)
 		return usage_error(self(), "pool diff takes two names");
-	if ((ret = open_lpool(&a, false)))
-		return ret;
+	if (open_lpool(&a, false))
+		return EXIT_USAGE;
 	if (other) {
 		rc = bk_lpool_open(other, false, &b, &err);
 		if (rc) {
 			bk_lpool_close(a);
-			return fail(rc, &err);
+			msg("%s", err.msg);
+			return EXIT_USAGE;
 		}
 	}
 	rc = bk_lpool_diff(a, argv[optind], b ? b : a, argv[optind + 1],
 			   print_diff, NULL, &n, &err);
 	bk_lpool_close(a);
 	bk_lpool_close(b);
-	if (rc)
-		return fail(rc, &err);
+	if (rc) {
+		/* as diff(1): 1 means "they differ", trouble is 2 */
+		msg("%s", err.msg);
+		return EXIT_USAGE;
+	}
 	if (n) {
 		if (n > 1000)
 			printf("... %" PRIu64 " differences in all\n", n);

@@ -57,7 +57,7 @@ static const struct cmd commands[] = {
 	  "    create [-p] NAME                 a pool (NAME without '/') or a dataset\n"
 	  "    list [-H] [-p] [-r] [-o PROPS] [-t filesystem|snapshot|all] [--json] [NAME]\n"
 	  "                                     PROPS: name,type,guid,createtxg,creation,referenced,objects,origin\n"
-	  "    snapshot [-r] DATASET@SNAP       rollback [-r] DATASET@SNAP   destroy [-r] NAME\n"
+	  "    snapshot [-r] DATASET@SNAP       rollback [-r] DATASET@SNAP   destroy [-r] [-R] NAME\n"
 	  "    write [-b BLKSZ] DATASET OBJECT OFFSET < DATA\n"
 	  "    free DATASET OBJECT [OFFSET LENGTH|end]\n"
 	  "    recv [-F] [-v] DATASET < STREAM  receive a send stream (all or nothing)\n"

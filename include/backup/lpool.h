@@ -45,6 +45,11 @@ BK_EXPORT const char *bk_lpool_dir(const struct bk_lpool *p);
 
 /* ---- datasets and snapshots ------------------------------------------- */
 
+/* ZFS's name rules (components of letters, digits and _ - . :, at most 255
+ * bytes); BK_ERR_USAGE with a message naming the problem. */
+BK_EXPORT enum bk_code bk_lpool_check_name(const char *name, bool snapshot,
+					   struct bk_error *err);
+
 /*
  * Create a dataset.  A name without '/' creates a pool's root dataset.
  * parents: create missing parents too (zfs create -p).
@@ -63,12 +68,14 @@ BK_EXPORT enum bk_code bk_lpool_rollback(struct bk_lpool *p, const char *name,
 					 bool destroy_later,
 					 struct bk_error *err);
 /*
- * Destroy a snapshot (pool/fs@snap) or a dataset.  A dataset with
- * snapshots or children, or a snapshot that a clone depends on, needs
- * recursive (which also destroys the dependent clones).
+ * Destroy a snapshot (pool/fs@snap) or a dataset, as zfs destroy does:
+ * recursive (-r) takes a dataset's snapshots and children, or the snapshot
+ * of the same name on every descendant; dependents (-R) also destroys the
+ * clones that depend on what goes (refused without it).
  */
 BK_EXPORT enum bk_code bk_lpool_destroy(struct bk_lpool *p, const char *name,
-					bool recursive, struct bk_error *err);
+					bool recursive, bool dependents,
+					struct bk_error *err);
 
 /*
  * Write what fd yields (until EOF) into object `object` of dataset `ds`

@@ -65,7 +65,8 @@ static bool name_char(char c)
 
 static bool component_ok(const char *s, size_t n)
 {
-	if (n == 0)
+	if (n == 0 || (n == 1 && s[0] == '.') ||
+	    (n == 2 && s[0] == '.' && s[1] == '.'))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!name_char(s[i]))
@@ -125,6 +126,12 @@ enum bk_code lp_check_name(const char *name, bool snapshot,
 				    "'%s': a pool name starts with a letter",
 				    name);
 	return BK_OK;
+}
+
+enum bk_code bk_lpool_check_name(const char *name, bool snapshot,
+				 struct bk_error *err)
+{
+	return lp_check_name(name, snapshot, err);
 }
 
 struct lp_ds *lp_meta_ds(const struct lp_meta *m, const char *name)

@@ -252,15 +252,15 @@ out:
 	return end_change(p, &m, rc, !rc, err);
 }
 
-/* Remove dataset `name` and its descendants from m (clones of their
- * snapshots must be inside the set or be removed too when recursive). */
+/* Remove dataset `top` and its descendants from m.  Clones of their
+ * snapshots outside the tree go too with dependents, else refuse. */
 static enum bk_code destroy_tree(struct lp_meta *m, const char *name,
-				 bool recursive, struct bk_error *err)
+				 bool dependents, struct bk_error *err)
 {
 	char top[BK_LPOOL_NAME_MAX + 1];
 
 	snprintf(top, sizeof(top), "%s", name);
-	/* clones outside the tree that depend on its snapshots */
+again:
 	for (size_t i = 0; i < m->nds; i++) {
 		struct lp_ds *d = &m->ds[i];
 
@@ -269,26 +269,23 @@ static enum bk_code destroy_tree(struct lp_meta *m, const char *name,
 		for (size_t j = 0; j < d->nsnaps; j++) {
 			struct lp_ds *c = first_clone(m, d->name,
 						      d->snaps[j].name);
+			char cn[BK_LPOOL_NAME_MAX + 1];
+			enum bk_code rc;
 
-			if (c && strcmp(c->name, top) &&
-			    !is_descendant(c->name, top)) {
-				if (!recursive)
-					return bk_error_set(
-						err, BK_ERR_EXISTS,
-						"cannot destroy %s: snapshot "
-						"%s@%s has a dependent clone "
-						"%s (use -r)",
-						top, d->name, d->snaps[j].name,
-						c->name);
-				char cn[BK_LPOOL_NAME_MAX + 1];
-				enum bk_code rc;
-
-				snprintf(cn, sizeof(cn), "%s", c->name);
-				if ((rc = destroy_tree(m, cn, true, err)))
-					return rc;
-				i = (size_t)-1; /* m changed: start over */
-				break;
-			}
+			if (!c || !strcmp(c->name, top) ||
+			    is_descendant(c->name, top))
+				continue;
+			if (!dependents)
+				return bk_error_set(
+					err, BK_ERR_EXISTS,
+					"cannot destroy %s: snapshot %s@%s has "
+					"a dependent clone %s (use -R to "
+					"destroy it too)",
+					top, d->name, d->snaps[j].name, c->name);
+			snprintf(cn, sizeof(cn), "%s", c->name);
+			if ((rc = destroy_tree(m, cn, true, err)))
+				return rc;
+			goto again; /* m changed */
 		}
 	}
 	for (size_t i = m->nds; i-- > 0;) {
@@ -300,8 +297,38 @@ static enum bk_code destroy_tree(struct lp_meta *m, const char *name,
 	return BK_OK;
 }
 
+/* Remove snapshot ds@snap (and its clones, with dependents). */
+static enum bk_code destroy_snap(struct lp_meta *m, const char *ds,
+				 const char *snap, bool dependents,
+				 struct bk_error *err)
+{
+	struct lp_ds *d, *c;
+	struct lp_snap *s;
+
+	while ((c = first_clone(m, ds, snap))) {
+		char cn[BK_LPOOL_NAME_MAX + 1];
+		enum bk_code rc;
+
+		if (!dependents)
+			return bk_error_set(err, BK_ERR_EXISTS,
+					    "cannot destroy %s@%s: it has a "
+					    "dependent clone %s (use -R to "
+					    "destroy it too)",
+					    ds, snap, c->name);
+		snprintf(cn, sizeof(cn), "%s", c->name);
+		if ((rc = destroy_tree(m, cn, true, err)))
+			return rc;
+	}
+	d = lp_meta_ds(m, ds);
+	s = d ? lp_ds_snap(d, snap) : NULL;
+	if (s)
+		lp_ds_remove_snap(d, (size_t)(s - d->snaps));
+	return BK_OK;
+}
+
 enum bk_code bk_lpool_destroy(struct bk_lpool *p, const char *name,
-			      bool recursive, struct bk_error *err)
+			      bool recursive, bool dependents,
+			      struct bk_error *err)
 {
 	struct lp_meta m;
 	struct lp_ds *d;
@@ -317,33 +344,39 @@ enum bk_code bk_lpool_destroy(struct bk_lpool *p, const char *name,
 	if ((rc = find_ds(&m, ds, &d, err)))
 		goto out;
 	if (is_snap) {
-		struct lp_snap *s = lp_ds_snap(d, snap);
-		struct lp_ds *c;
+		char names[64][BK_LPOOL_NAME_MAX + 1];
+		size_t n = 0;
 
-		if (!s) {
+		if (!lp_ds_snap(d, snap)) {
 			rc = bk_error_set(err, BK_ERR_NOTFOUND,
 					  "snapshot %s does not exist", name);
 			goto out;
 		}
-		while ((c = first_clone(&m, ds, snap))) {
-			char cn[BK_LPOOL_NAME_MAX + 1];
+		/* this dataset's, then with -r every descendant's of the name */
+		for (size_t i = 0; i < m.nds; i++) {
+			struct lp_ds *x = &m.ds[i];
 
-			if (!recursive) {
-				rc = bk_error_set(err, BK_ERR_EXISTS,
-						  "cannot destroy %s: it has a "
-						  "dependent clone %s (use -r "
-						  "to destroy it too)",
-						  name, c->name);
-				goto out;
+			if ((!strcmp(x->name, ds) ||
+			     (recursive && is_descendant(x->name, ds))) &&
+			    lp_ds_snap(x, snap)) {
+				if (n == sizeof(names) / sizeof(names[0])) {
+					rc = bk_error_set(
+						err, BK_ERR_LIMIT,
+						"more than %zu snapshots named "
+						"@%s: destroy them in parts",
+						n, snap);
+					goto out;
+				}
+				snprintf(names[n++], sizeof(names[0]), "%s",
+					 x->name);
 			}
-			snprintf(cn, sizeof(cn), "%s", c->name);
-			if ((rc = destroy_tree(&m, cn, true, err)))
-				goto out;
 		}
-		d = lp_meta_ds(&m, ds);
-		s = d ? lp_ds_snap(d, snap) : NULL;
-		if (s)
-			lp_ds_remove_snap(d, (size_t)(s - d->snaps));
+		for (size_t i = 0; !rc && i < n; i++)
+			if (lp_meta_ds(&m, names[i]))
+				rc = destroy_snap(&m, names[i], snap,
+						  dependents, err);
+		if (rc)
+			goto out;
 	} else {
 		if (!recursive) {
 			for (size_t i = 0; i < m.nds; i++)
@@ -363,7 +396,8 @@ enum bk_code bk_lpool_destroy(struct bk_lpool *p, const char *name,
 				goto out;
 			}
 		}
-		rc = destroy_tree(&m, ds, recursive, err);
+		if ((rc = destroy_tree(&m, ds, dependents, err)))
+			goto out;
 	}
 	m.txg++;
 out:
@@ -530,6 +564,14 @@ enum bk_code bk_lpool_write(struct bk_lpool *p, const char *dsname,
 	if ((rc = live_state(p, &m, dsname, &d, &s, err)) ||
 	    (rc = lp_dirty(p, err)))
 		goto out;
+	if (s.features & BK_FEAT_RAW) {
+		rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
+				  "%s holds raw (encrypted) data as it was "
+				  "received: plaintext written into it could "
+				  "never be sent as a valid raw stream",
+				  dsname);
+		goto out;
+	}
 	m.txg++;
 	oi = lp_state_find(&s, object, &at);
 	if (oi < 0) {
@@ -718,11 +760,8 @@ enum bk_code bk_lpool_list(struct bk_lpool *p, const char *root,
 				   err)))
 			return rc;
 	}
-	if ((rc = lp_lock(p, LOCK_SH, err)))
-		return rc;
-	rc = lp_meta_load(p, &m, err);
-	lp_unlock(p);
-	if (rc)
+	/* the metadata changes by rename: reading it needs no lock */
+	if ((rc = lp_meta_load(p, &m, err)))
 		return rc;
 	if (root && !lp_meta_ds(&m, ds)) {
 		rc = bk_error_set(err, BK_ERR_NOTFOUND,
@@ -927,20 +966,21 @@ enum bk_code bk_lpool_diff(struct bk_lpool *pa, const char *na,
 	lp_state_init(&a);
 	lp_state_init(&b);
 	*differences = 0;
-	if ((rc = lp_lock(pa, LOCK_SH, err)))
+	/* pinned, the files the metadata names stay while we read them */
+	if ((rc = lp_pin(pa, err)))
 		return rc;
 	rc = resolve(pa, na, &ia, err);
 	if (!rc)
 		rc = lp_state_load(pa, &ia, &a, err);
-	lp_unlock(pa);
+	lp_unpin(pa);
 	if (rc)
 		return rc;
-	if ((rc = lp_lock(pb, LOCK_SH, err)))
+	if ((rc = lp_pin(pb, err)))
 		goto out;
 	rc = resolve(pb, nb, &ib, err);
 	if (!rc)
 		rc = lp_state_load(pb, &ib, &b, err);
-	lp_unlock(pb);
+	lp_unpin(pb);
 	if (rc)
 		goto out;
 	while (i < a.nobjs || j < b.nobjs) {

@@ -48,6 +48,7 @@ struct bk_lpool_recv {
 	char top[BK_LPOOL_NAME_MAX + 1]; /* a package's top dataset */
 	struct sub cur;
 	bool done;
+	bool locked;       /* the pool's lock, taken at the first BEGIN */
 	bool dropped;      /* references went away: collect garbage */
 	bool maybe_garbage; /* blocks written then dropped */
 	struct bk_buf scratch;
@@ -95,12 +96,8 @@ enum bk_code bk_lpool_recv_begin(struct bk_lpool *p, const char *target,
 	bk_buf_init(&rx->scratch, BK_DRR_MAX_PAYLOAD + 1);
 	if ((rc = bk_drr_parser_new(&po, &rx->parser, err)))
 		goto fail;
-	if ((rc = lp_lock(p, LOCK_EX, err)))
-		goto fail;
-	if ((rc = lp_meta_load(p, &rx->m, err)) || (rc = lp_dirty(p, err))) {
-		lp_unlock(p);
-		goto fail;
-	}
+	/* the lock comes with the first record: a sender feeding us from
+	 * the same pool must be able to read it first */
 	*out = rx;
 	return BK_OK;
 fail:
@@ -118,18 +115,51 @@ static bool is_descendant(const char *name, const char *of)
 	return strncmp(name, of, n) == 0 && name[n] == '/';
 }
 
+/* Components two dataset names share from the start. */
+static size_t common_components(const char *a, const char *b)
+{
+	size_t n = 0, i = 0;
+
+	for (;; i++) {
+		bool ea = a[i] == '\0' || a[i] == '/';
+		bool eb = b[i] == '\0' || b[i] == '/';
+
+		if (ea || eb) {
+			if (ea && eb)
+				n++;
+			if (!ea || !eb || !a[i] || !b[i])
+				return n;
+			continue;
+		}
+		if (a[i] != b[i])
+			return n;
+	}
+}
+
+/* The snapshot with guid g; when several datasets have it (the same
+ * stream received twice), the one nearest `near`, as libzfs looks under
+ * the target's parent first. */
 static const struct lp_snap *find_guid(const struct lp_meta *m, uint64_t g,
+				       const char *near,
 				       const struct lp_ds **in)
 {
+	const struct lp_snap *best = NULL;
+	size_t best_n = 0;
+
 	for (size_t i = 0; i < m->nds; i++) {
 		const struct lp_snap *s = lp_ds_snap_guid(&m->ds[i], g);
+		size_t n;
 
-		if (s) {
+		if (!s)
+			continue;
+		n = near ? common_components(m->ds[i].name, near) : 0;
+		if (!best || n > best_n) {
+			best = s;
+			best_n = n;
 			*in = &m->ds[i];
-			return s;
 		}
 	}
-	return NULL;
+	return best;
 }
 
 static enum bk_code on_begin(struct bk_lpool_recv *rx,
@@ -146,6 +176,14 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 	size_t n;
 	enum bk_code rc;
 
+	if (!rx->locked) {
+		if ((rc = lp_lock(rx->p, LOCK_EX, err)))
+			return rc;
+		rx->locked = true;
+		if ((rc = lp_meta_load(rx->p, &rx->m, err)) ||
+		    (rc = lp_dirty(rx->p, err)))
+			return rc;
+	}
 	if (BK_DRR_HDRTYPE(r->u.begin.versioninfo) == BK_DRR_COMPOUNDSTREAM) {
 		n = at ? (size_t)(at - r->u.begin.toname)
 		       : strlen(r->u.begin.toname);
@@ -242,7 +280,8 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 		if (r->u.begin.flags & BK_DRR_FLAG_CLONE) {
 			const struct lp_ds *od;
 			const struct lp_snap *os =
-				find_guid(&rx->m, r->u.begin.fromguid, &od);
+				find_guid(&rx->m, r->u.begin.fromguid, c->ds,
+					  &od);
 
 			if (!os)
 				return at_rec(err, rec, BK_ERR_NOTFOUND,
@@ -325,16 +364,12 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 				      "exists",
 				      c->ds, c->snap);
 	}
-	{
-		const struct lp_ds *gd;
-
-		if (find_guid(&rx->m, r->u.begin.toguid, &gd) && gd == d &&
-		    c->keep_snaps == SIZE_MAX)
-			return at_rec(err, rec, BK_ERR_EXISTS,
-				      "%s already has the snapshot this "
-				      "stream carries (guid %016" PRIx64 ")",
-				      c->ds, r->u.begin.toguid);
-	}
+	if (d && lp_ds_snap_guid(d, r->u.begin.toguid) &&
+	    c->keep_snaps == SIZE_MAX)
+		return at_rec(err, rec, BK_ERR_EXISTS,
+			      "%s already has the snapshot this stream "
+			      "carries (guid %016" PRIx64 ")",
+			      c->ds, r->u.begin.toguid);
 	if (have_base && (rc = lp_state_load(rx->p, &base, &c->st, err)))
 		return rc;
 	big = rec->byteswap != lp_host_bigendian();
@@ -790,7 +825,8 @@ static void recv_free(struct bk_lpool_recv *rx)
 	lp_meta_free(&rx->m);
 	bk_drr_parser_free(rx->parser);
 	bk_buf_release(&rx->scratch);
-	lp_unlock(rx->p);
+	if (rx->locked)
+		lp_unlock(rx->p);
 	free(rx);
 }
 
@@ -801,7 +837,8 @@ void bk_lpool_recv_abort(struct bk_lpool_recv *rx)
 	if (!rx)
 		return;
 	/* what it wrote is referenced by nothing: collect it now */
-	lp_gc(rx->p, &e2);
+	if (rx->locked)
+		lp_gc(rx->p, &e2);
 	recv_free(rx);
 }
 
@@ -816,7 +853,9 @@ enum bk_code bk_lpool_recv_finish(struct bk_lpool_recv *rx,
 	rc = drain(rx, err);
 	if (!rc && !rx->done)
 		rc = bk_error_set(err, BK_ERR_TRUNCATED,
-				  "the stream ended early: no END record");
+				  rx->res.records
+					  ? "the stream ended early: no END record"
+					  : "empty input: no stream");
 	if (!rc)
 		rc = lp_meta_commit(rx->p, &rx->m, err);
 	if (rc) {

@@ -390,13 +390,15 @@ enum bk_code bk_lpool_send(struct bk_lpool *p, const char *snap,
 	bk_buf_init(&s.blk, BK_DRR_MAX_PAYLOAD + 1);
 	if (res)
 		memset(res, 0, sizeof(*res));
-	if ((rc = lp_lock(p, LOCK_SH, err)))
+	/* no lock: the metadata changes by rename, and pinned, the files it
+	 * names stay until we are done (so that `zbak pool send | zbak pool
+	 * recv` works within one pool, and a slow reader blocks nobody) */
+	if ((rc = lp_pin(p, err)))
 		goto out;
+	pinned = true;
 	rc = lp_meta_load(p, &m, err);
-	if (rc) {
-		lp_unlock(p);
+	if (rc)
 		goto out;
-	}
 	rc = find_snap(&m, snap, &to, err);
 	if (!rc && have_from) {
 		if (from[0] == '@')
@@ -424,11 +426,6 @@ enum bk_code bk_lpool_send(struct bk_lpool *p, const char *snap,
 		rc = lp_state_load(p, &to.snap.state, &st, err);
 	if (!rc && have_from)
 		rc = lp_state_load(p, &fr.snap.state, &fst, err);
-	/* blocks stay while we read them; the lock itself does not, so that
-	 * `zbak pool send | zbak pool recv` works within one pool */
-	if (!rc && !(rc = lp_pin(p, err)))
-		pinned = true;
-	lp_unlock(p);
 	lp_meta_free(&m);
 	if (rc)
 		goto out;

@@ -155,8 +155,8 @@ static void receive(const uint8_t *data, size_t size)
 	}
 clean:
 	if (!rc) {
-		bk_lpool_destroy(pool, "f/x", true, &err);
-		bk_lpool_destroy(pool, "f/y", true, &err);
+		bk_lpool_destroy(pool, "f/x", true, true, &err);
+		bk_lpool_destroy(pool, "f/y", true, true, &err);
 	}
 	bk_buf_release(&before);
 	bk_buf_release(&after);

@@ -222,7 +222,7 @@ test_expect_success 'diff of different snapshots exits 1 and says what differs' 
 '
 
 test_expect_success 'diff of a missing name fails and says so' '
-	expect_fail zp diff tank/fs@a tank/fs@none &&
+	expect_rc 2 zp diff tank/fs@a tank/fs@none &&
 	grep -q "tank/fs@none" "$TMP/err"
 '
 

@@ -351,7 +351,7 @@ else
 		test -s "$TMP/err" && unchanged
 	'
 
-	test_expect_success 'destroying an origin with a dependent clone needs -r' '
+	test_expect_success 'destroying an origin with a dependent clone needs -R' '
 		export ZBAK_POOL_DIR=$TMP/pool-clone &&
 		Z=$S/zsend &&
 		zp create tank && zp create tank/t &&
@@ -362,7 +362,9 @@ else
 		expect_fail zp destroy tank/t/source@baseline &&
 		grep -q clone "$TMP/err" && unchanged &&
 		expect_fail zp destroy tank/t/source && unchanged &&
-		zp destroy -r tank/t/source &&
+		expect_fail zp destroy -r tank/t/source && unchanged &&
+		grep -q -- -R "$TMP/err" &&
+		zp destroy -R tank/t/source &&
 		test "$(zp list -H -o name -t all -r tank/t)" = tank/t
 	'
 
