@@ -163,4 +163,77 @@ BK_EXPORT enum bk_code bk_verify(struct bk_repo *r,
 				 struct bk_verify_result *res,
 				 struct bk_error *err);
 
+/* ---- forgetting snapshots and collecting garbage ------------------------ */
+
+struct bk_forget_result {
+	uint64_t snapshots; /* manifests deleted (or that would be) */
+	uint64_t recipes;   /* recipe segments deleted */
+};
+
+/*
+ * Delete the manifests and recipe segments of snapshots (pool/fs@snap).
+ * Refuses (BK_ERR_EXISTS, naming both) when a snapshot that stays is
+ * incremental from one that would go: chains go whole or not at all.  A
+ * name that is not stored is BK_ERR_NOTFOUND.  dry_run: check only.
+ * Chunks and packs stay until bk_gc.  Takes the repository's exclusive
+ * lock for the deletion.
+ */
+BK_EXPORT enum bk_code bk_forget(struct bk_repo *r, const char *const *names,
+				 size_t n, bool dry_run,
+				 struct bk_forget_result *res,
+				 struct bk_error *err);
+
+struct bk_gc_opts {
+	bool dry_run;
+	/* repack a pack when more than this share of its bytes is garbage
+	 * (0: the default, 50) */
+	unsigned repack_percent;
+	/* objects nothing references that are younger than this are left
+	 * alone: a push in progress may be about to reference them (0: the
+	 * default, 3600 s) */
+	uint64_t margin_seconds;
+	unsigned threads;
+	bk_report_fn report; /* what it does, one line each (may be NULL) */
+	void *report_ctx;
+};
+
+struct bk_gc_result {
+	uint64_t packs, packs_deleted, packs_repacked, packs_kept_recent;
+	uint64_t chunks_live, chunks_deleted;
+	uint64_t indexes_before, indexes_after;
+	uint64_t recipes_deleted; /* segments no manifest references */
+	uint64_t temporary_deleted; /* leftovers of killed uploads */
+	uint64_t bytes_before, bytes_after; /* in data/ */
+};
+
+/*
+ * Remove what no snapshot references: chunks, whole packs, recipe
+ * segments, temporary leftovers; repack packs that are mostly garbage; and
+ * replace the indexes by one that covers exactly the live chunks.  Holds
+ * the repository's exclusive lock: pushes (which hold a shared one) wait
+ * for it, and it fails with BK_ERR_BUSY while one runs.
+ */
+BK_EXPORT enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
+			     struct bk_gc_result *res, struct bk_error *err);
+
+/* ---- retention ----------------------------------------------------------- */
+
+/* Keep counts as sanoid and restic have them; 0 keeps none by that rule. */
+struct bk_retention {
+	unsigned last, hourly, daily, weekly, monthly, yearly;
+};
+
+/*
+ * Choose which of the n snapshots of one dataset (sorted by creation time,
+ * as bk_list gives them) to keep at time `now` (unix seconds, UTC buckets):
+ * the newest `last`, and the newest snapshot in each of the newest
+ * `hourly` hours, `daily` days, `weekly` ISO weeks, `monthly` months and
+ * `yearly` years that have one; then every snapshot a kept one depends on
+ * (its incremental source, recursively).  keep[i] receives the verdict; a
+ * policy of all zeros keeps everything.
+ */
+BK_EXPORT void bk_retention_select(const struct bk_snapshot *snaps, size_t n,
+				   const struct bk_retention *policy,
+				   uint64_t now, bool *keep);
+
 #endif
