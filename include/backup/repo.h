@@ -236,4 +236,33 @@ BK_EXPORT void bk_retention_select(const struct bk_snapshot *snaps, size_t n,
 				   const struct bk_retention *policy,
 				   uint64_t now, bool *keep);
 
+/* Why a snapshot stays (bits of bk_retention_why.rules). */
+enum {
+	BK_KEEP_ALL = 1u << 0,     /* the policy is all zeros */
+	BK_KEEP_LAST = 1u << 1,
+	BK_KEEP_HOURLY = 1u << 2,
+	BK_KEEP_DAILY = 1u << 3,
+	BK_KEEP_WEEKLY = 1u << 4,
+	BK_KEEP_MONTHLY = 1u << 5,
+	BK_KEEP_YEARLY = 1u << 6,
+	BK_KEEP_FUTURE = 1u << 7,  /* created after `now`: a clock to fix */
+	BK_KEEP_NEEDED = 1u << 8,  /* a kept snapshot is incremental from it */
+};
+
+struct bk_retention_why {
+	unsigned rules;   /* BK_KEEP_* bits; 0: it goes */
+	size_t needed_by; /* with BK_KEEP_NEEDED: the index of the nearest kept
+			   * snapshot incremental from it (SIZE_MAX otherwise) */
+};
+
+/*
+ * bk_retention_select, also saying why each snapshot stays (why may be
+ * NULL).  Snapshots created after `now` are kept (BK_KEEP_FUTURE) and take
+ * no bucket: a clock that jumped must not make prune delete.
+ */
+BK_EXPORT void bk_retention_explain(const struct bk_snapshot *snaps, size_t n,
+				    const struct bk_retention *policy,
+				    uint64_t now, bool *keep,
+				    struct bk_retention_why *why);
+
 #endif
