@@ -47,9 +47,32 @@ BK_EXPORT void bk_config_free(struct bk_config *c); /* NULL is fine */
  * valid until bk_config_free(c). */
 BK_EXPORT const char *bk_config_get(const struct bk_config *c,
 				    const char *section, const char *key);
-/* True when the config has a section of that name. */
+/* True when the config has a section of that name (with keys or not). */
 BK_EXPORT int bk_config_has_section(const struct bk_config *c,
 				    const char *section);
+/*
+ * Enumerate: the sections, in the order of their first header (a section
+ * without keys included; keys before any header belong to section "",
+ * which is not listed), and
+ * the keys of one section in the order of their first appearance (a key
+ * given twice appears once, with its last value).  Index-based, for
+ * loops such as
+ *
+ *   for (size_t i = 0; i < bk_config_section_count(c); i++)
+ *           use(bk_config_section(c, i));
+ *
+ * Out of range (or c NULL): NULL.  Strings are borrowed, valid until
+ * bk_config_free(c).
+ */
+BK_EXPORT size_t bk_config_section_count(const struct bk_config *c);
+BK_EXPORT const char *bk_config_section(const struct bk_config *c, size_t i);
+BK_EXPORT size_t bk_config_key_count(const struct bk_config *c,
+				     const char *section);
+/* The i-th key of section (as written in the file), its value in *value
+ * (may be NULL). */
+BK_EXPORT const char *bk_config_key(const struct bk_config *c,
+				    const char *section, size_t i,
+				    const char **value);
 /* $ZBAK_CONFIG when set and non-empty, else SYSCONFDIR/zbak/zbak.conf
  * (/etc/zbak/zbak.conf) when that file exists, else NULL.  Borrowed. */
 BK_EXPORT const char *bk_config_default_path(void);

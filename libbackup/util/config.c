@@ -39,6 +39,8 @@ struct bk_config {
 	struct entry *e;
 	size_t n, cap;
 	char *secret_key; /* first secret key seen (for the message) */
+	char **sections;  /* every [section] header, first appearance order */
+	size_t nsections;
 };
 
 struct parse {
@@ -68,6 +70,9 @@ void bk_config_free(struct bk_config *c)
 	}
 	free(c->e);
 	free(c->secret_key);
+	for (size_t i = 0; i < c->nsections; i++)
+		free(c->sections[i]);
+	free(c->sections);
 	free(c);
 }
 
@@ -152,6 +157,47 @@ static bool blank(char ch)
 }
 
 /*
+ * Remember the name of a "[section]" line (as libinih reads it: the bytes
+ * between '[' and the first ']'), so that a section without keys is known
+ * too.  Lines that are not headers are left alone.
+ */
+static enum bk_code note_section(struct bk_config *c, const char *s, size_t n,
+				 struct bk_error *err)
+{
+	const char *end;
+	char *name, **ns;
+
+	while (n && blank(*s)) {
+		s++;
+		n--;
+	}
+	if (n < 2 || *s != '[')
+		return BK_OK;
+	end = memchr(s + 1, ']', n - 1);
+	if (!end)
+		return BK_OK; /* libinih will say what is wrong */
+	for (size_t i = 0; i < c->nsections; i++)
+		if (strlen(c->sections[i]) == (size_t)(end - s - 1) &&
+		    memcmp(c->sections[i], s + 1, (size_t)(end - s - 1)) == 0)
+			return BK_OK;
+	if (c->nsections >= BK_CONFIG_ENTRIES_MAX)
+		return bk_error_set(err, BK_ERR_LIMIT,
+				    "more than %d sections",
+				    BK_CONFIG_ENTRIES_MAX);
+	name = strndup(s + 1, (size_t)(end - s - 1));
+	ns = realloc(c->sections, (c->nsections + 1) * sizeof(*ns));
+	if (!name || !ns) {
+		free(name);
+		if (ns)
+			c->sections = ns;
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	c->sections = ns;
+	c->sections[c->nsections++] = name;
+	return BK_OK;
+}
+
+/*
  * Copy text into out, moving the values of long lines to p->side.  Lines
  * are numbered from 1; *bad_line is set on an error.
  */
@@ -176,6 +222,11 @@ static enum bk_code prepare(const char *text, size_t len, struct parse *p,
 				return bk_error_set(err, BK_ERR_FORMAT,
 						    "control character");
 			}
+		rc = note_section(p->c, s, n, err);
+		if (rc) {
+			*bad_line = line;
+			return rc;
+		}
 		if (n < LONG_LINE) {
 			rc = bk_buf_append(out, s, n, err);
 			if (!rc)
@@ -394,10 +445,49 @@ int bk_config_has_section(const struct bk_config *c, const char *section)
 {
 	if (!c || !section)
 		return 0;
+	for (size_t i = 0; i < c->nsections; i++)
+		if (strcmp(c->sections[i], section) == 0)
+			return 1;
 	for (size_t i = 0; i < c->n; i++)
 		if (strcmp(c->e[i].section, section) == 0)
 			return 1;
 	return 0;
+}
+
+size_t bk_config_section_count(const struct bk_config *c)
+{
+	return c ? c->nsections : 0;
+}
+
+const char *bk_config_section(const struct bk_config *c, size_t i)
+{
+	return c && i < c->nsections ? c->sections[i] : NULL;
+}
+
+size_t bk_config_key_count(const struct bk_config *c, const char *section)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; c && section && i < c->n; i++)
+		k += strcmp(c->e[i].section, section) == 0;
+	return k;
+}
+
+const char *bk_config_key(const struct bk_config *c, const char *section,
+			  size_t i, const char **value)
+{
+	for (size_t j = 0; c && section && j < c->n; j++) {
+		if (strcmp(c->e[j].section, section) != 0)
+			continue;
+		if (i-- == 0) {
+			if (value)
+				*value = c->e[j].value;
+			return c->e[j].key;
+		}
+	}
+	if (value)
+		*value = NULL;
+	return NULL;
 }
 
 const char *bk_config_default_path(void)

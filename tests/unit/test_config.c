@@ -1,0 +1,120 @@
+/* The configuration file: sections enumerated in order (an empty one too,
+ * a repeated header once), keys of a section enumerated with their last
+ * value, lookups case-insensitive for keys and not for sections, keys
+ * before any header, errors naming the line, bounds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backup/config.h"
+
+static struct bk_config *parse(const char *text)
+{
+	struct bk_config *c = NULL;
+	struct bk_error err;
+
+	if (bk_config_parse(text, strlen(text), "t.conf", &c, &err))
+		fail_msg("parse: %s", err.msg);
+	return c;
+}
+
+static void sections(void **state)
+{
+	struct bk_config *c = parse("top = 1\n"
+				    "[zbak]\nrepository = /r\n"
+				    "[job home]\ndatasets = tank/home\n"
+				    "; a comment\n"
+				    "[job empty]\n"
+				    "  [job www]  \nDatasets = a, b\n"
+				    "[zbak]\nlock_wait = 5\n"
+				    "[job home]\nkeep_daily = 3\n"
+				    "datasets = tank/home2\n");
+
+	(void)state;
+	assert_int_equal(bk_config_section_count(c), 4);
+	assert_string_equal(bk_config_section(c, 0), "zbak");
+	assert_string_equal(bk_config_section(c, 1), "job home");
+	assert_string_equal(bk_config_section(c, 2), "job empty");
+	assert_string_equal(bk_config_section(c, 3), "job www");
+	assert_null(bk_config_section(c, 4));
+	assert_true(bk_config_has_section(c, "job empty"));
+	assert_false(bk_config_has_section(c, "Job home"));
+	assert_int_equal(bk_config_key_count(c, "job empty"), 0);
+	assert_null(bk_config_key(c, "job empty", 0, NULL));
+	assert_int_equal(bk_config_key_count(c, "zbak"), 2);
+	assert_int_equal(bk_config_key_count(c, "job home"), 2);
+	{
+		const char *v = NULL;
+		const char *k = bk_config_key(c, "job home", 0, &v);
+
+		assert_string_equal(k, "datasets");
+		assert_string_equal(v, "tank/home2"); /* the last value */
+		k = bk_config_key(c, "job home", 1, &v);
+		assert_string_equal(k, "keep_daily");
+		assert_string_equal(v, "3");
+		assert_null(bk_config_key(c, "job home", 2, &v));
+		assert_null(v);
+		k = bk_config_key(c, "job www", 0, NULL);
+		assert_string_equal(k, "Datasets"); /* as written */
+	}
+	assert_string_equal(bk_config_get(c, "job www", "datasets"), "a, b");
+	assert_string_equal(bk_config_get(c, "", "top"), "1");
+	assert_int_equal(bk_config_key_count(c, ""), 1);
+	bk_config_free(c);
+	/* NULL is fine */
+	assert_int_equal(bk_config_section_count(NULL), 0);
+	assert_null(bk_config_section(NULL, 0));
+	assert_int_equal(bk_config_key_count(NULL, "x"), 0);
+	assert_null(bk_config_key(NULL, "x", 0, NULL));
+}
+
+static void long_values_and_errors(void **state)
+{
+	char big[600];
+	struct bk_config *c = NULL;
+	struct bk_error err;
+	const char *text;
+	char *buf;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	buf = malloc(strlen(big) + 64);
+	assert_non_null(buf);
+	snprintf(buf, strlen(big) + 64, "[s3]\nsession_token = %s\n[job a]\n",
+		 big);
+	c = parse(buf);
+	assert_string_equal(bk_config_get(c, "s3", "session_token"), big);
+	assert_int_equal(bk_config_section_count(c), 2);
+	assert_string_equal(bk_config_key(c, "s3", 0, NULL), "session_token");
+	bk_config_free(c);
+	free(buf);
+
+	text = "[zbak]\nnot a key value\n";
+	assert_int_not_equal(bk_config_parse(text, strlen(text), "t.conf", &c,
+					     &err),
+			     BK_OK);
+	assert_null(c);
+	assert_non_null(strstr(err.msg, "t.conf line 2"));
+	text = "[zbak\nx = 1\n";
+	assert_int_not_equal(bk_config_parse(text, strlen(text), "t.conf", &c,
+					     &err),
+			     BK_OK);
+	assert_non_null(strstr(err.msg, "t.conf line 1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sections),
+		cmocka_unit_test(long_values_and_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
