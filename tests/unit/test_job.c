@@ -1,0 +1,228 @@
+/* The nightly job's settings: the example configuration reads as it says;
+ * a table of files that must be refused, each with the words the message
+ * must carry (file, section, key, what was expected); values: booleans,
+ * numbers, sizes, dataset lists, send flags; defaults. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backup/job.h"
+
+static enum bk_code load(const char *text, struct bk_settings **out,
+			 struct bk_error *err)
+{
+	struct bk_config *c = NULL;
+	enum bk_code rc;
+
+	rc = bk_config_parse(text, strlen(text), "t.conf", &c, err);
+	if (rc)
+		fail_msg("config: %s", err->msg);
+	rc = bk_settings_load(c, "t.conf", out, err);
+	bk_config_free(c);
+	return rc;
+}
+
+static void example(void **state)
+{
+	struct bk_settings *s = NULL;
+	struct bk_config *c = NULL;
+	struct bk_error err;
+	const struct bk_job *j;
+	const char *argv[4];
+	char path[512];
+
+	(void)state;
+	/* the example configuration of the project (tests run from the top
+	 * or from build/: try both) */
+	snprintf(path, sizeof(path), "conf/zbak.conf");
+	if (bk_config_load(path, &c, &err) == BK_ERR_NOTFOUND)
+		skip();
+	assert_int_equal(bk_settings_load(c, path, &s, &err), BK_OK);
+	assert_string_equal(s->repository, "/srv/backup/zbak");
+	assert_string_equal(s->passphrase_file, "/etc/zbak/passphrase");
+	assert_string_equal(s->lock_file, "/run/zbak/zbak.lock");
+	assert_int_equal(s->lock_wait, 60);
+	assert_int_equal(s->njobs, 1);
+	j = bk_settings_job(s, "home");
+	assert_non_null(j);
+	assert_null(bk_settings_job(s, "www"));
+	assert_int_equal(j->ndatasets, 1);
+	assert_string_equal(j->datasets[0], "tank/home");
+	assert_true(j->recursive);
+	assert_string_equal(j->prefix, "zbak-");
+	assert_int_equal(j->send_flags,
+			 BK_SEND_COMPRESSED | BK_SEND_LARGE | BK_SEND_EMBED);
+	assert_int_equal(bk_send_flags_argv(j->send_flags, argv), 3);
+	assert_string_equal(argv[0], "-c");
+	assert_string_equal(argv[1], "-L");
+	assert_string_equal(argv[2], "-e");
+	assert_int_equal(j->full_every_days, 30);
+	assert_int_equal(j->full_every, 0);
+	assert_int_equal(j->concurrency, 8);
+	assert_int_equal(j->bandwidth_limit, 0);
+	assert_int_equal(j->keep.last, 7);
+	assert_int_equal(j->keep.hourly, 0);
+	assert_int_equal(j->keep.daily, 14);
+	assert_int_equal(j->keep.weekly, 8);
+	assert_int_equal(j->keep.monthly, 12);
+	assert_int_equal(j->keep.yearly, 3);
+	bk_settings_free(s);
+	bk_config_free(c);
+}
+
+static void defaults_and_values(void **state)
+{
+	struct bk_settings *s = NULL;
+	struct bk_error err;
+	const struct bk_job *j;
+
+	(void)state;
+	assert_int_equal(load("[zbak]\nrepository = s3://b/p\n"
+			      "[job a]\ndatasets = tank/a,tank/b  tank/c ,, "
+			      "tank/d\n"
+			      "RECURSIVE = True\nbandwidth_limit = 10M\n"
+			      "send_flags = -w\n"
+			      "[job b]\ndatasets = p\nbandwidth_limit =\n"
+			      "recursive = 0\nsnapshot_prefix = nightly.\n"
+			      "repository = /other\n"
+			      "[s3]\nanything = goes\n[pool]\ndir = /x\n",
+			      &s, &err),
+			 BK_OK);
+	assert_int_equal(s->lock_wait, 60);
+	assert_string_equal(s->lock_file, "");
+	assert_int_equal(s->njobs, 2);
+	j = &s->jobs[0];
+	assert_string_equal(j->name, "a");
+	assert_int_equal(j->ndatasets, 4);
+	assert_string_equal(j->datasets[3], "tank/d");
+	assert_true(j->recursive);
+	assert_int_equal(j->bandwidth_limit, 10u << 20);
+	assert_int_equal(j->send_flags, BK_SEND_RAW);
+	assert_string_equal(j->prefix, "zbak-");
+	assert_int_equal(j->keep.daily, 0);
+	assert_int_equal(j->concurrency, 0);
+	j = &s->jobs[1];
+	assert_false(j->recursive);
+	assert_int_equal(j->bandwidth_limit, 0);
+	assert_string_equal(j->prefix, "nightly.");
+	assert_string_equal(j->repository, "/other");
+	bk_settings_free(s);
+
+	{
+		uint64_t v;
+		bool b;
+
+		assert_int_equal(bk_parse_size("0", &v, &err), BK_OK);
+		assert_int_equal(v, 0);
+		assert_int_equal(bk_parse_size("3k", &v, &err), BK_OK);
+		assert_int_equal(v, 3072);
+		assert_int_equal(bk_parse_size("2G", &v, &err), BK_OK);
+		assert_int_equal(v, 2ull << 30);
+		assert_int_equal(bk_parse_size("16777215T", &v, &err), BK_OK);
+		assert_int_not_equal(bk_parse_size("16777216T", &v, &err), BK_OK);
+		assert_int_not_equal(bk_parse_size("1.5M", &v, &err), BK_OK);
+		assert_int_not_equal(bk_parse_size("M", &v, &err), BK_OK);
+		assert_int_not_equal(bk_parse_size("-1", &v, &err), BK_OK);
+		assert_int_not_equal(bk_parse_size("10 M", &v, &err), BK_OK);
+		assert_int_equal(bk_parse_uint("18446744073709551615",
+					       UINT64_MAX, &v, &err),
+				 BK_OK);
+		assert_int_not_equal(bk_parse_uint("18446744073709551616",
+						   UINT64_MAX, &v, &err),
+				     BK_OK);
+		assert_int_not_equal(bk_parse_uint("11", 10, &v, &err), BK_OK);
+		assert_non_null(strstr(err.msg, "at most 10"));
+		assert_int_equal(bk_parse_bool("NO", &b, &err), BK_OK);
+		assert_false(b);
+		assert_int_not_equal(bk_parse_bool("on", &b, &err), BK_OK);
+		assert_int_not_equal(bk_parse_bool("", &b, &err), BK_OK);
+	}
+}
+
+static void refused(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *words[3]; /* each must be in the message */
+	} table[] = {
+		{ "[job home]\ndatasets = t/h\nkeep_dialy = 7\n",
+		  { "t.conf: [job home] keep_dialy: unknown key",
+		    "did you mean keep_daily?" } },
+		{ "[zbak]\nrepo = /x\n", { "t.conf: [zbak] repo: unknown key" } },
+		{ "[zbak]\nlock_wait = soon\n",
+		  { "t.conf: [zbak] lock_wait", "not a number" } },
+		{ "[zbak]\nlock_wait = 99999999\n",
+		  { "[zbak] lock_wait", "too large" } },
+		{ "[zbak]\nlock_file = run/x\n",
+		  { "[zbak] lock_file", "absolute path" } },
+		{ "[job a]\ndatasets = t/a\nrecursive = maybe\n",
+		  { "t.conf: [job a] recursive", "not a boolean" } },
+		{ "[job a]\ndatasets = t/a\nkeep_daily = -1\n",
+		  { "[job a] keep_daily", "not a number" } },
+		{ "[job a]\ndatasets = t/a\nkeep_daily = 7d\n",
+		  { "[job a] keep_daily" } },
+		{ "[job a]\ndatasets = t/a\nbandwidth_limit = 5 MB/s\n",
+		  { "[job a] bandwidth_limit", "not a size" } },
+		{ "[job a]\ndatasets = t/a\nsend_flags = -c -R\n",
+		  { "[job a] send_flags", "'-R'", "-c -w -L -e" } },
+		{ "[job a]\ndatasets = t/a\nsend_flags = -cL\n",
+		  { "[job a] send_flags", "'-cL'" } },
+		{ "[job a]\ndatasets = t/a@snap\n", { "[job a] datasets" } },
+		{ "[job a]\ndatasets = t//a\n", { "[job a] datasets" } },
+		{ "[job a]\ndatasets = t/a t/b t/a\n",
+		  { "[job a] datasets", "t/a is listed twice" } },
+		{ "[job a]\ndatasets = , ,\n", { "[job a] datasets", "no dataset" } },
+		{ "[job a]\nrecursive = yes\n",
+		  { "t.conf: [job a]: datasets missing" } },
+		{ "[job a]\n", { "[job a]: datasets missing" } },
+		{ "[job a]\ndatasets = t/a\nsnapshot_prefix = a b\n",
+		  { "[job a] snapshot_prefix" } },
+		{ "[job a]\ndatasets = t/a\nsnapshot_prefix =\n",
+		  { "[job a] snapshot_prefix", "empty prefix" } },
+		{ "[job a]\ndatasets = t/a\nconcurrency = 1000\n",
+		  { "[job a] concurrency", "at most 256" } },
+		{ "[job]\ndatasets = t/a\n", { "[job]: a job needs a name" } },
+		{ "[job a/b]\ndatasets = t/a\n", { "[job a/b]: a job name" } },
+		{ "[jobs a]\ndatasets = t/a\n",
+		  { "t.conf: [jobs a]: unknown section" } },
+		{ "[zbak ]\n", { "unknown section" } },
+		{ "x = 1\n[zbak]\n", { "t.conf: x: a key before any [section]" } },
+		{ "[job a]\ndatasets = t/a\n[job b]\ndatasets = t/b, t/a\n",
+		  { "t/a is in [job a] and in [job b]" } },
+		{ "[job a]\ndatasets = t/a\nzzzzzzzzzz = 1\n",
+		  { "[job a] zzzzzzzzzz: unknown key", "see zbak(1)" } },
+	};
+
+	(void)state;
+	for (size_t t = 0; t < sizeof(table) / sizeof(table[0]); t++) {
+		struct bk_settings *s = NULL;
+		struct bk_error err;
+		enum bk_code rc = load(table[t].text, &s, &err);
+
+		if (rc != BK_ERR_USAGE)
+			fail_msg("row %zu: code %d, expected a usage error", t,
+				 rc);
+		assert_null(s);
+		for (size_t w = 0; w < 3 && table[t].words[w]; w++)
+			if (!strstr(err.msg, table[t].words[w]))
+				fail_msg("row %zu: '%s' is not in '%s'", t,
+					 table[t].words[w], err.msg);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(example),
+		cmocka_unit_test(defaults_and_values),
+		cmocka_unit_test(refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
