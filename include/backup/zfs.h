@@ -117,6 +117,16 @@ struct bk_zfs_send;
 BK_EXPORT enum bk_code bk_zfs_send_begin(const char *snap, const char *from,
 					 struct bk_zfs_send **out, int *fd,
 					 struct bk_error *err);
+/*
+ * The same with send flags: flags[0..nflags) among "-c", "-w", "-L", "-e"
+ * (anything else is BK_ERR_USAGE), passed before -i.
+ */
+BK_EXPORT enum bk_code bk_zfs_send_begin_flags(const char *snap,
+					       const char *from,
+					       const char *const *flags,
+					       size_t nflags,
+					       struct bk_zfs_send **out,
+					       int *fd, struct bk_error *err);
 /* Wait for it; anything but exit 0 is an error quoting its standard
  * error.  Frees s whatever the outcome. */
 BK_EXPORT enum bk_code bk_zfs_send_finish(struct bk_zfs_send *s,
@@ -129,6 +139,22 @@ BK_EXPORT void bk_zfs_send_abort(struct bk_zfs_send *s);
 /* zfs snapshot [-r] NAME */
 BK_EXPORT enum bk_code bk_zfs_snapshot(const char *name, bool recursive,
 				       struct bk_error *err);
+/*
+ * The dataset and, when recursive, its descendants (file systems and
+ * volumes): `zfs list -H -p -o name -t filesystem,volume [-r] DS`, in the
+ * order zfs gives.  BK_ERR_NOTFOUND when ds does not exist.  Free with
+ * bk_zfs_names_free().
+ */
+BK_EXPORT enum bk_code bk_zfs_list_datasets(const char *ds, bool recursive,
+					    char ***names, size_t *n,
+					    struct bk_error *err);
+BK_EXPORT void bk_zfs_names_free(char **names, size_t n);
+/*
+ * The tags of the holds on a snapshot: `zfs holds -H SNAP`, whose lines
+ * are "NAME TAB TAG TAB TIMESTAMP".  Free with bk_zfs_names_free().
+ */
+BK_EXPORT enum bk_code bk_zfs_holds(const char *snap, char ***tags, size_t *n,
+				    struct bk_error *err);
 /* zfs hold TAG SNAP */
 BK_EXPORT enum bk_code bk_zfs_hold(const char *tag, const char *snap,
 				   struct bk_error *err);

@@ -775,6 +775,14 @@ enum bk_code bk_zfs_send_begin(const char *snap, const char *from,
 			       struct bk_zfs_send **out, int *fd,
 			       struct bk_error *err)
 {
+	return bk_zfs_send_begin_flags(snap, from, NULL, 0, out, fd, err);
+}
+
+enum bk_code bk_zfs_send_begin_flags(const char *snap, const char *from,
+				     const char *const *flags, size_t nflags,
+				     struct bk_zfs_send **out, int *fd,
+				     struct bk_error *err)
+{
 	const char *argv[MAX_ARGS] = { NULL, "send" };
 	struct bk_zfs_send *s;
 	size_t k = 2;
@@ -787,6 +795,18 @@ enum bk_code bk_zfs_send_begin(const char *snap, const char *from,
 		rc = check_name("zfs send -i", from, err);
 	if (rc)
 		return rc;
+	if (nflags > 4)
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "zfs send: more than 4 flags");
+	for (size_t i = 0; i < nflags; i++) {
+		if (strcmp(flags[i], "-c") && strcmp(flags[i], "-w") &&
+		    strcmp(flags[i], "-L") && strcmp(flags[i], "-e"))
+			return bk_error_set(err, BK_ERR_USAGE,
+					    "zfs send: flag '%.16s' is not one "
+					    "of -c -w -L -e",
+					    flags[i]);
+		argv[k++] = flags[i];
+	}
 	if (from) {
 		argv[k++] = "-i";
 		argv[k++] = from;
@@ -846,6 +866,127 @@ enum bk_code bk_zfs_snapshot(const char *name, bool recursive,
 	argv[k++] = name;
 	argv[k] = NULL;
 	return run(argv, NULL, err);
+}
+
+void bk_zfs_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/*
+ * Column `col` (0-based, tab-separated) of every line of text, each at
+ * most BK_ZFS_NAME_MAX bytes; what names the output in messages.
+ */
+static enum bk_code column(const char *what, const char *text, size_t len,
+			   unsigned col, char ***out, size_t *n,
+			   struct bk_error *err)
+{
+	char **v = NULL;
+	size_t nv = 0, line = 0, pos = 0;
+	enum bk_code rc = BK_OK;
+
+	while (pos < len) {
+		const char *l = text + pos, *nl = memchr(l, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - l) : len - pos, fl;
+		char **nvp;
+
+		line++;
+		pos += ll + (nl ? 1 : 0);
+		for (unsigned c = 0; c < col; c++) {
+			const char *t = memchr(l, '\t', ll);
+
+			if (!t) {
+				ll = 0;
+				l = NULL;
+				break;
+			}
+			ll -= (size_t)(t + 1 - l);
+			l = t + 1;
+		}
+		fl = l ? strcspn(l, "\t\n") : 0;
+		if (fl > ll)
+			fl = ll;
+		if (!l || fl == 0 || fl > BK_ZFS_NAME_MAX ||
+		    memchr(l, '\0', fl)) {
+			rc = bk_error_set(err, BK_ERR_FORMAT,
+					  "%s output, line %zu: expected at "
+					  "least %u tab-separated fields of at "
+					  "most %u bytes",
+					  what, line, col + 1, BK_ZFS_NAME_MAX);
+			break;
+		}
+		nvp = realloc(v, (nv + 1) * sizeof(*nvp));
+		if (!nvp) {
+			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+			break;
+		}
+		v = nvp;
+		v[nv] = strndup(l, fl);
+		if (!v[nv]) {
+			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+			break;
+		}
+		nv++;
+	}
+	if (rc) {
+		bk_zfs_names_free(v, nv);
+		return rc;
+	}
+	*out = v;
+	*n = nv;
+	return BK_OK;
+}
+
+enum bk_code bk_zfs_list_datasets(const char *ds, bool recursive,
+				  char ***names, size_t *n,
+				  struct bk_error *err)
+{
+	const char *argv[MAX_ARGS] = { NULL, "list", "-H", "-p", "-o", "name",
+				       "-t", "filesystem,volume" };
+	struct bk_buf buf;
+	size_t k = 8;
+	enum bk_code rc;
+
+	*names = NULL;
+	*n = 0;
+	if ((rc = check_name("zfs list", ds, err)))
+		return rc;
+	if (recursive)
+		argv[k++] = "-r";
+	argv[k++] = ds;
+	argv[k] = NULL;
+	bk_buf_init(&buf, LIST_MAX);
+	rc = run(argv, &buf, err);
+	if (!rc)
+		rc = column("zfs list", (const char *)buf.data, buf.len, 0,
+			    names, n, err);
+	bk_buf_release(&buf);
+	return rc;
+}
+
+enum bk_code bk_zfs_holds(const char *snap, char ***tags, size_t *n,
+			  struct bk_error *err)
+{
+	const char *argv[MAX_ARGS] = { NULL, "holds", "-H", snap, NULL };
+	struct bk_buf buf;
+	enum bk_code rc;
+
+	*tags = NULL;
+	*n = 0;
+	if ((rc = check_name("zfs holds", snap, err)))
+		return rc;
+	if (!strchr(snap, '@'))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "zfs holds: '%s' is not a snapshot", snap);
+	bk_buf_init(&buf, 1u << 20);
+	rc = run(argv, &buf, err);
+	if (!rc)
+		rc = column("zfs holds", (const char *)buf.data, buf.len, 1,
+			    tags, n, err);
+	bk_buf_release(&buf);
+	return rc;
 }
 
 static enum bk_code hold_release(const char *verb, const char *tag,

@@ -41,6 +41,10 @@ static const char fake[] =
 	"chatty) i=0; while [ $i -lt 3000 ]; do echo \"line $i of noise\" >&2;"
 	" i=$((i+1)); done; echo 'the last word' >&2; exit 3 ;;\n"
 	"send) printf 'STREAM' ;;\n"
+	"datasets) printf 'p/fs\\np/fs/a b\\np/fs/v\\n' ;;\n"
+	"holds) printf 'p/fs@a\\tzbak\\tTue Nov 24 2026\\np/fs@a\\tkeep\\tx\\n' ;;\n"
+	"noholds) ;;\n"
+	"badholds) printf 'p/fs@a\\n' ;;\n"
 	"flood) head -c 3000000 /dev/zero; sleep 30 ;;\n"
 	"sendfail) echo 'cannot send: no such snapshot' >&2; exit 1 ;;\n"
 	"ok) ;;\n"
@@ -445,6 +449,61 @@ static void send(void **state)
 	bk_zfs_send_abort(s);
 }
 
+static void datasets_and_holds(void **state)
+{
+	struct bk_zfs_send *s;
+	struct bk_error err;
+	const char *flags[] = { "-c", "-L", "-e", "-w" }, *bad[] = { "-R" };
+	char **v = NULL;
+	size_t n = 0;
+	int fd;
+
+	(void)state;
+	setenv("FAKE_MODE", "datasets", 1);
+	assert_int_equal(bk_zfs_list_datasets("p/fs", true, &v, &n, &err),
+			 BK_OK);
+	expect_args("list\n-H\n-p\n-o\nname\n-t\nfilesystem,volume\n-r\np/fs\n");
+	assert_int_equal(n, 3);
+	assert_string_equal(v[1], "p/fs/a b");
+	bk_zfs_names_free(v, n);
+	setenv("FAKE_MODE", "missing", 1);
+	assert_int_equal(bk_zfs_list_datasets("p/x", false, &v, &n, &err),
+			 BK_ERR_NOTFOUND);
+
+	setenv("FAKE_MODE", "holds", 1);
+	assert_int_equal(bk_zfs_holds("p/fs@a", &v, &n, &err), BK_OK);
+	expect_args("holds\n-H\np/fs@a\n");
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0], "zbak");
+	assert_string_equal(v[1], "keep");
+	bk_zfs_names_free(v, n);
+	setenv("FAKE_MODE", "noholds", 1);
+	assert_int_equal(bk_zfs_holds("p/fs@a", &v, &n, &err), BK_OK);
+	assert_int_equal(n, 0);
+	bk_zfs_names_free(v, n);
+	setenv("FAKE_MODE", "badholds", 1);
+	assert_int_equal(bk_zfs_holds("p/fs@a", &v, &n, &err), BK_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "zfs holds output, line 1"));
+	assert_int_equal(bk_zfs_holds("p/fs", &v, &n, &err), BK_ERR_USAGE);
+
+	setenv("FAKE_MODE", "send", 1);
+	assert_int_equal(bk_zfs_send_begin_flags("p/fs@b", "@a", flags, 4, &s,
+						 &fd, &err),
+			 BK_OK);
+	{
+		char buf[16];
+
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+	}
+	assert_int_equal(bk_zfs_send_finish(s, &err), BK_OK);
+	expect_args("send\n-c\n-L\n-e\n-w\n-i\n@a\np/fs@b\n");
+	assert_int_equal(bk_zfs_send_begin_flags("p/fs@b", NULL, bad, 1, &s,
+						 &fd, &err),
+			 BK_ERR_USAGE);
+	assert_null(s);
+}
+
 static void names_refused(void **state)
 {
 	struct bk_zfs_recv *rx;
@@ -482,6 +541,7 @@ int main(void)
 		cmocka_unit_test(stderr_bounded),
 		cmocka_unit_test(environment),
 		cmocka_unit_test(send),
+		cmocka_unit_test(datasets_and_holds),
 		cmocka_unit_test(names_refused),
 	};
 
