@@ -32,7 +32,8 @@ const char *pool_dir(char *buf, size_t n)
 	/* the config's [pool] dir, when there is a config */
 	if ((g.config || access(bk_config_default_path(), R_OK) == 0) &&
 	    load_config(&cfg) == EXIT_OK && cfg &&
-	    (v = bk_config_get(cfg, "pool", "dir")) && *v) {
+	    (((v = bk_config_get(cfg, "pool", "dir")) && *v) ||
+	     ((v = bk_config_get(cfg, "zbak", "pool_dir")) && *v))) {
 		snprintf(buf, n, "%s", v);
 		bk_config_free(cfg);
 		return buf;
@@ -150,6 +151,61 @@ static int pool_simple(int argc, char **argv)
 		rc = bk_lpool_destroy(p, argv[optind], r, big_r, &err);
 	bk_lpool_close(p);
 	return rc ? fail(rc, &err) : EXIT_OK;
+}
+
+/* hold TAG SNAP, release TAG SNAP, holds [-H] SNAP... */
+static int pool_holds(int argc, char **argv)
+{
+	bool hold = !strcmp(argv[0], "hold"), list = !strcmp(argv[0], "holds");
+	bool scripted = false;
+	struct bk_lpool *p;
+	struct bk_error err;
+	enum bk_code rc = BK_OK;
+	int c, ret, status = EXIT_OK;
+
+	optind = 0;
+	while ((c = getopt(argc, argv, list ? "H" : "")) != -1) {
+		if (c != 'H')
+			return usage_error(self(), NULL);
+		scripted = true;
+	}
+	if (!list && optind != argc - 2)
+		return usage_error(self(), "pool %s takes a tag and a snapshot",
+				   argv[0]);
+	if (list && optind >= argc)
+		return usage_error(self(), "pool holds takes snapshots");
+	if ((ret = open_lpool(&p, false)))
+		return ret;
+	if (!list) {
+		rc = hold ? bk_lpool_hold(p, argv[optind + 1], argv[optind], &err)
+			  : bk_lpool_release(p, argv[optind + 1], argv[optind],
+					     &err);
+		bk_lpool_close(p);
+		return rc ? fail(rc, &err) : EXIT_OK;
+	}
+	if (!scripted)
+		printf("NAME\tTAG\tTIMESTAMP\n");
+	for (int i = optind; i < argc; i++) {
+		char tags[BK_LPOOL_HOLDS_MAX + 1];
+
+		rc = bk_lpool_holds(p, argv[i], tags, sizeof(tags), &err);
+		if (rc) {
+			msg("%s", err.msg);
+			status = exit_for(rc);
+			continue;
+		}
+		/* no time is kept for a hold: "-" */
+		for (const char *t = tags; *t;) {
+			size_t n = strcspn(t, " ");
+
+			printf("%s\t%.*s\t-\n", argv[i], (int)n, t);
+			t += n;
+			while (*t == ' ')
+				t++;
+		}
+	}
+	bk_lpool_close(p);
+	return status;
 }
 
 static int pool_write(int argc, char **argv)
@@ -344,6 +400,9 @@ static int pool_list(int argc, char **argv)
 				else if (!strcmp(tok, "snapshot") ||
 					 !strcmp(tok, "snap"))
 					types |= BK_LPOOL_SNAPSHOT;
+				else if (!strcmp(tok, "volume") ||
+					 !strcmp(tok, "vol"))
+					; /* the local pool has no volumes */
 				else if (!strcmp(tok, "all"))
 					types |= BK_LPOOL_FILESYSTEM |
 						 BK_LPOOL_SNAPSHOT;
@@ -664,6 +723,8 @@ int cmd_pool(int argc, char **argv)
 		{ "write", pool_write },     { "free", pool_free },
 		{ "send", pool_send },       { "recv", pool_recv },
 		{ "receive", pool_recv },    { "diff", pool_diff },
+		{ "hold", pool_holds },      { "release", pool_holds },
+		{ "holds", pool_holds },
 	};
 
 	if (argc < 2)

@@ -72,7 +72,8 @@ static const struct cmd commands[] = {
 	  "    free DATASET OBJECT [OFFSET LENGTH|end]\n"
 	  "    recv [-F] [-v] DATASET < STREAM  receive a send stream (all or nothing)\n"
 	  "    send [-i @FROM] [-v] DATASET@SNAP > STREAM\n"
-	  "    diff [-d OTHER_POOL_DIR] A B     compare two snapshots' or datasets' data",
+	  "    diff [-d OTHER_POOL_DIR] A B     compare two snapshots' or datasets' data\n"
+	  "    hold TAG SNAP   release TAG SNAP   holds [-H] SNAP...   user holds, as zfs has them",
 	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"

@@ -22,6 +22,8 @@
 
 #define BK_LPOOL_NAME_MAX 255u /* dataset or snapshot name, as in ZFS */
 #define BK_LPOOL_DEFAULT_BLKSZ 131072u
+#define BK_LPOOL_TAG_MAX 64u    /* a hold's tag */
+#define BK_LPOOL_HOLDS_MAX 255u /* a snapshot's tags, space-separated */
 
 struct bk_lpool;
 
@@ -123,6 +125,28 @@ BK_EXPORT enum bk_code bk_lpool_list(struct bk_lpool *p, const char *root,
 				     bool recursive, unsigned types,
 				     struct bk_lpool_entry **out, size_t *n,
 				     struct bk_error *err);
+
+/* ---- holds ------------------------------------------------------------- */
+
+/*
+ * User holds, as zfs hold/release/holds have them: a snapshot with a hold
+ * cannot be destroyed (destroy, rollback -r, receive -F and the destroy of
+ * its dataset fail with BK_ERR_BUSY naming it and its tags) until every
+ * hold is released.  Tags are letters, digits and _ - . : (at most
+ * BK_LPOOL_TAG_MAX bytes); a snapshot holds at most what fits in
+ * BK_LPOOL_HOLDS_MAX bytes.  Holding a tag twice is BK_ERR_EXISTS,
+ * releasing one that is not there BK_ERR_NOTFOUND, as with zfs.
+ */
+BK_EXPORT enum bk_code bk_lpool_hold(struct bk_lpool *p, const char *snap,
+				     const char *tag, struct bk_error *err);
+BK_EXPORT enum bk_code bk_lpool_release(struct bk_lpool *p, const char *snap,
+					const char *tag,
+					struct bk_error *err);
+/* The tags on snap, space-separated ("" for none), into out[n] (n >
+ * BK_LPOOL_HOLDS_MAX). */
+BK_EXPORT enum bk_code bk_lpool_holds(struct bk_lpool *p, const char *snap,
+				      char *out, size_t n,
+				      struct bk_error *err);
 
 /* ---- send -------------------------------------------------------------- */
 

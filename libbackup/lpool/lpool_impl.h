@@ -114,6 +114,9 @@ struct lp_snap {
 	char name[BK_LPOOL_NAME_MAX + 1]; /* after '@' */
 	uint64_t guid, createtxg, creation, refer, objects;
 	struct bk_id state;
+	/* user holds: tags separated by single spaces, "" for none
+	 * (bk_lpool_hold); a held snapshot cannot be destroyed */
+	char holds[BK_LPOOL_HOLDS_MAX + 1];
 };
 
 struct lp_ds {
@@ -147,6 +150,12 @@ struct lp_snap *lp_ds_snap_guid(const struct lp_ds *d, uint64_t guid);
 enum bk_code lp_ds_add_snap(struct lp_ds *d, const struct lp_snap *s,
 			    struct bk_error *err);
 void lp_ds_remove_snap(struct lp_ds *d, size_t i);
+/* A hold tag: letters, digits and _ - . :, 1 to BK_LPOOL_TAG_MAX bytes. */
+enum bk_code lp_check_tag(const char *tag, struct bk_error *err);
+/* Is tag in the space-separated list? */
+bool lp_holds_has(const char *holds, const char *tag);
+/* Append tag; false when it does not fit. */
+bool lp_holds_add(char holds[BK_LPOOL_HOLDS_MAX + 1], const char *tag);
 /* "pool/fs", "pool/fs@snap": name rules of ZFS (components of
  * [A-Za-z0-9_.:-], at most 255 bytes); BK_ERR_USAGE naming the problem. */
 enum bk_code lp_check_name(const char *name, bool snapshot,

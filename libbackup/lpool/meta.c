@@ -8,8 +8,10 @@
  *   txg 42
  *   D <name> <createtxg> <creation> <refer> <objects> <state> <origin|->
  *   S <snap> <guid hex> <createtxg> <creation> <refer> <objects> <state>
+ *   H <tag>
  *
- * fields separated by one tab; S lines belong to the D line above them.
+ * fields separated by one tab; S lines belong to the D line above them, H
+ * lines (a user hold) to the S line above them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -128,6 +130,46 @@ enum bk_code lp_check_name(const char *name, bool snapshot,
 	return BK_OK;
 }
 
+enum bk_code lp_check_tag(const char *tag, struct bk_error *err)
+{
+	size_t n = strlen(tag);
+
+	if (n == 0 || n > BK_LPOOL_TAG_MAX || !component_ok(tag, n))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "'%.40s': a hold tag is 1 to %u letters, "
+				    "digits and _ - . :",
+				    tag, BK_LPOOL_TAG_MAX);
+	return BK_OK;
+}
+
+bool lp_holds_add(char holds[BK_LPOOL_HOLDS_MAX + 1], const char *tag)
+{
+	size_t have = strlen(holds), tl = strlen(tag);
+
+	if (have + (have ? 1 : 0) + tl > BK_LPOOL_HOLDS_MAX)
+		return false;
+	if (have)
+		holds[have++] = ' ';
+	memcpy(holds + have, tag, tl + 1);
+	return true;
+}
+
+bool lp_holds_has(const char *holds, const char *tag)
+{
+	size_t tl = strlen(tag);
+
+	while (*holds) {
+		size_t n = strcspn(holds, " ");
+
+		if (n == tl && memcmp(holds, tag, n) == 0)
+			return true;
+		holds += n;
+		while (*holds == ' ')
+			holds++;
+	}
+	return false;
+}
+
 enum bk_code bk_lpool_check_name(const char *name, bool snapshot,
 				 struct bk_error *err)
 {
@@ -233,6 +275,15 @@ enum bk_code lp_meta_encode(const struct lp_meta *m, struct bk_buf *out,
 					   s->name, s->guid, s->createtxg,
 					   s->creation, s->refer, s->objects,
 					   hex);
+			for (const char *t = s->holds; !rc && *t;) {
+				size_t tl = strcspn(t, " ");
+
+				rc = bk_buf_printf(out, err, "H\t%.*s\n",
+						   (int)tl, t);
+				t += tl;
+				while (*t == ' ')
+					t++;
+			}
 		}
 	}
 	return rc;
@@ -355,6 +406,16 @@ enum bk_code lp_meta_decode(const char *p, size_t len, struct lp_meta *m,
 			snprintf(s.name, sizeof(s.name), "%s", f[1]);
 			if ((rc = lp_ds_add_snap(cur, &s, err)))
 				goto out;
+		} else if (nf == 2 && strcmp(f[0], "H") == 0 && cur &&
+			   cur->nsnaps) {
+			struct lp_snap *s = &cur->snaps[cur->nsnaps - 1];
+
+			if (lp_check_tag(f[1], &e2) ||
+			    lp_holds_has(s->holds, f[1]) ||
+			    !lp_holds_add(s->holds, f[1])) {
+				rc = BK_ERR_FORMAT;
+				break;
+			}
 		} else {
 			rc = BK_ERR_FORMAT;
 			break;

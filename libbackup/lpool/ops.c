@@ -16,6 +16,17 @@
 
 #include "lpool_impl.h"
 
+/* The time for new datasets and snapshots: $ZBAK_NOW (unix seconds) when
+ * set, a test hook (simulated nights), as the repository's locks have it. */
+static uint64_t now_s(void)
+{
+	const char *fake = getenv("ZBAK_NOW");
+
+	if (fake && *fake)
+		return strtoull(fake, NULL, 10);
+	return (uint64_t)time(NULL);
+}
+
 /* Start a change: the exclusive lock and the metadata. */
 static enum bk_code begin_change(struct bk_lpool *p, struct lp_meta *m,
 				 struct bk_error *err)
@@ -109,7 +120,7 @@ enum bk_code bk_lpool_create(struct bk_lpool *p, const char *name,
 		if ((rc = lp_meta_add_ds(&m, part, &d, err)))
 			goto out;
 		d->createtxg = m.txg;
-		d->creation = (uint64_t)time(NULL);
+		d->creation = now_s();
 		d->state = empty;
 		if (!s)
 			break;
@@ -149,7 +160,7 @@ enum bk_code bk_lpool_snapshot(struct bk_lpool *p, const char *name,
 	struct lp_ds *d;
 	enum bk_code rc;
 	char ds[BK_LPOOL_NAME_MAX + 1], snap[BK_LPOOL_NAME_MAX + 1];
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = now_s();
 
 	if ((rc = lp_check_name(name, true, err)) ||
 	    (rc = lp_split(name, ds, sizeof(ds), snap, sizeof(snap), err)))
@@ -1017,5 +1028,116 @@ enum bk_code bk_lpool_diff(struct bk_lpool *pa, const char *na,
 out:
 	lp_state_free(&a);
 	lp_state_free(&b);
+	return rc;
+}
+
+/* ---- holds ---------------------------------------------------------------- */
+
+static enum bk_code find_snap(struct lp_meta *m, const char *name,
+			      struct lp_snap **out, struct bk_error *err)
+{
+	char ds[BK_LPOOL_NAME_MAX + 1], snap[BK_LPOOL_NAME_MAX + 1];
+	struct lp_ds *d;
+	enum bk_code rc;
+
+	if ((rc = lp_check_name(name, true, err)) ||
+	    (rc = lp_split(name, ds, sizeof(ds), snap, sizeof(snap), err)))
+		return rc;
+	d = lp_meta_ds(m, ds);
+	*out = d ? lp_ds_snap(d, snap) : NULL;
+	if (!*out)
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "snapshot %s does not exist", name);
+	return BK_OK;
+}
+
+enum bk_code bk_lpool_hold(struct bk_lpool *p, const char *snap,
+			   const char *tag, struct bk_error *err)
+{
+	struct lp_meta m;
+	struct lp_snap *s;
+	enum bk_code rc;
+
+	if ((rc = lp_check_tag(tag, err)) ||
+	    (rc = lp_check_name(snap, true, err)))
+		return rc;
+	if ((rc = begin_change(p, &m, err)))
+		return rc;
+	if ((rc = find_snap(&m, snap, &s, err)))
+		goto out;
+	if (lp_holds_has(s->holds, tag)) {
+		rc = bk_error_set(err, BK_ERR_EXISTS,
+				  "cannot hold %s: tag %s already exists on "
+				  "it",
+				  snap, tag);
+		goto out;
+	}
+	if (!lp_holds_add(s->holds, tag))
+		rc = bk_error_set(err, BK_ERR_LIMIT,
+				  "cannot hold %s: too many holds (%s)", snap,
+				  s->holds);
+out:
+	return end_change(p, &m, rc, false, err);
+}
+
+enum bk_code bk_lpool_release(struct bk_lpool *p, const char *snap,
+			      const char *tag, struct bk_error *err)
+{
+	struct lp_meta m;
+	struct lp_snap *s;
+	char kept[BK_LPOOL_HOLDS_MAX + 1] = "";
+	size_t k = 0;
+	enum bk_code rc;
+
+	if ((rc = lp_check_tag(tag, err)) ||
+	    (rc = lp_check_name(snap, true, err)))
+		return rc;
+	if ((rc = begin_change(p, &m, err)))
+		return rc;
+	if ((rc = find_snap(&m, snap, &s, err)))
+		goto out;
+	if (!lp_holds_has(s->holds, tag)) {
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "cannot release %s: no such tag %s on it",
+				  snap, tag);
+		goto out;
+	}
+	for (const char *t = s->holds; *t;) {
+		size_t n = strcspn(t, " ");
+
+		if (!(n == strlen(tag) && memcmp(t, tag, n) == 0)) {
+			k += (size_t)snprintf(kept + k, sizeof(kept) - k,
+					      "%s%.*s", k ? " " : "", (int)n,
+					      t);
+		}
+		t += n;
+		while (*t == ' ')
+			t++;
+	}
+	memcpy(s->holds, kept, sizeof(kept));
+out:
+	return end_change(p, &m, rc, false, err);
+}
+
+enum bk_code bk_lpool_holds(struct bk_lpool *p, const char *snap, char *out,
+			    size_t n, struct bk_error *err)
+{
+	struct lp_meta m;
+	struct lp_snap *s;
+	enum bk_code rc;
+
+	if (n)
+		out[0] = '\0';
+	if (n <= BK_LPOOL_HOLDS_MAX)
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "bk_lpool_holds: buffer too small");
+	if ((rc = lp_check_name(snap, true, err)))
+		return rc;
+	if ((rc = lp_meta_load(p, &m, err)))
+		return rc;
+	rc = find_snap(&m, snap, &s, err);
+	if (!rc)
+		snprintf(out, n, "%s", s->holds);
+	lp_meta_free(&m);
 	return rc;
 }

@@ -339,12 +339,51 @@ enum bk_code lp_meta_load(struct bk_lpool *p, struct lp_meta *m,
 	return rc;
 }
 
+/*
+ * A held snapshot may not go, whatever the change (destroy, rollback -r,
+ * receive -F, the destroy of its dataset): compare with the metadata on
+ * disk, under the exclusive lock the caller holds.
+ */
+static enum bk_code check_holds(struct bk_lpool *p, const struct lp_meta *m,
+				struct bk_error *err)
+{
+	struct lp_meta old;
+	enum bk_code rc = lp_meta_load(p, &old, err);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < old.nds; i++) {
+		const struct lp_ds *od = &old.ds[i];
+		const struct lp_ds *nd = lp_meta_ds(m, od->name);
+
+		for (size_t j = 0; !rc && j < od->nsnaps; j++) {
+			const struct lp_snap *os = &od->snaps[j];
+			const struct lp_snap *ns =
+				nd ? lp_ds_snap(nd, os->name) : NULL;
+
+			if (!os->holds[0] || (ns && ns->guid == os->guid))
+				continue;
+			rc = bk_error_set(err, BK_ERR_BUSY,
+					  "snapshot %s@%s is held (%s): "
+					  "release it first (zbak pool release "
+					  "TAG %s@%s)",
+					  od->name, os->name, os->holds,
+					  od->name, os->name);
+		}
+	}
+	lp_meta_free(&old);
+	return rc;
+}
+
 enum bk_code lp_meta_commit(struct bk_lpool *p, const struct lp_meta *m,
 			    struct bk_error *err)
 {
 	struct bk_buf b;
 	enum bk_code rc;
 
+	rc = check_holds(p, m, err);
+	if (rc)
+		return rc;
 	bk_buf_init(&b, META_MAX);
 	rc = lp_meta_encode(m, &b, err);
 	/* every state and block file written so far reaches the disk before

@@ -2,7 +2,8 @@
  * input byte picks a mode:
  *   0: the rest is a state file for lp_state_decode (pool files are
  *      untrusted: a damaged disk or a hand edit);
- *   1: the rest is a metadata file for lp_meta_decode;
+ *   1: the rest is a metadata file for lp_meta_decode (datasets,
+ *      snapshots and their holds);
  *   2: the rest is a send stream, fed in pieces of a size taken from the
  *      next byte, received with -F into a dataset of a pool made at
  *      start-up.  When it is accepted, sending the snapshot back and

@@ -70,6 +70,11 @@ seed_dir() { # $1 = target name; prints the corpus directory
 				{ printf '\x02\x40'; cat "$f"; } >"$d/$(basename "$f")"
 			done
 		fi
+		# snapshots with holds, so that the seed has H lines
+		ZBAK_POOL_DIR=$pd $ZBAK pool snapshot -r s@held >/dev/null 2>&1
+		ZBAK_POOL_DIR=$pd $ZBAK pool hold zbak s@held >/dev/null 2>&1
+		ZBAK_POOL_DIR=$pd $ZBAK pool hold keep.1 s@held >/dev/null 2>&1
+		ZBAK_POOL_DIR=$pd $ZBAK pool hold zbak s/g1@held >/dev/null 2>&1
 		{ printf '\x01'; cat "$pd/meta"; } >"$d/meta" 2>/dev/null
 		for f in "$pd"/states/*; do
 			[ -f "$f" ] || continue
