@@ -18,6 +18,7 @@ enum {
 	EXIT_VERIFY = 3,    /* data failed verification (stream, checksum, rule) */
 	EXIT_STORAGE = 4,   /* repository or storage unreachable */
 	EXIT_PARTIAL = 5,   /* some items of a run failed, others succeeded */
+	EXIT_LOCKED = 75,   /* another run holds the lock (EX_TEMPFAIL) */
 };
 
 struct cmd {
@@ -80,6 +81,8 @@ int cmd_debug_store(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 
 struct bk_lpool;
 /* The local pool's directory: --pool-dir, $ZBAK_POOL_DIR, the config's

@@ -52,6 +52,16 @@ static const struct cmd commands[] = {
 	  "    check manifests, recipes, indexes and chains; with --read-data\n"
 	  "    also download and authenticate the data",
 	  false },
+	{ "backup", cmd_backup,
+	  "zbak backup [--config FILE] [--dry-run] [--json] [JOB...]\n"
+	  "    the nightly job: per dataset of each [job] of the config, a snapshot,\n"
+	  "    sent incrementally from the newest one stored (or full), pushed, held",
+	  false },
+	{ "prune", cmd_prune,
+	  "zbak prune [--config FILE] [--dry-run] [--json] [--no-gc] [JOB...]\n"
+	  "    apply each job's keep_* retention: forget what it does not keep\n"
+	  "    (never what a kept snapshot needs), then collect garbage",
+	  false },
 	{ "forget", cmd_forget,
 	  "zbak -r REPO forget [--dry-run] pool/fs@snap ...\n"
 	  "    delete snapshots (whole chains: a kept snapshot keeps its source);\n"

@@ -85,6 +85,110 @@ BK_EXPORT const struct bk_job *bk_settings_job(const struct bk_settings *s,
  * returns how many. */
 BK_EXPORT size_t bk_send_flags_argv(unsigned flags, const char **argv);
 
+/* ---- the nightly backup of one job (zbak backup) -------------------------- */
+
+enum bk_backup_kind { BK_BACKUP_NONE = 0, BK_BACKUP_FULL, BK_BACKUP_INCREMENTAL };
+enum bk_backup_status { BK_BACKUP_OK = 0, BK_BACKUP_FAILED, BK_BACKUP_SKIPPED };
+
+struct bk_backup_result {
+	char job[BK_JOB_NAME_MAX + 1];
+	char dataset[256];
+	char snapshot[512]; /* pool/fs@snap made (or that would be) */
+	char base[512];     /* the incremental source, "" for a full */
+	char reason[640];   /* why full, why skipped ("" otherwise) */
+	enum bk_backup_kind kind;
+	enum bk_backup_status status;
+	enum bk_code code;  /* of the failure */
+	char error[BK_ERROR_MSG_MAX];
+	uint64_t bytes_sent;   /* stream bytes */
+	uint64_t bytes_stored; /* what the push added to the repository */
+	double seconds;
+	uint64_t finished; /* unix time (the run's `now` clock) */
+};
+
+typedef void (*bk_backup_result_fn)(void *ctx,
+				    const struct bk_backup_result *res);
+
+struct bk_backup_opts {
+	uint64_t now;         /* unix seconds: snapshot names, full_every_days */
+	bool dry_run;         /* plan only: no snapshot, no send, no hold */
+	const char *hold_tag; /* NULL: "zbak" */
+	bk_progress_fn progress; /* per push (dataset in the ctx's hands) */
+	void *progress_ctx;
+	/* the dataset being sent, for progress lines (may be NULL) */
+	void (*starting)(void *ctx, const char *snapshot);
+	bk_report_fn warn; /* problems that fail nothing: holds, cleanup */
+	void *warn_ctx;
+	bk_backup_result_fn result; /* one call per dataset */
+	void *result_ctx;
+};
+
+/* "zbak-20261124T020000Z": the job's prefix and the UTC time. */
+BK_EXPORT void bk_backup_snapname(const struct bk_job *job, uint64_t now,
+				  char *out, size_t n);
+
+/*
+ * Back up every dataset of a job into r, as zbak(1) describes under
+ * backup: per dataset (with recursive, the snapshot is taken with
+ * `zfs snapshot -r` on each listed dataset, then every descendant is sent
+ * on its own), the snapshot, the newest local snapshot whose guid is
+ * stored, an incremental send from it or a full one, the push, then the
+ * hold moved to the new snapshot.  A dataset that fails does not stop the
+ * others; each gets one call of o->result.  Returns how many failed.
+ */
+BK_EXPORT size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
+			       const struct bk_backup_opts *o);
+
+/* ---- reading a stream at a bounded rate ----------------------------------- */
+
+struct bk_throttle;
+
+/*
+ * A token bucket between a descriptor and its reader: a thread reads `in`
+ * (borrowed: it takes a duplicate) and writes into a pipe whose read end
+ * is *out (owned by the throttle), at most `rate` bytes per second on
+ * average, with bursts of at most one second's worth (and at least 64
+ * KiB).  Stop with bk_throttle_finish: after the reader saw EOF, or to
+ * give up (it closes *out first, so that the thread stops).
+ */
+BK_EXPORT enum bk_code bk_throttle_start(int in, uint64_t rate,
+					 struct bk_throttle **t, int *out,
+					 struct bk_error *err);
+/* Join and free; a read error of the thread is returned.  NULL is fine. */
+BK_EXPORT enum bk_code bk_throttle_finish(struct bk_throttle *t,
+					  struct bk_error *err);
+
+/* ---- the Prometheus textfile ----------------------------------------------- */
+
+struct bk_metric {
+	char job[BK_JOB_NAME_MAX + 1];
+	char dataset[256];
+	bool ok;                /* zbak_backup_status */
+	uint64_t last_success;  /* 0: never (the previous file's is kept) */
+	uint64_t last_run;
+	double duration;
+	uint64_t sent, stored;
+};
+
+/*
+ * Write the textfile of node_exporter atomically (a temporary file in the
+ * same directory, fsync, rename; mode 0644): the gauges of run[0..n) and,
+ * read back from the file that is there (bounded: 4 MiB, lines of 2 KiB),
+ * those of datasets of the jobs in keep_jobs[0..nkeep) that this run did
+ * not touch.  A dataset of the run without a success (last_success 0)
+ * keeps its last success time from that file.  A previous file that
+ * cannot be parsed is replaced (its lines are not carried over).
+ */
+BK_EXPORT enum bk_code bk_metrics_update(const char *path,
+					 const struct bk_metric *run, size_t n,
+					 const char *const *keep_jobs,
+					 size_t nkeep, struct bk_error *err);
+/* Parse such a file (for tests and the above): every series of the six
+ * gauges, merged per (job, dataset).  Free *out with free(). */
+BK_EXPORT enum bk_code bk_metrics_parse(const char *text, size_t len,
+					struct bk_metric **out, size_t *n,
+					struct bk_error *err);
+
 /* The value parsers, for other settings and for tests: BK_OK or
  * BK_ERR_USAGE with a message saying what was expected. */
 BK_EXPORT enum bk_code bk_parse_bool(const char *s, bool *out,

@@ -155,6 +155,9 @@ BK_EXPORT void bk_zfs_names_free(char **names, size_t n);
  */
 BK_EXPORT enum bk_code bk_zfs_holds(const char *snap, char ***tags, size_t *n,
 				    struct bk_error *err);
+/* zfs destroy SNAP: one snapshot (a name without '@' is refused). */
+BK_EXPORT enum bk_code bk_zfs_destroy_snapshot(const char *snap,
+					       struct bk_error *err);
 /* zfs hold TAG SNAP */
 BK_EXPORT enum bk_code bk_zfs_hold(const char *tag, const char *snap,
 				   struct bk_error *err);

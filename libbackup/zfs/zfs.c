@@ -1005,6 +1005,19 @@ static enum bk_code hold_release(const char *verb, const char *tag,
 	return rc;
 }
 
+enum bk_code bk_zfs_destroy_snapshot(const char *snap, struct bk_error *err)
+{
+	const char *argv[MAX_ARGS] = { NULL, "destroy", snap, NULL };
+	enum bk_code rc = check_name("zfs destroy", snap, err);
+
+	if (!rc && !strchr(snap, '@'))
+		rc = bk_error_set(err, BK_ERR_USAGE,
+				  "zfs destroy: '%s' is not a snapshot", snap);
+	if (!rc)
+		rc = run(argv, NULL, err);
+	return rc;
+}
+
 enum bk_code bk_zfs_hold(const char *tag, const char *snap,
 			 struct bk_error *err)
 {

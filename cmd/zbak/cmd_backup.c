@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/* zbak backup: the nightly job (zbak(1) "backup"). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "backup/buf.h"
+#include "cli.h"
+#include "nightly.h"
+
+struct run {
+	bool json, dry_run, progress_on, progress_shown;
+	struct bk_backup_result *v; /* every dataset's result */
+	size_t n, cap;
+	char current[512]; /* the snapshot being sent, for progress */
+};
+
+static const char *kind_name(enum bk_backup_kind k)
+{
+	return k == BK_BACKUP_FULL		? "full"
+	       : k == BK_BACKUP_INCREMENTAL ? "incremental"
+					    : "none";
+}
+
+static const char *status_name(enum bk_backup_status s)
+{
+	return s == BK_BACKUP_OK       ? "ok"
+	       : s == BK_BACKUP_FAILED ? "failed"
+				       : "skipped";
+}
+
+static void clear_progress(struct run *run)
+{
+	if (run->progress_shown) {
+		fprintf(stderr, "\r\033[K");
+		run->progress_shown = false;
+	}
+}
+
+static void on_progress(void *ctx, uint64_t in, uint64_t stored)
+{
+	struct run *run = ctx;
+	char a[32], b[32];
+
+	human_bytes(in, a, sizeof(a));
+	human_bytes(stored, b, sizeof(b));
+	fprintf(stderr, "\r%s: %s read, %s stored   ", run->current, a, b);
+	fflush(stderr);
+	run->progress_shown = true;
+}
+
+static void on_start(void *ctx, const char *snapshot)
+{
+	struct run *run = ctx;
+
+	snprintf(run->current, sizeof(run->current), "%s", snapshot);
+}
+
+static void on_warn(void *ctx, const char *line)
+{
+	clear_progress(ctx);
+	nlog(LOG_WARNING, stderr, "warning: %s", line);
+}
+
+static void on_result(void *ctx, const struct bk_backup_result *res)
+{
+	struct run *run = ctx;
+	char sent[32], stored[32], how[700];
+
+	clear_progress(run);
+	if (run->n == run->cap) {
+		size_t nc = run->cap ? run->cap * 2 : 16;
+		struct bk_backup_result *nv = realloc(run->v, nc * sizeof(*nv));
+
+		if (!nv) {
+			msg("out of memory");
+			exit(EXIT_FAIL);
+		}
+		run->v = nv;
+		run->cap = nc;
+	}
+	run->v[run->n++] = *res;
+	human_bytes(res->bytes_sent, sent, sizeof(sent));
+	human_bytes(res->bytes_stored, stored, sizeof(stored));
+	if (res->kind == BK_BACKUP_INCREMENTAL)
+		snprintf(how, sizeof(how), "incremental from %s",
+			 strchr(res->base, '@') ? strchr(res->base, '@')
+						: res->base);
+	else
+		snprintf(how, sizeof(how), "full (%s)", res->reason);
+	switch (res->status) {
+	case BK_BACKUP_FAILED:
+		nlog(LOG_ERR, stderr, "[job %s] %s failed: %s", res->job,
+		     res->dataset, res->error);
+		break;
+	case BK_BACKUP_SKIPPED:
+		nlog(LOG_INFO, NULL, "[job %s] %s: nothing to do: %s",
+		     res->job, res->dataset, res->reason);
+		if (!run->json && !g.quiet)
+			printf("nothing to do for %s: %s\n", res->dataset,
+			       res->reason);
+		break;
+	default:
+		if (run->dry_run) {
+			if (!run->json && !g.quiet)
+				printf("would back up %s: %s\n", res->snapshot,
+				       how);
+			break;
+		}
+		nlog(LOG_INFO, NULL,
+		     "[job %s] stored %s: %s, %s sent, %s stored, %.1f s",
+		     res->job, res->snapshot, how, sent, stored, res->seconds);
+		if (!run->json && !g.quiet)
+			printf("stored %s: %s, %s sent, %s stored, %.1f s\n",
+			       res->snapshot, how, sent, stored, res->seconds);
+	}
+	fflush(stdout);
+}
+
+static int print_json(const struct run *run, int status)
+{
+	struct bk_buf b;
+	struct bk_error err;
+	enum bk_code rc;
+
+	bk_buf_init(&b, 256u << 20);
+	rc = bk_buf_printf(&b, &err, "{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,"
+				     "\"datasets\":[",
+			   status == EXIT_OK ? "true" : "false", status,
+			   run->dry_run ? "true" : "false");
+	for (size_t i = 0; !rc && i < run->n; i++) {
+		const struct bk_backup_result *r = &run->v[i];
+
+		rc = bk_buf_printf(&b, &err, "%s{\"job\":", i ? "," : "");
+		if (!rc)
+			rc = bk_buf_json_str(&b, r->job, &err);
+		if (!rc)
+			rc = bk_buf_printf(&b, &err, ",\"name\":");
+		if (!rc)
+			rc = bk_buf_json_str(&b, r->dataset, &err);
+		if (!rc)
+			rc = bk_buf_printf(&b, &err, ",\"snapshot\":");
+		if (!rc)
+			rc = bk_buf_json_str(&b, r->snapshot, &err);
+		if (!rc)
+			rc = bk_buf_printf(&b, &err, ",\"base\":");
+		if (!rc && r->base[0])
+			rc = bk_buf_json_str(&b, r->base, &err);
+		else if (!rc)
+			rc = bk_buf_printf(&b, &err, "null");
+		if (!rc)
+			rc = bk_buf_printf(&b, &err,
+					   ",\"kind\":\"%s\",\"status\":\"%s\","
+					   "\"reason\":",
+					   kind_name(r->kind),
+					   status_name(r->status));
+		if (!rc && r->reason[0])
+			rc = bk_buf_json_str(&b, r->reason, &err);
+		else if (!rc)
+			rc = bk_buf_printf(&b, &err, "null");
+		if (!rc)
+			rc = bk_buf_printf(&b, &err, ",\"error\":");
+		if (!rc && r->status == BK_BACKUP_FAILED)
+			rc = bk_buf_json_str(&b, r->error, &err);
+		else if (!rc)
+			rc = bk_buf_printf(&b, &err, "null");
+		if (!rc)
+			rc = bk_buf_printf(&b, &err,
+					   ",\"bytes_sent\":%" PRIu64
+					   ",\"bytes_stored\":%" PRIu64
+					   ",\"seconds\":%.3f}",
+					   r->bytes_sent, r->bytes_stored,
+					   r->seconds);
+	}
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, "]}\n");
+	if (!rc)
+		fwrite(b.data, 1, b.len, stdout);
+	bk_buf_release(&b);
+	if (rc) {
+		msg("%s", err.msg);
+		return EXIT_FAIL;
+	}
+	return status;
+}
+
+/* A job whose repository did not open: every dataset it names failed. */
+static void job_failed(struct run *run, const struct bk_job *job,
+		       uint64_t now, enum bk_code code, const char *why)
+{
+	char snapname[BK_JOB_PREFIX_MAX + 32];
+
+	bk_backup_snapname(job, now, snapname, sizeof(snapname));
+	for (size_t d = 0; d < job->ndatasets; d++) {
+		struct bk_backup_result res;
+
+		memset(&res, 0, sizeof(res));
+		snprintf(res.job, sizeof(res.job), "%s", job->name);
+		snprintf(res.dataset, sizeof(res.dataset), "%s",
+			 job->datasets[d]);
+		snprintf(res.snapshot, sizeof(res.snapshot), "%s@%s",
+			 job->datasets[d], snapname);
+		res.status = BK_BACKUP_FAILED;
+		res.code = code;
+		snprintf(res.error, sizeof(res.error), "%s", why);
+		res.finished = now;
+		on_result(run, &res);
+	}
+}
+
+/*
+ * Exit status: 0 when nothing failed (skipped datasets count as done); 5
+ * (partial) when some failed and others succeeded; when all failed, 4 if
+ * each failure was the storage, else 1.
+ */
+static int run_status(const struct run *run)
+{
+	size_t failed = 0, storage = 0;
+
+	for (size_t i = 0; i < run->n; i++)
+		if (run->v[i].status == BK_BACKUP_FAILED) {
+			failed++;
+			storage += run->v[i].code == BK_ERR_STORAGE;
+		}
+	if (!failed)
+		return EXIT_OK;
+	if (failed < run->n)
+		return EXIT_PARTIAL;
+	return storage == failed ? EXIT_STORAGE : EXIT_FAIL;
+}
+
+static void write_metrics(const struct bk_settings *set, const struct run *run,
+			  uint64_t now)
+{
+	struct bk_metric *m = calloc(run->n + 1, sizeof(*m));
+	const char **jobs = calloc(set->njobs + 1, sizeof(*jobs));
+	struct bk_error err;
+	size_t k = 0;
+
+	if (!m || !jobs) {
+		nlog(LOG_ERR, stderr, "metrics: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < run->n; i++) {
+		const struct bk_backup_result *r = &run->v[i];
+
+		snprintf(m[k].job, sizeof(m[k].job), "%s", r->job);
+		snprintf(m[k].dataset, sizeof(m[k].dataset), "%s", r->dataset);
+		m[k].ok = r->status != BK_BACKUP_FAILED;
+		m[k].last_success = m[k].ok ? now : 0;
+		m[k].last_run = now;
+		m[k].duration = r->seconds;
+		m[k].sent = r->bytes_sent;
+		m[k].stored = r->bytes_stored;
+		k++;
+	}
+	for (size_t j = 0; j < set->njobs; j++)
+		jobs[j] = set->jobs[j].name;
+	if (bk_metrics_update(set->metrics_file, m, k, jobs, set->njobs, &err))
+		nlog(LOG_ERR, stderr, "cannot write the metrics: %s", err.msg);
+out:
+	free(m);
+	free(jobs);
+}
+
+int cmd_backup(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'C' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = find_cmd("backup");
+	struct bk_config *cfg = NULL;
+	struct bk_settings *set = NULL;
+	const char *config = NULL, *path;
+	struct run run;
+	bool *chosen = NULL, *done = NULL;
+	uint64_t now;
+	int c, ret, lockfd = -1;
+
+	memset(&run, 0, sizeof(run));
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "n", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'C': config = optarg; break;
+		case 'j': run.json = true; break;
+		case 'n': run.dry_run = true; break;
+		default: return usage_error(self, NULL);
+		}
+	}
+	if ((ret = nightly_load(config, &cfg, &set, &path)))
+		return ret;
+	chosen = calloc(set->njobs, sizeof(*chosen));
+	done = calloc(set->njobs, sizeof(*done));
+	if (!chosen || !done) {
+		msg("out of memory");
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if ((ret = nightly_select(set, path, argc - optind, argv + optind,
+				  chosen)))
+		goto out;
+	nightly_log_open();
+	if (!run.dry_run && (ret = nightly_lock(set, &lockfd)))
+		goto out;
+	now = nightly_now();
+	run.progress_on = !g.quiet && !run.json && isatty(STDERR_FILENO);
+	if (!run.dry_run)
+		nlog(LOG_INFO, NULL, "backup started (%s)", path);
+
+	/* jobs that share a repository share one open of it */
+	for (size_t j = 0; j < set->njobs; j++) {
+		struct bk_repo *r = NULL;
+		struct bk_error err;
+		enum bk_code rc;
+
+		if (!chosen[j] || done[j])
+			continue;
+		rc = nightly_open_repo(set, &set->jobs[j], cfg, &r, &err);
+		for (size_t k = j; k < set->njobs; k++) {
+			struct bk_backup_opts o;
+
+			if (!chosen[k] || done[k] ||
+			    (k != j &&
+			     !nightly_same_repo(set, &set->jobs[j], &set->jobs[k])))
+				continue;
+			done[k] = true;
+			if (rc) {
+				job_failed(&run, &set->jobs[k], now, rc,
+					   err.msg);
+				continue;
+			}
+			memset(&o, 0, sizeof(o));
+			o.now = now;
+			o.dry_run = run.dry_run;
+			o.progress = run.progress_on ? on_progress : NULL;
+			o.progress_ctx = &run;
+			o.starting = on_start;
+			o.warn = on_warn;
+			o.warn_ctx = &run;
+			o.result = on_result;
+			o.result_ctx = &run;
+			bk_backup_job(r, &set->jobs[k], &o);
+		}
+		bk_repo_close(r);
+	}
+	ret = run_status(&run);
+	if (!run.dry_run && set->metrics_file[0])
+		write_metrics(set, &run, now);
+	if (!run.dry_run)
+		nlog(ret ? LOG_ERR : LOG_INFO, NULL,
+		     "backup finished: %zu datasets, exit %d", run.n, ret);
+	if (run.json)
+		ret = print_json(&run, ret);
+out:
+	nightly_unlock(lockfd);
+	nightly_log_close();
+	free(run.v);
+	free(chosen);
+	free(done);
+	bk_settings_free(set);
+	bk_config_free(cfg);
+	return ret;
+}

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zbak backup, one job: snapshot, send, push, hold (include/backup/job.h,
+ * zbak(1) "backup").
+ *
+ * The base of an incremental is found by guid: the newest local snapshot
+ * of the dataset whose guid the repository stores under that dataset's
+ * name.  So nothing depends on names, on what zbak remembers, or on a
+ * previous night having succeeded: after a failed night the next one sends
+ * from the newest snapshot that is stored, which the hold kept.
+ *
+ * Holds: after a push, `zfs hold zbak DS@new`, then `zfs release zbak` on
+ * the previous base (the newest stored snapshot before this one) when it
+ * has that hold.  Local snapshot pruning (sanoid, zfs-auto-snapshot, an
+ * admin) thus cannot destroy the snapshot the next incremental needs.
+ *
+ * A failed send or push destroys the snapshot it made, when the
+ * repository has no manifest of it (bk_push writes none unless the whole
+ * stream verified): zbak does not prune local snapshots, so failed nights
+ * would otherwise pile up snapshots nothing refers to, and the next night
+ * takes a new one and sends it from the newest stored snapshot anyway.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backup/job.h"
+#include "backup/zfs.h"
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void bk_backup_snapname(const struct bk_job *job, uint64_t now, char *out,
+			size_t n)
+{
+	time_t t = (time_t)now;
+	struct tm tm;
+	char stamp[32] = "19700101T000000Z";
+
+	if (gmtime_r(&t, &tm))
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(out, n, "%s%s", job->prefix, stamp);
+}
+
+static void warn(const struct bk_backup_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void warn(const struct bk_backup_opts *o, const char *fmt, ...)
+{
+	char line[BK_ERROR_MSG_MAX + 256];
+	va_list ap;
+
+	if (!o->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	o->warn(o->warn_ctx, line);
+}
+
+static void fail(struct bk_backup_result *res, enum bk_code code,
+		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void fail(struct bk_backup_result *res, enum bk_code code,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	res->status = BK_BACKUP_FAILED;
+	res->code = code ? code : BK_ERR_INTERNAL;
+	va_start(ap, fmt);
+	vsnprintf(res->error, sizeof(res->error), fmt, ap);
+	va_end(ap);
+}
+
+/* The stored snapshot of dataset ds with toguid g, or NULL. */
+static const struct bk_snapshot *stored_guid(const struct bk_snapshot *v,
+					     size_t n, const char *ds,
+					     uint64_t g)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].toguid == g && !strcmp(v[i].dataset, ds))
+			return &v[i];
+	return NULL;
+}
+
+/*
+ * Should this night's stream be full although `base` is stored?  Walk the
+ * chain of base back to its full stream: full_every_days since that full's
+ * creation, or full_every incrementals since it.
+ */
+static bool want_full(const struct bk_job *job, const struct bk_snapshot *v,
+		      size_t n, const struct bk_snapshot *base, uint64_t now,
+		      char *why, size_t whyn)
+{
+	const struct bk_snapshot *s = base;
+	size_t incrementals = 0;
+
+	if (!job->full_every_days && !job->full_every)
+		return false;
+	while (s && s->fromguid && incrementals <= n) {
+		s = stored_guid(v, n, base->dataset, s->fromguid);
+		incrementals++;
+	}
+	if (!s) {
+		snprintf(why, whyn, "the chain of %s@%s is not whole in the "
+				    "repository",
+			 base->dataset, base->snap);
+		return true;
+	}
+	if (job->full_every && incrementals + 1 > job->full_every) {
+		snprintf(why, whyn,
+			 "full_every = %u: %zu incrementals since the full "
+			 "%s@%s",
+			 job->full_every, incrementals, s->dataset, s->snap);
+		return true;
+	}
+	if (job->full_every_days && now >= s->creation_time &&
+	    (now - s->creation_time) / 86400 >= job->full_every_days) {
+		snprintf(why, whyn,
+			 "full_every_days = %u: the full %s@%s is %" PRIu64
+			 " days old",
+			 job->full_every_days, s->dataset, s->snap,
+			 (now - s->creation_time) / 86400);
+		return true;
+	}
+	return false;
+}
+
+static bool has_hold(const char *snap, const char *tag, bool *known)
+{
+	char **tags = NULL;
+	size_t n = 0;
+	bool found = false;
+	struct bk_error e;
+
+	*known = bk_zfs_holds(snap, &tags, &n, &e) == BK_OK;
+	for (size_t i = 0; i < n; i++)
+		found = found || !strcmp(tags[i], tag);
+	bk_zfs_names_free(tags, n);
+	return found;
+}
+
+/* Send ds@snap (incremental from @base when base) into r. */
+static void send_push(struct bk_repo *r, const struct bk_job *job,
+		      const struct bk_backup_opts *o, const char *base_snap,
+		      struct bk_backup_result *res, bool *stored)
+{
+	const char *flags[4];
+	size_t nflags = bk_send_flags_argv(job->send_flags, flags);
+	struct bk_zfs_send *zs = NULL;
+	struct bk_throttle *th = NULL;
+	struct bk_push_opts po;
+	struct bk_push_result pr;
+	struct bk_error err, e2;
+	char from[300];
+	enum bk_code rc;
+	int fd = -1, rd;
+
+	*stored = false;
+	if (base_snap)
+		snprintf(from, sizeof(from), "@%s", base_snap);
+	rc = bk_zfs_send_begin_flags(res->snapshot, base_snap ? from : NULL,
+				     flags, nflags, &zs, &fd, &err);
+	if (rc) {
+		fail(res, rc, "%s", err.msg);
+		return;
+	}
+	rd = fd;
+	if (job->bandwidth_limit) {
+		rc = bk_throttle_start(fd, job->bandwidth_limit, &th, &rd,
+				       &err);
+		if (rc) {
+			bk_zfs_send_abort(zs);
+			fail(res, rc, "%s", err.msg);
+			return;
+		}
+	}
+	memset(&po, 0, sizeof(po));
+	po.name = res->snapshot;
+	po.threads = job->concurrency;
+	po.progress = o->progress;
+	po.progress_ctx = o->progress_ctx;
+	rc = bk_push(r, rd, &po, &pr, &err);
+	if (rc) {
+		/* the sender first (the throttle's thread may wait on it),
+		 * then the throttle */
+		bk_zfs_send_abort(zs);
+		bk_throttle_finish(th, &e2);
+		fail(res, rc, "push of %s failed: %s", res->snapshot, err.msg);
+		return;
+	}
+	*stored = true; /* the manifest is written */
+	res->bytes_sent = pr.stream_bytes;
+	res->bytes_stored = pr.new_bytes;
+	rc = bk_throttle_finish(th, &err);
+	if (rc) {
+		bk_zfs_send_abort(zs);
+		fail(res, rc, "%s", err.msg);
+		return;
+	}
+	rc = bk_zfs_send_finish(zs, &err);
+	if (rc)
+		fail(res, rc, "%s (the stream was stored whole and verified)",
+		     err.msg);
+}
+
+/* Back up one dataset whose snapshot (res->snapshot) exists, or would. */
+static void one(struct bk_repo *r, const struct bk_job *job,
+		const struct bk_backup_opts *o, const struct bk_snapshot *sv,
+		size_t sn, const char *ds, const char *snapname, bool made,
+		struct bk_backup_result *res)
+{
+	const char *tag = o->hold_tag ? o->hold_tag : "zbak";
+	struct bk_zfs_snap *local = NULL;
+	const struct bk_zfs_snap *newest = NULL, *mine = NULL;
+	const struct bk_snapshot *base = NULL;
+	size_t nl = 0;
+	struct bk_error err;
+	enum bk_code rc;
+	bool stored = false;
+	char why[640] = "";
+
+	rc = bk_zfs_list_snapshots(ds, false, &local, &nl, &err);
+	if (rc) {
+		fail(res, rc, "%s", err.msg);
+		goto out;
+	}
+	/* sorted by createtxg: the newest stored one before ours */
+	for (size_t i = 0; i < nl; i++) {
+		const char *at = strchr(local[i].name, '@');
+
+		if (at && !strcmp(at + 1, snapname)) {
+			mine = &local[i];
+			continue;
+		}
+		if (stored_guid(sv, sn, ds, local[i].guid))
+			newest = &local[i];
+	}
+	if (mine && stored_guid(sv, sn, ds, mine->guid)) {
+		res->status = BK_BACKUP_SKIPPED;
+		snprintf(res->reason, sizeof(res->reason),
+			 "%s is already stored", res->snapshot);
+		goto out;
+	}
+	if (!mine && !o->dry_run) {
+		fail(res, BK_ERR_NOTFOUND,
+		     "%s does not exist (a dataset created after the "
+		     "recursive snapshot?)",
+		     res->snapshot);
+		goto out;
+	}
+	if (newest)
+		base = stored_guid(sv, sn, ds, newest->guid);
+	if (base && want_full(job, sv, sn, base, o->now, why, sizeof(why)))
+		snprintf(res->reason, sizeof(res->reason), "%s", why);
+	else if (base)
+		snprintf(res->base, sizeof(res->base), "%s", newest->name);
+	else
+		snprintf(res->reason, sizeof(res->reason),
+			 "no snapshot of %s is stored yet", ds);
+	res->kind = res->base[0] ? BK_BACKUP_INCREMENTAL : BK_BACKUP_FULL;
+	if (o->dry_run)
+		goto out;
+	if (o->starting)
+		o->starting(o->progress_ctx, res->snapshot);
+	send_push(r, job, o, res->base[0] ? strchr(res->base, '@') + 1 : NULL,
+		  res, &stored);
+	if (res->status == BK_BACKUP_FAILED && !stored && made) {
+		struct bk_error e2;
+
+		if (bk_zfs_destroy_snapshot(res->snapshot, &e2))
+			warn(o, "%s: could not destroy the snapshot of the "
+				"failed backup: %s",
+			     res->snapshot, e2.msg);
+	}
+	if (!stored)
+		goto out;
+	/* the new snapshot is the next base: hold it, and let go of the
+	 * previous one (holds of other tags are not ours) */
+	rc = bk_zfs_hold(tag, res->snapshot, &err);
+	if (rc && !strstr(err.msg, "already exists"))
+		warn(o, "%s is stored but could not be held (local pruning "
+			"may destroy it before the next night): %s",
+		     res->snapshot, err.msg);
+	if (newest) {
+		bool known;
+
+		if (has_hold(newest->name, tag, &known) &&
+		    (rc = bk_zfs_release(tag, newest->name, &err)))
+			warn(o, "could not release the hold %s on %s: %s", tag,
+			     newest->name, err.msg);
+		else if (!known)
+			warn(o, "could not read the holds of %s", newest->name);
+	}
+out:
+	free(local);
+}
+
+size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
+		     const struct bk_backup_opts *o)
+{
+	struct bk_snapshot *sv = NULL;
+	size_t sn = 0, failed = 0;
+	struct bk_error err;
+	char snapname[BK_JOB_PREFIX_MAX + 32];
+	enum bk_code lrc;
+
+	bk_backup_snapname(job, o->now, snapname, sizeof(snapname));
+	lrc = bk_list(r, &sv, &sn, &err);
+	if (lrc)
+		/* others are still listed; a snapshot whose manifest cannot
+		 * be read is not taken as a base */
+		warn(o, "listing the repository: %s", err.msg);
+
+	for (size_t d = 0; d < job->ndatasets; d++) {
+		const char *top = job->datasets[d];
+		char **names = NULL, full[512];
+		size_t nn = 0;
+		bool exists = false, made = false;
+		struct bk_zfs_snap *tl = NULL;
+		size_t ntl = 0;
+		enum bk_code rc;
+
+		/* the snapshot, once for the dataset and its descendants
+		 * (-r: the same instant for all), unless this second's
+		 * exists already (a run again: nothing to do, or a send to
+		 * finish) */
+		snprintf(full, sizeof(full), "%s@%s", top, snapname);
+		rc = bk_zfs_list_snapshots(top, false, &tl, &ntl, &err);
+		for (size_t i = 0; !rc && i < ntl; i++)
+			exists = exists || !strcmp(tl[i].name, full);
+		free(tl);
+		if (!rc && !exists && !o->dry_run) {
+			rc = bk_zfs_snapshot(full, job->recursive, &err);
+			made = !rc;
+		}
+		if (!rc && job->recursive)
+			rc = bk_zfs_list_datasets(top, true, &names, &nn, &err);
+		if (rc) {
+			struct bk_backup_result res;
+
+			memset(&res, 0, sizeof(res));
+			snprintf(res.job, sizeof(res.job), "%s", job->name);
+			snprintf(res.dataset, sizeof(res.dataset), "%s", top);
+			snprintf(res.snapshot, sizeof(res.snapshot), "%s", full);
+			fail(&res, rc, "%s", err.msg);
+			res.finished = o->now;
+			failed++;
+			if (o->result)
+				o->result(o->result_ctx, &res);
+			continue;
+		}
+		for (size_t i = 0; i < (job->recursive ? nn : 1); i++) {
+			const char *ds = job->recursive ? names[i] : top;
+			struct bk_backup_result res;
+			double t0 = mono();
+
+			memset(&res, 0, sizeof(res));
+			snprintf(res.job, sizeof(res.job), "%s", job->name);
+			snprintf(res.dataset, sizeof(res.dataset), "%s", ds);
+			snprintf(res.snapshot, sizeof(res.snapshot), "%s@%s",
+				 ds, snapname);
+			one(r, job, o, sv, sn, ds, snapname, made, &res);
+			res.seconds = mono() - t0;
+			res.finished = o->now;
+			if (res.status == BK_BACKUP_FAILED)
+				failed++;
+			if (o->result)
+				o->result(o->result_ctx, &res);
+		}
+		bk_zfs_names_free(names, nn);
+	}
+	free(sv);
+	return failed;
+}
