@@ -214,7 +214,9 @@ int nightly_lock(const struct bk_settings *set, int *fd_out)
 			return EXIT_FAIL;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec >= (time_t)wait) {
+		if ((double)(now.tv_sec - t0.tv_sec) +
+			    (double)(now.tv_nsec - t0.tv_nsec) / 1e9 >=
+		    (double)wait) {
 			char holder[32] = "";
 			ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
 
@@ -244,8 +246,12 @@ int nightly_lock(const struct bk_settings *set, int *fd_out)
 
 void nightly_unlock(int fd)
 {
-	if (fd >= 0)
-		close(fd); /* the flock goes with it */
+	if (fd < 0)
+		return;
+	/* no stale pid for the next one that waits */
+	if (ftruncate(fd, 0) != 0)
+		(void)0;
+	close(fd); /* the flock goes with it */
 }
 
 const char *nightly_repo_url(const struct bk_settings *set,

@@ -133,6 +133,15 @@ BK_EXPORT enum bk_code bk_zfs_send_finish(struct bk_zfs_send *s,
 					  struct bk_error *err);
 /* Kill it and wait.  Frees s; NULL is fine. */
 BK_EXPORT void bk_zfs_send_abort(struct bk_zfs_send *s);
+/*
+ * The reader gave up: close the stream, give zfs send up to `grace`
+ * seconds to end by itself, then kill it.  When it had failed by itself
+ * (the likely cause of a stream that ended early), its error is returned
+ * (quoting its standard error); BK_OK otherwise.  Frees s; NULL is fine.
+ */
+BK_EXPORT enum bk_code bk_zfs_send_cancel(struct bk_zfs_send *s,
+					  unsigned grace,
+					  struct bk_error *err);
 
 /* ---- simple commands ------------------------------------------------------ */
 

@@ -192,10 +192,16 @@ static void send_push(struct bk_repo *r, const struct bk_job *job,
 	rc = bk_push(r, rd, &po, &pr, &err);
 	if (rc) {
 		/* the sender first (the throttle's thread may wait on it),
-		 * then the throttle */
-		bk_zfs_send_abort(zs);
-		bk_throttle_finish(th, &e2);
-		fail(res, rc, "push of %s failed: %s", res->snapshot, err.msg);
+		 * then the throttle; when zfs send failed by itself, that
+		 * is the cause to report, not the short stream */
+		enum bk_code src = bk_zfs_send_cancel(zs, 5, &e2);
+
+		bk_throttle_finish(th, NULL);
+		if (src)
+			fail(res, src, "%s", e2.msg);
+		else
+			fail(res, rc, "push of %s failed: %s", res->snapshot,
+			     err.msg);
 		return;
 	}
 	*stored = true; /* the manifest is written */

@@ -838,6 +838,41 @@ enum bk_code bk_zfs_send_finish(struct bk_zfs_send *s, struct bk_error *err)
 	return rc;
 }
 
+enum bk_code bk_zfs_send_cancel(struct bk_zfs_send *s, unsigned grace,
+				struct bk_error *err)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	enum bk_code rc = BK_OK;
+	bool by_itself = false;
+
+	if (!s)
+		return BK_OK;
+	close_fd(&s->c.out);
+	for (unsigned i = 0; s->c.pid > 0 && i < grace * 20; i++) {
+		pid_t r = waitpid(s->c.pid, &s->c.status, WNOHANG);
+
+		if (r == s->c.pid) {
+			s->c.pid = -1;
+			by_itself = true;
+			break;
+		}
+		if (r < 0 && errno != EINTR)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (by_itself) {
+		child_reap(&s->c); /* the stderr drainer */
+		/* SIGPIPE: it was writing when we closed the stream */
+		if (!(WIFSIGNALED(s->c.status) &&
+		      WTERMSIG(s->c.status) == SIGPIPE))
+			rc = child_status(&s->c, "failed", err);
+	} else {
+		child_kill(&s->c);
+	}
+	free(s);
+	return rc;
+}
+
 void bk_zfs_send_abort(struct bk_zfs_send *s)
 {
 	if (!s)
