@@ -11,6 +11,7 @@
 set -u
 
 # Debian package : how to tell it is there
+# (dpkg-dev, debhelper, fakeroot: make deb and its test, t0600)
 PKGS="
 gcc:cmd:cc
 make:cmd:make
@@ -27,6 +28,9 @@ coreutils:cmd:b2sum
 zstd:cmd:zstd
 nodejs:cmd:node
 npm:cmd:npm
+dpkg-dev:cmd:dpkg-buildpackage
+debhelper:cmd:dh
+fakeroot:cmd:fakeroot
 "
 
 # make bench (bench/run.sh): the tools zbak is measured against
