@@ -78,6 +78,8 @@ int cmd_ls(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_debug_store(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 struct bk_lpool;
 /* The local pool's directory: --pool-dir, $ZBAK_POOL_DIR, the config's

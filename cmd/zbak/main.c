@@ -52,6 +52,16 @@ static const struct cmd commands[] = {
 	  "    check manifests, recipes, indexes and chains; with --read-data\n"
 	  "    also download and authenticate the data",
 	  false },
+	{ "forget", cmd_forget,
+	  "zbak -r REPO forget [--dry-run] pool/fs@snap ...\n"
+	  "    delete snapshots (whole chains: a kept snapshot keeps its source);\n"
+	  "    their data goes at the next gc",
+	  false },
+	{ "gc", cmd_gc,
+	  "zbak -r REPO gc [--dry-run] [--margin SECONDS] [--repack PERCENT] [-v]\n"
+	  "    remove chunks, packs and recipes no snapshot references; repack packs\n"
+	  "    over PERCENT (50) garbage; garbage younger than the margin (3600 s) stays",
+	  false },
 	{ "pool", cmd_pool,
 	  "zbak [--pool-dir DIR] pool SUBCOMMAND ...   the local pool (datasets in a directory)\n"
 	  "    create [-p] NAME                 a pool (NAME without '/') or a dataset\n"

@@ -48,6 +48,8 @@ enum bk_obj_kind {
 	BK_OBJ_MANIFEST = 5,
 	BK_OBJ_KEYS = 6,
 	BK_OBJ_CONFIG = 7,
+	BK_OBJ_LOCK = 8,
+	BK_OBJ_GC = 9,
 };
 
 struct bk_kdf_params {

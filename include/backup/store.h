@@ -97,6 +97,11 @@ BK_EXPORT enum bk_code bk_store_delete(struct bk_store *s, const char *key,
  * return stops the listing and is returned by bk_store_list. */
 typedef enum bk_code (*bk_store_list_fn)(void *ctx, const char *key,
 					 uint64_t size, struct bk_error *err);
+/* Remove temporaries older than min_age seconds that killed writers left
+ * (a directory's .tmp-* files); *removed counts them. */
+BK_EXPORT enum bk_code bk_store_cleanup(struct bk_store *s, uint64_t min_age,
+					uint64_t *removed,
+					struct bk_error *err);
 BK_EXPORT enum bk_code bk_store_list(struct bk_store *s, const char *prefix,
 				     bk_store_list_fn fn, void *ctx,
 				     struct bk_error *err);

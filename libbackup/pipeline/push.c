@@ -453,6 +453,7 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	struct bk_buf mb;
 	double t0 = now();
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
+	struct repo_lock *lock = NULL;
 	enum bk_code rc;
 
 	memset(&ps, 0, sizeof(ps));
@@ -468,7 +469,11 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	recipe_writer_init(&ps.rw, r, err);
 	ps.m.started = (uint64_t)time(NULL);
 
-	rc = repo_index(r, &ps.idx, err);
+	/* a shared lock: gc (exclusive) must not remove what this push finds
+	 * in the index and refers to */
+	rc = repo_lock_take(r, false, &lock, err);
+	if (!rc)
+		rc = repo_index(r, &ps.idx, err);
 	/* while this push runs, its marker tells later pushes on this
 	 * machine that unindexed packs may be its, not a dead push's */
 	if (!rc)
@@ -579,5 +584,6 @@ out:
 	pthread_mutex_destroy(&ps.mu);
 	pthread_cond_destroy(&ps.cv);
 	res->seconds = now() - t0;
+	repo_lock_release(lock);
 	return rc;
 }

@@ -416,6 +416,7 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
 	const struct bk_drr_stats *st;
 	struct bk_drr_rec rec;
+	struct repo_lock *lock = NULL;
 	enum bk_code rc;
 
 	memset(&rs, 0, sizeof(rs));
@@ -432,7 +433,13 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
 	bk_hash_init(&digest);
 
-	rc = repo_manifest_key(name, key, sizeof(key), err);
+	/* shared: gc must not take packs away while they are read (a store
+	 * we may only read cannot hold a lock: restore from it all the same) */
+	rc = repo_lock_take(r, false, &lock, err);
+	if (rc && rc != BK_ERR_BUSY)
+		rc = BK_OK;
+	if (!rc)
+		rc = repo_manifest_key(name, key, sizeof(key), err);
 	if (!rc)
 		rc = manifest_load(r, key, &m, err);
 	if (rc == BK_ERR_NOTFOUND)
@@ -602,6 +609,7 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 	pthread_mutex_destroy(&rs.mu);
 	pthread_cond_destroy(&rs.cv);
 	res->seconds = now() - t0;
+	repo_lock_release(lock);
 	return rc;
 }
 

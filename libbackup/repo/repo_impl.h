@@ -50,6 +50,15 @@ enum bk_code keylist_collect(struct bk_store *s, const char *prefix,
 			     struct keylist *l, struct bk_error *err);
 void keylist_free(struct keylist *l);
 
+/* ---- locks (lock.c) ---- */
+
+struct repo_lock;
+/* Take a shared or an exclusive lock, waiting up to $ZBAK_LOCK_WAIT
+ * seconds (60) for conflicting holders; BK_ERR_BUSY naming the holder. */
+enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
+			    struct repo_lock **out, struct bk_error *err);
+void repo_lock_release(struct repo_lock *l); /* NULL is fine */
+
 /* ---- the local cache (cache.c) ---- */
 
 void repo_cache_open(struct bk_repo *r);

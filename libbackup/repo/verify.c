@@ -243,10 +243,18 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	struct manifest *ms = NULL;
 	bool *ok = NULL;
 	struct bk_buf seg;
+	struct repo_lock *lock = NULL;
 	enum bk_code rc;
 
 	memset(res, 0, sizeof(*res));
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
+	/* shared: a gc running beside us would make its deletions look like
+	 * damage */
+	rc = repo_lock_take(r, false, &lock, err);
+	if (rc && rc != BK_ERR_BUSY)
+		rc = BK_OK; /* a store we may only read: verify it anyway */
+	if (rc)
+		goto out;
 	/* Snapshots first, then indexes, then packs: a push writes packs,
 	 * then its index, then its manifest, so in this order everything a
 	 * listed manifest needs is found even while pushes run beside us. */
@@ -346,6 +354,7 @@ out:
 	free(c.packs);
 	index_free(idx);
 	bk_buf_release(&seg);
+	repo_lock_release(lock);
 	if (!rc && res->problems) {
 		*err = c.first_err;
 		rc = c.first ? c.first : BK_ERR_CHECKSUM;

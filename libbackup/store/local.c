@@ -22,6 +22,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store_impl.h"
@@ -492,6 +493,55 @@ out:
 	return rc;
 }
 
+/* Remove .tmp-* files older than min_age under directory dfd (closed). */
+static void cleanup_dir(int dfd, time_t cutoff, unsigned depth,
+			uint64_t *removed)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (S_ISDIR(st.st_mode) && depth < 16) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub >= 0)
+				cleanup_dir(sub, cutoff, depth + 1, removed);
+		} else if (S_ISREG(st.st_mode) &&
+			   !strncmp(de->d_name, BK_STORE_TMP_PREFIX,
+				    strlen(BK_STORE_TMP_PREFIX)) &&
+			   st.st_mtime <= cutoff &&
+			   unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			(*removed)++;
+		}
+	}
+	closedir(d);
+}
+
+static enum bk_code local_cleanup(void *priv, uint64_t min_age,
+				  uint64_t *removed, struct bk_error *err)
+{
+	const struct local *l = priv;
+	int dfd = openat(l->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return bk_error_set(err, BK_ERR_IO, "cleanup: %s",
+				    strerror(errno));
+	cleanup_dir(dfd, time(NULL) - (time_t)min_age, 0, removed);
+	return BK_OK;
+}
+
 static void local_close(void *priv)
 {
 	struct local *l = priv;
@@ -511,6 +561,7 @@ static const struct bk_store_ops local_ops = {
 	.head = local_head,
 	.del = local_del,
 	.list = local_list,
+	.cleanup = local_cleanup,
 };
 
 /* mkdir -p path, 0700 for what it makes. */

@@ -262,6 +262,15 @@ enum bk_code bk_store_delete(struct bk_store *s, const char *key,
 	return s->ops->del(s->priv, key, err);
 }
 
+enum bk_code bk_store_cleanup(struct bk_store *s, uint64_t min_age,
+			      uint64_t *removed, struct bk_error *err)
+{
+	*removed = 0;
+	if (!s->ops->cleanup)
+		return BK_OK;
+	return s->ops->cleanup(s->priv, min_age, removed, err);
+}
+
 enum bk_code bk_store_list(struct bk_store *s, const char *prefix,
 			   bk_store_list_fn fn, void *ctx, struct bk_error *err)
 {

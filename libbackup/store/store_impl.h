@@ -44,6 +44,10 @@ struct bk_store_ops {
 	enum bk_code (*list)(void *priv, const char *prefix,
 			     bk_store_list_fn fn, void *ctx,
 			     struct bk_error *err);
+	/* Remove the backend's temporaries older than min_age seconds
+	 * (uploads a killed process left); NULL when it has none. */
+	enum bk_code (*cleanup)(void *priv, uint64_t min_age, uint64_t *removed,
+				struct bk_error *err);
 };
 
 struct bk_store {

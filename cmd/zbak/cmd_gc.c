@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* zbak forget, zbak gc */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void report(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("%s\n", line);
+}
+
+int cmd_forget(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = find_cmd("forget");
+	struct bk_forget_result res;
+	struct bk_repo *r = NULL;
+	struct bk_error err;
+	enum bk_code rc;
+	bool dry = false;
+	int c, ret;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "n", longopts, NULL)) != -1) {
+		if (c != 'n')
+			return usage_error(self, NULL);
+		dry = true;
+	}
+	if (optind >= argc)
+		return usage_error(self, "forget takes one or more snapshots");
+	if ((ret = open_repo(&r)))
+		return ret;
+	rc = bk_forget(r, (const char *const *)argv + optind,
+		       (size_t)(argc - optind), dry, &res, &err);
+	bk_repo_close(r);
+	if (rc) {
+		msg("%s", err.msg);
+		return exit_for(rc);
+	}
+	if (!g.quiet)
+		printf("%s %" PRIu64 " snapshot%s (%" PRIu64
+		       " recipe segments); zbak gc frees their data\n",
+		       dry ? "would forget" : "forgot", res.snapshots,
+		       res.snapshots == 1 ? "" : "s", res.recipes);
+	return EXIT_OK;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "margin", required_argument, NULL, 'm' },
+		{ "repack", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = find_cmd("gc");
+	struct bk_gc_opts o = { 0 };
+	struct bk_gc_result res;
+	struct bk_repo *r = NULL;
+	struct bk_error err;
+	enum bk_code rc;
+	bool verbose = false;
+	char *end;
+	int c, ret;
+	char a[32], b[32];
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "nv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o.dry_run = true; break;
+		case 'v': verbose = true; break;
+		case 'm':
+			o.margin_seconds = strtoull(optarg, &end, 10);
+			if (*end || *optarg == '-')
+				return usage_error(self, "bad --margin '%s'",
+						   optarg);
+			if (!o.margin_seconds) /* 0 means "at once" here */
+				setenv("ZBAK_GC_MARGIN", "0", 1);
+			break;
+		case 'p':
+			o.repack_percent = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || o.repack_percent < 1 ||
+			    o.repack_percent > 100)
+				return usage_error(self,
+						   "--repack takes 1..100");
+			break;
+		default: return usage_error(self, NULL);
+		}
+	}
+	if (optind != argc)
+		return usage_error(self, "gc takes no arguments");
+	if ((ret = open_repo(&r)))
+		return ret;
+	if (verbose || o.dry_run)
+		o.report = report;
+	rc = bk_gc(r, &o, &res, &err);
+	bk_repo_close(r);
+	if (rc) {
+		msg("%s", err.msg);
+		return exit_for(rc);
+	}
+	if (!g.quiet) {
+		human_bytes(res.bytes_before, a, sizeof(a));
+		human_bytes(res.bytes_after, b, sizeof(b));
+		printf("%s: %" PRIu64 " packs, %" PRIu64 " deleted, %" PRIu64
+		       " repacked, %" PRIu64 " kept until the margin passes; "
+		       "%" PRIu64 " live chunks, %" PRIu64 " garbage; "
+		       "%" PRIu64 " recipe segments and %" PRIu64
+		       " temporaries removed; indexes %" PRIu64 " -> %" PRIu64
+		       "; data %s -> %s\n",
+		       o.dry_run ? "gc (dry run)" : "gc", res.packs,
+		       res.packs_deleted, res.packs_repacked,
+		       res.packs_kept_recent, res.chunks_live,
+		       res.chunks_deleted, res.recipes_deleted,
+		       res.temporary_deleted, res.indexes_before,
+		       res.indexes_after, a, b);
+	}
+	return EXIT_OK;
+}

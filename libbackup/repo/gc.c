@@ -1,0 +1,668 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zbak gc: remove what no snapshot references (docs/repository.md,
+ * "Garbage collection").  Under the exclusive lock:
+ *
+ *   1. every manifest and recipe segment is read: the live chunks;
+ *   2. the indexes (and the headers of unindexed packs) say where chunks
+ *      are: per pack, its live bytes;
+ *   3. packs that are mostly garbage are repacked: their live chunks go
+ *      into new packs (sealed again), which are synced;
+ *   4. one new index covering exactly the live chunks replaces the old
+ *      ones (written first, then the old ones deleted);
+ *   5. packs without live chunks, and recipe segments no manifest names,
+ *      are deleted once they have been garbage for the safety margin
+ *      (gc/pending remembers since when); temporaries of killed uploads
+ *      older than the margin too.
+ *
+ * A crash at any step leaves more than needed, never less: nothing live is
+ * deleted before what replaces it is durable.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "repo/repo_impl.h"
+
+#define PENDING_KEY "gc/pending"
+#define PENDING_MAX (64u << 20)
+
+struct idset {
+	struct bk_id *keys;
+	uint8_t *used;
+	size_t cap, n;
+};
+
+static uint64_t idhash(const struct bk_id *id)
+{
+	uint64_t v;
+
+	memcpy(&v, id->b, sizeof(v));
+	return v;
+}
+
+static enum bk_code idset_add(struct idset *s, const struct bk_id *id,
+			      struct bk_error *err)
+{
+	size_t j;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct idset ns = { 0 };
+
+		ns.cap = s->cap ? 2 * s->cap : 4096;
+		ns.keys = malloc(ns.cap * sizeof(*ns.keys));
+		ns.used = calloc(ns.cap, 1);
+		if (!ns.keys || !ns.used) {
+			free(ns.keys);
+			free(ns.used);
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->used[i])
+				continue;
+			j = idhash(&s->keys[i]) & (ns.cap - 1);
+			while (ns.used[j])
+				j = (j + 1) & (ns.cap - 1);
+			ns.keys[j] = s->keys[i];
+			ns.used[j] = 1;
+			ns.n++;
+		}
+		free(s->keys);
+		free(s->used);
+		*s = ns;
+	}
+	j = idhash(id) & (s->cap - 1);
+	while (s->used[j]) {
+		if (!memcmp(&s->keys[j], id, sizeof(*id)))
+			return BK_OK;
+		j = (j + 1) & (s->cap - 1);
+	}
+	s->keys[j] = *id;
+	s->used[j] = 1;
+	s->n++;
+	return BK_OK;
+}
+
+static bool idset_has(const struct idset *s, const struct bk_id *id)
+{
+	size_t j;
+
+	if (!s->cap)
+		return false;
+	j = idhash(id) & (s->cap - 1);
+	while (s->used[j]) {
+		if (!memcmp(&s->keys[j], id, sizeof(*id)))
+			return true;
+		j = (j + 1) & (s->cap - 1);
+	}
+	return false;
+}
+
+static void idset_free(struct idset *s)
+{
+	free(s->keys);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}
+
+struct gpack {
+	struct bk_id id;
+	uint64_t size, live_bytes, live_chunks, chunks;
+	bool repack;
+};
+
+struct pending {
+	char key[96];
+	uint64_t since;
+};
+
+struct gc {
+	struct bk_repo *r;
+	const struct bk_gc_opts *o;
+	struct bk_gc_result *res;
+	struct idset live;     /* chunk ids some recipe names */
+	struct idset segments; /* recipe segment ids some manifest names */
+	struct gpack *packs;   /* sorted by id */
+	size_t npacks;
+	struct pending *pend; /* from gc/pending */
+	size_t npend;
+	struct pending *next; /* what the new gc/pending will hold */
+	size_t nnext, capnext;
+	uint64_t now, margin;
+};
+
+static void say(struct gc *g, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(struct gc *g, const char *fmt, ...)
+{
+	char line[600];
+	va_list ap;
+
+	if (!g->o || !g->o->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	g->o->report(g->o->report_ctx, line);
+}
+
+static uint64_t now_s(void)
+{
+	const char *fake = getenv("ZBAK_NOW"); /* test hook, as in lock.c */
+
+	return fake && *fake ? strtoull(fake, NULL, 10) : (uint64_t)time(NULL);
+}
+
+/* ---- 1. what is live ---------------------------------------------------- */
+
+static enum bk_code scan_recipe(struct gc *g, const struct bk_buf *seg,
+				const char *what, struct bk_error *err)
+{
+	size_t pos = 0;
+	enum bk_code rc;
+
+	while (pos < seg->len) {
+		const uint8_t *e = seg->data + pos;
+		size_t left = seg->len - pos;
+
+		if (e[0] == RECIPE_CHUNK && left >= RECIPE_CHUNK_LEN) {
+			struct bk_id id;
+
+			memcpy(id.b, e + 1, BK_ID_LEN);
+			if ((rc = idset_add(&g->live, &id, err)))
+				return rc;
+			pos += RECIPE_CHUNK_LEN;
+		} else if (e[0] == RECIPE_REC &&
+			   left >= RECIPE_REC_HDR + BK_DRR_HDR_LEN &&
+			   get_le32(e + 1) <=
+				   left - RECIPE_REC_HDR - BK_DRR_HDR_LEN) {
+			pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN + get_le32(e + 1);
+		} else {
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "%s: damaged recipe entry at byte "
+					    "%zu; not collecting anything",
+					    what, pos);
+		}
+	}
+	return BK_OK;
+}
+
+static enum bk_code mark_live(struct gc *g, struct bk_error *err)
+{
+	struct keylist keys = { 0 };
+	struct bk_buf seg;
+	enum bk_code rc;
+
+	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
+	rc = keylist_collect(g->r->store, "snapshots/", &keys, err);
+	for (size_t i = 0; !rc && i < keys.n; i++) {
+		struct manifest m;
+		struct bk_hash h;
+
+		memset(&m, 0, sizeof(m));
+		rc = manifest_load(g->r, keys.key[i], &m, err);
+		if (rc) {
+			/* what it references is unknown: stop before harm */
+			bk_error_prefix(err, "cannot collect garbage: ");
+			break;
+		}
+		for (size_t s = 0; !rc && s < m.nsegments; s++) {
+			rc = idset_add(&g->segments, &m.segments[s], err);
+			if (!rc) {
+				bk_hash_init(&h);
+				rc = recipe_load_segment(g->r, &m.segments[s],
+							 &seg, &h, err);
+			}
+			if (!rc)
+				rc = scan_recipe(g, &seg, keys.key[i], err);
+		}
+		manifest_release(&m);
+	}
+	keylist_free(&keys);
+	bk_buf_release(&seg);
+	return rc;
+}
+
+/* ---- 2. where chunks are ------------------------------------------------ */
+
+static int cmp_gpack(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct bk_id));
+}
+
+static struct gpack *find_gpack(struct gc *g, const struct bk_id *id)
+{
+	return g->npacks ? bsearch(id, g->packs, g->npacks, sizeof(*g->packs),
+				   cmp_gpack)
+			 : NULL;
+}
+
+static enum bk_code count_entry(void *ctx, const struct bk_id *id,
+				const struct bk_loc *loc, struct bk_error *err)
+{
+	struct gc *g = ctx;
+	struct gpack *p = find_gpack(g, &loc->pack);
+
+	(void)err;
+	if (!p)
+		return BK_OK; /* an index naming a missing pack: verify says so */
+	p->chunks++;
+	if (idset_has(&g->live, id)) {
+		p->live_bytes += loc->len;
+		p->live_chunks++;
+	}
+	return BK_OK;
+}
+
+/* ---- pending deletions -------------------------------------------------- */
+
+static enum bk_code load_pending(struct gc *g, struct bk_error *err)
+{
+	struct bk_buf b;
+	enum bk_code rc;
+	char *line, *save = NULL;
+
+	bk_buf_init(&b, PENDING_MAX);
+	rc = repo_get_opened(g->r, BK_OBJ_GC, PENDING_KEY, PENDING_MAX, &b, err);
+	if (rc == BK_ERR_NOTFOUND) {
+		bk_buf_release(&b);
+		return BK_OK;
+	}
+	if (rc) {
+		bk_buf_release(&b);
+		return rc;
+	}
+	for (line = strtok_r((char *)b.data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char key[96];
+		unsigned long long since;
+		struct pending *np;
+
+		if (sscanf(line, "%95s %llu", key, &since) != 2 ||
+		    (strncmp(key, "data/", 5) && strncmp(key, "recipes/", 8)))
+			continue; /* tolerate: it only delays a deletion */
+		np = realloc(g->pend, (g->npend + 1) * sizeof(*np));
+		if (!np) {
+			bk_buf_release(&b);
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		}
+		g->pend = np;
+		snprintf(g->pend[g->npend].key, sizeof(g->pend[0].key), "%s",
+			 key);
+		g->pend[g->npend++].since = since;
+	}
+	bk_buf_release(&b);
+	return BK_OK;
+}
+
+/* Since when key has been garbage (now when it is new). */
+static uint64_t garbage_since(struct gc *g, const char *key)
+{
+	for (size_t i = 0; i < g->npend; i++)
+		if (!strcmp(g->pend[i].key, key))
+			return g->pend[i].since;
+	return g->now;
+}
+
+/* Delete key when it has been garbage long enough, else remember it. */
+static enum bk_code collect(struct gc *g, const char *key, bool *deleted,
+			    struct bk_error *err)
+{
+	uint64_t since = garbage_since(g, key);
+
+	*deleted = false;
+	if (since + g->margin <= g->now) {
+		if (!g->o->dry_run) {
+			enum bk_code rc = bk_store_delete(g->r->store, key, err);
+
+			if (rc)
+				return rc;
+		}
+		*deleted = true;
+		return BK_OK;
+	}
+	if (g->nnext == g->capnext) {
+		size_t nc = g->capnext ? 2 * g->capnext : 64;
+		struct pending *np = realloc(g->next, nc * sizeof(*np));
+
+		if (!np)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		g->next = np;
+		g->capnext = nc;
+	}
+	snprintf(g->next[g->nnext].key, sizeof(g->next[0].key), "%s", key);
+	g->next[g->nnext++].since = since;
+	return BK_OK;
+}
+
+static enum bk_code save_pending(struct gc *g, struct bk_error *err)
+{
+	struct bk_buf b;
+	enum bk_code rc = BK_OK;
+
+	if (g->o->dry_run)
+		return BK_OK;
+	if (!g->nnext)
+		return bk_store_delete(g->r->store, PENDING_KEY, err);
+	bk_buf_init(&b, PENDING_MAX);
+	for (size_t i = 0; !rc && i < g->nnext; i++)
+		rc = bk_buf_printf(&b, err, "%s %" PRIu64 "\n", g->next[i].key,
+				   g->next[i].since);
+	if (!rc)
+		rc = repo_put_sealed(g->r, BK_OBJ_GC, PENDING_KEY, b.data, b.len,
+				     false, NULL, err);
+	bk_buf_release(&b);
+	return rc;
+}
+
+/* ---- 3. repack ----------------------------------------------------------- */
+
+static enum bk_code repack(struct gc *g, struct bk_index *idx,
+			   struct packer *pk, struct gpack *gp,
+			   struct bk_error *err)
+{
+	struct pack_entry *ents = NULL;
+	struct bk_buf raw, plain;
+	char key[80], hex[2 * BK_ID_LEN + 1];
+	size_t n = 0;
+	enum bk_code rc;
+
+	repo_pack_key(&gp->id, key);
+	bk_buf_init(&raw, PACK_TARGET + BK_DRR_MAX_PAYLOAD + (1u << 20));
+	bk_buf_init(&plain, BK_CHUNK_MAX + 64);
+	rc = pack_read_header(g->r, &gp->id, gp->size, &ents, &n, err);
+	if (!rc)
+		rc = bk_store_get(g->r->store, key, &raw, err);
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct bk_loc loc;
+
+		/* the live copies this pack holds (the index's copy of a chunk
+		 * may be in another pack) */
+		if (!idset_has(&g->live, &ents[i].id) ||
+		    !index_get(idx, &ents[i].id, &loc) ||
+		    memcmp(&loc.pack, &gp->id, sizeof(gp->id)) ||
+		    loc.off != ents[i].off)
+			continue;
+		if (ents[i].off + ents[i].len > raw.len) {
+			rc = bk_error_set(err, BK_ERR_FORMAT,
+					  "%s: entry past the end", key);
+			break;
+		}
+		bk_id_hex(&ents[i].id, hex);
+		bk_buf_reset(&plain);
+		rc = bk_open(g->r->keys, BK_OBJ_CHUNK, hex,
+			     raw.data + ents[i].off, ents[i].len, &plain, err);
+		if (!rc)
+			rc = packer_add(pk, &ents[i].id, plain.data, plain.len,
+					ents[i].rawlen, err);
+	}
+	free(ents);
+	bk_buf_release(&raw);
+	bk_buf_release(&plain);
+	return rc;
+}
+
+/* ---- the whole run -------------------------------------------------------- */
+
+static enum bk_code note_pack(void *ctx, const char *key, uint64_t size,
+			      struct bk_error *err)
+{
+	struct gc *g = ctx;
+	const char *base = strrchr(key, '/');
+	struct bk_id id;
+	struct gpack *np;
+
+	if (!base || bk_id_parse(base + 1, &id, NULL) != BK_OK)
+		return BK_OK; /* not a pack: not ours to touch */
+	np = realloc(g->packs, (g->npacks + 1) * sizeof(*np));
+	if (!np)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	g->packs = np;
+	memset(&g->packs[g->npacks], 0, sizeof(*np));
+	g->packs[g->npacks].id = id;
+	g->packs[g->npacks++].size = size;
+	return BK_OK;
+}
+
+struct flagged {
+	struct bk_id id;
+	struct bk_loc loc;
+	bool live;
+};
+
+struct mark_ctx {
+	struct gc *g;
+	struct flagged *v;
+	size_t n, cap;
+};
+
+/* Every live chunk must be somewhere: else stop, and say which. */
+static enum bk_code check_live(struct gc *g, struct bk_index *idx,
+			       struct bk_error *err)
+{
+	for (size_t i = 0; i < g->live.cap; i++) {
+		struct bk_loc loc;
+
+		if (!g->live.used[i])
+			continue;
+		if (!index_get(idx, &g->live.keys[i], &loc) ||
+		    !find_gpack(g, &loc.pack)) {
+			char hex[2 * BK_ID_LEN + 1];
+
+			bk_id_hex(&g->live.keys[i], hex);
+			return bk_error_set(err, BK_ERR_NOTFOUND,
+					    "chunk %s, which a snapshot "
+					    "needs, is in no pack: not "
+					    "collecting anything (run zbak "
+					    "verify)",
+					    hex);
+		}
+	}
+	return BK_OK;
+}
+
+/* Collect the entries (the index is read-locked during the walk), then
+ * flag what the new index must hold: every live chunk, nothing else. */
+static enum bk_code flag_entry(void *ctx, const struct bk_id *id,
+			       const struct bk_loc *loc, struct bk_error *err)
+{
+	struct mark_ctx *mc = ctx;
+
+	if (mc->n == mc->cap) {
+		size_t nc = mc->cap ? 2 * mc->cap : 4096;
+		struct flagged *nv = realloc(mc->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		mc->v = nv;
+		mc->cap = nc;
+	}
+	mc->v[mc->n].id = *id;
+	mc->v[mc->n].loc = *loc;
+	mc->v[mc->n++].live = idset_has(&mc->g->live, id);
+	return BK_OK;
+}
+
+enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
+		   struct bk_gc_result *res, struct bk_error *err)
+{
+	static const struct bk_gc_opts defaults = { 0 };
+	struct gc g;
+	struct repo_lock *lock = NULL;
+	struct bk_index *idx = NULL;
+	struct packer *pk = NULL;
+	struct keylist old_idx = { 0 }, recipes = { 0 };
+	unsigned pct;
+	enum bk_code rc;
+	uint64_t removed;
+
+	memset(&g, 0, sizeof(g));
+	memset(res, 0, sizeof(*res));
+	g.r = r;
+	g.o = o ? o : &defaults;
+	g.res = res;
+	g.now = now_s();
+	g.margin = g.o->margin_seconds ? g.o->margin_seconds : 3600;
+	if (getenv("ZBAK_GC_MARGIN")) /* tests: 0 collects at once */
+		g.margin = strtoull(getenv("ZBAK_GC_MARGIN"), NULL, 10);
+	pct = g.o->repack_percent ? g.o->repack_percent : 50;
+
+	rc = repo_lock_take(r, !g.o->dry_run, &lock, err);
+	if (!rc)
+		rc = load_pending(&g, err);
+	if (!rc)
+		rc = mark_live(&g, err);
+	if (!rc)
+		rc = keylist_collect(r->store, "index/", &old_idx, err);
+	if (!rc)
+		rc = bk_store_list(r->store, "data/", note_pack, &g, err);
+	if (rc)
+		goto out;
+	qsort(g.packs, g.npacks, sizeof(*g.packs), cmp_gpack);
+	/* a fresh index (the repository's own, so that the packer adds the
+	 * repacked locations to it), with the unindexed packs' headers */
+	rc = repo_index(r, &idx, err);
+	if (!rc)
+		rc = check_live(&g, idx, err);
+	if (!rc)
+		rc = index_foreach(idx, count_entry, &g, err);
+	if (rc)
+		goto out;
+	res->indexes_before = old_idx.n;
+	res->chunks_live = g.live.n;
+	res->packs = g.npacks;
+	for (size_t i = 0; i < g.npacks; i++) {
+		struct gpack *p = &g.packs[i];
+
+		res->bytes_before += p->size;
+		if (p->live_chunks &&
+		    (p->size - p->live_bytes) * 100 > (uint64_t)pct * p->size)
+			p->repack = true;
+		if (p->chunks > p->live_chunks)
+			res->chunks_deleted += p->chunks - p->live_chunks;
+	}
+
+	/* 3. repack */
+	for (size_t i = 0; i < g.npacks; i++) {
+		char hex[2 * BK_ID_LEN + 1];
+
+		if (!g.packs[i].repack)
+			continue;
+		bk_id_hex(&g.packs[i].id, hex);
+		say(&g, "repack data/%.2s/%s: %" PRIu64 " of %" PRIu64
+			" bytes live",
+		    hex, hex, g.packs[i].live_bytes, g.packs[i].size);
+		res->packs_repacked++;
+		if (g.o->dry_run)
+			continue;
+		if (!pk && (rc = packer_new(r, &pk, err)))
+			goto out;
+		if ((rc = repack(&g, idx, pk, &g.packs[i], err)))
+			goto out;
+	}
+	if (pk) {
+		if ((rc = packer_finish(pk, err)) ||
+		    (rc = bk_store_sync(r->store, err)))
+			goto out;
+		res->bytes_after += packer_uploaded(pk);
+	}
+
+	/* 4. one index for the live chunks, then the old ones go */
+	if (!g.o->dry_run) {
+		struct mark_ctx mc = { &g, NULL, 0, 0 };
+
+		rc = index_foreach(idx, flag_entry, &mc, err);
+		for (size_t i = 0; !rc && i < mc.n; i++)
+			index_set(idx, &mc.v[i].id, &mc.v[i].loc,
+				  mc.v[i].live ? IDX_NEW : 0);
+		free(mc.v);
+		if (rc || (rc = index_write(r, idx, NULL, err)))
+			goto out;
+		for (size_t i = 0; i < old_idx.n; i++)
+			if ((rc = bk_store_delete(r->store, old_idx.key[i], err)))
+				goto out;
+		res->indexes_after = g.live.n ? 1 : 0;
+	} else {
+		res->indexes_after = old_idx.n;
+	}
+
+	/* 5. dead packs (repacked ones included), unreferenced segments */
+	for (size_t i = 0; i < g.npacks; i++) {
+		struct gpack *p = &g.packs[i];
+		char key[80];
+		bool deleted;
+
+		if (p->live_chunks && !p->repack) {
+			res->bytes_after += p->size;
+			continue;
+		}
+		repo_pack_key(&p->id, key);
+		if ((rc = collect(&g, key, &deleted, err)))
+			goto out;
+		if (deleted) {
+			res->packs_deleted++;
+			say(&g, "%s %s (%" PRIu64 " bytes%s)",
+			    g.o->dry_run ? "would delete" : "deleted", key,
+			    p->size, p->repack ? ", repacked" : "");
+		} else {
+			res->packs_kept_recent++;
+			res->bytes_after += p->size;
+			say(&g, "keep %s for now: garbage for less than the "
+				"margin (%" PRIu64 " s)",
+			    key, g.margin);
+		}
+	}
+	rc = keylist_collect(r->store, "recipes/", &recipes, err);
+	for (size_t i = 0; !rc && i < recipes.n; i++) {
+		struct bk_id id;
+		bool deleted;
+
+		if (bk_id_parse(recipes.key[i] + 8, &id, NULL) != BK_OK ||
+		    idset_has(&g.segments, &id))
+			continue;
+		rc = collect(&g, recipes.key[i], &deleted, err);
+		if (!rc && deleted)
+			res->recipes_deleted++;
+	}
+	if (rc)
+		goto out;
+	if (!g.o->dry_run) {
+		if ((rc = bk_store_cleanup(r->store, g.margin, &removed, err)))
+			goto out;
+		res->temporary_deleted = removed;
+	}
+	rc = save_pending(&g, err);
+	if (!rc && !g.o->dry_run && r->cache) {
+		/* the cache keeps copies of index objects: only the new one
+		 * remains */
+		struct keylist now_idx = { 0 };
+
+		if (keylist_collect(r->store, "index/", &now_idx, err) == BK_OK)
+			repo_cache_prune(r, now_idx.key, now_idx.n);
+		keylist_free(&now_idx);
+	}
+out:
+	if (pk)
+		packer_free(pk);
+	/* the in-memory index still names what is gone: the next user of
+	 * this repository handle loads it again */
+	pthread_mutex_lock(&r->index_mu);
+	if (r->index && !g.o->dry_run) {
+		index_free(r->index);
+		r->index = NULL;
+	}
+	pthread_mutex_unlock(&r->index_mu);
+	keylist_free(&old_idx);
+	keylist_free(&recipes);
+	idset_free(&g.live);
+	idset_free(&g.segments);
+	free(g.packs);
+	free(g.pend);
+	free(g.next);
+	repo_lock_release(lock);
+	return rc;
+}
