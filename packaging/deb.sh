@@ -15,7 +15,7 @@ shift
 top=$(cd "$(dirname "$0")/.." && pwd)
 for cmd in dpkg-buildpackage dh; do
 	command -v $cmd >/dev/null 2>&1 || {
-		echo "$0: $cmd not found: apt-get install dpkg-dev debhelper fakeroot (or packaging/deps.sh --install)" >&2
+		echo "$0: $cmd not found: apt-get install dpkg-dev debhelper fakeroot build-essential (or packaging/deps.sh --install)" >&2
 		exit 1
 	}
 done

@@ -133,7 +133,7 @@ test_expect_success 'the bash completion parses' '
 
 # --- the Debian package ------------------------------------------------------
 if ! command -v dpkg-buildpackage >/dev/null 2>&1 || ! command -v dh >/dev/null 2>&1; then
-	test_skip 'the .deb' 'dpkg-buildpackage or dh not installed (apt-get install dpkg-dev debhelper fakeroot)'
+	test_skip 'the .deb' 'dpkg-buildpackage or dh not installed (apt-get install dpkg-dev debhelper fakeroot build-essential)'
 	test_done
 	exit
 fi
