@@ -55,7 +55,9 @@ test_expect_success 'installed units run /usr/bin/zbak and read /etc/zbak' '
 	grep -qx "OnCalendar=\*-\*-\* 02:00:00" "$TMP/root$unitdir/zbak-backup.timer" &&
 	grep -qx "RandomizedDelaySec=30min" "$TMP/root$unitdir/zbak-backup.timer" &&
 	grep -qx "Persistent=true" "$TMP/root$unitdir/zbak-backup.timer" &&
-	grep -qx "WantedBy=timers.target" "$TMP/root$unitdir/zbak-prune.timer"
+	grep -qx "WantedBy=timers.target" "$TMP/root$unitdir/zbak-prune.timer" &&
+	! grep -E "^(PrivateDevices|DevicePolicy|DeviceAllow|ProtectClock)=" \
+		"$TMP/root$unitdir"/zbak-*.service
 '
 
 if command -v systemd-analyze >/dev/null 2>&1; then
