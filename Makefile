@@ -6,7 +6,13 @@
 #   make demo         the main job on embedded defaults
 #   make fuzz         build the libFuzzer targets (clang)
 #   make bench        benchmarks (bench/)
-#   make install      PREFIX, DESTDIR, BINDIR, MANDIR, SYSCONFDIR honoured
+#   make install      the tool, man pages, example config, systemd units,
+#                     bash completion, library and headers; PREFIX (/usr/local),
+#                     DESTDIR, BINDIR, MANDIR, SYSCONFDIR (/etc), SYSTEMDUNITDIR,
+#                     TMPFILESDIR, BASHCOMPDIR, DOCDIR, LIBDIR, INCLUDEDIR honoured
+#                     (install-zbak: all but the library; make uninstall undoes both)
+#   make deb          the Debian package, built in a copy of the tree
+#                     (packaging/deb.sh): $(BUILD)/deb/zbak_VERSION_ARCH.deb
 # V=1 shows the commands.
 
 PREFIX ?= /usr/local
@@ -15,6 +21,17 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
+DOCDIR ?= $(PREFIX)/share/doc/zbak
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# systemd reads units from /usr/local/lib/systemd/system too; for PREFIX=/usr
+# the distribution's own directories (Debian 12: /lib/systemd/system)
+ifeq ($(PREFIX),/usr)
+SYSTEMDUNITDIR ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+TMPFILESDIR ?= $(or $(shell pkg-config --variable=tmpfilesdir systemd 2>/dev/null),/usr/lib/tmpfiles.d)
+else
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+endif
 DESTDIR ?=
 
 CC ?= cc
@@ -40,7 +57,8 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wvla -Wformat=2 -Wno-format-nonliteral -Wpointer-arith -Wundef
 WERROR ?= -Werror
 OPT ?= -O2 -g
-CPPFLAGS += -Iinclude -Ilibbackup -D_GNU_SOURCE -DZBAK_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+CPPFLAGS += -Iinclude -Ilibbackup -D_GNU_SOURCE -DZBAK_VERSION='"$(VERSION)"' \
+	-DSYSCONFDIR='"$(SYSCONFDIR)"' $(PKG_CFLAGS)
 CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden \
 	-MMD -MP $(SAN_FLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
@@ -48,7 +66,14 @@ PKGS := libsodium liblz4 libcurl libxml-2.0 inih
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
+# DEPS=no: leave the dependencies alone (a package build: the
+# Build-Depends are there, and apt-get must not run)
+DEPS ?= auto
+ifeq ($(DEPS),no)
+DEPS_OK := yes
+else
 DEPS_OK := $(shell packaging/deps.sh --check >/dev/null 2>&1 && echo yes)
+endif
 ifneq ($(DEPS_OK),yes)
 ifneq ($(filter-out clean deps,$(or $(MAKECMDGOALS),all)),)
 # Something is missing: install it (root) or print the apt-get line (not root).
@@ -76,7 +101,8 @@ ZBAK := $(BUILD)/zbak
 LIBA := $(BUILD)/libbackup.a
 LIBSO := $(BUILD)/libbackup.so
 
-.PHONY: all check check-rgw test demo fuzz fuzz-run bench install uninstall clean deps
+.PHONY: all check check-rgw test demo fuzz fuzz-run bench install install-zbak \
+	install-lib uninstall deb clean deps
 .DEFAULT_GOAL := all
 
 all: $(ZBAK) $(LIBA) $(LIBSO)
@@ -158,18 +184,53 @@ fuzz-run: fuzz $(ZBAK)
 bench: $(ZBAK)
 	$(Q)ZBAK=$(CURDIR)/$(ZBAK) bench/run.sh
 
-install: $(ZBAK) $(LIBA)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(LIBDIR) \
-		$(DESTDIR)$(INCLUDEDIR)/backup
+# The units name /usr/bin/zbak and /etc/zbak; installed, they name BINDIR
+# and SYSCONFDIR.  zbak.conf itself is never installed (nor removed): the
+# example is, beside it.
+UNITS := zbak-backup.service zbak-backup.timer zbak-prune.service zbak-prune.timer
+UNIT_SED := -e 's|/usr/bin/zbak|$(BINDIR)/zbak|g' -e 's|/etc/zbak|$(SYSCONFDIR)/zbak|g'
+
+install: install-zbak install-lib
+
+install-zbak: $(ZBAK)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/zbak \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(ZBAK) $(DESTDIR)$(BINDIR)/zbak
+	install -m 0644 docs/zbak.1 $(DESTDIR)$(MANDIR)/man1/zbak.1
+	install -m 0644 docs/zbak.conf.5 $(DESTDIR)$(MANDIR)/man5/zbak.conf.5
+	install -m 0644 conf/zbak.conf $(DESTDIR)$(SYSCONFDIR)/zbak/zbak.conf.example
+	for u in $(UNITS); do \
+		sed $(UNIT_SED) packaging/systemd/$$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 packaging/systemd/zbak.tmpfiles $(DESTDIR)$(TMPFILESDIR)/zbak.conf
+	install -m 0644 packaging/bash-completion/zbak $(DESTDIR)$(BASHCOMPDIR)/zbak
+	sed $(UNIT_SED) conf/zbak.cron >$(DESTDIR)$(DOCDIR)/examples/zbak.cron
+	chmod 0644 $(DESTDIR)$(DOCDIR)/examples/zbak.cron
+
+install-lib: $(LIBA)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/backup
 	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/libbackup.a
 	install -m 0644 include/backup/*.h $(DESTDIR)$(INCLUDEDIR)/backup/
-	install -m 0644 docs/zbak.1 $(DESTDIR)$(MANDIR)/man1/zbak.1
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/zbak $(DESTDIR)$(LIBDIR)/libbackup.a \
-		$(DESTDIR)$(MANDIR)/man1/zbak.1
+	rm -f $(DESTDIR)$(BINDIR)/zbak $(DESTDIR)$(MANDIR)/man1/zbak.1 \
+		$(DESTDIR)$(MANDIR)/man5/zbak.conf.5 \
+		$(DESTDIR)$(SYSCONFDIR)/zbak/zbak.conf.example \
+		$(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(UNITS)) \
+		$(DESTDIR)$(TMPFILESDIR)/zbak.conf $(DESTDIR)$(BASHCOMPDIR)/zbak \
+		$(DESTDIR)$(DOCDIR)/examples/zbak.cron \
+		$(DESTDIR)$(LIBDIR)/libbackup.a
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/backup
+	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/zbak 2>/dev/null || true
+
+# The .deb: packaging/debian/ becomes debian/ in a copy of the tree under
+# $(BUILD)/deb, which dpkg-buildpackage builds; the source tree stays clean.
+deb:
+	$(Q)packaging/deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf build

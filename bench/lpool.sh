@@ -14,7 +14,7 @@ incr=$dir/lpool-incr.zstream
 "$ZBAK" debug gen --size "$size" --compressible 0.5 --version 2 --from 1 >"$incr"
 ibytes=$(stat -c %s "$incr")
 export ZBAK_POOL_DIR=$dir/lpool
-rm -rf "$ZBAK_POOL_DIR" "$dir/lpool-repo"
+rm -rf "$ZBAK_POOL_DIR" "$dir/lpool2" "$dir/lpool-repo"
 "$ZBAK" pool create b
 export ZBAK_PASSPHRASE=bench ZBAK_KDF_INSECURE_FAST=1
 "$ZBAK" -r "$dir/lpool-repo" init >/dev/null
@@ -32,11 +32,13 @@ timed "$incr" /dev/null "$ZBAK" pool recv b/fs
 row "zbak pool recv (incremental, 1%)" "$ibytes"
 timed /dev/null "$dir/lpool-out" "$ZBAK" pool send b/fs@v1
 row "zbak pool send (full)" "$bytes"
-timed /dev/null /dev/null "$ZBAK" -r "$dir/lpool-repo" -q restore pool/fs@v2 --to b/restored
-row "zbak restore --to (full + incremental)" $((bytes + ibytes))
+# into a second pool, so that no block is there already
+ZBAK_POOL_DIR=$dir/lpool2 "$ZBAK" pool create b
+ZBAK_POOL_DIR=$dir/lpool2 timed /dev/null /dev/null "$ZBAK" -r "$dir/lpool-repo" -q restore pool/fs@v2 --to b/restored
+row "zbak restore --to, new pool (full + incremental)" $((bytes + ibytes))
 timed /dev/null /dev/null "$ZBAK" -r "$dir/lpool-repo" -q restore pool/fs@v1 -o "$dir/lpool-restored"
 row "zbak restore -o file (full)" "$bytes"
-"$ZBAK" -q pool diff b/fs@v2 b/restored@v2
+"$ZBAK" -q pool diff -d "$dir/lpool2" b/fs@v2 b/restored@v2
 
 printf '\n### the local pool\n'
 printf '\nstreams: full %s bytes (%s), incremental %s bytes; pool %s after all runs\n\n' \
@@ -49,4 +51,4 @@ for r in "${results[@]}"; do
 		printf "| %s | %d | %.2f | %.2f | %.2f | %.1f | %.0f |\n",
 			n, b, w, u, s, m / 1024, b / (w > 0 ? w : 0.001) / 1e6 }'
 done
-rm -rf "$ZBAK_POOL_DIR" "$dir/lpool-repo" "$dir/lpool-copy" "$dir/lpool-out" "$dir/lpool-restored" "$incr"
+rm -rf "$ZBAK_POOL_DIR" "$dir/lpool2" "$dir/lpool-repo" "$dir/lpool-copy" "$dir/lpool-out" "$dir/lpool-restored" "$incr"

@@ -11,6 +11,8 @@
 set -u
 
 # Debian package : how to tell it is there
+# (dpkg-dev, debhelper, fakeroot, build-essential: make deb and its test,
+# t0600; dpkg-buildpackage insists on build-essential)
 PKGS="
 gcc:cmd:cc
 make:cmd:make
@@ -27,6 +29,10 @@ coreutils:cmd:b2sum
 zstd:cmd:zstd
 nodejs:cmd:node
 npm:cmd:npm
+dpkg-dev:cmd:dpkg-buildpackage
+debhelper:cmd:dh
+fakeroot:cmd:fakeroot
+build-essential:deb:build-essential
 "
 
 # make bench (bench/run.sh): the tools zbak is measured against
@@ -81,6 +87,9 @@ for entry in $PKGS; do
 	cmd) command -v "$what" >/dev/null 2>&1 && continue ;;
 	pc) pkg-config --exists "$what" 2>/dev/null && continue ;;
 	exe) [ -x "$what" ] && continue ;;
+	deb)
+		dpkg-query -W -f '${Status}' "$what" 2>/dev/null |
+			grep -q ' installed$' && continue ;;
 	file)
 		# the fuzzer runtime: any clang version will do
 		ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a \

@@ -59,8 +59,12 @@ void secret_wipe(struct secret *s);
  * when asked); -1 with a message when there is none. */
 int get_passphrase(const char *env, const char *file, bool twice,
 		   const char *what, struct secret *s);
-/* -r or $ZBAK_REPO; NULL (and a message) when neither. */
+/* -r, $ZBAK_REPO, or repository in the config's [zbak] section; NULL
+ * (and a message) when none. */
 const char *repo_url(void);
+/* --passphrase-file, else (unless $ZBAK_PASSPHRASE is set) the config's
+ * [zbak] passphrase_file; NULL when neither. */
+const char *passphrase_file(void);
 /* The config file (--config, $ZBAK_CONFIG, /etc/zbak/zbak.conf), *out
  * NULL when there is none; an exit status (with a message). */
 int load_config(struct bk_config **out);

@@ -23,7 +23,7 @@ int cmd_init(int argc, char **argv)
 	if (!url)
 		return EXIT_USAGE;
 	memset(&s, 0, sizeof(s));
-	if (get_passphrase("ZBAK_PASSPHRASE", g.passfile, true,
+	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(), true,
 			   "new repository passphrase", &s))
 		return EXIT_USAGE;
 	if (s.len == 0) {

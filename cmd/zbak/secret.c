@@ -139,15 +139,47 @@ int get_passphrase(const char *env, const char *file, bool twice,
 	return -1;
 }
 
+/* A [zbak] setting of the config file into buf ("" when none). */
+static const char *zbak_setting(const char *key, char *buf, size_t n)
+{
+	struct bk_config *cfg = NULL;
+	const char *v;
+
+	buf[0] = '\0';
+	if (load_config(&cfg) == EXIT_OK && cfg &&
+	    (v = bk_config_get(cfg, "zbak", key)) && strlen(v) < n)
+		memcpy(buf, v, strlen(v) + 1);
+	bk_config_free(cfg);
+	return buf;
+}
+
 const char *repo_url(void)
 {
+	static char from_config[1024];
 	const char *r = g.repo ? g.repo : getenv("ZBAK_REPO");
 
-	if (!r || !*r) {
-		msg("no repository: give -r REPO or set ZBAK_REPO");
+	if (!r || !*r)
+		r = zbak_setting("repository", from_config,
+				 sizeof(from_config));
+	if (!*r) {
+		msg("no repository: give -r REPO, set ZBAK_REPO, or set "
+		    "repository in the [zbak] section of %s",
+		    g.config ? g.config : "/etc/zbak/zbak.conf");
 		return NULL;
 	}
 	return r;
+}
+
+const char *passphrase_file(void)
+{
+	static char from_config[1024];
+
+	if (g.passfile)
+		return g.passfile;
+	if (getenv("ZBAK_PASSPHRASE"))
+		return NULL; /* the environment wins over the config */
+	zbak_setting("passphrase_file", from_config, sizeof(from_config));
+	return from_config[0] ? from_config : NULL;
 }
 
 int load_config(struct bk_config **out)
@@ -183,7 +215,7 @@ int open_repo(struct bk_repo **out)
 	if (ret)
 		return ret;
 	memset(&s, 0, sizeof(s));
-	if (get_passphrase("ZBAK_PASSPHRASE", g.passfile, false,
+	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(), false,
 			   "repository passphrase", &s)) {
 		bk_config_free(cfg);
 		return EXIT_USAGE;
