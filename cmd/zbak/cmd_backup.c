@@ -296,8 +296,8 @@ int cmd_backup(int argc, char **argv)
 	}
 	if ((ret = nightly_load(config, &cfg, &set, &path)))
 		return ret;
-	chosen = calloc(set->njobs, sizeof(*chosen));
-	done = calloc(set->njobs, sizeof(*done));
+	chosen = calloc(set->njobs + 1, sizeof(*chosen));
+	done = calloc(set->njobs + 1, sizeof(*done));
 	if (!chosen || !done) {
 		msg("out of memory");
 		ret = EXIT_FAIL;
@@ -306,6 +306,8 @@ int cmd_backup(int argc, char **argv)
 	if ((ret = nightly_select(set, path, argc - optind, argv + optind,
 				  chosen)))
 		goto out;
+	if (set->njobs == 0 && !run.json && !g.quiet)
+		printf("%s has no [job NAME] section: nothing to do\n", path);
 	nightly_log_open();
 	if (!run.dry_run && (ret = nightly_lock(set, &lockfd)))
 		goto out;

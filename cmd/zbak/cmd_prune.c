@@ -210,8 +210,8 @@ int cmd_prune(int argc, char **argv)
 	}
 	if ((ret = nightly_load(config, &cfg, &set, &path)))
 		goto out;
-	chosen = calloc(set->njobs, sizeof(*chosen));
-	done = calloc(set->njobs, sizeof(*done));
+	chosen = calloc(set->njobs + 1, sizeof(*chosen));
+	done = calloc(set->njobs + 1, sizeof(*done));
 	if (!chosen || !done) {
 		msg("out of memory");
 		ret = EXIT_FAIL;
@@ -220,6 +220,8 @@ int cmd_prune(int argc, char **argv)
 	if ((ret = nightly_select(set, path, argc - optind, argv + optind,
 				  chosen)))
 		goto out;
+	if (set->njobs == 0 && !pr.json && !g.quiet)
+		printf("%s has no [job NAME] section: nothing to do\n", path);
 	nightly_log_open();
 	if (!pr.dry_run && (ret = nightly_lock(set, &lockfd)))
 		goto out;

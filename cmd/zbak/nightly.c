@@ -110,14 +110,6 @@ int nightly_load(const char *opt_config, struct bk_config **cfg,
 		*cfg = NULL;
 		return EXIT_USAGE;
 	}
-	if ((*set)->njobs == 0) {
-		msg("%s: no [job NAME] section: nothing to do", *path);
-		bk_settings_free(*set);
-		bk_config_free(*cfg);
-		*set = NULL;
-		*cfg = NULL;
-		return EXIT_USAGE;
-	}
 	return EXIT_OK;
 }
 
@@ -254,17 +246,19 @@ void nightly_unlock(int fd)
 	close(fd); /* the flock goes with it */
 }
 
+/* As for every command: the command line and the environment win over
+ * the config (for one run); then the job's own, then [zbak]'s. */
 const char *nightly_repo_url(const struct bk_settings *set,
 			     const struct bk_job *job)
 {
 	if (g.repo && *g.repo)
 		return g.repo;
+	if (getenv("ZBAK_REPO") && *getenv("ZBAK_REPO"))
+		return getenv("ZBAK_REPO");
 	if (job->repository[0])
 		return job->repository;
 	if (set->repository[0])
 		return set->repository;
-	if (getenv("ZBAK_REPO") && *getenv("ZBAK_REPO"))
-		return getenv("ZBAK_REPO");
 	return NULL;
 }
 
@@ -273,6 +267,8 @@ static const char *pass_file(const struct bk_settings *set,
 {
 	if (g.passfile)
 		return g.passfile;
+	if (getenv("ZBAK_PASSPHRASE"))
+		return NULL; /* get_passphrase takes it */
 	if (job->passphrase_file[0])
 		return job->passphrase_file;
 	if (set->passphrase_file[0])

@@ -31,11 +31,11 @@ int nightly_select(const struct bk_settings *set, const char *path, int argc,
 /* The run lock (lock_file, lock_wait); EXIT_LOCKED after waiting. */
 int nightly_lock(const struct bk_settings *set, int *fd);
 void nightly_unlock(int fd);
-/* -r, the job's repository, [zbak]'s, $ZBAK_REPO; NULL when none. */
+/* -r, $ZBAK_REPO, the job's repository, [zbak]'s; NULL when none. */
 const char *nightly_repo_url(const struct bk_settings *set,
 			     const struct bk_job *job);
-/* Open and unlock a job's repository (passphrase: --passphrase-file, the
- * job's passphrase_file, [zbak]'s, $ZBAK_PASSPHRASE, a prompt). */
+/* Open and unlock a job's repository (passphrase: --passphrase-file,
+ * $ZBAK_PASSPHRASE, the job's passphrase_file, [zbak]'s, a prompt). */
 enum bk_code nightly_open_repo(const struct bk_settings *set,
 			       const struct bk_job *job,
 			       const struct bk_config *cfg,

@@ -44,11 +44,12 @@ struct bk_job {
 	char **datasets; /* pool/fs, in the order given, no duplicates */
 	size_t ndatasets;
 	bool recursive;
+	/* defaults as zbak.conf(5) has them */
 	char prefix[BK_JOB_PREFIX_MAX + 1]; /* snapshot_prefix ("zbak-") */
-	unsigned send_flags;                /* BK_SEND_* */
-	unsigned full_every_days;           /* 0: never by age */
-	unsigned full_every;                /* 0: never by count */
-	unsigned concurrency;               /* 0: one thread per CPU */
+	unsigned send_flags;                /* BK_SEND_* (-c -L -e) */
+	unsigned full_every_days;           /* 0: never by age (30) */
+	unsigned full_every;                /* 0: never by count (0) */
+	unsigned concurrency;               /* 0: one per CPU (8) */
 	uint64_t bandwidth_limit;           /* bytes per second, 0: none */
 	struct bk_retention keep;
 	char repository[BK_JOB_PATH_MAX];      /* "" : the [zbak] one */

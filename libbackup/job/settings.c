@@ -498,7 +498,12 @@ enum bk_code bk_settings_load(const struct bk_config *cfg, const char *file,
 		j = &nj[s->njobs++];
 		memset(j, 0, sizeof(*j));
 		snprintf(j->name, sizeof(j->name), "%s", sec + 4);
+		/* the defaults of zbak.conf(5) */
 		snprintf(j->prefix, sizeof(j->prefix), "zbak-");
+		j->send_flags = BK_SEND_COMPRESSED | BK_SEND_LARGE |
+				BK_SEND_EMBED;
+		j->full_every_days = 30;
+		j->concurrency = 8;
 		rc = read_section(cfg, file, sec, job_keys,
 				  sizeof(job_keys) / sizeof(job_keys[0]), j,
 				  err);

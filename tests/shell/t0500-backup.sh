@@ -101,7 +101,7 @@ test_expect_success 'the first night: full streams, every dataset, held' '
 	test "$(names | wc -l)" = 5 &&
 	grep -q "^argv: snapshot -r tank/home@$(name 1)$" "$TMP/zfs.log" &&
 	grep -q "^argv: send -c -L tank/home/alice@$(name 1)$" "$TMP/zfs.log" &&
-	grep -q "^argv: send tank/www@$(name 1)$" "$TMP/zfs.log" &&
+	grep -q "^argv: send -c -L -e tank/www@$(name 1)$" "$TMP/zfs.log" &&
 	grep -q "^argv: hold zbak tank/db@$(name 1)$" "$TMP/zfs.log"
 '
 
@@ -292,6 +292,13 @@ test_expect_success 'bandwidth_limit slows the stream down' '
 	grep -q "^stored tank/bw@$(name 10): full" out &&
 	ms=$(( (t1 - t0) / 1000000 )) && echo "took $ms ms" &&
 	test $ms -ge 1800
+'
+
+test_expect_success 'a config without jobs: nothing to do, exit 0' '
+	printf "[zbak]\nrepository = %s\n" "$R" >"$CONF.empty" &&
+	"$ZBAK" backup --config "$CONF.empty" >out &&
+	grep -q "has no \[job NAME\] section: nothing to do" out &&
+	"$ZBAK" prune --config "$CONF.empty" >out
 '
 
 test_expect_success 'every stored snapshot verifies' '

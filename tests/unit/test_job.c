@@ -106,8 +106,13 @@ static void defaults_and_values(void **state)
 	assert_int_equal(j->send_flags, BK_SEND_RAW);
 	assert_string_equal(j->prefix, "zbak-");
 	assert_int_equal(j->keep.daily, 0);
-	assert_int_equal(j->concurrency, 0);
+	assert_int_equal(j->concurrency, 8);
 	j = &s->jobs[1];
+	/* the defaults of zbak.conf(5) */
+	assert_int_equal(j->send_flags,
+			 BK_SEND_COMPRESSED | BK_SEND_LARGE | BK_SEND_EMBED);
+	assert_int_equal(j->full_every_days, 30);
+	assert_int_equal(j->full_every, 0);
 	assert_false(j->recursive);
 	assert_int_equal(j->bandwidth_limit, 0);
 	assert_string_equal(j->prefix, "nightly.");
