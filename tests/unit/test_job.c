@@ -1,7 +1,11 @@
 /* The nightly job's settings: the example configuration reads as it says;
  * a table of files that must be refused, each with the words the message
  * must carry (file, section, key, what was expected); values: booleans,
- * numbers, sizes, dataset lists, send flags; defaults. */
+ * numbers, sizes, dataset lists, send flags; defaults.  The metrics file:
+ * written atomically with mode 0644 whatever the umask, label values
+ * escaped and read back, a failed dataset's last success kept, jobs gone
+ * from the config dropped, a damaged file replaced, bad lines refused.
+ * The token bucket holds a stream to its rate. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -221,10 +229,173 @@ static void refused(void **state)
 	}
 }
 
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void metrics(void **state)
+{
+	char dir[] = "/tmp/zbak-metrics-XXXXXX", path[128], cmd[160];
+	struct bk_metric run[2], *v = NULL;
+	const char *jobs[] = { "home", "www" };
+	struct bk_error err;
+	struct stat st;
+	size_t n = 0, len;
+	char *text;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/zbak.prom", dir);
+	memset(run, 0, sizeof(run));
+	snprintf(run[0].job, sizeof(run[0].job), "home");
+	snprintf(run[0].dataset, sizeof(run[0].dataset), "tank/a\"b\\c");
+	run[0].ok = true;
+	run[0].last_success = run[0].last_run = 1000;
+	run[0].duration = 1.5;
+	run[0].sent = 123;
+	run[0].stored = 45;
+	run[1] = run[0];
+	snprintf(run[1].job, sizeof(run[1].job), "www");
+	snprintf(run[1].dataset, sizeof(run[1].dataset), "tank/www");
+	umask(077);
+	assert_int_equal(bk_metrics_update(path, run, 2, jobs, 2, &err), BK_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	umask(022);
+	text = slurp(path, &len);
+	assert_non_null(strstr(text, "zbak_backup_sent_bytes{job=\"home\",dataset=\"tank/a\\\"b\\\\c\"} 123\n"));
+	assert_int_equal(bk_metrics_parse(text, len, &v, &n, &err), BK_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].dataset, "tank/a\"b\\c");
+	assert_true(v[0].ok && v[0].last_success == 1000 && v[0].sent == 123 &&
+		    v[0].stored == 45 && v[0].last_run == 1000);
+	free(v);
+	free(text);
+
+	/* www fails later: its last success stays; home, not run, stays */
+	memset(&run[1], 0, sizeof(run[1]));
+	snprintf(run[1].job, sizeof(run[1].job), "www");
+	snprintf(run[1].dataset, sizeof(run[1].dataset), "tank/www");
+	run[1].last_run = 2000;
+	assert_int_equal(bk_metrics_update(path, &run[1], 1, jobs, 2, &err),
+			 BK_OK);
+	text = slurp(path, &len);
+	assert_int_equal(bk_metrics_parse(text, len, &v, &n, &err), BK_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].dataset, "tank/www");
+	assert_true(!v[0].ok && v[0].last_success == 1000 &&
+		    v[0].last_run == 2000);
+	assert_true(v[1].ok && v[1].last_success == 1000);
+	free(v);
+	free(text);
+	/* a job no longer in the config: its series go */
+	assert_int_equal(bk_metrics_update(path, NULL, 0, jobs + 1, 1, &err),
+			 BK_OK);
+	text = slurp(path, &len);
+	assert_null(strstr(text, "job=\"home\""));
+	free(text);
+
+	/* a damaged previous file is replaced, not an error */
+	{
+		FILE *f = fopen(path, "w");
+
+		fputs("zbak_backup_status{job=\"x\" 1\n", f);
+		fclose(f);
+	}
+	assert_int_equal(bk_metrics_update(path, run, 1, jobs, 2, &err),
+			 BK_OK);
+	/* the parser refuses what is not ours, with the line */
+	{
+		static const char *const bad[] = {
+			"zbak_backup_status{job=\"a\"} 1\n",
+			"zbak_backup_status{job=\"a\",dataset=\"b\"} x\n",
+			"zbak_backup_status{job=\"a\",dataset=\"b} 1\n",
+			"zbak_backup_status{job=\"a\",dataset=\"b\"} -1\n",
+			"zbak_backup_status{job=\"a\\q\",dataset=\"b\"} 1\n",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			assert_int_equal(bk_metrics_parse(bad[i], strlen(bad[i]),
+							  &v, &n, &err),
+					 BK_ERR_FORMAT);
+			assert_non_null(strstr(err.msg, "line 1"));
+		}
+		/* other exporters' lines and comments are skipped */
+		assert_int_equal(bk_metrics_parse("# x\nnode_x 1\n", 14, &v,
+						  &n, &err),
+				 BK_OK);
+		assert_int_equal(n, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void throttle(void **state)
+{
+	struct bk_throttle *t;
+	struct bk_error err;
+	struct timespec a, b;
+	char buf[65536];
+	int p[2], rd;
+	size_t got = 0;
+	double secs;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	/* 400 KiB at 200 KiB/s (64 KiB at once to start): about 1.7 s */
+	if (fork() == 0) {
+		memset(buf, 'x', sizeof(buf));
+		close(p[0]);
+		for (int i = 0; i < 400 * 1024 / (int)sizeof(buf) + 1; i++)
+			if (write(p[1], buf, i < 6 ? sizeof(buf) : 16384) < 0)
+				_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(bk_throttle_start(p[0], 200 * 1024, &t, &rd, &err),
+			 BK_OK);
+	close(p[0]); /* the throttle has its own */
+	for (;;) {
+		ssize_t n = read(rd, buf, sizeof(buf));
+
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	assert_int_equal(bk_throttle_finish(t, &err), BK_OK);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	wait(NULL);
+	secs = (double)(b.tv_sec - a.tv_sec) +
+	       (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	assert_int_equal(got, 6 * 65536 + 16384);
+	if (secs < 1.3 || secs > 4)
+		fail_msg("400 KiB at 200 KiB/s took %.2f s", secs);
+	assert_int_equal(bk_throttle_start(0, 0, &t, &rd, &err), BK_ERR_USAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(example),
+		cmocka_unit_test(metrics),
+		cmocka_unit_test(throttle),
 		cmocka_unit_test(defaults_and_values),
 		cmocka_unit_test(refused),
 	};
