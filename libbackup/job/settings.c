@@ -514,22 +514,38 @@ enum bk_code bk_settings_load(const struct bk_config *cfg, const char *file,
 					  "spaces or commas)",
 					  file, sec);
 	}
-	/* a dataset in two jobs would be snapshotted and pruned twice over */
+	/* a dataset in two jobs (or under a recursive one of another job)
+	 * would be snapshotted and pruned twice over */
 	for (size_t a = 0; !rc && a < s->njobs; a++)
-		for (size_t b = a + 1; !rc && b < s->njobs; b++)
+		for (size_t b = 0; !rc && b < s->njobs; b++)
 			for (size_t x = 0; !rc && x < s->jobs[a].ndatasets; x++)
 				for (size_t y = 0;
-				     !rc && y < s->jobs[b].ndatasets; y++)
-					if (strcmp(s->jobs[a].datasets[x],
-						   s->jobs[b].datasets[y]) == 0)
+				     !rc && y < s->jobs[b].ndatasets; y++) {
+					const char *dx = s->jobs[a].datasets[x];
+					const char *dy = s->jobs[b].datasets[y];
+					size_t lx = strlen(dx);
+
+					if (a < b && !strcmp(dx, dy))
 						rc = bk_error_set(
 							err, BK_ERR_USAGE,
 							"%s: %s is in [job %s] "
 							"and in [job %s]",
-							file,
-							s->jobs[a].datasets[x],
+							file, dx,
 							s->jobs[a].name,
 							s->jobs[b].name);
+					else if (s->jobs[a].recursive &&
+						 !strncmp(dx, dy, lx) &&
+						 dy[lx] == '/')
+						rc = bk_error_set(
+							err, BK_ERR_USAGE,
+							"%s: %s of [job %s] is "
+							"under %s, which [job "
+							"%s] backs up "
+							"recursively",
+							file, dy,
+							s->jobs[b].name, dx,
+							s->jobs[a].name);
+				}
 out:
 	if (rc) {
 		bk_settings_free(s);

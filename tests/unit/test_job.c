@@ -208,6 +208,12 @@ static void refused(void **state)
 		{ "x = 1\n[zbak]\n", { "t.conf: x: a key before any [section]" } },
 		{ "[job a]\ndatasets = t/a\n[job b]\ndatasets = t/b, t/a\n",
 		  { "t/a is in [job a] and in [job b]" } },
+		{ "[job a]\ndatasets = t/a\nrecursive = yes\n[job b]\n"
+		  "datasets = t/a/b\n",
+		  { "t/a/b of [job b] is under t/a, which [job a] backs up "
+		    "recursively" } },
+		{ "[job a]\ndatasets = t t/x\nrecursive = yes\n",
+		  { "t/x of [job a] is under t" } },
 		{ "[job a]\ndatasets = t/a\nzzzzzzzzzz = 1\n",
 		  { "[job a] zzzzzzzzzz: unknown key", "see zbak(1)" } },
 	};
