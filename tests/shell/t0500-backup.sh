@@ -10,6 +10,8 @@
 # (a second run waits, then exits 75); the --json account; the metrics
 # file (atomic, 0644, the last success of a failed dataset kept); send
 # flags reach zfs; no secret reaches zfs's argv or environment; the
+# storage failing in the middle of a push (no manifest, the snapshot
+# destroyed, the next night incremental from the held base); the
 # bandwidth limit slows the send.
 . "$(dirname "$0")/../lib.sh"
 
@@ -229,19 +231,34 @@ test_expect_success 'the next night catches up from the newest stored snapshot' 
 	grep -q "^zbak_backup_status{job=\"home\",dataset=\"tank/home\"} 1$" "$TMP/metrics/zbak.prom"
 '
 
+test_expect_success 'the storage failing in the middle of a push: no manifest, no snapshot left' '
+	head -c 300000 /dev/urandom | zp write tank/db 4 0 &&
+	names | grep "^tank/db@" >before &&
+	mv "$R/data" "$R/data.real" && : >"$R/data" &&
+	zb 6 www >out 2>err; rc=$?; rm "$R/data"; mv "$R/data.real" "$R/data" &&
+	cat err && test $rc = 5 &&
+	grep -q "^stored tank/www@$(name 6)" out &&
+	grep -q "\[job www\] tank/db failed: push of tank/db@$(name 6) failed: put data/.*: Not a directory" err &&
+	names | grep "^tank/db@" >after && cmp before after &&
+	test "$(snaps tank/db)" = "$(name 1) $(name 2) $(name 3) $(name 4) $(name 5) " &&
+	test "$(holds "tank/db@$(name 5)")" = "zbak " &&
+	zb 6 www >out &&
+	grep -q "^stored tank/db@$(name 6): incremental from @$(name 5)" out
+'
+
 test_expect_success 'a dataset that does not exist: the others go on, exit 5' '
 	sed -i "s|^datasets = tank/www, tank/db|datasets = tank/www tank/gone|" "$CONF" &&
-	zb 6 www >out 2>err; test $? = 5 &&
+	zb 7 www >out 2>err; test $? = 5 &&
 	grep -q "tank/gone failed: .*does not exist" err &&
-	grep -q "^stored tank/www@$(name 6)" out &&
+	grep -q "^stored tank/www@$(name 7)" out &&
 	sed -i "s|^datasets = tank/www tank/gone|datasets = tank/www, tank/db|" "$CONF"
 '
 
 test_expect_success 'everything fails (no repository): exit 1, no snapshot made' '
 	mv "$R" "$R.away" &&
-	zb 7 >out 2>err; rc=$?; mv "$R.away" "$R"; test $rc = 1 &&
+	zb 8 >out 2>err; rc=$?; mv "$R.away" "$R"; test $rc = 1 &&
 	grep -q "tank/home failed: no repository at $R" err &&
-	! zp list -H -o name -t snapshot -r tank | grep -q "$(name 7)" &&
+	! zp list -H -o name -t snapshot -r tank | grep -q "$(name 8)" &&
 	grep -q "^zbak_backup_status{job=\"home\",dataset=\"tank/home\"} 0$" "$TMP/metrics/zbak.prom"
 '
 
@@ -250,27 +267,27 @@ test_expect_success 'one run at a time: a second run waits, then exits 75' '
 	flock -o "$TMP/run/lock/zbak.lock" sleep 6 & holder=$! &&
 	sleep 0.5 &&
 	t0=$(date +%s) &&
-	zb 8 >out 2>err; rc=$? &&
+	zb 9 >out 2>err; rc=$? &&
 	t1=$(date +%s) &&
 	kill $holder 2>/dev/null; wait $holder 2>/dev/null
 	cat err &&
 	test $rc = 75 &&
 	test $((t1 - t0)) -ge 3 &&
 	grep -q "another zbak run holds $TMP/run/lock/zbak.lock; waited 3 s (lock_wait): giving up" err &&
-	! zp list -H -o name -t snapshot -r tank | grep -q "$(name 8)"
+	! zp list -H -o name -t snapshot -r tank | grep -q "$(name 9)"
 '
 
 test_expect_success 'a run that waits less than lock_wait goes ahead' '
 	flock -o "$TMP/run/lock/zbak.lock" sleep 1 & holder=$! &&
 	sleep 0.3 &&
-	zb 8 www >out 2>err &&
+	zb 9 www >out 2>err &&
 	wait $holder &&
-	grep -q "^stored tank/www@$(name 8)" out
+	grep -q "^stored tank/www@$(name 9)" out
 '
 
 test_expect_success 'the lock directory is created' '
 	sed -i "s|^lock_file = .*|lock_file = $TMP/new/dir/zbak.lock|" "$CONF" &&
-	zb 9 www >/dev/null &&
+	zb 10 www >/dev/null &&
 	test -f "$TMP/new/dir/zbak.lock"
 '
 
@@ -287,9 +304,9 @@ test_expect_success 'bandwidth_limit slows the stream down' '
 	zp create tank/bw &&
 	head -c 700000 /dev/urandom | zp write tank/bw 2 0 &&
 	t0=$(date +%s%N) &&
-	ZBAK_NOW=$(at 10) "$ZBAK" backup --config "$CONF.bw" >out &&
+	ZBAK_NOW=$(at 11) "$ZBAK" backup --config "$CONF.bw" >out &&
 	t1=$(date +%s%N) &&
-	grep -q "^stored tank/bw@$(name 10): full" out &&
+	grep -q "^stored tank/bw@$(name 11): full" out &&
 	ms=$(( (t1 - t0) / 1000000 )) && echo "took $ms ms" &&
 	test $ms -ge 1800
 '
