@@ -293,10 +293,14 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 	/* the new snapshot is the next base: hold it, and let go of the
 	 * previous one (holds of other tags are not ours) */
 	rc = bk_zfs_hold(tag, res->snapshot, &err);
-	if (rc && !strstr(err.msg, "already exists"))
+	if (rc && !strstr(err.msg, "already exists")) {
+		/* the previous base keeps its hold: it stays a base that
+		 * local pruning cannot take */
 		warn(o, "%s is stored but could not be held (local pruning "
 			"may destroy it before the next night): %s",
 		     res->snapshot, err.msg);
+		goto out;
+	}
 	if (newest) {
 		bool known;
 
