@@ -269,10 +269,11 @@ static int pool_free(int argc, char **argv)
 /* ---- list ---------------------------------------------------------------- */
 
 enum col { C_NAME, C_TYPE, C_GUID, C_CREATETXG, C_CREATION, C_REFER,
-	   C_OBJECTS, C_ORIGIN, C_NCOLS };
+	   C_OBJECTS, C_ORIGIN, C_USERREFS, C_NCOLS };
 static const char *const col_names[] = { "name", "type", "guid",
 					 "createtxg", "creation",
-					 "referenced", "objects", "origin" };
+					 "referenced", "objects", "origin",
+					 "userrefs" };
 
 static int parse_cols(const char *s, enum col *cols, size_t *n)
 {
@@ -293,7 +294,7 @@ static int parse_cols(const char *s, enum col *cols, size_t *n)
 		if (i == C_NCOLS || *n == 16) {
 			msg("unknown property '%s' (properties: name, type, "
 			    "guid, createtxg, creation, referenced, objects, "
-			    "origin)",
+			    "origin, userrefs)",
 			    tok);
 			free(dup);
 			return -1;
@@ -357,6 +358,12 @@ static void cell(const struct bk_lpool_entry *e, enum col c, bool exact,
 		break;
 	case C_OBJECTS: snprintf(out, n, "%" PRIu64, e->objects); break;
 	case C_ORIGIN: snprintf(out, n, "%s", e->origin[0] ? e->origin : "-"); break;
+	case C_USERREFS:
+		if (e->type == BK_LPOOL_SNAPSHOT)
+			snprintf(out, n, "%" PRIu32, e->userrefs);
+		else
+			snprintf(out, n, "-");
+		break;
 	default: snprintf(out, n, "-"); break;
 	}
 }

@@ -76,7 +76,7 @@ static const struct cmd commands[] = {
 	  "zbak [--pool-dir DIR] pool SUBCOMMAND ...   the local pool (datasets in a directory)\n"
 	  "    create [-p] NAME                 a pool (NAME without '/') or a dataset\n"
 	  "    list [-H] [-p] [-r] [-o PROPS] [-t filesystem|snapshot|all] [--json] [NAME]\n"
-	  "                                     PROPS: name,type,guid,createtxg,creation,referenced,objects,origin\n"
+	  "                                     PROPS: name,type,guid,createtxg,creation,referenced,objects,origin,userrefs\n"
 	  "    snapshot [-r] DATASET@SNAP       rollback [-r] DATASET@SNAP   destroy [-r] [-R] NAME\n"
 	  "    write [-b BLKSZ] DATASET OBJECT OFFSET < DATA\n"
 	  "    free DATASET OBJECT [OFFSET LENGTH|end]\n"

@@ -111,6 +111,7 @@ struct bk_lpool_entry {
 	uint64_t objects;
 	char origin[2 * BK_LPOOL_NAME_MAX + 2]; /* a clone's origin, or "" */
 	bool modified; /* a dataset changed since its newest snapshot */
+	uint32_t userrefs; /* a snapshot's holds (bk_lpool_hold) */
 };
 
 /*

@@ -164,6 +164,15 @@ BK_EXPORT void bk_zfs_names_free(char **names, size_t n);
  */
 BK_EXPORT enum bk_code bk_zfs_holds(const char *snap, char ***tags, size_t *n,
 				    struct bk_error *err);
+/*
+ * The snapshots of ds that have holds, with how many:
+ * `zfs list -H -p -o name,userrefs -t snapshot DS`, entries with
+ * userrefs 0 left out.  names[i] has refs[i] holds.  Free names with
+ * bk_zfs_names_free() and refs with free().
+ */
+BK_EXPORT enum bk_code bk_zfs_held_snapshots(const char *ds, char ***names,
+					     uint64_t **refs, size_t *n,
+					     struct bk_error *err);
 /* zfs destroy SNAP: one snapshot (a name without '@' is refused). */
 BK_EXPORT enum bk_code bk_zfs_destroy_snapshot(const char *snap,
 					       struct bk_error *err);

@@ -10,8 +10,8 @@
  * from the newest snapshot that is stored, which the hold kept.
  *
  * Holds: after a push, `zfs hold zbak DS@new`, then `zfs release zbak` on
- * the previous base (the newest stored snapshot before this one) when it
- * has that hold.  Local snapshot pruning (sanoid, zfs-auto-snapshot, an
+ * the older snapshots that have that hold: the previous base, and any that
+ * a failed release left held.  Local snapshot pruning (sanoid, zfs-auto-snapshot, an
  * admin) thus cannot destroy the snapshot the next incremental needs.
  *
  * A failed send or push destroys the snapshot it made, when the
@@ -147,6 +147,48 @@ static bool has_hold(const char *snap, const char *tag, bool *known)
 		found = found || !strcmp(tags[i], tag);
 	bk_zfs_names_free(tags, n);
 	return found;
+}
+
+/*
+ * Release our hold on every snapshot of ds older than `mine`: normally the
+ * previous base only, but also one left held by a night whose release
+ * failed, so that stale holds heal.  Snapshots with holds are found in one
+ * `zfs list -o name,userrefs`; only those are asked for their tags.
+ */
+static void release_older(const struct bk_backup_opts *o, const char *tag,
+			  const char *ds, const struct bk_zfs_snap *mine,
+			  const struct bk_zfs_snap *local, size_t nl)
+{
+	char **held = NULL;
+	uint64_t *refs = NULL;
+	size_t nh = 0;
+	struct bk_error err;
+
+	if (bk_zfs_held_snapshots(ds, &held, &refs, &nh, &err)) {
+		warn(o, "could not list the holds of %s's snapshots: %s", ds,
+		     err.msg);
+		return;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		bool older = false, known;
+
+		for (size_t j = 0; j < nl && !older; j++)
+			older = !strcmp(local[j].name, held[i]) &&
+				local[j].createtxg < mine->createtxg;
+		if (!older)
+			continue;
+		if (!has_hold(held[i], tag, &known)) {
+			if (!known)
+				warn(o, "could not read the holds of %s",
+				     held[i]);
+			continue;
+		}
+		if (bk_zfs_release(tag, held[i], &err))
+			warn(o, "could not release the hold %s on %s: %s", tag,
+			     held[i], err.msg);
+	}
+	bk_zfs_names_free(held, nh);
+	free(refs);
 }
 
 /* Send ds@snap (incremental from @base when base) into r. */
@@ -301,16 +343,7 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 		     res->snapshot, err.msg);
 		goto out;
 	}
-	if (newest) {
-		bool known;
-
-		if (has_hold(newest->name, tag, &known) &&
-		    (rc = bk_zfs_release(tag, newest->name, &err)))
-			warn(o, "could not release the hold %s on %s: %s", tag,
-			     newest->name, err.msg);
-		else if (!known)
-			warn(o, "could not read the holds of %s", newest->name);
-	}
+	release_older(o, tag, ds, mine, local, nl);
 out:
 	free(local);
 }

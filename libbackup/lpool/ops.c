@@ -826,6 +826,8 @@ enum bk_code bk_lpool_list(struct bk_lpool *p, const char *root,
 			e->creation = s->creation;
 			e->referenced = s->refer;
 			e->objects = s->objects;
+			for (const char *t = s->holds; *t; t++)
+				e->userrefs += t == s->holds || t[-1] == ' ';
 		}
 	}
 out:

@@ -1001,6 +1001,64 @@ enum bk_code bk_zfs_list_datasets(const char *ds, bool recursive,
 	return rc;
 }
 
+enum bk_code bk_zfs_held_snapshots(const char *ds, char ***names,
+				   uint64_t **refs, size_t *n,
+				   struct bk_error *err)
+{
+	const char *argv[MAX_ARGS] = { NULL, "list", "-H", "-p", "-o",
+				       "name,userrefs", "-t", "snapshot", ds,
+				       NULL };
+	char **nm = NULL, **val = NULL;
+	size_t nn = 0, nv = 0, k = 0;
+	uint64_t *r = NULL;
+	struct bk_buf buf;
+	enum bk_code rc;
+
+	*names = NULL;
+	*refs = NULL;
+	*n = 0;
+	if ((rc = check_name("zfs list", ds, err)))
+		return rc;
+	bk_buf_init(&buf, LIST_MAX);
+	rc = run(argv, &buf, err);
+	if (!rc)
+		rc = column("zfs list", (const char *)buf.data, buf.len, 0, &nm,
+			    &nn, err);
+	if (!rc)
+		rc = column("zfs list", (const char *)buf.data, buf.len, 1,
+			    &val, &nv, err);
+	bk_buf_release(&buf);
+	if (!rc && nn != nv)
+		rc = bk_error_set(err, BK_ERR_FORMAT,
+				  "zfs list output: names and values differ");
+	if (!rc && nn && !(r = calloc(nn, sizeof(*r))))
+		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < nn; i++)
+		if (parse_u64(val[i], strlen(val[i]), &r[i]))
+			rc = bk_error_set(err, BK_ERR_FORMAT,
+					  "zfs list output, line %zu: userrefs "
+					  "'%.40s' is not a number",
+					  i + 1, val[i]);
+	bk_zfs_names_free(val, nv);
+	if (rc) {
+		bk_zfs_names_free(nm, nn);
+		free(r);
+		return rc;
+	}
+	for (size_t i = 0; i < nn; i++) {
+		if (!r[i]) {
+			free(nm[i]);
+			continue;
+		}
+		nm[k] = nm[i];
+		r[k++] = r[i];
+	}
+	*names = nm;
+	*refs = r;
+	*n = k;
+	return BK_OK;
+}
+
 enum bk_code bk_zfs_holds(const char *snap, char ***tags, size_t *n,
 			  struct bk_error *err)
 {

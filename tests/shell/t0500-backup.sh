@@ -11,8 +11,9 @@
 # file (atomic, 0644, the last success of a failed dataset kept); send
 # flags reach zfs; no secret reaches zfs's argv or environment; the
 # storage failing in the middle of a push (no manifest, the snapshot
-# destroyed, the next night incremental from the held base); the
-# bandwidth limit slows the send.
+# destroyed, the next night incremental from the held base); a hold that
+# fails (the old base stays held, the next night releases every older
+# hold of zbak's, not others'); the bandwidth limit slows the send.
 . "$(dirname "$0")/../lib.sh"
 
 export ZBAK_KDF_INSECURE_FAST=1 ZBAK_SYSLOG=0
@@ -289,6 +290,34 @@ test_expect_success 'the lock directory is created' '
 	sed -i "s|^lock_file = .*|lock_file = $TMP/new/dir/zbak.lock|" "$CONF" &&
 	zb 10 www >/dev/null &&
 	test -f "$TMP/new/dir/zbak.lock"
+'
+
+# a zfs whose hold fails, the rest passed to the stand-in
+cat >"$TMP/zfs-nohold" <<EOF
+#!/bin/bash
+[ "\$1" = hold ] && { echo "cannot hold snapshot '\$3': permission denied" >&2; exit 1; }
+exec "$BIN/zfs" "\$@"
+EOF
+chmod +x "$TMP/zfs-nohold"
+
+test_expect_success 'a hold that fails: a warning, the previous base stays held' '
+	ZBAK_ZFS=$TMP/zfs-nohold zb 12 www >out 2>err &&
+	cat err &&
+	grep -q "^stored tank/www@$(name 12)" out &&
+	grep -q "warning: tank/www@$(name 12) is stored but could not be held" err &&
+	test "$(holds "tank/www@$(name 10)")" = "zbak " &&
+	test "$(holds "tank/www@$(name 12)")" = ""
+'
+
+test_expect_success 'the next night heals: its snapshot held, every older zbak hold released' '
+	zp hold other "tank/www@$(name 10)" &&
+	zb 13 www >out 2>err &&
+	test ! -s err &&
+	grep -q "^stored tank/www@$(name 13): incremental from @$(name 12)" out &&
+	test "$(holds "tank/www@$(name 13)")" = "zbak " &&
+	test "$(holds "tank/www@$(name 12)")" = "" &&
+	test "$(holds "tank/www@$(name 10)")" = "other " &&
+	zp release other "tank/www@$(name 10)"
 '
 
 test_expect_success 'bandwidth_limit slows the stream down' '

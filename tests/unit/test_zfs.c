@@ -44,6 +44,8 @@ static const char fake[] =
 	"datasets) printf 'p/fs\\np/fs/a b\\np/fs/v\\n' ;;\n"
 	"holds) printf 'p/fs@a\\tzbak\\tTue Nov 24 2026\\np/fs@a\\tkeep\\tx\\n' ;;\n"
 	"noholds) ;;\n"
+	"userrefs) printf 'p/fs@a\\t0\\np/fs@b\\t2\\np/fs@c\\t1\\n' ;;\n"
+	"badrefs) printf 'p/fs@a\\t0\\np/fs@b\\tmany\\n' ;;\n"
 	"badholds) printf 'p/fs@a\\n' ;;\n"
 	"flood) head -c 3000000 /dev/zero; sleep 30 ;;\n"
 	"sendfail) echo 'cannot send: no such snapshot' >&2; exit 1 ;;\n"
@@ -486,6 +488,26 @@ static void datasets_and_holds(void **state)
 	assert_non_null(strstr(err.msg, "zfs holds output, line 1"));
 	assert_int_equal(bk_zfs_holds("p/fs", &v, &n, &err), BK_ERR_USAGE);
 
+	{
+		uint64_t *refs = NULL;
+
+		setenv("FAKE_MODE", "userrefs", 1);
+		assert_int_equal(bk_zfs_held_snapshots("p/fs", &v, &refs, &n,
+						       &err),
+				 BK_OK);
+		expect_args("list\n-H\n-p\n-o\nname,userrefs\n-t\nsnapshot\np/fs\n");
+		assert_int_equal(n, 2);
+		assert_string_equal(v[0], "p/fs@b");
+		assert_int_equal(refs[0], 2);
+		assert_string_equal(v[1], "p/fs@c");
+		bk_zfs_names_free(v, n);
+		free(refs);
+		setenv("FAKE_MODE", "badrefs", 1);
+		assert_int_equal(bk_zfs_held_snapshots("p/fs", &v, &refs, &n,
+						       &err),
+				 BK_ERR_FORMAT);
+		assert_non_null(strstr(err.msg, "line 2: userrefs 'many'"));
+	}
 	setenv("FAKE_MODE", "send", 1);
 	assert_int_equal(bk_zfs_send_begin_flags("p/fs@b", "@a", flags, 4, &s,
 						 &fd, &err),
