@@ -82,6 +82,13 @@ seed_dir() { # $1 = target name; prints the corpus directory
 		done
 		rm -rf "$pd"
 		;;
+	fuzz_nightly)
+		# the example configuration, a metrics file, zfs list output
+		{ printf '\x00'; cat "$here/../../conf/zbak.conf"; } >"$d/conf"
+		printf '\x00[zbak]\nlock_wait = 5\n[job a]\ndatasets = t/a, t/b\nrecursive = yes\nbandwidth_limit = 10M\nsend_flags = -w -c\n' >"$d/conf2"
+		printf '\x01# TYPE zbak_backup_status gauge\nzbak_backup_status{job="a",dataset="t/a\\"x"} 1\nzbak_backup_duration_seconds{job="a",dataset="t/a"} 1.5\n' >"$d/metrics"
+		printf '\x02p/fs@a\t1\t10\np/fs@b\t18446744073709551615\t11\n' >"$d/zfslist"
+		;;
 	esac
 	echo "$d"
 }
