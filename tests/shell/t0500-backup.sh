@@ -340,6 +340,25 @@ test_expect_success 'bandwidth_limit slows the stream down' '
 	test $ms -ge 1800
 '
 
+test_expect_success 'prune without keep_*: everything stays, and it says so; --no-gc' '
+	names >before &&
+	ZBAK_NOW=$(at 14) "$ZBAK" prune --config "$CONF" --no-gc >out &&
+	cat out &&
+	grep -q "^\[job home\]: no keep_\* set: keeping every snapshot" out &&
+	grep -q "^keep   tank/db@$(name 1) (no keep_\* set: everything stays)" out &&
+	! grep -q "^gc " out &&
+	names >after && cmp before after
+'
+
+test_expect_success 'prune takes the same run lock: exit 75' '
+	lock=$(sed -n "s/^lock_file = //p" "$CONF")
+	flock -o "$lock" sleep 5 & holder=$! &&
+	sleep 0.3 &&
+	ZBAK_NOW=$(at 14) "$ZBAK" prune --config "$CONF" >out 2>err; rc=$?
+	kill $holder 2>/dev/null; wait $holder 2>/dev/null
+	cat err && test $rc = 75 && grep -q "another zbak run holds $lock" err
+'
+
 test_expect_success 'a config without jobs: nothing to do, exit 0' '
 	printf "[zbak]\nrepository = %s\n" "$R" >"$CONF.empty" &&
 	"$ZBAK" backup --config "$CONF.empty" >out &&
