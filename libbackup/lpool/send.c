@@ -242,6 +242,19 @@ static enum bk_code send_range(struct sender *s, const struct lp_range *g,
 	return emit(s, &r, NULL, 0, err);
 }
 
+static enum bk_code send_freeobjects(struct sender *s, uint64_t first,
+				     uint64_t end, struct bk_error *err)
+{
+	struct bk_drr r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = BK_DRR_FREEOBJECTS;
+	r.u.freeobjects.firstobj = first;
+	r.u.freeobjects.numobjs = end - first;
+	r.u.freeobjects.toguid = s->toguid;
+	return emit(s, &r, NULL, 0, err);
+}
+
 static enum bk_code send_body(struct sender *s, const struct lp_state *from,
 			      const struct lp_state *to, struct bk_error *err)
 {
@@ -267,14 +280,7 @@ static enum bk_code send_body(struct sender *s, const struct lp_state *from,
 			continue;
 		}
 		if (fo) {
-			struct bk_drr r;
-
-			memset(&r, 0, sizeof(r));
-			r.type = BK_DRR_FREEOBJECTS;
-			r.u.freeobjects.firstobj = fo_first;
-			r.u.freeobjects.numobjs = fo_end - fo_first;
-			r.u.freeobjects.toguid = s->toguid;
-			if ((rc = emit(s, &r, NULL, 0, err)))
+			if ((rc = send_freeobjects(s, fo_first, fo_end, err)))
 				return rc;
 			fo = false;
 		}
@@ -294,17 +300,8 @@ static enum bk_code send_body(struct sender *s, const struct lp_state *from,
 			i++;
 		j++;
 	}
-	if (fo) {
-		struct bk_drr r;
-
-		memset(&r, 0, sizeof(r));
-		r.type = BK_DRR_FREEOBJECTS;
-		r.u.freeobjects.firstobj = fo_first;
-		r.u.freeobjects.numobjs = fo_end - fo_first;
-		r.u.freeobjects.toguid = s->toguid;
-		if ((rc = emit(s, &r, NULL, 0, err)))
-			return rc;
-	}
+	if (fo && (rc = send_freeobjects(s, fo_first, fo_end, err)))
+		return rc;
 	for (; k < to->nranges; k++)
 		if (to->ranges[k].birth > s->fromtxg &&
 		    (rc = send_range(s, &to->ranges[k], err)))

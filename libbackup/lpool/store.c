@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lpool_impl.h"
+#include "util/idset.h"
 
 #define META_MAX (256u << 20)
 
@@ -549,94 +550,16 @@ enum bk_code lp_dirty(struct bk_lpool *p, struct bk_error *err)
 
 /* ---- garbage collection ------------------------------------------------ */
 
-/* An open-addressing set of 32-byte hashes. */
-struct hset {
-	uint8_t (*keys)[BK_ID_LEN];
-	uint8_t *used;
-	size_t cap, n;
-};
-
-static uint64_t hkey(const uint8_t *k)
-{
-	uint64_t v;
-
-	memcpy(&v, k, sizeof(v));
-	return v;
-}
-
-static enum bk_code hset_add(struct hset *s, const uint8_t *k,
-			     struct bk_error *err)
-{
-	if (2 * (s->n + 1) > s->cap) {
-		struct hset ns = { 0 };
-
-		ns.cap = s->cap ? 2 * s->cap : 1024;
-		ns.keys = malloc(ns.cap * BK_ID_LEN);
-		ns.used = calloc(ns.cap, 1);
-		if (!ns.keys || !ns.used) {
-			free(ns.keys);
-			free(ns.used);
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		}
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->used[i])
-				continue;
-			size_t j = hkey(s->keys[i]) & (ns.cap - 1);
-
-			while (ns.used[j])
-				j = (j + 1) & (ns.cap - 1);
-			memcpy(ns.keys[j], s->keys[i], BK_ID_LEN);
-			ns.used[j] = 1;
-			ns.n++;
-		}
-		free(s->keys);
-		free(s->used);
-		*s = ns;
-	}
-	size_t j = hkey(k) & (s->cap - 1);
-
-	while (s->used[j]) {
-		if (memcmp(s->keys[j], k, BK_ID_LEN) == 0)
-			return BK_OK;
-		j = (j + 1) & (s->cap - 1);
-	}
-	memcpy(s->keys[j], k, BK_ID_LEN);
-	s->used[j] = 1;
-	s->n++;
-	return BK_OK;
-}
-
-static bool hset_has(const struct hset *s, const uint8_t *k)
-{
-	if (!s->cap)
-		return false;
-	size_t j = hkey(k) & (s->cap - 1);
-
-	while (s->used[j]) {
-		if (memcmp(s->keys[j], k, BK_ID_LEN) == 0)
-			return true;
-		j = (j + 1) & (s->cap - 1);
-	}
-	return false;
-}
-
-static void hset_free(struct hset *s)
-{
-	free(s->keys);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
-
 static enum bk_code mark_state(struct bk_lpool *p, const struct bk_id *id,
-			       struct hset *states, struct hset *blocks,
+			       struct bk_idset *states, struct bk_idset *blocks,
 			       struct bk_error *err)
 {
 	struct lp_state s;
 	enum bk_code rc;
 
-	if (hset_has(states, id->b))
+	if (bk_idset_has(states, id->b))
 		return BK_OK;
-	if ((rc = hset_add(states, id->b, err)))
+	if ((rc = bk_idset_add(states, id->b, err)))
 		return rc;
 	if ((rc = lp_state_load(p, id, &s, err)))
 		return rc;
@@ -644,10 +567,10 @@ static enum bk_code mark_state(struct bk_lpool *p, const struct bk_id *id,
 		const struct lp_object *o = &s.objs[i];
 
 		if (o->has_spill)
-			rc = hset_add(blocks, o->spill.hash, err);
+			rc = bk_idset_add(blocks, o->spill.hash, err);
 		for (size_t j = 0; !rc && j < o->nblocks; j++)
 			if (o->blocks[j].kind != LP_REDACT)
-				rc = hset_add(blocks, o->blocks[j].hash, err);
+				rc = bk_idset_add(blocks, o->blocks[j].hash, err);
 	}
 	lp_state_free(&s);
 	return rc;
@@ -676,7 +599,7 @@ static bool parse_hex(const char *s, size_t n, uint8_t *out)
 /* Remove from directory sub every file whose name (prefix + name) is not
  * in keep, and every temporary file. */
 static enum bk_code sweep(struct bk_lpool *p, const char *sub,
-			  const char *prefix, const struct hset *keep,
+			  const char *prefix, const struct bk_idset *keep,
 			  struct bk_error *err)
 {
 	int dfd = openat(p->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -700,7 +623,7 @@ static enum bk_code sweep(struct bk_lpool *p, const char *sub,
 		snprintf(full, sizeof(full), "%s%s", prefix, de->d_name);
 		if (strncmp(de->d_name, ".tmp-", 5) == 0 ||
 		    strlen(de->d_name) + plen != 2 * BK_ID_LEN ||
-		    !parse_hex(full, BK_ID_LEN, h) || !hset_has(keep, h))
+		    !parse_hex(full, BK_ID_LEN, h) || !bk_idset_has(keep, h))
 			unlinkat(dirfd(dh), de->d_name, 0);
 	}
 	closedir(dh);
@@ -725,7 +648,7 @@ void lp_unpin(struct bk_lpool *p)
 enum bk_code lp_gc(struct bk_lpool *p, struct bk_error *err)
 {
 	struct lp_meta m;
-	struct hset states = { 0 }, blocks = { 0 };
+	struct bk_idset states = { 0 }, blocks = { 0 };
 	enum bk_code rc;
 
 	/* a send is reading blocks: leave the collection to a later change */
@@ -766,8 +689,8 @@ enum bk_code lp_gc(struct bk_lpool *p, struct bk_error *err)
 	if (!rc && unlinkat(p->dirfd, "dirty", 0) == 0)
 		fsync(p->dirfd);
 	flock(p->gcfd, LOCK_UN);
-	hset_free(&states);
-	hset_free(&blocks);
+	bk_idset_free(&states);
+	bk_idset_free(&blocks);
 	return rc;
 }
 

@@ -360,33 +360,16 @@ static enum bk_code through_parser(struct restore *rs, struct bk_drr_parser *p,
 }
 
 /* Scan a segment: check entry bounds, queue its chunk entries. */
+static enum bk_code queue_entry(void *ctx, const uint8_t *e,
+				struct bk_error *err)
+{
+	return queue_chunk(ctx, e, err);
+}
+
 static enum bk_code scan_segment(struct restore *rs, const struct bk_buf *seg,
 				 struct bk_error *err)
 {
-	size_t pos = 0;
-
-	while (pos < seg->len) {
-		const uint8_t *e = seg->data + pos;
-		size_t left = seg->len - pos;
-
-		if (e[0] == RECIPE_CHUNK && left >= RECIPE_CHUNK_LEN) {
-			enum bk_code rc = queue_chunk(rs, e, err);
-
-			if (rc)
-				return rc;
-			pos += RECIPE_CHUNK_LEN;
-		} else if (e[0] == RECIPE_REC &&
-			   left >= RECIPE_REC_HDR + BK_DRR_HDR_LEN &&
-			   get_le32(e + 1) <=
-				   left - RECIPE_REC_HDR - BK_DRR_HDR_LEN) {
-			pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN + get_le32(e + 1);
-		} else {
-			return bk_error_set(err, BK_ERR_FORMAT,
-					    "recipe: damaged entry at byte %zu",
-					    pos);
-		}
-	}
-	return BK_OK;
+	return recipe_scan(seg->data, seg->len, "recipe", queue_entry, rs, err);
 }
 
 enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,

@@ -26,87 +26,10 @@
 #include <time.h>
 
 #include "repo/repo_impl.h"
+#include "util/idset.h"
 
 #define PENDING_KEY "gc/pending"
 #define PENDING_MAX (64u << 20)
-
-struct idset {
-	struct bk_id *keys;
-	uint8_t *used;
-	size_t cap, n;
-};
-
-static uint64_t idhash(const struct bk_id *id)
-{
-	uint64_t v;
-
-	memcpy(&v, id->b, sizeof(v));
-	return v;
-}
-
-static enum bk_code idset_add(struct idset *s, const struct bk_id *id,
-			      struct bk_error *err)
-{
-	size_t j;
-
-	if (2 * (s->n + 1) > s->cap) {
-		struct idset ns = { 0 };
-
-		ns.cap = s->cap ? 2 * s->cap : 4096;
-		ns.keys = malloc(ns.cap * sizeof(*ns.keys));
-		ns.used = calloc(ns.cap, 1);
-		if (!ns.keys || !ns.used) {
-			free(ns.keys);
-			free(ns.used);
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		}
-		for (size_t i = 0; i < s->cap; i++) {
-			if (!s->used[i])
-				continue;
-			j = idhash(&s->keys[i]) & (ns.cap - 1);
-			while (ns.used[j])
-				j = (j + 1) & (ns.cap - 1);
-			ns.keys[j] = s->keys[i];
-			ns.used[j] = 1;
-			ns.n++;
-		}
-		free(s->keys);
-		free(s->used);
-		*s = ns;
-	}
-	j = idhash(id) & (s->cap - 1);
-	while (s->used[j]) {
-		if (!memcmp(&s->keys[j], id, sizeof(*id)))
-			return BK_OK;
-		j = (j + 1) & (s->cap - 1);
-	}
-	s->keys[j] = *id;
-	s->used[j] = 1;
-	s->n++;
-	return BK_OK;
-}
-
-static bool idset_has(const struct idset *s, const struct bk_id *id)
-{
-	size_t j;
-
-	if (!s->cap)
-		return false;
-	j = idhash(id) & (s->cap - 1);
-	while (s->used[j]) {
-		if (!memcmp(&s->keys[j], id, sizeof(*id)))
-			return true;
-		j = (j + 1) & (s->cap - 1);
-	}
-	return false;
-}
-
-static void idset_free(struct idset *s)
-{
-	free(s->keys);
-	free(s->used);
-	memset(s, 0, sizeof(*s));
-}
 
 struct gpack {
 	struct bk_id id;
@@ -123,8 +46,8 @@ struct gc {
 	struct bk_repo *r;
 	const struct bk_gc_opts *o;
 	struct bk_gc_result *res;
-	struct idset live;     /* chunk ids some recipe names */
-	struct idset segments; /* recipe segment ids some manifest names */
+	struct bk_idset live;     /* chunk ids some recipe names */
+	struct bk_idset segments; /* recipe segment ids some manifest names */
 	struct gpack *packs;   /* sorted by id */
 	size_t npacks;
 	struct pending *pend; /* from gc/pending */
@@ -159,36 +82,23 @@ static uint64_t now_s(void)
 
 /* ---- 1. what is live ---------------------------------------------------- */
 
+static enum bk_code mark_chunk(void *ctx, const uint8_t *e,
+			       struct bk_error *err)
+{
+	struct gc *g = ctx;
+
+	return bk_idset_add(&g->live, e + 1, err);
+}
+
 static enum bk_code scan_recipe(struct gc *g, const struct bk_buf *seg,
 				const char *what, struct bk_error *err)
 {
-	size_t pos = 0;
-	enum bk_code rc;
+	enum bk_code rc = recipe_scan(seg->data, seg->len, what, mark_chunk, g,
+				      err);
 
-	while (pos < seg->len) {
-		const uint8_t *e = seg->data + pos;
-		size_t left = seg->len - pos;
-
-		if (e[0] == RECIPE_CHUNK && left >= RECIPE_CHUNK_LEN) {
-			struct bk_id id;
-
-			memcpy(id.b, e + 1, BK_ID_LEN);
-			if ((rc = idset_add(&g->live, &id, err)))
-				return rc;
-			pos += RECIPE_CHUNK_LEN;
-		} else if (e[0] == RECIPE_REC &&
-			   left >= RECIPE_REC_HDR + BK_DRR_HDR_LEN &&
-			   get_le32(e + 1) <=
-				   left - RECIPE_REC_HDR - BK_DRR_HDR_LEN) {
-			pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN + get_le32(e + 1);
-		} else {
-			return bk_error_set(err, BK_ERR_FORMAT,
-					    "%s: damaged recipe entry at byte "
-					    "%zu; not collecting anything",
-					    what, pos);
-		}
-	}
-	return BK_OK;
+	if (rc == BK_ERR_FORMAT)
+		bk_error_prefix(err, "not collecting anything: ");
+	return rc;
 }
 
 static enum bk_code mark_live(struct gc *g, struct bk_error *err)
@@ -211,7 +121,7 @@ static enum bk_code mark_live(struct gc *g, struct bk_error *err)
 			break;
 		}
 		for (size_t s = 0; !rc && s < m.nsegments; s++) {
-			rc = idset_add(&g->segments, &m.segments[s], err);
+			rc = bk_idset_add(&g->segments, &m.segments[s], err);
 			if (!rc) {
 				bk_hash_init(&h);
 				rc = recipe_load_segment(g->r, &m.segments[s],
@@ -251,7 +161,7 @@ static enum bk_code count_entry(void *ctx, const struct bk_id *id,
 	if (!p)
 		return BK_OK; /* an index naming a missing pack: verify says so */
 	p->chunks++;
-	if (idset_has(&g->live, id)) {
+	if (bk_idset_has(&g->live, id)) {
 		p->live_bytes += loc->len;
 		p->live_chunks++;
 	}
@@ -382,7 +292,7 @@ static enum bk_code repack(struct gc *g, struct bk_index *idx,
 
 		/* the live copies this pack holds (the index's copy of a chunk
 		 * may be in another pack) */
-		if (!idset_has(&g->live, &ents[i].id) ||
+		if (!bk_idset_has(&g->live, &ents[i].id) ||
 		    !index_get(idx, &ents[i].id, &loc) ||
 		    memcmp(&loc.pack, &gp->id, sizeof(gp->id)) ||
 		    loc.off != ents[i].off)
@@ -446,14 +356,16 @@ static enum bk_code check_live(struct gc *g, struct bk_index *idx,
 {
 	for (size_t i = 0; i < g->live.cap; i++) {
 		struct bk_loc loc;
+		struct bk_id id;
 
 		if (!g->live.used[i])
 			continue;
-		if (!index_get(idx, &g->live.keys[i], &loc) ||
+		memcpy(id.b, g->live.keys[i], BK_ID_LEN);
+		if (!index_get(idx, &id, &loc) ||
 		    !find_gpack(g, &loc.pack)) {
 			char hex[2 * BK_ID_LEN + 1];
 
-			bk_id_hex(&g->live.keys[i], hex);
+			bk_id_hex(&id, hex);
 			return bk_error_set(err, BK_ERR_NOTFOUND,
 					    "chunk %s, which a snapshot "
 					    "needs, is in no pack: not "
@@ -483,7 +395,7 @@ static enum bk_code flag_entry(void *ctx, const struct bk_id *id,
 	}
 	mc->v[mc->n].id = *id;
 	mc->v[mc->n].loc = *loc;
-	mc->v[mc->n++].live = idset_has(&mc->g->live, id);
+	mc->v[mc->n++].live = bk_idset_has(&mc->g->live, id);
 	return BK_OK;
 }
 
@@ -622,7 +534,7 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 		bool deleted;
 
 		if (bk_id_parse(recipes.key[i] + 8, &id, NULL) != BK_OK ||
-		    idset_has(&g.segments, &id))
+		    bk_idset_has(&g.segments, &id))
 			continue;
 		rc = collect(&g, recipes.key[i], &deleted, err);
 		if (!rc && deleted)
@@ -658,8 +570,8 @@ out:
 	pthread_mutex_unlock(&r->index_mu);
 	keylist_free(&old_idx);
 	keylist_free(&recipes);
-	idset_free(&g.live);
-	idset_free(&g.segments);
+	bk_idset_free(&g.live);
+	bk_idset_free(&g.segments);
 	free(g.packs);
 	free(g.pend);
 	free(g.next);

@@ -145,3 +145,33 @@ out:
 	bk_buf_release(&packed);
 	return rc;
 }
+
+enum bk_code recipe_scan(const uint8_t *p, size_t len, const char *what,
+			 recipe_chunk_fn fn, void *ctx, struct bk_error *err)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		const uint8_t *e = p + pos;
+		size_t left = len - pos;
+
+		if (e[0] == RECIPE_CHUNK && left >= RECIPE_CHUNK_LEN) {
+			enum bk_code rc = fn(ctx, e, err);
+
+			if (rc)
+				return rc;
+			pos += RECIPE_CHUNK_LEN;
+		} else if (e[0] == RECIPE_REC &&
+			   left >= RECIPE_REC_HDR + BK_DRR_HDR_LEN &&
+			   get_le32(e + 1) <=
+				   left - RECIPE_REC_HDR - BK_DRR_HDR_LEN) {
+			pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN + get_le32(e + 1);
+		} else {
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "%s: damaged recipe entry at byte "
+					    "%zu",
+					    what, pos);
+		}
+	}
+	return BK_OK;
+}

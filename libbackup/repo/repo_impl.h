@@ -270,6 +270,14 @@ enum bk_code recipe_finish(struct recipe_writer *w, struct bk_id *digest,
 			   struct bk_error *err);
 void recipe_writer_release(struct recipe_writer *w);
 
+/* Walk a segment's plaintext: fn gets each chunk entry ('C' + id + u32
+ * raw length); record entries are skipped.  BK_ERR_FORMAT ("<what>:
+ * damaged recipe entry at byte N") for anything else. */
+typedef enum bk_code (*recipe_chunk_fn)(void *ctx, const uint8_t *entry,
+					struct bk_error *err);
+enum bk_code recipe_scan(const uint8_t *p, size_t len, const char *what,
+			 recipe_chunk_fn fn, void *ctx, struct bk_error *err);
+
 /* Read one segment's plaintext (reset out first) and fold it into digest. */
 enum bk_code recipe_load_segment(struct bk_repo *r, const struct bk_id *seg,
 				 struct bk_buf *out, struct bk_hash *digest,
