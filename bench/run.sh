@@ -7,6 +7,7 @@
 #                     peak RSS on a 4 GiB stream
 #   bench/lpool.sh    the local pool: recv, send and restore --to, next to
 #                     keeping the stream as a file
+#   bench/gc.sh       zbak forget + gc next to restic forget + prune
 #   bench/s3.sh       zbak push and restore through s3rver on loopback, next
 #                     to a local directory and to rclone (copy up, cat down)
 # First the tools they compare with (packaging/deps.sh --bench --install: as
@@ -27,4 +28,5 @@ echo "scratch directory: $dir" >&2
 "$here/inspect.sh"
 "$here/repo.sh"
 "$here/lpool.sh"
+"$here/gc.sh"
 "$here/s3.sh"
