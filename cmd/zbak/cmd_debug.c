@@ -39,57 +39,6 @@ static const char gen_help[] =
 	"  -o, --output FILE    write to FILE instead of stdout\n"
 	"the same options always give the same bytes\n";
 
-struct out {
-	int fd;
-	size_t len;
-	uint8_t *buf;
-};
-
-static enum bk_code write_all(int fd, const uint8_t *p, size_t n,
-			      struct bk_error *err)
-{
-	while (n) {
-		ssize_t k = write(fd, p, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return bk_error_set(err, BK_ERR_IO, "write: %s",
-					    strerror(errno));
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return BK_OK;
-}
-
-static enum bk_code flush(struct out *o, struct bk_error *err)
-{
-	enum bk_code rc = write_all(o->fd, o->buf, o->len, err);
-
-	o->len = 0;
-	return rc;
-}
-
-/* Small pieces (headers) are gathered; large payloads go straight out. */
-static enum bk_code out_sink(void *ctx, const void *buf, size_t len,
-			     struct bk_error *err)
-{
-	struct out *o = ctx;
-	enum bk_code rc;
-
-	if (o->len + len > OUT_BUF) {
-		rc = flush(o, err);
-		if (rc)
-			return rc;
-	}
-	if (len >= OUT_BUF / 4)
-		return write_all(o->fd, buf, len, err);
-	memcpy(o->buf + o->len, buf, len);
-	o->len += len;
-	return BK_OK;
-}
-
 /* "64M" -> 67108864; K/M/G/T are powers of 1024, an optional "iB"/"B". */
 static int parse_size(const char *s, uint64_t *out)
 {
@@ -191,7 +140,7 @@ static int cmd_gen(int argc, char **argv)
 	const struct cmd *self = find_cmd("debug");
 	struct bk_gen_opts o;
 	struct bk_error err;
-	struct out out = { .fd = -1, .len = 0, .buf = NULL };
+	struct bk_drr_fdbuf out = { .fd = -1 };
 	const char *path = NULL;
 	bool created = false;
 	int c, ret = EXIT_FAIL;
@@ -250,11 +199,6 @@ static int cmd_gen(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
-	out.buf = malloc(OUT_BUF);
-	if (!out.buf) {
-		msg("out of memory");
-		goto out;
-	}
 	if (path) {
 		out.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 			      0644);
@@ -266,9 +210,11 @@ static int cmd_gen(int argc, char **argv)
 	} else {
 		out.fd = STDOUT_FILENO;
 	}
-	rc = bk_gen_stream(&o, out_sink, &out, &err);
-	if (!rc)
-		rc = flush(&out, &err);
+	rc = bk_gen_stream(&o, bk_drr_sink_fdbuf, &out, &err);
+	if (rc)
+		out.len = 0;
+	if (bk_drr_fdbuf_flush(&out, &err) && !rc)
+		rc = err.code;
 	if (!rc && path && close(out.fd) != 0)
 		rc = bk_error_set(&err, BK_ERR_IO, "close: %s", strerror(errno));
 	if (path)
@@ -292,7 +238,8 @@ out:
 		close(out.fd);
 	if (created)
 		unlink(path); /* no half-written stream left behind */
-	free(out.buf);
+	out.len = 0;
+	bk_drr_fdbuf_flush(&out, &err); /* only frees the buffer */
 	return ret;
 }
 

@@ -507,27 +507,6 @@ static int pool_list(int argc, char **argv)
 
 /* ---- send and receive ---------------------------------------------------- */
 
-static enum bk_code sink_fd(void *ctx, const void *buf, size_t len,
-			    struct bk_error *err)
-{
-	int fd = *(int *)ctx;
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return bk_error_set(err, BK_ERR_IO,
-					    "writing the stream: %s",
-					    strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
-	return BK_OK;
-}
-
 static double now(void)
 {
 	struct timespec ts;
@@ -544,7 +523,8 @@ static int pool_send(int argc, char **argv)
 	enum bk_code rc;
 	const char *from = NULL;
 	bool verbose = false;
-	int c, ret, fd = STDOUT_FILENO;
+	struct bk_drr_fdbuf out = { .fd = STDOUT_FILENO };
+	int c, ret;
 	double t0 = now();
 
 	optind = 0;
@@ -565,7 +545,12 @@ static int pool_send(int argc, char **argv)
 	}
 	if ((ret = open_lpool(&p, false)))
 		return ret;
-	rc = bk_lpool_send(p, argv[optind], from, sink_fd, &fd, &res, &err);
+	rc = bk_lpool_send(p, argv[optind], from, bk_drr_sink_fdbuf, &out, &res,
+			   &err);
+	if (rc)
+		out.len = 0; /* what is gathered is no stream: drop it */
+	if (bk_drr_fdbuf_flush(&out, &err) && !rc)
+		rc = err.code;
 	bk_lpool_close(p);
 	if (rc)
 		return fail(rc, &err);

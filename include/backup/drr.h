@@ -420,5 +420,23 @@ BK_EXPORT enum bk_code bk_drr_write_final_end(struct bk_drr_writer *w,
 /* A sink that appends to a struct bk_buf (ctx). */
 BK_EXPORT enum bk_code bk_drr_sink_buf(void *ctx, const void *buf, size_t len,
 				       struct bk_error *err);
+/* A sink that writes everything to a file descriptor (ctx: int *),
+ * across short writes and EINTR. */
+BK_EXPORT enum bk_code bk_drr_sink_fd(void *ctx, const void *buf, size_t len,
+				      struct bk_error *err);
+
+/* A file descriptor behind a buffer: record headers and small payloads
+ * are gathered, large payloads go straight out.  Zero it, set fd, use
+ * bk_drr_sink_fdbuf as the sink (ctx: the struct), end with
+ * bk_drr_fdbuf_flush (which also frees the buffer, on error too). */
+struct bk_drr_fdbuf {
+	int fd;
+	size_t len;
+	uint8_t *buf;
+};
+BK_EXPORT enum bk_code bk_drr_sink_fdbuf(void *ctx, const void *buf,
+					 size_t len, struct bk_error *err);
+BK_EXPORT enum bk_code bk_drr_fdbuf_flush(struct bk_drr_fdbuf *o,
+					  struct bk_error *err);
 
 #endif

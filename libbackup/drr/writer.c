@@ -3,8 +3,11 @@
  * Stream writer: encodes records, computes every trailer and END checksum
  * as a sender does, and hands the bytes to a sink.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup/drr.h"
 
@@ -111,3 +114,64 @@ enum bk_code bk_drr_sink_buf(void *ctx, const void *buf, size_t len,
 {
 	return bk_buf_append(ctx, buf, len, err);
 }
+
+enum bk_code bk_drr_sink_fd(void *ctx, const void *buf, size_t len,
+			    struct bk_error *err)
+{
+	int fd = *(int *)ctx;
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return bk_error_set(err, BK_ERR_IO,
+					    "writing the stream: %s",
+					    strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return BK_OK;
+}
+
+#define FDBUF_SIZE (1u << 20)
+
+static enum bk_code fdbuf_drain(struct bk_drr_fdbuf *o, struct bk_error *err)
+{
+	enum bk_code rc = bk_drr_sink_fd(&o->fd, o->buf, o->len, err);
+
+	o->len = 0;
+	return rc;
+}
+
+enum bk_code bk_drr_sink_fdbuf(void *ctx, const void *buf, size_t len,
+			       struct bk_error *err)
+{
+	struct bk_drr_fdbuf *o = ctx;
+	enum bk_code rc;
+
+	if (len >= FDBUF_SIZE / 4) { /* large: straight through */
+		if (o->len && (rc = fdbuf_drain(o, err)))
+			return rc;
+		return bk_drr_sink_fd(&o->fd, buf, len, err);
+	}
+	if (!o->buf && !(o->buf = malloc(FDBUF_SIZE)))
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	if (o->len + len > FDBUF_SIZE && (rc = fdbuf_drain(o, err)))
+		return rc;
+	memcpy(o->buf + o->len, buf, len);
+	o->len += len;
+	return BK_OK;
+}
+
+enum bk_code bk_drr_fdbuf_flush(struct bk_drr_fdbuf *o, struct bk_error *err)
+{
+	enum bk_code rc = o->len ? fdbuf_drain(o, err) : BK_OK;
+
+	free(o->buf);
+	o->buf = NULL;
+	return rc;
+}
+

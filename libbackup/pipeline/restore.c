@@ -280,27 +280,6 @@ static void submit_more(struct restore *rs)
 	}
 }
 
-/* The sink of bk_restore: write to a file descriptor (ctx: int *). */
-static enum bk_code fd_sink(void *ctx, const void *buf, size_t len,
-			    struct bk_error *err)
-{
-	int fd = *(int *)ctx;
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return bk_error_set(err, BK_ERR_IO,
-					    "writing the stream: %s",
-					    strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
-	return BK_OK;
-}
 
 static enum bk_code emit(struct restore *rs, const uint8_t *p, size_t len,
 			 struct bk_error *err)
@@ -376,7 +355,7 @@ enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
 			const struct bk_restore_opts *o,
 			struct bk_restore_result *res, struct bk_error *err)
 {
-	return bk_restore_sink(r, name, fd_sink, &fd, o, res, err);
+	return bk_restore_sink(r, name, bk_drr_sink_fd, &fd, o, res, err);
 }
 
 enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
