@@ -70,6 +70,8 @@ const char *passphrase_file(void);
 int load_config(struct bk_config **out);
 /* Open and unlock the repository; an exit status. */
 int open_repo(struct bk_repo **out);
+/* "64M" -> 67108864 (bk_parse_size: K/M/G/T, optional iB): 0 or -1. */
+int parse_size(const char *s, uint64_t *out);
 /* "1.50 GiB" */
 void human_bytes(uint64_t n, char *out, size_t len);
 

@@ -66,35 +66,6 @@ static int fail(enum bk_code rc, const struct bk_error *err)
 	return exit_for(rc);
 }
 
-/* "123", "4K", "1M", "2G" (powers of 1024) */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: return -1;
-	}
-	if (*end && !((*end == 'B' || *end == 'b') && !end[1]))
-		return -1;
-	if (shift && v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 static int pool_create(int argc, char **argv)
 {
 	struct bk_lpool *p;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backup/drr.h"
+#include "backup/job.h"
 #include "cli.h"
 
 const char *progname = "zbak";
@@ -127,6 +128,13 @@ const struct cmd *find_cmd(const char *name)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	struct bk_error e;
+
+	return bk_parse_size(s, out, &e) == BK_OK ? 0 : -1;
 }
 
 int exit_for(enum bk_code code)

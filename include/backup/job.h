@@ -196,6 +196,8 @@ BK_EXPORT enum bk_code bk_parse_bool(const char *s, bool *out,
 				     struct bk_error *err);
 BK_EXPORT enum bk_code bk_parse_uint(const char *s, uint64_t max,
 				     uint64_t *out, struct bk_error *err);
+/* Decimal digits with an optional K, M, G or T (powers of 1024), which may
+ * be followed by "iB" or "B". */
 BK_EXPORT enum bk_code bk_parse_size(const char *s, uint64_t *out,
 				     struct bk_error *err);
 

@@ -74,6 +74,11 @@ enum bk_code bk_parse_size(const char *s, uint64_t *out, struct bk_error *err)
 	unsigned shift = 0;
 	uint64_t v;
 
+	/* "64MiB" and "64MB" say the same as "64M" */
+	if (n >= 3 && !strcmp(s + n - 2, "iB") && strchr("kKmMgGtT", s[n - 3]))
+		n -= 2;
+	else if (n >= 2 && s[n - 1] == 'B' && strchr("kKmMgGtT", s[n - 2]))
+		n -= 1;
 	if (n && strchr("kKmMgGtT", s[n - 1])) {
 		switch (toupper((unsigned char)s[n - 1])) {
 		case 'K': shift = 10; break;

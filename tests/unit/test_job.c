@@ -143,6 +143,12 @@ static void defaults_and_values(void **state)
 		assert_int_not_equal(bk_parse_size("M", &v, &err), BK_OK);
 		assert_int_not_equal(bk_parse_size("-1", &v, &err), BK_OK);
 		assert_int_not_equal(bk_parse_size("10 M", &v, &err), BK_OK);
+		assert_int_equal(bk_parse_size("64MiB", &v, &err), BK_OK);
+		assert_int_equal(v, UINT64_C(64) << 20);
+		assert_int_equal(bk_parse_size("4KB", &v, &err), BK_OK);
+		assert_int_equal(v, 4096);
+		assert_int_not_equal(bk_parse_size("4B", &v, &err), BK_OK);
+		assert_int_not_equal(bk_parse_size("iB", &v, &err), BK_OK);
 		assert_int_equal(bk_parse_uint("18446744073709551615",
 					       UINT64_MAX, &v, &err),
 				 BK_OK);
