@@ -146,6 +146,11 @@ enum bk_code lp_meta_add_ds(struct lp_meta *m, const char *name,
 			    struct lp_ds **out, struct bk_error *err);
 void lp_meta_remove_ds(struct lp_meta *m, struct lp_ds *d);
 struct lp_snap *lp_ds_snap(const struct lp_ds *d, const char *snap);
+/* Check and find snapshot "pool/fs@snap": its dataset and itself
+ * (BK_ERR_NOTFOUND naming the missing dataset or snapshot). */
+enum bk_code lp_meta_snap(const struct lp_meta *m, const char *name,
+			  struct lp_ds **d, struct lp_snap **s,
+			  struct bk_error *err);
 struct lp_snap *lp_ds_snap_guid(const struct lp_ds *d, uint64_t guid);
 enum bk_code lp_ds_add_snap(struct lp_ds *d, const struct lp_snap *s,
 			    struct bk_error *err);

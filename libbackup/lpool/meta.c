@@ -220,6 +220,28 @@ struct lp_snap *lp_ds_snap(const struct lp_ds *d, const char *snap)
 	return NULL;
 }
 
+enum bk_code lp_meta_snap(const struct lp_meta *m, const char *name,
+			  struct lp_ds **d, struct lp_snap **s,
+			  struct bk_error *err)
+{
+	char ds[BK_LPOOL_NAME_MAX + 1];
+	const char *at = strchr(name, '@');
+	enum bk_code rc = lp_check_name(name, true, err);
+
+	if (rc)
+		return rc;
+	snprintf(ds, sizeof(ds), "%.*s", (int)(at - name), name);
+	*d = lp_meta_ds(m, ds);
+	if (!*d)
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "dataset %s does not exist", ds);
+	*s = lp_ds_snap(*d, at + 1);
+	if (!*s)
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "snapshot %s does not exist", name);
+	return BK_OK;
+}
+
 struct lp_snap *lp_ds_snap_guid(const struct lp_ds *d, uint64_t guid)
 {
 	for (size_t i = 0; i < d->nsnaps; i++)

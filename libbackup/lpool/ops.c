@@ -218,22 +218,16 @@ enum bk_code bk_lpool_rollback(struct bk_lpool *p, const char *name,
 	struct lp_ds *d;
 	struct lp_snap *s;
 	enum bk_code rc;
-	char ds[BK_LPOOL_NAME_MAX + 1], snap[BK_LPOOL_NAME_MAX + 1];
+	const char *ds;
 	size_t i;
 
-	if ((rc = lp_check_name(name, true, err)) ||
-	    (rc = lp_split(name, ds, sizeof(ds), snap, sizeof(snap), err)))
+	if ((rc = lp_check_name(name, true, err)))
 		return rc;
 	if ((rc = begin_change(p, &m, err)))
 		return rc;
-	if ((rc = find_ds(&m, ds, &d, err)))
+	if ((rc = lp_meta_snap(&m, name, &d, &s, err)))
 		goto out;
-	s = lp_ds_snap(d, snap);
-	if (!s) {
-		rc = bk_error_set(err, BK_ERR_NOTFOUND,
-				  "snapshot %s does not exist", name);
-		goto out;
-	}
+	ds = d->name;
 	i = (size_t)(s - d->snaps);
 	if (i + 1 < d->nsnaps && !destroy_later) {
 		rc = bk_error_set(err, BK_ERR_EXISTS,
@@ -849,29 +843,18 @@ static enum bk_code resolve(struct bk_lpool *p, const char *name,
 {
 	struct lp_meta m;
 	struct lp_ds *d;
+	struct lp_snap *s;
 	enum bk_code rc;
-	char ds[BK_LPOOL_NAME_MAX + 1], snap[BK_LPOOL_NAME_MAX + 1];
-	bool is_snap = strchr(name, '@') != NULL;
 
-	if ((rc = lp_check_name(name, is_snap, err)) ||
-	    (rc = lp_split(name, ds, sizeof(ds), snap, sizeof(snap), err)) ||
+	if ((rc = lp_check_name(name, strchr(name, '@') != NULL, err)) ||
 	    (rc = lp_meta_load(p, &m, err)))
 		return rc;
-	if ((rc = find_ds(&m, ds, &d, err)))
-		goto out;
-	if (is_snap) {
-		struct lp_snap *s = lp_ds_snap(d, snap);
-
-		if (!s) {
-			rc = bk_error_set(err, BK_ERR_NOTFOUND,
-					  "snapshot %s does not exist", name);
-			goto out;
-		}
-		*id = s->state;
-	} else {
+	if (strchr(name, '@')) {
+		if (!(rc = lp_meta_snap(&m, name, &d, &s, err)))
+			*id = s->state;
+	} else if (!(rc = find_ds(&m, name, &d, err))) {
 		*id = d->state;
 	}
-out:
 	lp_meta_free(&m);
 	return rc;
 }
@@ -1038,19 +1021,9 @@ out:
 static enum bk_code find_snap(struct lp_meta *m, const char *name,
 			      struct lp_snap **out, struct bk_error *err)
 {
-	char ds[BK_LPOOL_NAME_MAX + 1], snap[BK_LPOOL_NAME_MAX + 1];
 	struct lp_ds *d;
-	enum bk_code rc;
 
-	if ((rc = lp_check_name(name, true, err)) ||
-	    (rc = lp_split(name, ds, sizeof(ds), snap, sizeof(snap), err)))
-		return rc;
-	d = lp_meta_ds(m, ds);
-	*out = d ? lp_ds_snap(d, snap) : NULL;
-	if (!*out)
-		return bk_error_set(err, BK_ERR_NOTFOUND,
-				    "snapshot %s does not exist", name);
-	return BK_OK;
+	return lp_meta_snap(m, name, &d, out, err);
 }
 
 enum bk_code bk_lpool_hold(struct bk_lpool *p, const char *snap,

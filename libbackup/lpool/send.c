@@ -345,23 +345,13 @@ struct resolved {
 static enum bk_code find_snap(const struct lp_meta *m, const char *name,
 			      struct resolved *out, struct bk_error *err)
 {
-	char snap[BK_LPOOL_NAME_MAX + 1];
-	const struct lp_ds *d;
-	const struct lp_snap *s;
-	enum bk_code rc;
+	struct lp_ds *d;
+	struct lp_snap *s;
+	enum bk_code rc = lp_meta_snap(m, name, &d, &s, err);
 
-	if ((rc = lp_check_name(name, true, err)) ||
-	    (rc = lp_split(name, out->ds, sizeof(out->ds), snap, sizeof(snap),
-			   err)))
+	if (rc)
 		return rc;
-	d = lp_meta_ds(m, out->ds);
-	if (!d)
-		return bk_error_set(err, BK_ERR_NOTFOUND,
-				    "dataset %s does not exist", out->ds);
-	s = lp_ds_snap(d, snap);
-	if (!s)
-		return bk_error_set(err, BK_ERR_NOTFOUND,
-				    "snapshot %s does not exist", name);
+	snprintf(out->ds, sizeof(out->ds), "%s", d->name);
 	out->snap = *s;
 	snprintf(out->origin, sizeof(out->origin), "%s", d->origin);
 	return BK_OK;

@@ -477,7 +477,7 @@ enum bk_code lp_block_store(struct bk_lpool *p, const void *data, size_t len,
 			    uint8_t hash[BK_ID_LEN], bool *created,
 			    struct bk_error *err)
 {
-	char hex[2 * BK_ID_LEN + 1], sub[16], dname[64];
+	char hex[2 * BK_ID_LEN + 1], sub[16], dname[4200];
 	struct bk_hash h;
 	struct bk_id id;
 	enum bk_code rc;
@@ -500,8 +500,7 @@ enum bk_code lp_block_store(struct bk_lpool *p, const void *data, size_t len,
 		close(dfd);
 		return BK_OK;
 	}
-	snprintf(dname, sizeof(dname), "%.40s/%s",
-		 strlen(p->dir) > 40 ? "..." : p->dir, sub);
+	snprintf(dname, sizeof(dname), "%s/%s", p->dir, sub);
 	rc = write_file_at(dfd, dname, hex + 2, data, len, false, err);
 	close(dfd);
 	if (!rc)
