@@ -8,6 +8,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "backup/buf.h"
 #include "cli.h"
 #include "nightly.h"
@@ -294,24 +295,10 @@ int cmd_backup(int argc, char **argv)
 		default: return usage_error(self, NULL);
 		}
 	}
-	if ((ret = nightly_load(config, &cfg, &set, &path)))
-		return ret;
-	chosen = calloc(set->njobs + 1, sizeof(*chosen));
-	done = calloc(set->njobs + 1, sizeof(*done));
-	if (!chosen || !done) {
-		msg("out of memory");
-		ret = EXIT_FAIL;
+	if ((ret = nightly_begin(config, argc - optind, argv + optind, run.json,
+				 run.dry_run, &cfg, &set, &path, &chosen,
+				 &done, &lockfd, &now)))
 		goto out;
-	}
-	if ((ret = nightly_select(set, path, argc - optind, argv + optind,
-				  chosen)))
-		goto out;
-	if (set->njobs == 0 && !run.json && !g.quiet)
-		printf("%s has no [job NAME] section: nothing to do\n", path);
-	nightly_log_open();
-	if (!run.dry_run && (ret = nightly_lock(set, &lockfd)))
-		goto out;
-	now = nightly_now();
 	run.progress_on = !g.quiet && !run.json && isatty(STDERR_FILENO);
 	if (!run.dry_run)
 		nlog(LOG_INFO, NULL, "backup started (%s)", path);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "backup/clock.h"
 #include "backup/buf.h"
 #include "cli.h"
 #include "nightly.h"
@@ -208,24 +209,10 @@ int cmd_prune(int argc, char **argv)
 		default: return usage_error(self, NULL);
 		}
 	}
-	if ((ret = nightly_load(config, &cfg, &set, &path)))
+	if ((ret = nightly_begin(config, argc - optind, argv + optind, pr.json,
+				 pr.dry_run, &cfg, &set, &path, &chosen,
+				 &done, &lockfd, &now)))
 		goto out;
-	chosen = calloc(set->njobs + 1, sizeof(*chosen));
-	done = calloc(set->njobs + 1, sizeof(*done));
-	if (!chosen || !done) {
-		msg("out of memory");
-		ret = EXIT_FAIL;
-		goto out;
-	}
-	if ((ret = nightly_select(set, path, argc - optind, argv + optind,
-				  chosen)))
-		goto out;
-	if (set->njobs == 0 && !pr.json && !g.quiet)
-		printf("%s has no [job NAME] section: nothing to do\n", path);
-	nightly_log_open();
-	if (!pr.dry_run && (ret = nightly_lock(set, &lockfd)))
-		goto out;
-	now = nightly_now();
 
 	/* per repository: every job's forget, then one gc */
 	for (size_t j = 0; j < set->njobs; j++) {

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "cli.h"
 #include "nightly.h"
 
@@ -74,16 +75,6 @@ void nlog(int prio, FILE *to, const char *fmt, ...)
 	}
 	if (use_syslog)
 		syslog(prio, "%s", line);
-}
-
-uint64_t nightly_now(void)
-{
-	const char *fake = getenv("ZBAK_NOW");
-
-	/* a test hook: simulated nights (snapshot names, retention, metrics) */
-	if (fake && *fake)
-		return strtoull(fake, NULL, 10);
-	return (uint64_t)time(NULL);
 }
 
 int nightly_load(const char *opt_config, struct bk_config **cfg,
@@ -312,3 +303,30 @@ bool nightly_same_repo(const struct bk_settings *set, const struct bk_job *a,
 	return ua && ub && !strcmp(ua, ub) &&
 	       ((!pa && !pb) || (pa && pb && !strcmp(pa, pb)));
 }
+
+int nightly_begin(const char *opt_config, int argc, char **argv, bool json,
+		  bool dry_run, struct bk_config **cfg,
+		  struct bk_settings **set, const char **path, bool **chosen,
+		  bool **done, int *lockfd, uint64_t *now)
+{
+	int ret = nightly_load(opt_config, cfg, set, path);
+
+	if (ret)
+		return ret;
+	*chosen = calloc((*set)->njobs + 1, sizeof(**chosen));
+	*done = calloc((*set)->njobs + 1, sizeof(**done));
+	if (!*chosen || !*done) {
+		msg("out of memory");
+		return EXIT_FAIL;
+	}
+	if ((ret = nightly_select(*set, *path, argc, argv, *chosen)))
+		return ret;
+	if ((*set)->njobs == 0 && !json && !g.quiet)
+		printf("%s has no [job NAME] section: nothing to do\n", *path);
+	nightly_log_open();
+	if (!dry_run && (ret = nightly_lock(*set, lockfd)))
+		return ret;
+	*now = bk_now();
+	return EXIT_OK;
+}
+

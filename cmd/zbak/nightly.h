@@ -18,8 +18,6 @@ void nightly_log_close(void);
  * in front; stdout; NULL: syslog only). */
 void nlog(int prio, FILE *to, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* $ZBAK_NOW (a test hook) or the time. */
-uint64_t nightly_now(void);
 /* Config (--config, global --config, $ZBAK_CONFIG, /etc/zbak/zbak.conf)
  * and its strict settings; an exit status with a message. */
 int nightly_load(const char *opt_config, struct bk_config **cfg,
@@ -28,6 +26,15 @@ int nightly_load(const char *opt_config, struct bk_config **cfg,
  * unknown name is a usage error. */
 int nightly_select(const struct bk_settings *set, const char *path, int argc,
 		   char **argv, bool *chosen);
+/* What backup and prune do first: load the settings, choose the jobs
+ * named in argv (all when none), say when there is none, open the log,
+ * take the run lock (not for a dry run) and read the clock.  Outputs as
+ * the functions above; *chosen and *done (njobs + 1 flags) are the
+ * caller's to free, also after an error. */
+int nightly_begin(const char *opt_config, int argc, char **argv, bool json,
+		  bool dry_run, struct bk_config **cfg,
+		  struct bk_settings **set, const char **path, bool **chosen,
+		  bool **done, int *lockfd, uint64_t *now);
 /* The run lock (lock_file, lock_wait); EXIT_LOCKED after waiting. */
 int nightly_lock(const struct bk_settings *set, int *fd);
 void nightly_unlock(int fd);

@@ -14,18 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "lpool_impl.h"
-
-/* The time for new datasets and snapshots: $ZBAK_NOW (unix seconds) when
- * set, a test hook (simulated nights), as the repository's locks have it. */
-static uint64_t now_s(void)
-{
-	const char *fake = getenv("ZBAK_NOW");
-
-	if (fake && *fake)
-		return strtoull(fake, NULL, 10);
-	return (uint64_t)time(NULL);
-}
 
 /* Start a change: the exclusive lock and the metadata. */
 static enum bk_code begin_change(struct bk_lpool *p, struct lp_meta *m,
@@ -120,7 +110,7 @@ enum bk_code bk_lpool_create(struct bk_lpool *p, const char *name,
 		if ((rc = lp_meta_add_ds(&m, part, &d, err)))
 			goto out;
 		d->createtxg = m.txg;
-		d->creation = now_s();
+		d->creation = bk_now();
 		d->state = empty;
 		if (!s)
 			break;
@@ -160,7 +150,7 @@ enum bk_code bk_lpool_snapshot(struct bk_lpool *p, const char *name,
 	struct lp_ds *d;
 	enum bk_code rc;
 	char ds[BK_LPOOL_NAME_MAX + 1], snap[BK_LPOOL_NAME_MAX + 1];
-	uint64_t now = now_s();
+	uint64_t now = bk_now();
 
 	if ((rc = lp_check_name(name, true, err)) ||
 	    (rc = lp_split(name, ds, sizeof(ds), snap, sizeof(snap), err)))

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup/clock.h"
 #include "repo/repo_impl.h"
 #include "util/idset.h"
 
@@ -71,13 +72,6 @@ static void say(struct gc *g, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	g->o->report(g->o->report_ctx, line);
-}
-
-static uint64_t now_s(void)
-{
-	const char *fake = getenv("ZBAK_NOW"); /* test hook, as in lock.c */
-
-	return fake && *fake ? strtoull(fake, NULL, 10) : (uint64_t)time(NULL);
 }
 
 /* ---- 1. what is live ---------------------------------------------------- */
@@ -417,7 +411,7 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 	g.r = r;
 	g.o = o ? o : &defaults;
 	g.res = res;
-	g.now = now_s();
+	g.now = bk_now();
 	g.margin = g.o->margin_seconds ? g.o->margin_seconds : 3600;
 	if (getenv("ZBAK_GC_MARGIN")) /* tests: 0 collects at once */
 		g.margin = strtoull(getenv("ZBAK_GC_MARGIN"), NULL, 10);

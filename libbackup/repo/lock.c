@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "repo/repo_impl.h"
 
 #define LOCK_REFRESH 300 /* seconds between rewrites */
@@ -37,16 +38,6 @@ struct repo_lock {
 	bool stop;
 };
 
-static uint64_t now_s(void)
-{
-	const char *fake = getenv("ZBAK_NOW");
-
-	/* a test hook, so that simulated nights can pass in seconds */
-	if (fake && *fake)
-		return strtoull(fake, NULL, 10);
-	return (uint64_t)time(NULL);
-}
-
 static enum bk_code write_lock(struct repo_lock *l, struct bk_error *err)
 {
 	char body[512], host[256] = "?";
@@ -57,7 +48,7 @@ static enum bk_code write_lock(struct repo_lock *l, struct bk_error *err)
 		 "zbak-lock 1\nkind %s\nhost %s\npid %ld\nsince %" PRIu64
 		 "\ntime %" PRIu64 "\n",
 		 l->exclusive ? "exclusive" : "shared", host, (long)getpid(),
-		 l->since, now_s());
+		 l->since, bk_now());
 	return repo_put_sealed(l->r, BK_OBJ_LOCK, l->key, body, strlen(body),
 			       false, NULL, err);
 }
@@ -109,7 +100,7 @@ static enum bk_code find_conflict(struct repo_lock *l, bool *conflict,
 	struct keylist keys = { 0 };
 	struct bk_buf b;
 	enum bk_code rc;
-	uint64_t now = now_s();
+	uint64_t now = bk_now();
 
 	*conflict = false;
 	rc = keylist_collect(l->r->store, "locks/", &keys, err);
@@ -189,7 +180,7 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	l->r = r;
 	l->exclusive = exclusive;
-	l->since = now_s();
+	l->since = bk_now();
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	bk_random(rnd, sizeof(rnd));
