@@ -10,6 +10,7 @@
 
 #include "backup/clock.h"
 #include "backup/buf.h"
+#include "backup/zfs.h"
 #include "cli.h"
 #include "nightly.h"
 
@@ -268,6 +269,45 @@ out:
 	free(jobs);
 }
 
+/*
+ * The send flags of each chosen job against what this zfs's send takes
+ * (learned once): one set in the config that it lacks is a config error
+ * (exit 2, before anything happens); the default's missing ones are left
+ * out, and that is said once.  Without a zfs command nothing is decided
+ * here: every dataset fails with that reason.
+ */
+static int resolve_send_flags(struct bk_settings *set, const bool *chosen,
+			      const char *path)
+{
+	struct bk_zfs_caps caps;
+	struct bk_error err;
+	char dropped[32];
+	bool said = false;
+
+	if (bk_zfs_caps(&caps, &err))
+		return EXIT_OK;
+	for (size_t j = 0; j < set->njobs; j++) {
+		unsigned f;
+
+		if (!chosen[j])
+			continue;
+		if (bk_job_send_flags(&set->jobs[j], &caps, &f, dropped,
+				      sizeof(dropped), &err)) {
+			nlog(LOG_ERR, stderr, "%s: %s", path, err.msg);
+			return EXIT_USAGE;
+		}
+		set->jobs[j].send_flags = f;
+		if (dropped[0] && !said) {
+			nlog(LOG_WARNING, stderr,
+			     "warning: %s send does not take %s (of the "
+			     "default send_flags): sending without them",
+			     bk_zfs_command(), dropped);
+			said = true;
+		}
+	}
+	return EXIT_OK;
+}
+
 int cmd_backup(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -298,6 +338,8 @@ int cmd_backup(int argc, char **argv)
 	if ((ret = nightly_begin(config, argc - optind, argv + optind, run.json,
 				 run.dry_run, &cfg, &set, &path, &chosen,
 				 &done, &lockfd, &now)))
+		goto out;
+	if ((ret = resolve_send_flags(set, chosen, path)))
 		goto out;
 	run.progress_on = !g.quiet && !run.json && isatty(STDERR_FILENO);
 	if (!run.dry_run)

@@ -47,6 +47,7 @@ struct bk_job {
 	/* defaults as zbak.conf(5) has them */
 	char prefix[BK_JOB_PREFIX_MAX + 1]; /* snapshot_prefix ("zbak-") */
 	unsigned send_flags;                /* BK_SEND_* (-c -L -e) */
+	bool send_flags_set;                /* send_flags is in the file */
 	unsigned full_every_days;           /* 0: never by age (30) */
 	unsigned full_every;                /* 0: never by count (0) */
 	unsigned concurrency;               /* 0: one per CPU (8) */
@@ -85,6 +86,20 @@ BK_EXPORT const struct bk_job *bk_settings_job(const struct bk_settings *s,
 /* "-c", "-w", "-L", "-e" for the flags set, into argv (at most 4);
  * returns how many. */
 BK_EXPORT size_t bk_send_flags_argv(unsigned flags, const char **argv);
+
+struct bk_zfs_caps;
+/*
+ * The send flags job uses with a zfs whose send takes what caps says
+ * (backup/zfs.h): send_flags set in the config must all be taken, else
+ * BK_ERR_USAGE naming the flag ("-c is not an option of this zfs's send
+ * (it takes -D -R -p -i -I)").  The default (-c -L -e) loses what zfs
+ * lacks: *flags without them, and dropped says which ("-c -L -e"; ""
+ * when none).
+ */
+BK_EXPORT enum bk_code bk_job_send_flags(const struct bk_job *job,
+					 const struct bk_zfs_caps *caps,
+					 unsigned *flags, char *dropped,
+					 size_t n, struct bk_error *err);
 
 /* ---- the nightly backup of one job (zbak backup) -------------------------- */
 

@@ -76,11 +76,13 @@ BK_EXPORT const char *bk_receiver_describe(const struct bk_receiver *rv);
 struct bk_receiver_snap {
 	char name[BK_RECEIVER_NAME_MAX]; /* pool/fs@snap */
 	uint64_t guid;
-	uint64_t createtxg;
+	uint64_t createtxg; /* 0 when the zfs command does not report it */
 };
 
 /*
- * The target's own snapshots, oldest first (by createtxg).  *exists false
+ * The target's own snapshots, oldest first (by createtxg; with a zfs that
+ * does not report it, in the order zfs lists them, which is creation
+ * order).  *exists false
  * (and none) when the target dataset does not exist.  Free *out with
  * free().
  */

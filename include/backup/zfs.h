@@ -6,8 +6,14 @@
  * looked up in PATH.
  *
  * Children run in their own process group with default signal handling;
- * their standard error is kept (the last 4 KiB) and quoted in error
- * messages: "zfs receive pool/fs failed (exit 1): cannot receive ...".
+ * the first 4 KiB of their standard error are kept and its first lines
+ * quoted in error messages, without the usage text zfs adds after a bad
+ * option: "zfs receive pool/fs failed (exit 1): cannot receive ...".
+ *
+ * Every zfs: only forms that OpenZFS 2.x and zfs-fuse 0.7 (the OpenSolaris
+ * zfs of 2010) both understand are used, and what differs is learned from
+ * the command itself: the options of `zfs send` (bk_zfs_caps), and whether
+ * `zfs get` knows createtxg (bk_zfs_list_snapshots).
  * The environment they get is zbak's without its secrets
  * (ZBAK_PASSPHRASE, ZBAK_NEW_PASSPHRASE, AWS_SECRET_ACCESS_KEY,
  * AWS_SESSION_TOKEN).  Writing into a child that went away is EPIPE, never
@@ -45,27 +51,57 @@ BK_EXPORT bool bk_zfs_available(void);
 BK_EXPORT enum bk_code bk_zfs_exists(const char *name, bool *exists,
 				     struct bk_error *err);
 
+/*
+ * What the zfs command takes, learned from the synopsis that `zfs` prints
+ * without arguments (OpenZFS and zfs-fuse print every subcommand's).
+ */
+struct bk_zfs_caps {
+	bool known;         /* a `send` synopsis was found */
+	char send_opts[64]; /* its one-letter options: "DLPbcehnpsVvwRX..." */
+};
+
+/*
+ * Learn it: `zfs` is run once per process and command, later calls return
+ * what was learned.  BK_ERR_NOTFOUND when the command is missing.
+ */
+BK_EXPORT enum bk_code bk_zfs_caps(struct bk_zfs_caps *out,
+				   struct bk_error *err);
+/* Read a usage text (exposed for tests): every "[-letters" group of the
+ * `send` lines and their continuation lines. */
+BK_EXPORT void bk_zfs_parse_usage(const char *text, size_t len,
+				  struct bk_zfs_caps *out);
+/* Does zfs send take -opt?  True for anything when caps are not known. */
+BK_EXPORT bool bk_zfs_send_takes(const struct bk_zfs_caps *caps, char opt);
+
 struct bk_zfs_snap {
 	char name[BK_ZFS_NAME_MAX + 1]; /* pool/fs@snap */
 	uint64_t guid;
-	uint64_t createtxg;
+	uint64_t createtxg; /* 0 when this zfs does not report it */
+	uint64_t userrefs;  /* user holds on it */
 };
 
 /*
  * The snapshots of dataset `ds` (and of its descendants when recursive):
- * `zfs list -H -p -o name,guid,createtxg -t snapshot [-r] DS`, sorted by
- * dataset name, then createtxg.  BK_ERR_NOTFOUND when ds does not exist.
- * Free *out with free().
+ * `zfs get -H -p -o name,property,value -d 1|-r guid,createtxg,userrefs
+ * DS`, sorted by dataset name, then createtxg, then the order zfs lists
+ * them in.  A zfs whose `zfs get` does not know createtxg (it says so
+ * naming it) is asked again without it, and is not asked for it again in
+ * this process: its snapshots then stay in the order zfs lists them,
+ * which is creation order.  BK_ERR_NOTFOUND when ds does not exist.  Free
+ * *out with free().
  */
 BK_EXPORT enum bk_code bk_zfs_list_snapshots(const char *ds, bool recursive,
 					     struct bk_zfs_snap **out,
 					     size_t *n, struct bk_error *err);
 
 /*
- * Parse that command's output: one snapshot a line, "name TAB guid TAB
- * createtxg", decimal numbers, nothing else.  A line that does not fit is
- * an error naming its number (BK_ERR_FORMAT).  Entries stay in the order
- * given.  Free *out with free() (NULL when there are none).
+ * Parse `zfs get -H -p -o name,property,value` output: "name TAB property
+ * TAB value" lines, a dataset's properties on consecutive lines.  Every
+ * snapshot (a name with '@') becomes an entry, in the order given; other
+ * names are skipped, and so are properties other than guid, createtxg and
+ * userrefs.  Each snapshot needs a guid; createtxg and userrefs are 0 when
+ * absent or "-".  A line that does not fit is an error naming its number
+ * (BK_ERR_FORMAT).  Free *out with free() (NULL when there are none).
  */
 BK_EXPORT enum bk_code bk_zfs_parse_snapshots(const char *text, size_t len,
 					      struct bk_zfs_snap **out,
@@ -150,7 +186,7 @@ BK_EXPORT enum bk_code bk_zfs_snapshot(const char *name, bool recursive,
 				       struct bk_error *err);
 /*
  * The dataset and, when recursive, its descendants (file systems and
- * volumes): `zfs list -H -p -o name -t filesystem,volume [-r] DS`, in the
+ * volumes): `zfs list -H -o name -t filesystem,volume [-r] DS`, in the
  * order zfs gives.  BK_ERR_NOTFOUND when ds does not exist.  Free with
  * bk_zfs_names_free().
  */
@@ -158,28 +194,14 @@ BK_EXPORT enum bk_code bk_zfs_list_datasets(const char *ds, bool recursive,
 					    char ***names, size_t *n,
 					    struct bk_error *err);
 BK_EXPORT void bk_zfs_names_free(char **names, size_t n);
-/*
- * The tags of the holds on a snapshot: `zfs holds -H SNAP`, whose lines
- * are "NAME TAB TAG TAB TIMESTAMP".  Free with bk_zfs_names_free().
- */
-BK_EXPORT enum bk_code bk_zfs_holds(const char *snap, char ***tags, size_t *n,
-				    struct bk_error *err);
-/*
- * The snapshots of ds that have holds, with how many:
- * `zfs list -H -p -o name,userrefs -t snapshot DS`, entries with
- * userrefs 0 left out.  names[i] has refs[i] holds.  Free names with
- * bk_zfs_names_free() and refs with free().
- */
-BK_EXPORT enum bk_code bk_zfs_held_snapshots(const char *ds, char ***names,
-					     uint64_t **refs, size_t *n,
-					     struct bk_error *err);
 /* zfs destroy SNAP: one snapshot (a name without '@' is refused). */
 BK_EXPORT enum bk_code bk_zfs_destroy_snapshot(const char *snap,
 					       struct bk_error *err);
 /* zfs hold TAG SNAP */
 BK_EXPORT enum bk_code bk_zfs_hold(const char *tag, const char *snap,
 				   struct bk_error *err);
-/* zfs release TAG SNAP */
+/* zfs release TAG SNAP.  Releasing a tag the snapshot does not have is
+ * an error whose message says "no such tag" (every zfs words it so). */
 BK_EXPORT enum bk_code bk_zfs_release(const char *tag, const char *snap,
 				      struct bk_error *err);
 

@@ -135,60 +135,63 @@ static bool want_full(const struct bk_job *job, const struct bk_snapshot *v,
 	return false;
 }
 
-static bool has_hold(const char *snap, const char *tag, bool *known)
-{
-	char **tags = NULL;
-	size_t n = 0;
-	bool found = false;
-	struct bk_error e;
-
-	*known = bk_zfs_holds(snap, &tags, &n, &e) == BK_OK;
-	for (size_t i = 0; i < n; i++)
-		found = found || !strcmp(tags[i], tag);
-	bk_zfs_names_free(tags, n);
-	return found;
-}
-
 /*
- * Release our hold on every snapshot of ds older than `mine`: normally the
- * previous base only, but also one left held by a night whose release
- * failed, so that stale holds heal.  Snapshots with holds are found in one
- * `zfs list -o name,userrefs`; only those are asked for their tags.
+ * Release our hold on every snapshot of ds older than ours (local[mine]):
+ * normally the previous base only, but also one left held by a night
+ * whose release failed, so that stale holds heal.  local is oldest first
+ * and knows each snapshot's user holds (userrefs); only held ones are
+ * asked to release the tag, and one that does not have it ("no such tag":
+ * another tool's hold) is left alone.  `zfs holds` is not used: it does
+ * not work on every zfs (zfs-fuse's needs a Python helper it lacks).
  */
 static void release_older(const struct bk_backup_opts *o, const char *tag,
-			  const char *ds, const struct bk_zfs_snap *mine,
-			  const struct bk_zfs_snap *local, size_t nl)
+			  const struct bk_zfs_snap *local, size_t mine)
 {
-	char **held = NULL;
-	uint64_t *refs = NULL;
-	size_t nh = 0;
 	struct bk_error err;
 
-	if (bk_zfs_held_snapshots(ds, &held, &refs, &nh, &err)) {
-		warn(o, "could not list the holds of %s's snapshots: %s", ds,
-		     err.msg);
-		return;
-	}
-	for (size_t i = 0; i < nh; i++) {
-		bool older = false, known;
-
-		for (size_t j = 0; j < nl && !older; j++)
-			older = !strcmp(local[j].name, held[i]) &&
-				local[j].createtxg < mine->createtxg;
-		if (!older)
+	for (size_t i = 0; i < mine; i++) {
+		if (!local[i].userrefs)
 			continue;
-		if (!has_hold(held[i], tag, &known)) {
-			if (!known)
-				warn(o, "could not read the holds of %s",
-				     held[i]);
-			continue;
-		}
-		if (bk_zfs_release(tag, held[i], &err))
+		if (bk_zfs_release(tag, local[i].name, &err) &&
+		    !strstr(err.msg, "no such tag"))
 			warn(o, "could not release the hold %s on %s: %s", tag,
-			     held[i], err.msg);
+			     local[i].name, err.msg);
 	}
-	bk_zfs_names_free(held, nh);
-	free(refs);
+}
+
+enum bk_code bk_job_send_flags(const struct bk_job *job,
+			       const struct bk_zfs_caps *caps, unsigned *flags,
+			       char *dropped, size_t n, struct bk_error *err)
+{
+	char opts[3 * sizeof(caps->send_opts) + 1] = "";
+	size_t len = 0, k = 0;
+
+	*flags = job->send_flags;
+	if (n)
+		dropped[0] = '\0';
+	for (size_t i = 0; caps->send_opts[i]; i++)
+		k += (size_t)snprintf(opts + k, sizeof(opts) - k, "%s-%c",
+				      k ? " " : "", caps->send_opts[i]);
+	for (unsigned bit = 1; bit <= BK_SEND_EMBED; bit <<= 1) {
+		const char *arg;
+
+		if (!(job->send_flags & bit) ||
+		    bk_send_flags_argv(bit, &arg) != 1 ||
+		    bk_zfs_send_takes(caps, arg[1]))
+			continue;
+		if (job->send_flags_set)
+			return bk_error_set(err, BK_ERR_USAGE,
+					    "[job %s] send_flags: %s is not an "
+					    "option of this zfs's send (it "
+					    "takes %s)",
+					    job->name, arg,
+					    opts[0] ? opts : "none");
+		*flags &= ~bit;
+		if (len < n)
+			len += (size_t)snprintf(dropped + len, n - len, "%s%s",
+						len ? " " : "", arg);
+	}
+	return BK_OK;
 }
 
 /* Send ds@snap (incremental from @base when base) into r. */
@@ -271,7 +274,7 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 	struct bk_zfs_snap *local = NULL;
 	const struct bk_zfs_snap *newest = NULL, *mine = NULL;
 	const struct bk_snapshot *base = NULL;
-	size_t nl = 0;
+	size_t nl = 0, mine_at = 0;
 	struct bk_error err;
 	enum bk_code rc;
 	bool stored = false;
@@ -282,12 +285,13 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 		fail(res, rc, "%s", err.msg);
 		goto out;
 	}
-	/* sorted by createtxg: the newest stored one before ours */
+	/* oldest first: the newest stored one before ours */
 	for (size_t i = 0; i < nl; i++) {
 		const char *at = strchr(local[i].name, '@');
 
 		if (at && !strcmp(at + 1, snapname)) {
 			mine = &local[i];
+			mine_at = i;
 			continue;
 		}
 		if (stored_guid(sv, sn, ds, local[i].guid))
@@ -343,7 +347,7 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 		     res->snapshot, err.msg);
 		goto out;
 	}
-	release_older(o, tag, ds, mine, local, nl);
+	release_older(o, tag, local, mine_at);
 out:
 	free(local);
 }

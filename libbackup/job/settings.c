@@ -512,6 +512,7 @@ enum bk_code bk_settings_load(const struct bk_config *cfg, const char *file,
 		rc = read_section(cfg, file, sec, job_keys,
 				  sizeof(job_keys) / sizeof(job_keys[0]), j,
 				  err);
+		j->send_flags_set = bk_config_get(cfg, sec, "send_flags") != NULL;
 		if (!rc && !j->ndatasets)
 			rc = bk_error_set(err, BK_ERR_USAGE,
 					  "%s: [%s]: datasets missing (the "

@@ -248,6 +248,10 @@ enum bk_code bk_receiver_snapshots(struct bk_receiver *rv, bool *exists,
 			return rc;
 		}
 		*exists = true;
+		/* zfs lists oldest first already (by createtxg, which some
+		 * zfs do not report) */
+		if (nv > 1)
+			qsort(v, nv, sizeof(*v), by_txg);
 	}
 	/* only the target's own (a recursive listing is not asked for, but
 	 * be sure), oldest first */
@@ -260,8 +264,6 @@ enum bk_code bk_receiver_snapshots(struct bk_receiver *rv, bool *exists,
 				v[k++] = v[i];
 		nv = k;
 	}
-	if (nv > 1)
-		qsort(v, nv, sizeof(*v), by_txg);
 	if (!nv) {
 		free(v);
 		v = NULL;

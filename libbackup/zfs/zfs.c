@@ -5,11 +5,21 @@
  * A child is started with posix_spawnp from an argv array, in a process
  * group of its own, with default handling of the signals zbak might
  * change and an empty signal mask.  Its standard error goes to a pipe that
- * a thread drains into a 4 KiB tail (so that a chatty child never blocks
- * on it, whatever the caller does with its other pipes); its standard
- * output is a pipe for list and send, /dev/null otherwise; its standard
- * input a pipe for receive, /dev/null otherwise.  Every descriptor of ours
- * is close-on-exec, so one child never holds another's pipe open.
+ * a thread drains, keeping the first 4 KiB (zfs says the cause first; a
+ * chatty child never blocks on it, whatever the caller does with its other
+ * pipes); its standard output is a pipe for list and send, /dev/null
+ * otherwise; its standard input a pipe for receive, /dev/null otherwise.
+ * Every descriptor of ours is close-on-exec, so one child never holds
+ * another's pipe open.
+ *
+ * Every zfs: the forms used are those that OpenZFS 2.x and the 2010
+ * OpenSolaris zfs of zfs-fuse 0.7 both understand.  Numbers come from
+ * `zfs get -H -p` (zfs-fuse's `zfs list` has no -p, and prints a guid as
+ * "2.84E" without it); a dataset's snapshots from `zfs get -d 1` (zfs-fuse's
+ * `zfs list -t snapshot DS` refuses a file system); what `zfs send` takes
+ * from the usage text that `zfs` prints without arguments (both print
+ * every subcommand's synopsis), once per process.  README.md has the
+ * table of what differs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -42,10 +53,9 @@ struct child {
 	pthread_t drainer;
 	bool draining;
 	int status; /* from waitpid, once reaped */
-	char tail[BK_ZFS_STDERR_KEEP];
-	size_t tail_len;  /* bytes in tail (at most its size) */
-	size_t tail_head; /* where the next byte goes (a ring once full) */
-	uint64_t err_bytes;
+	char head[BK_ZFS_STDERR_KEEP]; /* the first bytes of its stderr */
+	size_t head_len;
+	uint64_t err_bytes; /* all of them */
 	char what[160]; /* "zfs receive pool/fs", for messages */
 };
 
@@ -125,52 +135,70 @@ static void *drain(void *arg)
 		if (n <= 0)
 			break;
 		c->err_bytes += (uint64_t)n;
-		for (ssize_t i = 0; i < n; i++) {
-			c->tail[c->tail_head] = buf[i];
-			c->tail_head = (c->tail_head + 1) % sizeof(c->tail);
-			if (c->tail_len < sizeof(c->tail))
-				c->tail_len++;
+		if (c->head_len < sizeof(c->head)) {
+			size_t k = sizeof(c->head) - c->head_len;
+
+			if (k > (size_t)n)
+				k = (size_t)n;
+			memcpy(c->head + c->head_len, buf, k);
+			c->head_len += k;
 		}
 	}
 	return NULL;
 }
 
+/* Does line l (n bytes, leading blanks gone) start zfs's usage text? */
+static bool usage_line(const char *l, size_t n)
+{
+	return n >= 6 && strncasecmp(l, "usage:", 6) == 0;
+}
+
 /*
- * What the child said, for a message: the end of its standard error, lines
- * joined with "; ", control characters as '?', "..." in front when cut.
- * Only after the drainer was joined.  n > 4.
+ * What the child said, for a message: the first lines of its standard
+ * error, blank ones skipped and nothing from a "usage:" line on (zfs
+ * follows a bad option with its whole usage text; the cause is the line
+ * before it), joined with "; ", control characters as '?', "..." at the
+ * end when cut.  Only after the drainer was joined.  n > 4.
  */
 static void said(const struct child *c, char *out, size_t n)
 {
-	char conv[2 * BK_ZFS_STDERR_KEEP];
-	size_t start = (c->tail_head + sizeof(c->tail) - c->tail_len) %
-		       sizeof(c->tail);
-	size_t len = 0, skip = 0;
-	bool cut = c->err_bytes > c->tail_len;
+	const char *p = c->head, *end = c->head + c->head_len;
+	size_t len = 0, room = n - 4; /* for "..." and the NUL */
+	bool more = c->err_bytes > c->head_len; /* beyond what was kept */
 
-	for (size_t i = 0; i < c->tail_len; i++) {
-		unsigned char ch =
-			(unsigned char)c->tail[(start + i) % sizeof(c->tail)];
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *b = p, *le = nl ? nl : end;
 
-		if (ch == '\r')
+		p = nl ? nl + 1 : end;
+		while (b < le && (*b == ' ' || *b == '\t'))
+			b++;
+		while (le > b && (le[-1] == '\r' || le[-1] == ' ' ||
+				  le[-1] == '\t'))
+			le--;
+		if (le == b)
 			continue;
-		if (ch == '\n') {
-			conv[len++] = ';';
-			conv[len++] = ' ';
-		} else {
-			conv[len++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+		if (usage_line(b, (size_t)(le - b))) {
+			more = false; /* the rest is the usage text */
+			break;
+		}
+		if (len && len + 2 <= room) {
+			out[len++] = ';';
+			out[len++] = ' ';
+		}
+		for (; b < le && len < room; b++) {
+			unsigned char ch = (unsigned char)*b;
+
+			out[len++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+		}
+		if (b < le) {
+			more = true;
+			break;
 		}
 	}
-	while (len && (conv[len - 1] == ' ' || conv[len - 1] == ';'))
-		len--;
-	while (skip < len && (conv[skip] == ' ' || conv[skip] == ';'))
-		skip++;
-	if (len - skip + 1 > n) {
-		skip = len - (n - 4);
-		cut = true;
-	}
-	snprintf(out, n, "%s%.*s", cut ? "..." : "", (int)(len - skip),
-		 conv + skip);
+	out[len] = '\0';
+	if (more && len)
+		memcpy(out + len, "...", 4);
 }
 
 /* "exit 1", "killed by signal 9" */
@@ -241,11 +269,19 @@ static void off_std(int *fd)
 	}
 }
 
+/* What child_start gives the child besides /dev/null. */
+enum {
+	CH_IN = 1u << 0,    /* a pipe on its stdin (c->in) */
+	CH_OUT = 1u << 1,   /* a pipe on its stdout (c->out) */
+	CH_MERGE = 1u << 2, /* with CH_OUT: its stderr into the same pipe */
+};
+
 /* argv[0] is replaced by the command; argv ends with NULL. */
 static enum bk_code child_start(struct child *c, const char **argv,
-				bool want_in, bool want_out,
-				struct bk_error *err)
+				unsigned how, struct bk_error *err)
 {
+	bool want_in = how & CH_IN, want_out = how & CH_OUT;
+	bool merge = want_out && (how & CH_MERGE);
 	int inp[2] = { -1, -1 }, outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	int devnull = -1;
 	posix_spawn_file_actions_t fa;
@@ -278,7 +314,7 @@ static enum bk_code child_start(struct child *c, const char **argv,
 	}
 	if ((want_in && pipe2(inp, O_CLOEXEC) != 0) ||
 	    (want_out && pipe2(outp, O_CLOEXEC) != 0) ||
-	    pipe2(errp, O_CLOEXEC) != 0) {
+	    (!merge && pipe2(errp, O_CLOEXEC) != 0)) {
 		rc = bk_error_set(err, BK_ERR_IO, "%s: pipe: %s", c->what,
 				  strerror(errno));
 		goto out;
@@ -289,7 +325,7 @@ static enum bk_code child_start(struct child *c, const char **argv,
 	off_std(&errp[1]);
 	off_std(&devnull);
 	if (devnull < 0 || (want_in && inp[0] < 0) ||
-	    (want_out && outp[1] < 0) || errp[1] < 0) {
+	    (want_out && outp[1] < 0) || (!merge && errp[1] < 0)) {
 		rc = bk_error_set(err, BK_ERR_IO, "open /dev/null: %s",
 				  strerror(errno));
 		goto out;
@@ -302,7 +338,7 @@ static enum bk_code child_start(struct child *c, const char **argv,
 	fa_ok = attr_ok = true;
 	posix_spawn_file_actions_adddup2(&fa, want_in ? inp[0] : devnull, 0);
 	posix_spawn_file_actions_adddup2(&fa, want_out ? outp[1] : devnull, 1);
-	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	posix_spawn_file_actions_adddup2(&fa, merge ? outp[1] : errp[1], 2);
 	sigemptyset(&none);
 	sigemptyset(&def);
 	sigaddset(&def, SIGPIPE);
@@ -340,6 +376,8 @@ static enum bk_code child_start(struct child *c, const char **argv,
 	c->err = errp[0];
 	errp[0] = -1;
 	close_fd(&errp[1]); /* before the drainer waits for EOF on it */
+	if (merge)
+		goto out;
 	e = pthread_create(&c->drainer, NULL, drain, c);
 	if (e != 0) {
 		rc = bk_error_set(err, BK_ERR_IO, "%s: thread: %s", c->what,
@@ -419,15 +457,20 @@ static enum bk_code child_status(const struct child *c, const char *verb,
 			    text[0] ? ": " : "", text);
 }
 
-/* Run to the end; stdout into *out when out is not NULL. */
-static enum bk_code run(const char **argv, struct bk_buf *out,
-			struct bk_error *err)
+/*
+ * Run to the end, stdout (with how = CH_OUT | CH_MERGE, stderr too) into
+ * *out when out is not NULL; c is left reaped, with its status and
+ * standard error, for the caller to judge (child_status).  BK_OK unless it
+ * could not be run or read.
+ */
+static enum bk_code run_child(struct child *c, const char **argv,
+			      unsigned how, struct bk_buf *out,
+			      struct bk_error *err)
 {
-	struct child c;
 	enum bk_code rc;
 
-	child_init(&c);
-	rc = child_start(&c, argv, false, out != NULL, err);
+	child_init(c);
+	rc = child_start(c, argv, out ? how | CH_OUT : 0, err);
 	while (!rc && out) {
 		size_t want = out->max - out->len < 65536 ? out->max - out->len
 							  : 65536;
@@ -437,7 +480,7 @@ static enum bk_code run(const char **argv, struct bk_buf *out,
 		if (want == 0) {
 			rc = bk_error_set(err, BK_ERR_LIMIT,
 					  "%s: more than %zu bytes of output",
-					  c.what, out->max);
+					  c->what, out->max);
 			break;
 		}
 		rc = bk_buf_reserve(out, want, err);
@@ -446,12 +489,12 @@ static enum bk_code run(const char **argv, struct bk_buf *out,
 		room = out->cap - out->len - 1; /* the NUL's byte stays */
 		if (room > out->max - out->len)
 			room = out->max - out->len;
-		n = read(c.out, out->data + out->len, room);
+		n = read(c->out, out->data + out->len, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			rc = bk_error_set(err, BK_ERR_IO, "%s: read: %s",
-					  c.what, strerror(errno));
+					  c->what, strerror(errno));
 			break;
 		}
 		if (n == 0)
@@ -459,13 +502,24 @@ static enum bk_code run(const char **argv, struct bk_buf *out,
 		out->len += (size_t)n;
 	}
 	if (rc) {
-		child_kill(&c);
+		child_kill(c);
 		return rc;
 	}
-	child_reap(&c);
+	child_reap(c);
 	if (out && out->data)
 		out->data[out->len] = '\0';
-	return child_status(&c, "failed", err);
+	return BK_OK;
+}
+
+/* Run to the end; stdout into *out when out is not NULL; BK_OK only for
+ * exit 0. */
+static enum bk_code run(const char **argv, struct bk_buf *out,
+			struct bk_error *err)
+{
+	struct child c;
+	enum bk_code rc = run_child(&c, argv, 0, out, err);
+
+	return rc ? rc : child_status(&c, "failed", err);
 }
 
 /* ---- list ------------------------------------------------------------------ */
@@ -495,6 +549,116 @@ enum bk_code bk_zfs_exists(const char *name, bool *exists, struct bk_error *err)
 	return rc;
 }
 
+/* Does a line (from..end) start with word w followed by a blank or its end? */
+static bool starts_word(const char *l, const char *end, const char *w)
+{
+	size_t n = strlen(w);
+
+	return (size_t)(end - l) >= n && memcmp(l, w, n) == 0 &&
+	       ((size_t)(end - l) == n || l[n] == ' ' || l[n] == '\t');
+}
+
+void bk_zfs_parse_usage(const char *text, size_t len, struct bk_zfs_caps *out)
+{
+	const char *p = text, *end = text + len;
+	bool in_send = false;
+	size_t k = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *l = p, *le = nl ? nl : end;
+
+		p = nl ? nl + 1 : end;
+		while (l < le && (*l == ' ' || *l == '\t'))
+			l++;
+		if (starts_word(l, le, "send")) {
+			in_send = true;
+			out->known = true;
+		} else if (!(l < le && (*l == '[' || *l == '<'))) {
+			in_send = false; /* not a continuation line */
+		}
+		if (!in_send)
+			continue;
+		/* every "[-letters" group: the options of the synopsis */
+		for (const char *q = l; q + 1 < le; q++) {
+			if (q[0] != '[' || q[1] != '-')
+				continue;
+			for (q += 2; q < le && ((*q >= 'a' && *q <= 'z') ||
+						(*q >= 'A' && *q <= 'Z'));
+			     q++)
+				if (!memchr(out->send_opts, *q, k) &&
+				    k + 1 < sizeof(out->send_opts))
+					out->send_opts[k++] = *q;
+			q--;
+		}
+	}
+	out->send_opts[k] = '\0';
+}
+
+bool bk_zfs_send_takes(const struct bk_zfs_caps *caps, char opt)
+{
+	return !caps->known || (opt && strchr(caps->send_opts, opt));
+}
+
+/*
+ * What this process learned of the zfs command, for the command it was
+ * learned of ($ZBAK_ZFS may change, in tests): the usage text, read once,
+ * and whether `zfs get` knows createtxg (assumed until it says otherwise).
+ */
+static struct {
+	pthread_mutex_t mu;
+	char cmd[4096];
+	bool have_caps;
+	struct bk_zfs_caps caps;
+	bool no_createtxg;
+} learned = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Under learned.mu: forget what belongs to another command. */
+static void learned_for_command(void)
+{
+	const char *cmd = bk_zfs_command();
+
+	if (strncmp(learned.cmd, cmd, sizeof(learned.cmd)) != 0) {
+		snprintf(learned.cmd, sizeof(learned.cmd), "%s", cmd);
+		learned.have_caps = false;
+		learned.no_createtxg = false;
+	}
+}
+
+enum bk_code bk_zfs_caps(struct bk_zfs_caps *out, struct bk_error *err)
+{
+	const char *argv[MAX_ARGS] = { NULL, NULL };
+	struct child c;
+	struct bk_buf buf;
+	enum bk_code rc = BK_OK;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&learned.mu);
+	learned_for_command();
+	if (learned.have_caps) {
+		*out = learned.caps;
+		goto out;
+	}
+	/* `zfs` alone prints the synopsis of every subcommand (and exits 2) */
+	bk_buf_init(&buf, 1u << 20);
+	rc = run_child(&c, argv, CH_MERGE, &buf, err);
+	if (!rc && WIFEXITED(c.status) && WEXITSTATUS(c.status) == 127 &&
+	    buf.len == 0)
+		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+				  "%s: command not found", bk_zfs_command());
+	if (!rc) {
+		bk_zfs_parse_usage(buf.data ? (const char *)buf.data : "",
+				   buf.len, out);
+		learned.caps = *out;
+		learned.have_caps = true;
+	}
+	bk_buf_release(&buf);
+out:
+	pthread_mutex_unlock(&learned.mu);
+	return rc;
+}
+
 static enum bk_code parse_u64(const char *p, size_t n, uint64_t *v)
 {
 	uint64_t x = 0;
@@ -515,20 +679,32 @@ static enum bk_code parse_u64(const char *p, size_t n, uint64_t *v)
 	return BK_OK;
 }
 
+/* The entry being filled is complete: it must have had a guid. */
+static enum bk_code snap_done(const struct bk_zfs_snap *s, bool have_guid,
+			      size_t line, struct bk_error *err)
+{
+	if (have_guid)
+		return BK_OK;
+	return bk_error_set(err, BK_ERR_FORMAT,
+			    "zfs get output, before line %zu: no guid for %s",
+			    line, s->name);
+}
+
 enum bk_code bk_zfs_parse_snapshots(const char *text, size_t len,
 				    struct bk_zfs_snap **out, size_t *n,
 				    struct bk_error *err)
 {
 	struct bk_zfs_snap *v = NULL;
 	size_t nv = 0, cap = 0, line = 0, pos = 0;
+	bool have_guid = true;
 	enum bk_code rc = BK_OK;
 
 	*out = NULL;
 	*n = 0;
 	while (pos < len) {
-		const char *l = text + pos, *nl, *t1, *t2, *end;
-		size_t ll;
-		struct bk_zfs_snap *s;
+		const char *l = text + pos, *nl, *t1, *t2, *end, *val;
+		size_t ll, nlen, plen, vlen;
+		uint64_t x = 0, *field = NULL;
 
 		line++;
 		nl = memchr(l, '\n', len - pos);
@@ -537,111 +713,210 @@ enum bk_code bk_zfs_parse_snapshots(const char *text, size_t len,
 		end = l + ll;
 		t1 = memchr(l, '\t', ll);
 		t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(end - t1 - 1)) : NULL;
-		if (!t1 || !t2 || memchr(t2 + 1, '\t', (size_t)(end - t2 - 1))) {
+		if (!t1 || !t2) {
 			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "zfs list output, line %zu: expected "
-					  "name, guid and createtxg separated "
+					  "zfs get output, line %zu: expected "
+					  "name, property and value separated "
 					  "by tabs",
 					  line);
 			goto out;
 		}
-		if (t1 == l || (size_t)(t1 - l) > BK_ZFS_NAME_MAX ||
-		    !memchr(l, '@', (size_t)(t1 - l)) ||
-		    memchr(l, '\0', (size_t)(t1 - l))) {
+		nlen = (size_t)(t1 - l);
+		plen = (size_t)(t2 - t1 - 1);
+		val = t2 + 1;
+		vlen = (size_t)(end - val);
+		if (nlen == 0 || nlen > BK_ZFS_NAME_MAX || memchr(l, '\0', nlen)) {
 			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "zfs list output, line %zu: not a "
-					  "snapshot name (pool/fs@snap, at "
-					  "most %u bytes)",
+					  "zfs get output, line %zu: not a "
+					  "dataset name (at most %u bytes)",
 					  line, BK_ZFS_NAME_MAX);
 			goto out;
 		}
-		if (nv == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct bk_zfs_snap *nvp = realloc(v, nc * sizeof(*nvp));
-
-			if (!nvp) {
-				rc = bk_error_set(err, BK_ERR_NOMEM,
-						  "out of memory");
+		if (!memchr(l, '@', nlen))
+			continue; /* the dataset itself, a child, a bookmark */
+		/* which field, if any (others are left alone) */
+		if (!(plen == 4 && memcmp(t1 + 1, "guid", 4) == 0) &&
+		    !(plen == 9 && memcmp(t1 + 1, "createtxg", 9) == 0) &&
+		    !(plen == 8 && memcmp(t1 + 1, "userrefs", 8) == 0))
+			continue;
+		if (!nv || strlen(v[nv - 1].name) != nlen ||
+		    memcmp(v[nv - 1].name, l, nlen) != 0) {
+			if (nv && (rc = snap_done(&v[nv - 1], have_guid, line,
+						  err)))
 				goto out;
+			if (nv == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				struct bk_zfs_snap *nvp =
+					realloc(v, nc * sizeof(*nvp));
+
+				if (!nvp) {
+					rc = bk_error_set(err, BK_ERR_NOMEM,
+							  "out of memory");
+					goto out;
+				}
+				v = nvp;
+				cap = nc;
 			}
-			v = nvp;
-			cap = nc;
+			memset(&v[nv], 0, sizeof(v[nv]));
+			memcpy(v[nv].name, l, nlen);
+			nv++;
+			have_guid = false;
 		}
-		s = &v[nv];
-		memset(s, 0, sizeof(*s));
-		memcpy(s->name, l, (size_t)(t1 - l));
-		if (parse_u64(t1 + 1, (size_t)(t2 - t1 - 1), &s->guid)) {
+		if (plen == 4)
+			field = &v[nv - 1].guid;
+		else if (plen == 9)
+			field = &v[nv - 1].createtxg;
+		else
+			field = &v[nv - 1].userrefs;
+		if (vlen == 1 && val[0] == '-' && plen != 4)
+			continue; /* not set: 0 */
+		if (parse_u64(val, vlen, &x)) {
 			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "zfs list output, line %zu: guid "
+					  "zfs get output, line %zu: %.*s "
 					  "'%.*s' is not a decimal number",
-					  line, (int)(t2 - t1 - 1 > 40 ? 40 : t2 - t1 - 1),
-					  t1 + 1);
+					  line, (int)plen, t1 + 1,
+					  (int)(vlen > 40 ? 40 : vlen), val);
 			goto out;
 		}
-		if (parse_u64(t2 + 1, (size_t)(end - t2 - 1), &s->createtxg)) {
-			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "zfs list output, line %zu: "
-					  "createtxg '%.*s' is not a decimal "
-					  "number",
-					  line, (int)(end - t2 - 1 > 40 ? 40 : end - t2 - 1),
-					  t2 + 1);
-			goto out;
-		}
-		nv++;
+		*field = x;
+		if (plen == 4)
+			have_guid = true;
 	}
+	if (nv)
+		rc = snap_done(&v[nv - 1], have_guid, line + 1, err);
 out:
 	if (rc) {
 		free(v);
 		return rc;
+	}
+	if (!nv) {
+		free(v);
+		v = NULL;
 	}
 	*out = v;
 	*n = nv;
 	return BK_OK;
 }
 
+/* Sorting with zfs's own order as the last key (qsort is not stable). */
+struct tagged {
+	struct bk_zfs_snap s;
+	size_t i;
+};
+
 static int by_dataset_txg(const void *a, const void *b)
 {
-	const struct bk_zfs_snap *x = a, *y = b;
-	size_t lx = strcspn(x->name, "@"), ly = strcspn(y->name, "@");
-	int c = strncmp(x->name, y->name, lx < ly ? lx : ly);
+	const struct tagged *x = a, *y = b;
+	size_t lx = strcspn(x->s.name, "@"), ly = strcspn(y->s.name, "@");
+	int c = strncmp(x->s.name, y->s.name, lx < ly ? lx : ly);
 
 	if (c)
 		return c;
 	if (lx != ly)
 		return lx < ly ? -1 : 1;
-	if (x->createtxg != y->createtxg)
-		return x->createtxg < y->createtxg ? -1 : 1;
-	return strcmp(x->name, y->name);
+	if (x->s.createtxg != y->s.createtxg)
+		return x->s.createtxg < y->s.createtxg ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Does snapshot name belong to ds (or, recursive, to ds or below)? */
+static bool snap_of(const char *name, const char *ds, bool recursive)
+{
+	size_t dl = strlen(ds);
+
+	if (strncmp(name, ds, dl) != 0)
+		return false;
+	return name[dl] == '@' || (recursive && name[dl] == '/');
 }
 
 enum bk_code bk_zfs_list_snapshots(const char *ds, bool recursive,
 				   struct bk_zfs_snap **out, size_t *n,
 				   struct bk_error *err)
 {
-	const char *argv[MAX_ARGS] = { NULL, "list", "-H", "-p", "-o",
-				       "name,guid,createtxg", "-t", "snapshot" };
+	const char *argv[MAX_ARGS] = { NULL, "get", "-H", "-p", "-o",
+				       "name,property,value" };
+	struct bk_zfs_snap *v = NULL;
+	struct tagged *t = NULL;
 	struct bk_buf buf;
-	size_t k = 8;
+	struct child c;
+	size_t k = 6, nv = 0, kept = 0, props;
+	bool with_txg;
 	enum bk_code rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = check_name("zfs list", ds, err);
+	rc = check_name("zfs get", ds, err);
 	if (rc)
 		return rc;
-	if (recursive)
+	if (recursive) {
 		argv[k++] = "-r";
+	} else {
+		/* the dataset, its children and its snapshots */
+		argv[k++] = "-d";
+		argv[k++] = "1";
+	}
+	props = k++;
 	argv[k++] = ds;
 	argv[k] = NULL;
+	pthread_mutex_lock(&learned.mu);
+	learned_for_command();
+	with_txg = !learned.no_createtxg;
+	pthread_mutex_unlock(&learned.mu);
 	bk_buf_init(&buf, LIST_MAX);
-	rc = run(argv, &buf, err);
+	for (;;) {
+		argv[props] = with_txg ? "guid,createtxg,userrefs"
+				       : "guid,userrefs";
+		buf.len = 0;
+		rc = run_child(&c, argv, 0, &buf, err);
+		if (rc)
+			break;
+		rc = child_status(&c, "failed", err);
+		if (rc && with_txg && c.head_len) {
+			/* "bad property list: invalid property 'createtxg'":
+			 * a zfs without it; zfs lists snapshots in creation
+			 * order anyway, which is then the order kept */
+			char text[300];
+
+			said(&c, text, sizeof(text));
+			if (strstr(text, "createtxg")) {
+				pthread_mutex_lock(&learned.mu);
+				learned.no_createtxg = true;
+				pthread_mutex_unlock(&learned.mu);
+				with_txg = false;
+				bk_error_clear(err);
+				continue;
+			}
+		}
+		break;
+	}
 	if (!rc)
 		rc = bk_zfs_parse_snapshots((const char *)buf.data, buf.len,
-					    out, n, err);
+					    &v, &nv, err);
 	bk_buf_release(&buf);
-	if (!rc && *n > 1)
-		qsort(*out, *n, sizeof(**out), by_dataset_txg);
-	return rc;
+	if (!rc && nv && !(t = calloc(nv, sizeof(*t))))
+		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	for (size_t i = 0; i < nv; i++)
+		if (snap_of(v[i].name, ds, recursive)) {
+			t[kept].s = v[i];
+			t[kept].i = i;
+			kept++;
+		}
+	if (kept > 1)
+		qsort(t, kept, sizeof(*t), by_dataset_txg);
+	for (size_t i = 0; i < kept; i++)
+		v[i] = t[i].s;
+	free(t);
+	if (!kept) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	*n = kept;
+	return BK_OK;
 }
 
 /* ---- receive ---------------------------------------------------------------- */
@@ -672,7 +947,7 @@ enum bk_code bk_zfs_recv_begin(const char *target,
 	if (!rx)
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	child_init(&rx->c);
-	rc = child_start(&rx->c, argv, true, false, err);
+	rc = child_start(&rx->c, argv, CH_IN, err);
 	if (rc) {
 		child_kill(&rx->c);
 		free(rx);
@@ -685,8 +960,11 @@ enum bk_code bk_zfs_recv_begin(const char *target,
 /*
  * write(2) to a pipe whose reader is gone: EPIPE, and no SIGPIPE for the
  * process.  SIGPIPE is blocked in this thread around the write; one that
- * the write raised is taken off the thread's pending set before the mask
- * is restored (one that was pending before is left alone).
+ * the write raised is taken off the pending set before the mask is
+ * restored (one that was pending before is left alone).  A write that
+ * filled part of the pipe before the reader went away returns that part
+ * and raises SIGPIPE all the same: the signal is looked for after every
+ * write, not only after EPIPE.
  */
 static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 {
@@ -697,12 +975,13 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
 	sigpending(&pending);
 	was_pending = sigismember(&pending, SIGPIPE) == 1;
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
 	n = write(fd, buf, len);
 	e = errno;
-	if (n < 0 && e == EPIPE && !was_pending) {
+	if (!was_pending && sigpending(&pending) == 0 &&
+	    sigismember(&pending, SIGPIPE) == 1) {
 		struct timespec zero = { 0, 0 };
 
 		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 &&
@@ -817,7 +1096,7 @@ enum bk_code bk_zfs_send_begin_flags(const char *snap, const char *from,
 	if (!s)
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	child_init(&s->c);
-	rc = child_start(&s->c, argv, false, true, err);
+	rc = child_start(&s->c, argv, CH_OUT, err);
 	if (rc) {
 		child_kill(&s->c);
 		free(s);
@@ -978,10 +1257,10 @@ enum bk_code bk_zfs_list_datasets(const char *ds, bool recursive,
 				  char ***names, size_t *n,
 				  struct bk_error *err)
 {
-	const char *argv[MAX_ARGS] = { NULL, "list", "-H", "-p", "-o", "name",
-				       "-t", "filesystem,volume" };
+	const char *argv[MAX_ARGS] = { NULL, "list", "-H", "-o", "name", "-t",
+				       "filesystem,volume" };
 	struct bk_buf buf;
-	size_t k = 8;
+	size_t k = 7;
 	enum bk_code rc;
 
 	*names = NULL;
@@ -997,87 +1276,6 @@ enum bk_code bk_zfs_list_datasets(const char *ds, bool recursive,
 	if (!rc)
 		rc = column("zfs list", (const char *)buf.data, buf.len, 0,
 			    names, n, err);
-	bk_buf_release(&buf);
-	return rc;
-}
-
-enum bk_code bk_zfs_held_snapshots(const char *ds, char ***names,
-				   uint64_t **refs, size_t *n,
-				   struct bk_error *err)
-{
-	const char *argv[MAX_ARGS] = { NULL, "list", "-H", "-p", "-o",
-				       "name,userrefs", "-t", "snapshot", ds,
-				       NULL };
-	char **nm = NULL, **val = NULL;
-	size_t nn = 0, nv = 0, k = 0;
-	uint64_t *r = NULL;
-	struct bk_buf buf;
-	enum bk_code rc;
-
-	*names = NULL;
-	*refs = NULL;
-	*n = 0;
-	if ((rc = check_name("zfs list", ds, err)))
-		return rc;
-	bk_buf_init(&buf, LIST_MAX);
-	rc = run(argv, &buf, err);
-	if (!rc)
-		rc = column("zfs list", (const char *)buf.data, buf.len, 0, &nm,
-			    &nn, err);
-	if (!rc)
-		rc = column("zfs list", (const char *)buf.data, buf.len, 1,
-			    &val, &nv, err);
-	bk_buf_release(&buf);
-	if (!rc && nn != nv)
-		rc = bk_error_set(err, BK_ERR_FORMAT,
-				  "zfs list output: names and values differ");
-	if (!rc && nn && !(r = calloc(nn, sizeof(*r))))
-		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; !rc && i < nn; i++)
-		if (parse_u64(val[i], strlen(val[i]), &r[i]))
-			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "zfs list output, line %zu: userrefs "
-					  "'%.40s' is not a number",
-					  i + 1, val[i]);
-	bk_zfs_names_free(val, nv);
-	if (rc) {
-		bk_zfs_names_free(nm, nn);
-		free(r);
-		return rc;
-	}
-	for (size_t i = 0; i < nn; i++) {
-		if (!r[i]) {
-			free(nm[i]);
-			continue;
-		}
-		nm[k] = nm[i];
-		r[k++] = r[i];
-	}
-	*names = nm;
-	*refs = r;
-	*n = k;
-	return BK_OK;
-}
-
-enum bk_code bk_zfs_holds(const char *snap, char ***tags, size_t *n,
-			  struct bk_error *err)
-{
-	const char *argv[MAX_ARGS] = { NULL, "holds", "-H", snap, NULL };
-	struct bk_buf buf;
-	enum bk_code rc;
-
-	*tags = NULL;
-	*n = 0;
-	if ((rc = check_name("zfs holds", snap, err)))
-		return rc;
-	if (!strchr(snap, '@'))
-		return bk_error_set(err, BK_ERR_USAGE,
-				    "zfs holds: '%s' is not a snapshot", snap);
-	bk_buf_init(&buf, 1u << 20);
-	rc = run(argv, &buf, err);
-	if (!rc)
-		rc = column("zfs holds", (const char *)buf.data, buf.len, 1,
-			    tags, n, err);
 	bk_buf_release(&buf);
 	return rc;
 }

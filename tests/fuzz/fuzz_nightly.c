@@ -3,8 +3,9 @@
  *   0 a configuration file read strictly (bk_config_parse, then
  *     bk_settings_load: [zbak] and [job NAME] keys and values),
  *   1 the Prometheus textfile read back (bk_metrics_parse),
- *   2 `zfs list -H -p -o name,guid,createtxg` output
- *     (bk_zfs_parse_snapshots).
+ *   2 `zfs get -H -p -o name,property,value` output
+ *     (bk_zfs_parse_snapshots),
+ *   3 the usage text of `zfs` without arguments (bk_zfs_parse_usage).
  * Accepted settings must be consistent (every job has datasets, names
  * fit); a refusal must carry a message.  Any crash, leak or sanitizer
  * report is a bug. */
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	memset(&err, 0, sizeof(err));
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: {
 		struct bk_config *c = NULL;
 		struct bk_settings *s = NULL;
@@ -72,13 +73,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
+	case 3: {
+		struct bk_zfs_caps caps;
+
+		bk_zfs_parse_usage(p, n, &caps);
+		/* letters only, each once, terminated */
+		if (strlen(caps.send_opts) >= sizeof(caps.send_opts))
+			abort();
+		for (size_t i = 0; caps.send_opts[i]; i++)
+			if (!((caps.send_opts[i] >= 'a' &&
+			       caps.send_opts[i] <= 'z') ||
+			      (caps.send_opts[i] >= 'A' &&
+			       caps.send_opts[i] <= 'Z')) ||
+			    strchr(caps.send_opts + i + 1, caps.send_opts[i]))
+				abort();
+		break;
+	}
 	default: {
 		struct bk_zfs_snap *v = NULL;
 		size_t nv = 0;
 
 		if (bk_zfs_parse_snapshots(p, n, &v, &nv, &err) == BK_OK) {
 			for (size_t i = 0; i < nv; i++)
-				if (!strchr(v[i].name, '@'))
+				if (!strchr(v[i].name, '@') ||
+				    strlen(v[i].name) > BK_ZFS_NAME_MAX)
 					abort();
 			free(v);
 		} else if (!err.msg[0]) {

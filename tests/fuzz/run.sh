@@ -83,11 +83,14 @@ seed_dir() { # $1 = target name; prints the corpus directory
 		rm -rf "$pd"
 		;;
 	fuzz_nightly)
-		# the example configuration, a metrics file, zfs list output
+		# the example configuration, a metrics file, zfs get output,
+		# the synopses of OpenZFS's and zfs-fuse's zfs
 		{ printf '\x00'; cat "$here/../../conf/zbak.conf"; } >"$d/conf"
 		printf '\x00[zbak]\nlock_wait = 5\n[job a]\ndatasets = t/a, t/b\nrecursive = yes\nbandwidth_limit = 10M\nsend_flags = -w -c\n' >"$d/conf2"
 		printf '\x01# TYPE zbak_backup_status gauge\nzbak_backup_status{job="a",dataset="t/a\\"x"} 1\nzbak_backup_duration_seconds{job="a",dataset="t/a"} 1.5\n' >"$d/metrics"
-		printf '\x02p/fs@a\t1\t10\np/fs@b\t18446744073709551615\t11\n' >"$d/zfslist"
+		printf '\x02p/fs\tguid\t-\np/fs@a\tguid\t1\np/fs@a\tcreatetxg\t10\np/fs@b\tguid\t18446744073709551615\np/fs@b\tuserrefs\t2\n' >"$d/zfsget"
+		printf '\x03usage: zfs command args ...\n\tsend [-DLPbcehnpsVvw] [-i|-I snapshot]\n\t     [-R [-X dataset[,dataset]...]]     <snapshot>\n\treceive [-vF] <filesystem>\n' >"$d/usage"
+		printf '\x03\tsend [-RDp] [-[iI] snapshot] <snapshot>\n' >"$d/usage-fuse"
 		;;
 	esac
 	echo "$d"
