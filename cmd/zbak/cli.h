@@ -18,6 +18,7 @@ enum {
 	EXIT_VERIFY = 3,    /* data failed verification (stream, checksum, rule) */
 	EXIT_STORAGE = 4,   /* repository or storage unreachable */
 	EXIT_PARTIAL = 5,   /* some items of a run failed, others succeeded */
+	EXIT_TARGET = 6,    /* restore --to: the target or its receiver refused */
 	EXIT_LOCKED = 75,   /* another run holds the lock (EX_TEMPFAIL) */
 };
 

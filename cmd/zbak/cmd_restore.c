@@ -174,7 +174,7 @@ static int restore_to(const char *name, const char *to,
 		rc = bk_receiver_snapshots(rv, &exists, &ts, &nt, &err);
 	if (rc) {
 		msg("cannot receive into %s: %s", to, err.msg);
-		ret = exit_for(rc);
+		ret = rc == BK_ERR_USAGE ? EXIT_USAGE : EXIT_TARGET;
 		goto out;
 	}
 	if (target_has(ts, nt, all[cur].toguid) >= 0) {
@@ -243,7 +243,7 @@ static int restore_to(const char *name, const char *to,
 		    (size_t)base + 2 < nt ? " and others" : "");
 		msg("-F rolls %s back to %s and destroys them", to,
 		    ts[base].name);
-		ret = EXIT_FAIL;
+		ret = EXIT_TARGET;
 		goto out;
 	}
 	if (base < 0 && exists && !first_package && nt > 0) {
@@ -254,13 +254,13 @@ static int restore_to(const char *name, const char *to,
 		    "without snapshots: restore --to another dataset, or "
 		    "destroy %s's snapshots first",
 		    to);
-		ret = EXIT_FAIL;
+		ret = EXIT_TARGET;
 		goto out;
 	}
 	if (base < 0 && exists && !first_package && !ro->force) {
 		msg("%s exists: the full stream %s replaces it only with -F",
 		    to, nm);
-		ret = EXIT_FAIL;
+		ret = EXIT_TARGET;
 		goto out;
 	}
 	if (!g.quiet) {
@@ -283,6 +283,7 @@ static int restore_to(const char *name, const char *to,
 		struct bk_receiver_result rr;
 		struct into in = { rv, false };
 		const char *stage = "starting the receiver";
+		bool receiver = true; /* its fault, not the repository's */
 
 		snap_name(s, nm, sizeof(nm));
 		rc = bk_receiver_begin(rv, &err);
@@ -293,9 +294,11 @@ static int restore_to(const char *name, const char *to,
 				fprintf(stderr, "\r\033[K");
 			stage = in.failed ? "receiving" : "restoring from the "
 							  "repository";
+			receiver = in.failed;
 		}
 		if (!rc) {
 			stage = "committing";
+			receiver = true;
 			rc = bk_receiver_finish(rv, &rr, &err);
 		}
 		if (rc) {
@@ -303,7 +306,7 @@ static int restore_to(const char *name, const char *to,
 			msg("%s (stream %zu of %zu) into %s: %s failed: %s", nm,
 			    done + 1, len, to, stage, err.msg);
 			report_committed(all, chain, done, to);
-			ret = exit_for(rc);
+			ret = receiver ? EXIT_TARGET : exit_for(rc);
 			goto out;
 		}
 		total += res.stream_bytes;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* zbak: the command line.  One table of subcommands; each lives in cmd_<verb>.c. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,14 @@ int main(int argc, char **argv)
 	};
 	const struct cmd *c;
 	int opt;
+
+	/*
+	 * A reader that goes away (zfs receive refusing a stream, `| head`)
+	 * is EPIPE, an error reported and cleaned up after like any other,
+	 * never a silent death by SIGPIPE that leaves locks behind.  The zfs
+	 * children get default handling back (libbackup/zfs).
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* global options stop at the command ('+') */
 	while ((opt = getopt_long(argc, argv, "+r:qh", longopts, NULL)) != -1) {

@@ -126,6 +126,10 @@ enum bk_code bk_drr_sink_fd(void *ctx, const void *buf, size_t len,
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EPIPE)
+			return bk_error_set(err, BK_ERR_IO,
+					    "writing the stream: the reader "
+					    "went away (broken pipe)");
 		if (n < 0)
 			return bk_error_set(err, BK_ERR_IO,
 					    "writing the stream: %s",
