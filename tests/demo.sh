@@ -7,7 +7,9 @@
 #   3. `zbak pool send` full and incremental, pushed into a new local
 #      repository (encrypted, deduplicated), and a full send of @tuesday
 #      that deduplication stores for almost nothing;
-#   4. `zbak restore tank/data@tuesday --to tank/restored`: the chain of
+#   4. `zbak restore tank/data@tuesday --to tank/restored --receiver local`
+#      (the local pool, always: a real ZFS pool named tank is never
+#      touched, nor any other zfs command's pool): the chain of
 #      both streams, verified, received into another dataset;
 #   5. proof: `zbak pool diff` finds every restored snapshot equal to its
 #      original, and a damaged repository leaves the target unchanged.
@@ -72,7 +74,7 @@ Z ls
 echo
 echo "== 4. restore tank/data@tuesday into tank/restored (the chain: full, then incremental)"
 t0=$(now)
-Z restore tank/data@tuesday --to tank/restored
+Z restore tank/data@tuesday --to tank/restored --receiver local
 t1=$(now)
 P list -t all -r -o name,guid,createtxg,referenced,objects tank/restored
 
@@ -97,7 +99,7 @@ before=$(P list -H -p -o name,guid,createtxg -t all -r tank/drill)
 for pack in $(find "$repo/data" -type f); do
 	printf '\xff' | dd of="$pack" bs=1 seek=100 conv=notrunc status=none
 done
-if Z restore tank/data@monday --to tank/drill/x 2>"$work/err"; then
+if Z restore tank/data@monday --to tank/drill/x --receiver local 2>"$work/err"; then
 	echo "demo: a damaged repository restored" >&2
 	exit 1
 fi
