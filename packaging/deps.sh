@@ -35,6 +35,18 @@ fakeroot:cmd:fakeroot
 build-essential:deb:build-essential
 "
 
+# A real ZFS for the tests (tests/zfs/fuse.sh; t05*.sh and t07*.sh):
+# zfs-fuse, and attr (setfattr, to learn whether it keeps xattrs).  Only
+# for root (zfs-fuse runs only as root, so without root the tests skip
+# themselves and these are not needed), and never where OpenZFS is
+# installed (zfsutils-linux ships the same /sbin/zfs; the tests then skip
+# themselves and say why).  The Debian package of zbak never depends on
+# them.
+ZFS_PKGS="
+zfs-fuse:deb:zfs-fuse
+attr:cmd:setfattr
+"
+
 # make bench (bench/run.sh): the tools zbak is measured against
 BENCH_PKGS="
 restic:cmd:restic
@@ -55,6 +67,11 @@ curl:cmd:curl
 "
 
 what_for="build and test dependencies"
+if [ "$(id -u)" -eq 0 ] &&
+   ! dpkg-query -W -f '${Status}' zfsutils-linux 2>/dev/null | grep -q ' installed$' &&
+   ! [ -d /sys/module/zfs ]; then
+	PKGS="$PKGS $ZFS_PKGS"
+fi
 mode=""
 for arg in "$@"; do
 	case $arg in

@@ -14,6 +14,15 @@
 #     tests/s3/server.sh and stopped at the end (also on failure or ^C);
 #     without node and npm the pass is reported skipped.
 # ZBAK_TEST_S3=0 skips the pass.
+#
+# A real ZFS: zfs-fuse (tests/zfs/fuse.sh), one daemon for the whole run
+# (the one that runs already, or one started here and stopped at the end,
+# also on failure or ^C).  The real-ZFS files (t07*.sh) run on it in the
+# main loop; the files that run on the stand-in and on a real ZFS alike
+# (t05*.sh) run again on it, their tests named "... [zfs-fuse]".  Where
+# zfs-fuse cannot run (not root, no /dev/fuse, not installed) those tests
+# report themselves skipped with the reason.  ZBAK_TEST_ZFS_FUSE=0 skips
+# them on purpose.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${BUILD:?}" "${ZBAK:?}"
@@ -49,15 +58,14 @@ run_one() { # $1 = name, rest = command
 	rm -f "$out"
 }
 
-for bin in "$@"; do
-	run_one "$(basename "$bin")" "$bin"
-done
-for t in "$here"/shell/t*.sh; do
-	[ -e "$t" ] || continue
-	run_one "$(basename "$t")" bash "$t"
-done
-
-# --- the repository suite on S3 ---------------------------------------------
+# --- the zfs-fuse daemon, for the whole run ----------------------------------
+zfs_state=
+zfs_stop() {
+	[ -n "$zfs_state" ] || return 0
+	"$here/zfs/fuse.sh" stop "$zfs_state"
+	rm -rf "$zfs_state"
+	zfs_state=
+}
 s3_state=
 s3_stop() {
 	[ -n "$s3_state" ] || return 0
@@ -65,9 +73,41 @@ s3_stop() {
 	rm -rf "$s3_state"
 	s3_state=
 }
-trap 's3_stop' EXIT
-trap 's3_stop; exit 130' INT
-trap 's3_stop; exit 143' TERM
+trap 's3_stop; zfs_stop' EXIT
+trap 's3_stop; zfs_stop; exit 130' INT
+trap 's3_stop; zfs_stop; exit 143' TERM
+if [ "${ZBAK_TEST_ZFS_FUSE:-1}" != 0 ] && "$here/zfs/fuse.sh" check >/dev/null; then
+	zfs_state=$(mktemp -d "${TMPDIR:-/tmp}/zbak-zfs-fuse.XXXXXX")
+	"$here/zfs/fuse.sh" start "$zfs_state" ||
+		echo "the zfs-fuse daemon did not start: each real-ZFS test file tries again"
+fi
+
+for bin in "$@"; do
+	run_one "$(basename "$bin")" "$bin"
+done
+for t in "$here"/shell/t*.sh; do
+	[ -e "$t" ] || continue
+	if [ "${ZBAK_TEST_ZFS_FUSE:-1}" = 0 ] && [[ $(basename "$t") == t07* ]]; then
+		count "$(basename "$t")" <<<"ok 1 # skip $(basename "$t"): ZBAK_TEST_ZFS_FUSE=0"
+		continue
+	fi
+	run_one "$(basename "$t")" bash "$t"
+done
+
+# --- the files that run on a real ZFS too, on zfs-fuse -----------------------
+if [ "${ZBAK_TEST_ZFS_FUSE:-1}" = 0 ]; then
+	count "zfs-fuse" <<<"ok 1 # skip the backup suite on zfs-fuse: ZBAK_TEST_ZFS_FUSE=0"
+else
+	t0=$SECONDS
+	for t in "$here"/shell/t05*.sh; do
+		[ -e "$t" ] || continue
+		run_one "$(basename "$t") [zfs-fuse]" env ZBAK_TEST_ZFS=fuse bash "$t"
+	done
+	echo "backup suite on zfs-fuse: $((SECONDS - t0)) s"
+fi
+zfs_stop
+
+# --- the repository suite on S3 ---------------------------------------------
 
 s3_skip() { # REASON
 	count "s3" <<<"ok 1 # skip the repository suite on S3: $1"
