@@ -34,7 +34,7 @@ timed /dev/null "$dir/lpool-out" "$ZBAK" pool send b/fs@v1
 row "zbak pool send (full)" "$bytes"
 # into a second pool, so that no block is there already
 ZBAK_POOL_DIR=$dir/lpool2 "$ZBAK" pool create b
-ZBAK_POOL_DIR=$dir/lpool2 timed /dev/null /dev/null "$ZBAK" -r "$dir/lpool-repo" -q restore pool/fs@v2 --to b/restored
+ZBAK_POOL_DIR=$dir/lpool2 timed /dev/null /dev/null "$ZBAK" -r "$dir/lpool-repo" -q restore pool/fs@v2 --to b/restored --receiver local
 row "zbak restore --to, new pool (full + incremental)" $((bytes + ibytes))
 timed /dev/null /dev/null "$ZBAK" -r "$dir/lpool-repo" -q restore pool/fs@v1 -o "$dir/lpool-restored"
 row "zbak restore -o file (full)" "$bytes"

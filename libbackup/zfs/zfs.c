@@ -878,7 +878,8 @@ enum bk_code bk_zfs_list_snapshots(const char *ds, bool recursive,
 			char text[300];
 
 			said(&c, text, sizeof(text));
-			if (strstr(text, "createtxg")) {
+			if (strstr(text, "propert") &&
+			    strstr(text, "'createtxg'")) {
 				pthread_mutex_lock(&learned.mu);
 				learned.no_createtxg = true;
 				pthread_mutex_unlock(&learned.mu);
