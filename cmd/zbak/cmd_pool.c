@@ -21,7 +21,7 @@ static const struct cmd *self(void)
 const char *pool_dir(char *buf, size_t n)
 {
 	struct bk_config *cfg = NULL;
-	const char *v;
+	const char *v, *def = bk_config_default_path(); /* NULL: none */
 
 	if (g.pool_dir && *g.pool_dir) {
 		snprintf(buf, n, "%s", g.pool_dir);
@@ -30,7 +30,7 @@ const char *pool_dir(char *buf, size_t n)
 	if (getenv("ZBAK_POOL_DIR") && *getenv("ZBAK_POOL_DIR"))
 		return bk_lpool_default_dir(buf, n);
 	/* the config's [pool] dir, when there is a config */
-	if ((g.config || access(bk_config_default_path(), R_OK) == 0) &&
+	if ((g.config || (def && access(def, R_OK) == 0)) &&
 	    load_config(&cfg) == EXIT_OK && cfg &&
 	    (((v = bk_config_get(cfg, "pool", "dir")) && *v) ||
 	     ((v = bk_config_get(cfg, "zbak", "pool_dir")) && *v))) {
