@@ -99,6 +99,12 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 
 ZBAK := $(BUILD)/zbak
 LIBA := $(BUILD)/libbackup.a
+# The test build: the same program with the test hooks of
+# libbackup/util/hooks.h compiled in (curl's DEBUGBUILD); the installed
+# zbak never reads them.  Its hooks object comes before libbackup.a, so the
+# archive's (hook-less) one is not linked.
+ZBAK_T := $(BUILD)/zbak-test
+HOOKS_T := $(BUILD)/obj/test-hooks/hooks.o
 LIBSO := $(BUILD)/libbackup.so
 
 .PHONY: all check check-rgw test demo fuzz fuzz-run bench install install-zbak \
@@ -132,14 +138,26 @@ $(ZBAK): $(CMD_OBJS) $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CMD_OBJS) $(LIBA) $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJS) $(LIBA)
+$(HOOKS_T): libbackup/util/hooks.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $< (test hooks)")
+	$(Q)$(CC) $(CPPFLAGS) -DZBAK_TEST_HOOKS $(CFLAGS_ALL) -c -o $@ $<
+
+$(ZBAK_T): $(CMD_OBJS) $(HOOKS_T) $(LIBA)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CMD_OBJS) $(HOOKS_T) $(LIBA) $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJS) $(HOOKS_T) $(LIBA)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TESTLIB_OBJS) $(LIBA) $(CMOCKA_LIBS) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $< $(TESTLIB_OBJS) $(HOOKS_T) $(LIBA) $(CMOCKA_LIBS) $(LIBS)
 
-# The suite once, in this configuration.  Results land in $(BUILD)/results.
-test: $(ZBAK) $(UNIT_BINS)
-	$(Q)ZBAK=$(CURDIR)/$(ZBAK) BUILD=$(CURDIR)/$(BUILD) tests/run.sh $(UNIT_BINS)
+# The suite once, in this configuration, on the test build (ZBAK); the
+# build users install is ZBAK_RELEASE, which t0150 checks has no hooks.
+# Results land in $(BUILD)/results.
+test: $(ZBAK) $(ZBAK_T) $(UNIT_BINS)
+	$(Q)ZBAK=$(CURDIR)/$(ZBAK_T) ZBAK_RELEASE=$(CURDIR)/$(ZBAK) \
+		BUILD=$(CURDIR)/$(BUILD) tests/run.sh $(UNIT_BINS)
 
 # The whole check: plain, sanitizers, fuzz smoke run; one closing line.
 ifeq ($(SANITIZE),)
@@ -156,10 +174,10 @@ endif
 
 # The repository suite against Ceph's RADOS Gateway: a throwaway single-node
 # cluster (memstore) started and stopped by tests/rgw/cluster.sh; as root.
-check-rgw: $(ZBAK)
+check-rgw: $(ZBAK_T)
 	$(Q)packaging/deps.sh --rgw --install
 	$(Q)rm -f build/rgw/results
-	$(Q)ZBAK=$(CURDIR)/$(ZBAK) BUILD=$(CURDIR)/build/rgw tests/rgw/cluster.sh run tests/rgw/suite.sh; s1=$$?; \
+	$(Q)ZBAK=$(CURDIR)/$(ZBAK_T) BUILD=$(CURDIR)/build/rgw tests/rgw/cluster.sh run tests/rgw/suite.sh; s1=$$?; \
 	 tests/summary.sh build/rgw/results; s2=$$?; \
 	 [ $$s1 -eq 0 ] && [ $$s2 -eq 0 ]
 
@@ -235,5 +253,5 @@ deb:
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(CMD_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d) \
+-include $(LIB_OBJS:.o=.d) $(CMD_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d) $(HOOKS_T:.o=.d) \
 	$(UNIT_BINS:$(BUILD)/tests/%=$(BUILD)/obj/tests/unit/%.d)

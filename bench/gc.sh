@@ -9,7 +9,7 @@
 
 s1=$(stream "$size" 1)
 s2=$(stream "$size" 2)
-export ZBAK_PASSPHRASE=bench ZBAK_KDF_INSECURE_FAST=1 ZBAK_GC_MARGIN=0
+export ZBAK_PASSPHRASE=bench
 export RESTIC_PASSWORD=x RESTIC_CACHE_DIR=$dir/gc-restic-cache
 zr=$dir/gc-zbak rr=$dir/gc-restic
 rm -rf "$zr" "$rr" "$RESTIC_CACHE_DIR"
@@ -25,10 +25,10 @@ results=()
 row() { results+=("$1|$wall|$user|$sys|$rss"); }
 timed /dev/null /dev/null "$ZBAK" -q -r "$zr" forget pool/fs@v1
 row "zbak forget v1"
-timed /dev/null /dev/null "$ZBAK" -q -r "$zr" gc
+timed /dev/null /dev/null "$ZBAK" -q -r "$zr" gc --margin 0
 row "zbak gc (default: repack packs over 50% garbage)"
 zm=$(du -sb "$zr" | cut -f1)
-timed /dev/null /dev/null "$ZBAK" -q -r "$zr" gc --repack 1
+timed /dev/null /dev/null "$ZBAK" -q -r "$zr" gc --margin 0 --repack 1
 row "zbak gc --repack 1 (every pack with garbage)"
 oldest=$(restic -r "$rr" snapshots --json | perl -MJSON::PP -e 'my $s = decode_json(do { local $/; <STDIN> }); print $s->[0]{short_id}')
 timed /dev/null /dev/null restic -r "$rr" forget "$oldest"

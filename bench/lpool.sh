@@ -16,7 +16,7 @@ ibytes=$(stat -c %s "$incr")
 export ZBAK_POOL_DIR=$dir/lpool
 rm -rf "$ZBAK_POOL_DIR" "$dir/lpool2" "$dir/lpool-repo"
 "$ZBAK" pool create b
-export ZBAK_PASSPHRASE=bench ZBAK_KDF_INSECURE_FAST=1
+export ZBAK_PASSPHRASE=bench
 "$ZBAK" -r "$dir/lpool-repo" init >/dev/null
 "$ZBAK" -r "$dir/lpool-repo" -q push <"$s"
 "$ZBAK" -r "$dir/lpool-repo" -q push <"$incr"

@@ -19,7 +19,7 @@ command -v node >/dev/null ||
 	{ echo "bench needs node and npm for s3rver: packaging/deps.sh --install" >&2; exit 1; }
 
 unset ZBAK_REPO ZBAK_CONFIG AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_REGION AWS_CA_BUNDLE
-export ZBAK_PASSPHRASE=x ZBAK_KDF_INSECURE_FAST=1
+export ZBAK_PASSPHRASE=x
 export ZBAK_CACHE_DIR=$dir/s3-cache
 export RCLONE_CONFIG=$dir/rclone.conf # none: the remote comes from the environment
 
@@ -124,7 +124,7 @@ get() { # wall of a row by label
 
 printf '\n### Through S3: s3rver on loopback\n\n'
 printf 'stream: %s bytes (%s), half compressible, 128 KiB blocks; one run each, from the page cache; ' "$bytes" "$size"
-printf 'zbak %s (ZBAK_KDF_INSECURE_FAST=1, default S3 settings), rclone %s (defaults), %s; %s cores (server and client share them).\n' \
+printf 'zbak %s (default key derivation and S3 settings), rclone %s (defaults), %s; %s cores (server and client share them).\n' \
 	"$("$ZBAK" version | head -1 | awk '{print $NF}')" "${rclone_version:-?}" "$ZBAK_TEST_S3_SERVER" "$(nproc)"
 printf 'Stored: zbak %s bytes in the local directory, %s bytes of objects on s3rver; rclone stores the stream as it is (%s bytes).\n\n' \
 	"$local_bytes" "$s3_bytes" "$bytes"

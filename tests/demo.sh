@@ -58,7 +58,7 @@ P list -t all -r -o name,guid,createtxg,referenced,objects tank/data
 
 echo
 echo "== 3. send both snapshots and push them into a new repository"
-ZBAK_KDF_INSECURE_FAST=1 Z init
+Z init
 P send tank/data@monday >"$work/full.zstream"
 P send -i @monday tank/data@tuesday >"$work/incr.zstream"
 full=$(stat -c %s "$work/full.zstream")

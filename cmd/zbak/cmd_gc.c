@@ -83,8 +83,7 @@ int cmd_gc(int argc, char **argv)
 			if (*end || *optarg == '-')
 				return usage_error(self, "bad --margin '%s'",
 						   optarg);
-			if (!o.margin_seconds) /* 0 means "at once" here */
-				setenv("ZBAK_GC_MARGIN", "0", 1);
+			o.margin_set = true;
 			break;
 		case 'p':
 			o.repack_percent = (unsigned)strtoul(optarg, &end, 10);

@@ -7,9 +7,9 @@
 
 #include "backup/export.h"
 
-/* Unix seconds: $ZBAK_NOW when set (a test hook: snapshot names,
- * retention, metrics, lock ages and the gc margin follow it), else the
- * time. */
+/* Unix seconds.  In the test build only, $ZBAK_NOW when set (a test hook,
+ * libbackup/util/hooks.h: snapshot names, retention, metrics and the local
+ * pool's snapshot times follow it). */
 BK_EXPORT uint64_t bk_now(void);
 
 #endif

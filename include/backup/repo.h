@@ -189,9 +189,10 @@ struct bk_gc_opts {
 	 * (0: the default, 50) */
 	unsigned repack_percent;
 	/* objects nothing references that are younger than this are left
-	 * alone: a push in progress may be about to reference them (0: the
-	 * default, 3600 s) */
+	 * alone: a push in progress may be about to reference them
+	 * (margin_set false: the default, 3600 s; set, 0 collects at once) */
 	uint64_t margin_seconds;
+	bool margin_set;
 	unsigned threads;
 	bk_report_fn report; /* what it does, one line each (may be NULL) */
 	void *report_ctx;

@@ -40,6 +40,7 @@
 #include <sodium.h>
 
 #include "backup/crypto.h"
+#include "util/hooks.h"
 
 #define KEY_LEN 32
 
@@ -137,9 +138,7 @@ enum bk_code bk_crypto_init(struct bk_error *err)
 
 void bk_kdf_default(struct bk_kdf_params *p)
 {
-	const char *fast = getenv("ZBAK_KDF_INSECURE_FAST");
-
-	if (fast && strcmp(fast, "1") == 0) {
+	if (bk_hook_kdf_fast()) { /* tests only: util/hooks.h */
 		p->opslimit = crypto_pwhash_argon2id_OPSLIMIT_MIN;
 		p->memlimit = KDF_FAST_MEM;
 		return;

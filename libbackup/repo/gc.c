@@ -27,6 +27,7 @@
 
 #include "backup/clock.h"
 #include "repo/repo_impl.h"
+#include "util/hooks.h"
 #include "util/idset.h"
 
 #define PENDING_KEY "gc/pending"
@@ -412,9 +413,8 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 	g.o = o ? o : &defaults;
 	g.res = res;
 	g.now = bk_now();
-	g.margin = g.o->margin_seconds ? g.o->margin_seconds : 3600;
-	if (getenv("ZBAK_GC_MARGIN")) /* tests: 0 collects at once */
-		g.margin = strtoull(getenv("ZBAK_GC_MARGIN"), NULL, 10);
+	g.margin = g.o->margin_set ? g.o->margin_seconds : 3600;
+	bk_hook_gc_margin(&g.margin); /* tests only: 0 collects at once */
 	pct = g.o->repack_percent ? g.o->repack_percent : 50;
 
 	rc = repo_lock_take(r, !g.o->dry_run, &lock, err);

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-#include <stdlib.h>
 #include <time.h>
 
 #include "backup/clock.h"
+#include "util/hooks.h"
 
 uint64_t bk_now(void)
 {
-	const char *fake = getenv("ZBAK_NOW");
+	uint64_t fake;
 
-	if (fake && *fake)
-		return strtoull(fake, NULL, 10);
+	if (bk_hook_now(&fake))
+		return fake;
 	return (uint64_t)time(NULL);
 }
