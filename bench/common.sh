@@ -34,6 +34,9 @@ else
 	fi
 fi
 
+# what zbak remembers of the benchmarks' repositories stays with them
+export ZBAK_STATE_DIR=$dir/zbak-state
+
 # One binary for the whole run, even if build/zbak is rebuilt meanwhile.
 if [ "$ZBAK" != "$dir/zbak" ]; then
 	cp "$ZBAK" "$dir/zbak"

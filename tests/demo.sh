@@ -18,8 +18,9 @@ set -euo pipefail
 work=$(mktemp -d "${TMPDIR:-/tmp}/zbak-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 repo=$work/repo
-# a scratch pool (the default would be ~/.local/share/zbak/pool)
-export ZBAK_POOL_DIR=$work/pool
+# a scratch pool (the default would be ~/.local/share/zbak/pool), and
+# what zbak remembers of the scratch repository beside it
+export ZBAK_POOL_DIR=$work/pool ZBAK_STATE_DIR=$work/state
 # a throwaway repository: the passphrase is in a 0600 file, never in argv
 umask 077
 printf 'demo passphrase\n' >"$work/passphrase"

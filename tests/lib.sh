@@ -8,7 +8,8 @@ set -u
 : "${ZBAK:?ZBAK must name the zbak binary}"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/zbak-test.XXXXXX")
 # each test file has its own cache of remote repositories (never ~/.cache)
-export ZBAK_CACHE_DIR=$TMP/cache
+# and its own memory of repositories (never /var/lib/zbak/state)
+export ZBAK_CACHE_DIR=$TMP/cache ZBAK_STATE_DIR=$TMP/state
 # at_exit 'COMMANDS': run them when the test file ends (before $TMP goes)
 _at_exit=:
 at_exit() { _at_exit="$_at_exit; $1"; }

@@ -56,6 +56,8 @@ struct secret {
 };
 
 void secret_wipe(struct secret *s);
+/* Echo back on, when a passphrase prompt turned it off (an interrupt). */
+void tty_restore(void);
 /* From file (first line), else $env, else a prompt on the terminal (twice
  * when asked); -1 with a message when there is none. */
 int get_passphrase(const char *env, const char *file, bool twice,
@@ -90,6 +92,9 @@ int cmd_forget(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_unlock(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
+int cmd_accept(int argc, char **argv);
 
 struct bk_lpool;
 /* The local pool's directory: --pool-dir, $ZBAK_POOL_DIR, the config's

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* zbak: the command line.  One table of subcommands; each lives in cmd_<verb>.c. */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup/drr.h"
 #include "backup/job.h"
@@ -92,6 +95,22 @@ static const struct cmd commands[] = {
 	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects\n"
 	  "zbak debug content [FILE|-]   what a stream carries, as sorted lines (to compare streams)",
 	  true },
+	{ "accept-changes", cmd_accept,
+	  "zbak -r REPO accept-changes\n"
+	  "    after a change zbak never makes (a snapshot deleted or replaced by hand,\n"
+	  "    an old manifest or key file put back), which every command refuses:\n"
+	  "    show each one and accept the repository as it is now",
+	  false },
+	{ "repair", cmd_repair,
+	  "zbak -r REPO repair [--read-data] [--dry-run]\n"
+	  "    rebuild the index from the packs (with --read-data, authenticating\n"
+	  "    every chunk) and name the snapshots that are broken, with what heals them",
+	  false },
+	{ "unlock", cmd_unlock,
+	  "zbak -r REPO unlock [--remove-all]\n"
+	  "    remove the locks of zbak processes that are gone (not running on this\n"
+	  "    machine, or seen unchanged here for 30 minutes); --remove-all: every lock",
+	  false },
 	{ "help", cmd_help, "zbak help [COMMAND]", false },
 	{ "version", cmd_version, "zbak version", false },
 };
@@ -148,7 +167,8 @@ int exit_for(enum bk_code code)
 	case BK_ERR_FORMAT:
 	case BK_ERR_RULE:
 	case BK_ERR_LIMIT:
-	case BK_ERR_AUTH: return EXIT_VERIFY;
+	case BK_ERR_AUTH:
+	case BK_ERR_MISSING: return EXIT_VERIFY;
 	case BK_ERR_STORAGE: return EXIT_STORAGE;
 	default: return EXIT_FAIL;
 	}
@@ -188,6 +208,64 @@ static int cmd_version(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * SIGINT, SIGTERM and SIGHUP: blocked in every thread and taken by one of
+ * their own, which lets go of the repository locks and exits with 128 +
+ * the signal, so that an interrupted or stopped zbak (^C, systemctl stop)
+ * leaves no lock that blocks the next run.  Letting go may take a round
+ * trip to the storage (another thread does it); a second signal exits at
+ * once.  The zfs children get the default handling back (libbackup/zfs).
+ */
+static sigset_t stop_signals;
+
+static void *let_go_and_exit(void *arg)
+{
+	bk_repo_release_locks();
+	_exit(128 + (int)(intptr_t)arg);
+}
+
+static void *on_stop_signals(void *arg)
+{
+	int sig, seen = 0;
+
+	(void)arg;
+	for (;;) {
+		pthread_t t;
+
+		if (sigwait(&stop_signals, &sig) != 0)
+			continue;
+		if (seen++)
+			_exit(128 + sig);
+		tty_restore();
+		fprintf(stderr, "\n%s: interrupted (%s): letting go of the "
+				"repository locks\n",
+			progname,
+			sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
+								  : "SIGHUP");
+		if (pthread_create(&t, NULL, let_go_and_exit,
+				   (void *)(intptr_t)sig) != 0)
+			let_go_and_exit((void *)(intptr_t)sig);
+	}
+	return NULL;
+}
+
+static void catch_stop_signals(void)
+{
+	pthread_t t;
+
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	/* before any other thread exists, so that all inherit the mask */
+	if (pthread_sigmask(SIG_BLOCK, &stop_signals, NULL) != 0 ||
+	    pthread_create(&t, NULL, on_stop_signals, NULL) != 0) {
+		pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+		return;
+	}
+	pthread_detach(t);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -210,6 +288,7 @@ int main(int argc, char **argv)
 	 * children get default handling back (libbackup/zfs).
 	 */
 	signal(SIGPIPE, SIG_IGN);
+	catch_stop_signals();
 
 	/* global options stop at the command ('+') */
 	while ((opt = getopt_long(argc, argv, "+r:qh", longopts, NULL)) != -1) {

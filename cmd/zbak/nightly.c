@@ -267,6 +267,13 @@ static const char *pass_file(const struct bk_settings *set,
 	return NULL;
 }
 
+/* What the library worked around: a warning in the log. */
+static void nightly_warn(void *ctx, const char *line)
+{
+	(void)ctx;
+	nlog(LOG_WARNING, stderr, "warning: %s", line);
+}
+
 enum bk_code nightly_open_repo(const struct bk_settings *set,
 			       const struct bk_job *job,
 			       const struct bk_config *cfg,
@@ -291,6 +298,8 @@ enum bk_code nightly_open_repo(const struct bk_settings *set,
 				    url);
 	rc = bk_repo_open_config(url, cfg, s.buf, s.len, out, err);
 	secret_wipe(&s);
+	if (!rc)
+		bk_repo_set_warn(*out, nightly_warn, NULL);
 	return rc;
 }
 

@@ -53,9 +53,21 @@ static int from_file(const char *path, struct secret *s)
 	return 0;
 }
 
+/* The terminal's settings while a prompt has echo off, for tty_restore(). */
+static struct termios echo_saved;
+static volatile int echo_fd = -1;
+
+void tty_restore(void)
+{
+	int fd = echo_fd;
+
+	if (fd >= 0)
+		tcsetattr(fd, TCSAFLUSH, &echo_saved);
+}
+
 static int prompt(const char *question, struct secret *s)
 {
-	struct termios old, quiet;
+	struct termios quiet;
 	FILE *tty = fopen("/dev/tty", "r+");
 	int ok = -1;
 
@@ -63,9 +75,10 @@ static int prompt(const char *question, struct secret *s)
 		return -1;
 	fputs(question, tty);
 	fflush(tty);
-	if (tcgetattr(fileno(tty), &old) == 0) {
-		quiet = old;
+	if (tcgetattr(fileno(tty), &echo_saved) == 0) {
+		quiet = echo_saved;
 		quiet.c_lflag &= (tcflag_t) ~ECHO;
+		echo_fd = fileno(tty);
 		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
 	}
 	if (fgets(s->buf, sizeof(s->buf), tty)) {
@@ -73,7 +86,9 @@ static int prompt(const char *question, struct secret *s)
 		s->buf[s->len] = '\0';
 		ok = 0;
 	}
-	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	if (echo_fd >= 0)
+		tcsetattr(fileno(tty), TCSAFLUSH, &echo_saved);
+	echo_fd = -1;
 	fputc('\n', tty);
 	fclose(tty);
 	return ok;
@@ -199,6 +214,13 @@ int load_config(struct bk_config **out)
 	return EXIT_OK;
 }
 
+/* What the library worked around, for the user. */
+static void warn_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	msg("warning: %s", line);
+}
+
 int open_repo(struct bk_repo **out)
 {
 	const char *url = repo_url();
@@ -227,5 +249,6 @@ int open_repo(struct bk_repo **out)
 		msg("%s", err.msg);
 		return exit_for(rc);
 	}
+	bk_repo_set_warn(*out, warn_line, NULL);
 	return EXIT_OK;
 }

@@ -163,11 +163,39 @@ BK_EXPORT enum bk_code bk_verify(struct bk_repo *r,
 				 struct bk_verify_result *res,
 				 struct bk_error *err);
 
+/* ---- repair ----------------------------------------------------------------- */
+
+struct bk_repair_opts {
+	bool dry_run;
+	bool read_data; /* authenticate every chunk, not only pack headers */
+	bk_report_fn report; /* a line per problem and per step (may be NULL) */
+	void *report_ctx;
+};
+
+struct bk_repair_result {
+	uint64_t packs, packs_unreadable;
+	uint64_t chunks, chunks_damaged; /* indexed; left out */
+	uint64_t indexes_before, indexes_after;
+	uint64_t snapshots, snapshots_broken;
+};
+
+/*
+ * zbak repair: rebuild the index from the packs (their headers; with
+ * read_data every chunk), replacing every index object, then check each
+ * snapshot against it.  BK_OK when every snapshot is whole;
+ * BK_ERR_MISSING when some are broken (each reported, with what heals it).
+ */
+BK_EXPORT enum bk_code bk_repair(struct bk_repo *r,
+				 const struct bk_repair_opts *o,
+				 struct bk_repair_result *res,
+				 struct bk_error *err);
+
 /* ---- forgetting snapshots and collecting garbage ------------------------ */
 
 struct bk_forget_result {
 	uint64_t snapshots; /* manifests deleted (or that would be) */
 	uint64_t recipes;   /* recipe segments deleted */
+	uint64_t already;   /* names forgotten before (a forget repeated) */
 };
 
 /*
@@ -182,6 +210,50 @@ BK_EXPORT enum bk_code bk_forget(struct bk_repo *r, const char *const *names,
 				 size_t n, bool dry_run,
 				 struct bk_forget_result *res,
 				 struct bk_error *err);
+
+/*
+ * Problems a command works around without failing (an index object that
+ * does not open, a damaged copy in the local cache) are reported here, one
+ * line each; without it they are not reported.  fn may be NULL.
+ */
+BK_EXPORT void bk_repo_set_warn(struct bk_repo *r, bk_report_fn fn, void *ctx);
+
+/*
+ * zbak accept-changes: when the repository changed in a way zbak never
+ * changes it (a snapshot deleted or replaced by hand, a forgotten one or
+ * an older key file put back: docs/repository.md, "Threat model"), every
+ * command refuses it (BK_ERR_AUTH).  This reports each change through the
+ * warn function (bk_repo_set_warn), and makes this machine remember the
+ * repository as it is now; *changes counts them.
+ */
+BK_EXPORT enum bk_code bk_repo_accept_changes(struct bk_repo *r,
+					      size_t *changes,
+					      struct bk_error *err);
+
+/* ---- locks ------------------------------------------------------------------ */
+
+/*
+ * Let go of every repository lock this process holds, best effort: for
+ * the thread that handles SIGINT, SIGTERM and SIGHUP before the process
+ * exits.  Safe to call while other threads work (they should not go on
+ * long: the locks no longer protect them).
+ */
+BK_EXPORT void bk_repo_release_locks(void);
+
+struct bk_unlock_result {
+	size_t removed, kept;
+};
+
+/*
+ * zbak unlock: remove the locks whose holder is gone (a process of this
+ * machine that is not running, or a lock this machine has seen unchanged
+ * for 30 minutes), or, with all, every lock (when no zbak runs anywhere).
+ * report gets a line per lock: what it is, and what happened to it.
+ */
+BK_EXPORT enum bk_code bk_repo_unlock(struct bk_repo *r, bool all,
+				      bk_report_fn report, void *ctx,
+				      struct bk_unlock_result *res,
+				      struct bk_error *err);
 
 struct bk_gc_opts {
 	bool dry_run;
@@ -205,6 +277,9 @@ struct bk_gc_result {
 	uint64_t recipes_deleted; /* segments no manifest references */
 	uint64_t temporary_deleted; /* leftovers of killed uploads */
 	uint64_t bytes_before, bytes_after; /* in data/ */
+	/* gc/pending did not open (why; "" when it did): set aside, every
+	 * garbage object counts from now (a warning for the user) */
+	char pending_problem[BK_ERROR_MSG_MAX];
 };
 
 /*

@@ -1,16 +1,34 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Repository locks (docs/repository.md, "Locks"): objects locks/<random>,
- * sealed, saying who holds them (host, pid), since when, and how (shared
- * for push, restore and verify; exclusive for forget and gc).  Stores have
- * no atomic lock primitive, so a taker writes its lock first, then lists
- * the others: on a conflict it removes its own and tries again until its
- * wait runs out.  Two takers that race both back off; neither proceeds
- * alone over the other.  A holder rewrites its lock every few minutes from
- * a thread; a lock not rewritten for LOCK_STALE seconds is a dead process's
- * and is ignored (and removed by an exclusive taker).
+ * sealed, saying who holds them and how (shared for push, restore and
+ * verify; exclusive for forget and gc).  Stores have no atomic lock
+ * primitive, so a taker writes its lock first, then lists the others: on a
+ * conflict it removes its own and tries again until its wait runs out.
+ * Two takers that race both back off; neither proceeds alone over the
+ * other.  A holder rewrites its lock every few minutes from a thread.
+ *
+ * When is a lock's holder gone?  Two answers, neither trusting a clock of
+ * another machine (two hosts whose clocks differ by more than the stale
+ * time must never take each other's live locks for dead ones):
+ *
+ *   dead   the lock names this machine (machine id), this boot and this
+ *          pid namespace, and its process is not running (no such pid,
+ *          or one that started at another time), or it names an earlier
+ *          boot of this machine: known at once, whoever looks;
+ *   stale  this machine has seen the lock unchanged (not rewritten) for
+ *          STALE_AFTER seconds by its own clock: what it saw, and since
+ *          when, is kept in the repository's state directory (state.c)
+ *          from one run to the next.
+ *
+ * Any taker removes dead locks; an exclusive taker also removes stale
+ * ones; `zbak unlock` (bk_repo_unlock) removes both, or every lock.  The
+ * locks a process holds are registered, so that an interrupted process
+ * (SIGINT, SIGTERM, SIGHUP: the command line's signal thread) lets go of
+ * them before it exits (bk_repo_release_locks).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,8 +41,10 @@
 #include "repo/repo_impl.h"
 
 #define LOCK_REFRESH 300 /* seconds between rewrites */
-#define LOCK_STALE 1800  /* not rewritten for this long: its holder died */
+#define STALE_AFTER 1800  /* seen unchanged this long: its holder died */
 #define LOCK_MAX 4096
+#define SEEN_FILE "locks-seen"
+#define SEEN_MAX 4096 /* locks remembered */
 
 struct repo_lock {
 	struct bk_repo *r;
@@ -36,29 +56,113 @@ struct repo_lock {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
+	bool released; /* by bk_repo_release_locks */
+	struct repo_lock *next; /* the registry of held locks */
 };
 
-static enum bk_code write_lock(struct repo_lock *l, struct bk_error *err)
-{
-	char body[512], host[256] = "?";
+/* ---- who we are ------------------------------------------------------------ */
 
-	gethostname(host, sizeof(host) - 1);
-	host[sizeof(host) - 1] = '\0';
-	snprintf(body, sizeof(body),
-		 "zbak-lock 1\nkind %s\nhost %s\npid %ld\nsince %" PRIu64
-		 "\ntime %" PRIu64 "\n",
-		 l->exclusive ? "exclusive" : "shared", host, (long)getpid(),
-		 l->since, bk_now());
-	return repo_put_sealed(l->r, BK_OBJ_LOCK, l->key, body, strlen(body),
-			       false, NULL, err);
+struct who {
+	char machine[64]; /* /etc/machine-id ("" when unknown) */
+	char boot[64];    /* /proc/sys/kernel/random/boot_id */
+	char pidns[64];   /* /proc/self/ns/pid, "pid:[4026531836]" */
+	long pid;
+	unsigned long long start; /* process start, clock ticks after boot */
+};
+
+/* The first line of a small file, printable, or "" */
+static void first_line(const char *path, char *out, size_t n)
+{
+	FILE *f = fopen(path, "re");
+	size_t k;
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	if (!fgets(out, (int)n, f))
+		out[0] = '\0';
+	fclose(f);
+	k = strcspn(out, "\n");
+	out[k] = '\0';
+	for (size_t i = 0; i < k; i++)
+		if (out[i] <= ' ' || out[i] > '~') {
+			out[0] = '\0';
+			return;
+		}
 }
+
+/* Field 22 of /proc/PID/stat: when the process started (ticks). */
+static bool start_ticks(long pid, unsigned long long *ticks)
+{
+	char path[64], buf[1024], *p;
+	FILE *f;
+	size_t n;
+	int field = 2;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	if (!p)
+		return false;
+	for (p++; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	return field == 22 && sscanf(p, "%llu", ticks) == 1;
+}
+
+static void who_am_i(struct who *w)
+{
+	ssize_t k;
+
+	memset(w, 0, sizeof(*w));
+	repo_machine_id(w->machine, sizeof(w->machine));
+	first_line("/proc/sys/kernel/random/boot_id", w->boot,
+		   sizeof(w->boot));
+	k = readlink("/proc/self/ns/pid", w->pidns, sizeof(w->pidns) - 1);
+	w->pidns[k > 0 ? k : 0] = '\0';
+	w->pid = (long)getpid();
+	if (!start_ticks(w->pid, &w->start))
+		w->start = 0;
+}
+
+/* ---- the lock object ------------------------------------------------------- */
 
 struct lock_info {
 	bool exclusive;
 	char host[256];
 	long pid;
 	uint64_t since, time;
+	char machine[64], boot[64], pidns[64];
+	unsigned long long start;
 };
+
+static enum bk_code write_lock(struct repo_lock *l, struct bk_error *err)
+{
+	char body[1024], host[256] = "?";
+	struct who w;
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	who_am_i(&w);
+	snprintf(body, sizeof(body),
+		 "zbak-lock 1\nkind %s\nhost %s\npid %ld\nsince %" PRIu64
+		 "\ntime %" PRIu64 "\nmachine %s\nboot %s\npidns %s\n"
+		 "start %llu\n",
+		 l->exclusive ? "exclusive" : "shared", host, w.pid, l->since,
+		 bk_now(), w.machine, w.boot, w.pidns, w.start);
+	return repo_put_sealed(l->r, BK_OBJ_LOCK, l->key, body, strlen(body),
+			       false, NULL, err);
+}
+
+static void copy_word(char *out, size_t n, const char *v)
+{
+	snprintf(out, n, "%s", v);
+}
 
 static bool parse_lock(const char *p, size_t len, struct lock_info *li)
 {
@@ -73,13 +177,14 @@ static bool parse_lock(const char *p, size_t len, struct lock_info *li)
 	line = strtok_r(copy, "\n", &save);
 	if (!line || strcmp(line, "zbak-lock 1") != 0)
 		return false;
+	/* lines this version does not know are left alone */
 	while ((line = strtok_r(NULL, "\n", &save))) {
 		if (!strcmp(line, "kind exclusive"))
 			kind = li->exclusive = true;
 		else if (!strcmp(line, "kind shared"))
 			kind = true;
 		else if (!strncmp(line, "host ", 5))
-			snprintf(li->host, sizeof(li->host), "%s", line + 5);
+			copy_word(li->host, sizeof(li->host), line + 5);
 		else if (!strncmp(line, "pid ", 4))
 			li->pid = strtol(line + 4, NULL, 10);
 		else if (!strncmp(line, "since ", 6))
@@ -87,59 +192,258 @@ static bool parse_lock(const char *p, size_t len, struct lock_info *li)
 		else if (!strncmp(line, "time ", 5)) {
 			li->time = strtoull(line + 5, NULL, 10);
 			t = true;
-		}
+		} else if (!strncmp(line, "machine ", 8))
+			copy_word(li->machine, sizeof(li->machine), line + 8);
+		else if (!strncmp(line, "boot ", 5))
+			copy_word(li->boot, sizeof(li->boot), line + 5);
+		else if (!strncmp(line, "pidns ", 6))
+			copy_word(li->pidns, sizeof(li->pidns), line + 6);
+		else if (!strncmp(line, "start ", 6))
+			li->start = strtoull(line + 6, NULL, 10);
 	}
 	return kind && t;
 }
 
-/* Another lock conflicting with ours: its description in why. */
-static enum bk_code find_conflict(struct repo_lock *l, bool *conflict,
-				  char *why, size_t whyn,
-				  struct bk_error *err)
+/* ---- is its holder gone? --------------------------------------------------- */
+
+enum lock_state { LOCK_LIVE, LOCK_DEAD, LOCK_STALE };
+
+/*
+ * DEAD when the lock is provably of a process of this machine that is not
+ * running; why says so.  Every identifier must match: a lock without them
+ * (an older zbak's) or of a machine whose id we cannot read is never dead.
+ */
+static bool dead_here(const struct lock_info *li, const struct who *me,
+		      char *why, size_t n)
+{
+	unsigned long long t;
+
+	if (!me->machine[0] || strcmp(li->machine, me->machine) != 0 ||
+	    !me->boot[0] || !li->boot[0])
+		return false;
+	if (strcmp(li->boot, me->boot) != 0) {
+		snprintf(why, n, "this machine restarted since");
+		return true;
+	}
+	if (!me->pidns[0] || strcmp(li->pidns, me->pidns) != 0)
+		return false; /* another container: its pids are not ours */
+	if (!start_ticks(li->pid, &t)) {
+		snprintf(why, n, "process %ld is not running", li->pid);
+		return true;
+	}
+	if (t != li->start) {
+		snprintf(why, n, "process %ld is another process now", li->pid);
+		return true;
+	}
+	return false;
+}
+
+/* What this machine saw of other locks: key, its time field, first seen. */
+struct seen {
+	char key[64];
+	uint64_t time, first;
+};
+
+struct seen_set {
+	struct seen *v;
+	size_t n;
+};
+
+static void seen_load(struct bk_repo *r, struct seen_set *s)
+{
+	char path[1100], line[256];
+	FILE *f;
+
+	s->v = NULL;
+	s->n = 0;
+	if (repo_state_path(r, SEEN_FILE, path, sizeof(path)) ||
+	    !(f = fopen(path, "re")))
+		return;
+	s->v = calloc(SEEN_MAX, sizeof(*s->v));
+	while (s->v && s->n < SEEN_MAX && fgets(line, sizeof(line), f)) {
+		struct seen *e = &s->v[s->n];
+
+		if (sscanf(line, "%63s %" SCNu64 " %" SCNu64, e->key, &e->time,
+			   &e->first) == 3 &&
+		    !strncmp(e->key, "locks/", 6))
+			s->n++;
+	}
+	fclose(f);
+}
+
+/* How long (by this machine's clock) the lock has been seen as it is. */
+static uint64_t seen_for(const struct seen_set *s, const char *key,
+			 uint64_t time, uint64_t now)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i].key, key) && s->v[i].time == time)
+			return now > s->v[i].first ? now - s->v[i].first : 0;
+	return 0;
+}
+
+/* Remember the locks seen now (those no longer there are forgotten). */
+static void seen_save(struct bk_repo *r, const struct seen_set *old,
+		      const struct seen *now_v, size_t now_n, uint64_t now)
+{
+	char path[1100], tmp[1200];
+	FILE *f;
+	int fd;
+
+	if (repo_state_path(r, SEEN_FILE, path, sizeof(path)))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	for (size_t i = 0; i < now_n; i++) {
+		uint64_t age = seen_for(old, now_v[i].key, now_v[i].time, now);
+
+		fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", now_v[i].key,
+			now_v[i].time, now - age);
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		unlink(tmp);
+}
+
+/* "2026-12-03 20:15:02 UTC (14 min ago)" */
+static void when(uint64_t t, uint64_t now, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char stamp[40] = "?";
+	uint64_t ago = now > t ? now - t : 0;
+
+	if (gmtime_r(&tt, &tm))
+		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	if (now < t)
+		snprintf(out, n, "%s (by its clock, ahead of ours)", stamp);
+	else if (ago < 120)
+		snprintf(out, n, "%s (%" PRIu64 " s ago)", stamp, ago);
+	else if (ago < 7200)
+		snprintf(out, n, "%s (%" PRIu64 " min ago)", stamp, ago / 60);
+	else if (ago < 2 * 86400)
+		snprintf(out, n, "%s (%" PRIu64 " hours ago)", stamp,
+			 ago / 3600);
+	else
+		snprintf(out, n, "%s (%" PRIu64 " days ago)", stamp,
+			 ago / 86400);
+}
+
+/* "a shared lock of pid 12 on host h, taken 2026-12-03 20:15:02 UTC (14
+ * min ago) (a push, restore or verify)" */
+static void describe(const struct lock_info *li, uint64_t now, char *out,
+		     size_t n)
+{
+	char since[80];
+
+	when(li->since, now, since, sizeof(since));
+	snprintf(out, n, "%s lock of pid %ld on %s, taken %s (%s)",
+		 li->exclusive ? "an exclusive" : "a shared", li->pid,
+		 li->host[0] ? li->host : "?", since,
+		 li->exclusive ? "zbak gc or forget"
+			       : "a push, restore or verify");
+}
+
+/* One pass over locks/: each foreign lock classified; fn is called for
+ * each (ctx, key, info, state, why); what was seen is remembered. */
+typedef void (*lock_visit_fn)(void *ctx, const char *key,
+			      const struct lock_info *li, enum lock_state st,
+			      const char *why);
+
+static enum bk_code visit_locks(struct bk_repo *r, const char *own,
+				lock_visit_fn fn, void *ctx,
+				struct bk_error *err)
 {
 	struct keylist keys = { 0 };
+	struct seen_set old;
+	struct seen *now_v = NULL;
+	size_t now_n = 0;
 	struct bk_buf b;
-	enum bk_code rc;
+	struct who me;
 	uint64_t now = bk_now();
+	enum bk_code rc;
 
-	*conflict = false;
-	rc = keylist_collect(l->r->store, "locks/", &keys, err);
+	rc = keylist_collect(r->store, "locks/", &keys, err);
 	if (rc)
 		return rc;
+	who_am_i(&me);
+	seen_load(r, &old);
+	if (keys.n)
+		now_v = calloc(keys.n < SEEN_MAX ? keys.n : SEEN_MAX,
+			       sizeof(*now_v));
 	bk_buf_init(&b, LOCK_MAX);
-	for (size_t i = 0; i < keys.n && !*conflict; i++) {
+	for (size_t i = 0; i < keys.n; i++) {
 		struct lock_info li;
 		struct bk_error e2;
+		char why[128] = "";
+		enum lock_state st = LOCK_LIVE;
+		uint64_t age;
 
-		if (!strcmp(keys.key[i], l->key))
+		if (own && !strcmp(keys.key[i], own))
 			continue;
-		if (repo_get_opened(l->r, BK_OBJ_LOCK, keys.key[i], LOCK_MAX,
-				    &b, &e2) != BK_OK ||
-		    !parse_lock((const char *)b.data, b.len, &li)) {
-			/* gone meanwhile (a holder let go), or not ours */
-			continue;
+		if (repo_get_opened(r, BK_OBJ_LOCK, keys.key[i], LOCK_MAX, &b,
+				    &e2) != BK_OK ||
+		    !parse_lock((const char *)b.data, b.len, &li))
+			continue; /* gone meanwhile (a holder let go) */
+		age = seen_for(&old, keys.key[i], li.time, now);
+		if (dead_here(&li, &me, why, sizeof(why))) {
+			st = LOCK_DEAD;
+		} else if (age >= STALE_AFTER) {
+			st = LOCK_STALE;
+			snprintf(why, sizeof(why),
+				 "not rewritten for %" PRIu64
+				 " min, as this machine saw it",
+				 age / 60);
 		}
-		if (li.time + LOCK_STALE < now) {
-			/* its holder died: an exclusive taker clears it */
-			if (l->exclusive)
-				bk_store_delete(l->r->store, keys.key[i], &e2);
-			continue;
+		if (now_v && now_n < SEEN_MAX && strlen(keys.key[i]) < 64) {
+			snprintf(now_v[now_n].key, sizeof(now_v[now_n].key),
+				 "%s", keys.key[i]);
+			now_v[now_n].time = li.time;
+			now_n++;
 		}
-		if (!l->exclusive && !li.exclusive)
-			continue;
-		*conflict = true;
-		snprintf(why, whyn,
-			 "%s lock held by pid %ld on %s since %" PRIu64
-			 " (%s)",
-			 li.exclusive ? "an exclusive" : "a shared", li.pid,
-			 li.host, li.since,
-			 li.exclusive ? "zbak gc or forget"
-				      : "a push, restore or verify");
+		fn(ctx, keys.key[i], &li, st, why);
 	}
+	seen_save(r, &old, now_v, now_n, now);
 	bk_buf_release(&b);
+	free(now_v);
+	free(old.v);
 	keylist_free(&keys);
 	return BK_OK;
 }
+
+/* ---- taking and letting go ------------------------------------------------- */
+
+struct conflict_ctx {
+	struct repo_lock *l;
+	bool conflict;
+	char why[700];
+};
+
+static void on_other(void *ctx, const char *key, const struct lock_info *li,
+		     enum lock_state st, const char *why)
+{
+	struct conflict_ctx *c = ctx;
+	struct bk_error e2;
+
+	(void)why;
+	/* a dead process's lock goes, whoever looks; a stale one is
+	 * cleared by an exclusive taker (shared ones ignore it) */
+	if (st == LOCK_DEAD || (st == LOCK_STALE && c->l->exclusive)) {
+		bk_store_delete(c->l->r->store, key, &e2);
+		return;
+	}
+	if (st == LOCK_STALE || (!c->l->exclusive && !li->exclusive) ||
+	    c->conflict)
+		return;
+	c->conflict = true;
+	describe(li, bk_now(), c->why, sizeof(c->why));
+}
+
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct repo_lock *held;
 
 static void *refresher(void *arg)
 {
@@ -163,6 +467,24 @@ static void *refresher(void *arg)
 	return NULL;
 }
 
+/* Stop the refresher, then delete the object (once). */
+static void let_go(struct repo_lock *l)
+{
+	struct bk_error e2;
+
+	if (l->thread_started) {
+		pthread_mutex_lock(&l->mu);
+		l->stop = true;
+		pthread_cond_signal(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->thread, NULL);
+		l->thread_started = false;
+	}
+	if (!l->released)
+		bk_store_delete(l->r->store, l->key, &e2);
+	l->released = true;
+}
+
 enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 			    struct repo_lock **out, struct bk_error *err)
 {
@@ -170,10 +492,10 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 	double wait = w && *w ? atof(w) : 60.0, waited = 0;
 	struct repo_lock *l = calloc(1, sizeof(*l));
 	uint8_t rnd[16];
-	char hex[2 * BK_ID_LEN + 1], why[512] = "";
+	char hex[2 * BK_ID_LEN + 1];
+	struct conflict_ctx c;
 	struct bk_id id;
 	enum bk_code rc;
-	bool conflict;
 
 	*out = NULL;
 	if (!l)
@@ -191,16 +513,19 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 	for (;;) {
 		if ((rc = write_lock(l, err)))
 			goto fail;
-		if ((rc = find_conflict(l, &conflict, why, sizeof(why), err)))
+		memset(&c, 0, sizeof(c));
+		c.l = l;
+		if ((rc = visit_locks(r, l->key, on_other, &c, err)))
 			goto fail_del;
-		if (!conflict)
+		if (!c.conflict)
 			break;
 		bk_store_delete(r->store, l->key, err);
 		if (waited >= wait) {
 			rc = bk_error_set(err, BK_ERR_BUSY,
 					  "the repository is busy: %s; waited "
-					  "%.0f s",
-					  why, waited);
+					  "%.0f s (if no zbak runs there any "
+					  "more, 'zbak unlock' removes it)",
+					  c.why, waited);
 			goto fail;
 		}
 		/* back off with jitter so that two takers do not meet again */
@@ -219,6 +544,10 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 	}
 	if (pthread_create(&l->thread, NULL, refresher, l) == 0)
 		l->thread_started = true;
+	pthread_mutex_lock(&held_mu);
+	l->next = held;
+	held = l;
+	pthread_mutex_unlock(&held_mu);
 	*out = l;
 	return BK_OK;
 fail_del: {
@@ -235,19 +564,72 @@ fail:
 
 void repo_lock_release(struct repo_lock *l)
 {
-	struct bk_error e2;
-
 	if (!l)
 		return;
-	if (l->thread_started) {
-		pthread_mutex_lock(&l->mu);
-		l->stop = true;
-		pthread_cond_signal(&l->cv);
-		pthread_mutex_unlock(&l->mu);
-		pthread_join(l->thread, NULL);
-	}
-	bk_store_delete(l->r->store, l->key, &e2);
+	pthread_mutex_lock(&held_mu);
+	for (struct repo_lock **p = &held; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	let_go(l);
+	pthread_mutex_unlock(&held_mu);
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
 	free(l);
+}
+
+void bk_repo_release_locks(void)
+{
+	pthread_mutex_lock(&held_mu);
+	for (struct repo_lock *l = held; l; l = l->next)
+		let_go(l);
+	pthread_mutex_unlock(&held_mu);
+}
+
+/* ---- zbak unlock ----------------------------------------------------------- */
+
+struct unlock_ctx {
+	struct bk_repo *r;
+	bool all;
+	bk_report_fn report;
+	void *report_ctx;
+	struct bk_unlock_result *res;
+};
+
+static void on_unlock(void *ctx, const char *key, const struct lock_info *li,
+		      enum lock_state st, const char *why)
+{
+	struct unlock_ctx *u = ctx;
+	struct bk_error e2;
+	char what[700], line[1400];
+
+	describe(li, bk_now(), what, sizeof(what));
+	if (st == LOCK_LIVE && !u->all) {
+		u->res->kept++;
+		snprintf(line, sizeof(line),
+			 "kept %s: %s (it may be running; --remove-all "
+			 "removes it too)",
+			 key, what);
+	} else if (bk_store_delete(u->r->store, key, &e2) != BK_OK) {
+		u->res->kept++;
+		snprintf(line, sizeof(line), "could not remove %s: %s: %s", key,
+			 what, e2.msg);
+	} else {
+		u->res->removed++;
+		snprintf(line, sizeof(line), "removed %s: %s: %s", key, what,
+			 st == LOCK_LIVE ? "--remove-all" : why);
+	}
+	if (u->report)
+		u->report(u->report_ctx, line);
+}
+
+enum bk_code bk_repo_unlock(struct bk_repo *r, bool all, bk_report_fn report,
+			    void *ctx, struct bk_unlock_result *res,
+			    struct bk_error *err)
+{
+	struct unlock_ctx u = { r, all, report, ctx, res };
+
+	memset(res, 0, sizeof(*res));
+	return visit_locks(r, NULL, on_unlock, &u, err);
 }

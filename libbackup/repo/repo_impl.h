@@ -37,7 +37,16 @@ struct bk_repo {
 	struct bk_index *index; /* loaded on first use */
 	struct bk_store *cache; /* local cache of a remote repository, or NULL */
 	bool cache_new;         /* just created: nothing known yet */
+	bk_report_fn warn;      /* problems worked around (bk_repo_set_warn) */
+	void *warn_ctx;
+	unsigned keys_generation; /* of the key file that opened */
+	bool accept_changes;      /* trust.c: record, do not refuse */
+	size_t trust_changes;     /* trust.c: changes seen (accepted) */
 };
+
+/* A problem worked around, for the user (through bk_repo_set_warn). */
+void repo_warn(struct bk_repo *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Keys (and sizes) under a prefix of a store, collected in memory. */
 struct keylist {
@@ -54,10 +63,57 @@ void keylist_free(struct keylist *l);
 
 struct repo_lock;
 /* Take a shared or an exclusive lock, waiting up to $ZBAK_LOCK_WAIT
- * seconds (60) for conflicting holders; BK_ERR_BUSY naming the holder. */
+ * seconds (60) for conflicting holders; BK_ERR_BUSY naming the holder.
+ * Locks of dead processes on this machine are removed on the way, and (by
+ * an exclusive taker) locks this machine has seen unchanged for 30
+ * minutes (lock.c). */
 enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 			    struct repo_lock **out, struct bk_error *err);
 void repo_lock_release(struct repo_lock *l); /* NULL is fine */
+
+/* ---- what this machine remembers (state.c) ---- */
+
+/* The path of file `file` in this machine's state directory for r (made,
+ * 0700, on demand); -1 when there is none (no HOME, not writable). */
+int repo_state_path(const struct bk_repo *r, const char *file, char *out,
+		    size_t n);
+/* /etc/machine-id, printable, or "" when unknown. */
+void repo_machine_id(char *out, size_t n);
+
+/* ---- what the storage cannot take back (trust.c) ---- */
+
+struct trust_snap {
+	const char *key;    /* snapshots/... */
+	struct bk_id ident; /* the BLAKE2b-256 of the sealed manifest */
+	bool opened;        /* false: it did not open (ident unknown) */
+	bool forgotten;     /* set: a forget record names it: not to be used */
+};
+
+/* Every manifest of a listing against what this machine saw and the
+ * forget records (and the key file's generation): forgotten ones marked
+ * (and warned about), BK_ERR_AUTH naming the first change no zbak makes
+ * (the others through repo_warn); this machine's memory updated
+ * otherwise. */
+enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
+				size_t n, struct bk_error *err);
+/* One manifest about to be used (restore by name): refused when
+ * forgotten, or not the one this machine saw under that name. */
+enum bk_code repo_trust_manifest(struct bk_repo *r, const char *key,
+				 const struct bk_id *ident,
+				 struct bk_error *err);
+/* The key file's generation alone (push, which lists nothing). */
+enum bk_code repo_trust_keys(struct bk_repo *r, struct bk_error *err);
+/* This machine wrote a manifest / a new key file: it remembers it. */
+void repo_trust_pushed(struct bk_repo *r, const char *key,
+		       const struct bk_id *ident);
+void repo_trust_keys_changed(struct bk_repo *r);
+/* forget's record that a manifest goes on purpose (before it goes). */
+enum bk_code repo_forget_record(struct bk_repo *r, const char *name,
+				const struct bk_id *ident,
+				struct bk_error *err);
+/* Is there a forget record for a snapshot of that name? */
+enum bk_code repo_forgotten_name(struct bk_repo *r, const char *name,
+				 bool *found, struct bk_error *err);
 
 /* ---- the local cache (cache.c) ---- */
 
@@ -113,14 +169,23 @@ enum bk_code repo_name_from_key(const char *key, char *out, size_t n,
 				struct bk_error *err);
 void repo_pack_key(const struct bk_id *pack, char out[80]);
 
-/* Seal plain and put it under key (put_new when excl). */
+/* Seal plain and put it under key (put_new when excl); ident (may be
+ * NULL): the BLAKE2b-256 of the sealed bytes. */
 enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
 			     const char *key, const void *plain, size_t len,
 			     bool excl, uint64_t *stored, struct bk_error *err);
-/* Get key and open it into out (reset first). */
+enum bk_code repo_put_sealed_id(struct bk_repo *r, enum bk_obj_kind kind,
+				const char *key, const void *plain, size_t len,
+				bool excl, uint64_t *stored,
+				struct bk_id *ident, struct bk_error *err);
+/* Get key and open it into out (reset first); ident as above. */
 enum bk_code repo_get_opened(struct bk_repo *r, enum bk_obj_kind kind,
 			     const char *key, size_t max, struct bk_buf *out,
 			     struct bk_error *err);
+enum bk_code repo_get_opened_id(struct bk_repo *r, enum bk_obj_kind kind,
+				const char *key, size_t max,
+				struct bk_buf *out, struct bk_id *ident,
+				struct bk_error *err);
 
 /* ---- chunks and packs ---- */
 
@@ -147,6 +212,19 @@ enum bk_code pack_read_header(struct bk_repo *r, const struct bk_id *pack,
 enum bk_code pack_parse_header(const uint8_t *p, size_t len,
 			       struct pack_entry **entries, size_t *n,
 			       struct bk_error *err);
+
+/*
+ * Which packs are in the store, asked once each (bk_store_head) and
+ * remembered for the life of the object; thread-safe.  *yes when the pack
+ * is there with at least `need` bytes.  Errors of the store (not a missing
+ * pack) are returned.
+ */
+struct packcheck;
+enum bk_code packcheck_new(struct bk_repo *r, struct packcheck **out,
+			   struct bk_error *err);
+void packcheck_free(struct packcheck *pc); /* NULL is fine */
+enum bk_code packcheck_has(struct packcheck *pc, const struct bk_id *pack,
+			   uint64_t need, bool *yes, struct bk_error *err);
 
 /* The pack being filled during a push (thread-safe). */
 struct packer;
@@ -179,10 +257,18 @@ struct bk_loc {
 
 enum bk_code index_new(struct bk_index **out, struct bk_error *err);
 void index_free(struct bk_index *idx);
-/* Load every index object (from the local cache when use_cache and it has
- * them), then (scan_orphans) the headers of packs no index covers. */
+/*
+ * Load every index object (from the local cache when use_cache and it has
+ * them), then (scan_orphans) the packs no index covers.  An index object
+ * that does not open is not fatal: a damaged cached copy is fetched again
+ * from the repository (and the cache mended); a damaged object in the
+ * repository is skipped, damaged(ctx, message) is called, and the packs
+ * it may have covered are scanned as orphans (also on a remote store and
+ * without scan_orphans: their chunks are found from the packs).
+ */
 enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 			bool scan_orphans, bool use_cache,
+			bk_report_fn damaged, void *ctx,
 			struct bk_error *err);
 bool index_get(struct bk_index *idx, const struct bk_id *id,
 	       struct bk_loc *loc);
@@ -190,6 +276,16 @@ bool index_get(struct bk_index *idx, const struct bk_id *id,
  * it), BK_ERR_EXISTS (already known), BK_ERR_NOMEM. */
 enum bk_code index_claim(struct bk_index *idx, const struct bk_id *id,
 			 struct bk_error *err);
+/*
+ * The same for a push, which must never reference a chunk it has not seen
+ * to exist: a chunk the index places in a pack that is not in the store
+ * (pc says so) is claimed again, so that the caller stores it once more,
+ * and the entry no longer points at the missing pack.  BK_OK (store it),
+ * BK_ERR_EXISTS (in a pack that is there, or stored or being stored by
+ * this process), or the store's error.
+ */
+enum bk_code index_claim_present(struct bk_index *idx, const struct bk_id *id,
+				 struct packcheck *pc, struct bk_error *err);
 void index_set(struct bk_index *idx, const struct bk_id *id,
 	       const struct bk_loc *loc, unsigned flags);
 /* Write the NEW and ORPHAN entries as one index object. */
@@ -231,6 +327,7 @@ struct manifest {
 	uint64_t started, finished;
 	struct bk_id *segments; /* recipe segment ids, in order */
 	size_t nsegments;
+	struct bk_id ident; /* manifest_load: the sealed object's hash */
 };
 
 enum bk_code manifest_encode(const struct manifest *m, struct bk_buf *out,

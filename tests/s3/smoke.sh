@@ -24,7 +24,7 @@ trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do grep -q ready "$work/server.log" && break; sleep 0.1; done
 
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
-export ZBAK_PASSPHRASE=smoke ZBAK_KDF_INSECURE_FAST=1
+export ZBAK_PASSPHRASE=smoke ZBAK_KDF_INSECURE_FAST=1 ZBAK_STATE_DIR=$work/state ZBAK_CACHE_DIR=$work/cache
 repo=s3://testbucket/repo
 printf '[s3]\nretry_time = 3\nmultipart_threshold = 5M\npart_size = 5M\n' >"$work/zbak.conf"
 chmod 600 "$work/zbak.conf"
