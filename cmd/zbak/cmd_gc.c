@@ -45,6 +45,10 @@ int cmd_forget(int argc, char **argv)
 		msg("%s", err.msg);
 		return exit_for(rc);
 	}
+	if (!g.quiet && res.already)
+		printf("%" PRIu64 " of them forgotten already (a forget "
+		       "finished now)\n",
+		       res.already);
 	if (!g.quiet)
 		printf("%s %" PRIu64 " snapshot%s (%" PRIu64
 		       " recipe segments); zbak gc frees their data\n",
@@ -103,6 +107,10 @@ int cmd_gc(int argc, char **argv)
 		o.report = report;
 	rc = bk_gc(r, &o, &res, &err);
 	bk_repo_close(r);
+	if (res.pending_problem[0])
+		msg("warning: gc/pending did not open (%s): set aside; garbage "
+		    "counts from now, which only delays its deletion",
+		    res.pending_problem);
 	if (rc) {
 		msg("%s", err.msg);
 		return exit_for(rc);

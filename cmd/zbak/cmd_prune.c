@@ -297,6 +297,13 @@ int cmd_prune(int argc, char **argv)
 			memset(&go, 0, sizeof(go));
 			go.report = gc_report;
 			rc = bk_gc(r, &go, &gr, &err);
+			if (gr.pending_problem[0])
+				nlog(LOG_WARNING, stderr,
+				     "warning: gc of %s: gc/pending did not "
+				     "open (%s): set aside; garbage counts from "
+				     "now, which only delays its deletion",
+				     nightly_repo_url(set, &set->jobs[j]),
+				     gr.pending_problem);
 			if (rc) {
 				nlog(LOG_ERR, stderr, "gc of %s failed: %s",
 				     nightly_repo_url(set, &set->jobs[j]),

@@ -30,6 +30,7 @@ enum bk_code {
 	BK_ERR_EXISTS = 13,     /* already there and may not be replaced */
 	BK_ERR_STORAGE = 14,    /* storage unreachable or refusing */
 	BK_ERR_BUSY = 15,       /* locked by another process */
+	BK_ERR_MISSING = 16,    /* an object that another one needs is gone: damage */
 };
 
 #define BK_ERROR_MSG_MAX 512

@@ -5,7 +5,9 @@
  * The calling thread reads the stream into the parser (every trailer and END
  * checked) and cuts WRITE/SPILL payloads into chunks.  Each chunk becomes a
  * job for the workers: compute its id, claim it in the index (a duplicate
- * costs one hash and nothing else), and if new compress, seal and pack it,
+ * costs one hash, and, once per pack it is in, a question to the store
+ * whether that pack is there: a chunk of a missing pack is stored again),
+ * and if new compress, seal and pack it,
  * uploading full packs.  Jobs finish out of order; the calling thread keeps
  * them in a FIFO and writes each one's recipe entries ('C' with the id, then
  * the records that follow it) in stream order.  Memory is bounded: the
@@ -47,6 +49,7 @@ struct job {
 struct push {
 	struct bk_repo *r;
 	struct bk_index *idx;
+	struct packcheck *pc; /* the packs of the chunks it reuses are there */
 	struct packer *pk;
 	struct bk_pool *pool;
 	struct recipe_writer rw;
@@ -96,7 +99,9 @@ static void worker(void *arg)
 
 	if (!atomic_load(&ps->failed)) {
 		bk_chunk_id(ps->r->keys, j->data.data, j->data.len, &j->id);
-		rc = index_claim(ps->idx, &j->id, &err);
+		/* a chunk the index knows is reused only when its pack is
+		 * there: never a snapshot that points at missing data */
+		rc = index_claim_present(ps->idx, &j->id, ps->pc, &err);
 		if (rc == BK_ERR_EXISTS) {
 			j->reused = true;
 			rc = BK_OK;
@@ -446,6 +451,7 @@ static enum bk_code read_all(struct push *ps, int fd,
 enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 		     struct bk_push_result *res, struct bk_error *err)
 {
+	struct bk_id ident;
 	struct push ps;
 	struct bk_drr_parser *p = NULL;
 	const struct bk_drr_stats *st;
@@ -472,6 +478,9 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	/* a shared lock: gc (exclusive) must not remove what this push finds
 	 * in the index and refers to */
 	rc = repo_lock_take(r, false, &lock, err);
+	/* not into a repository whose key file was rolled back */
+	if (!rc)
+		rc = repo_trust_keys(r, err);
 	if (!rc)
 		rc = repo_index(r, &ps.idx, err);
 	/* while this push runs, its marker tells later pushes on this
@@ -480,6 +489,8 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 		repo_cache_mark(r, marker, sizeof(marker));
 	if (!rc)
 		rc = packer_new(r, &ps.pk, err);
+	if (!rc)
+		rc = packcheck_new(r, &ps.pc, err);
 	if (!rc)
 		rc = bk_pool_new(threads, FIFO_MAX, &ps.pool, err);
 	ps.fifo_cap = 4 * (size_t)threads + 4 < FIFO_MAX
@@ -538,9 +549,12 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	rc = manifest_encode(&ps.m, &mb, err);
 	if (!rc)
 		rc = ps.rw.dry ? BK_ERR_EXISTS
-			       : repo_put_sealed(r, BK_OBJ_MANIFEST, key,
-						 mb.data, mb.len, true,
-						 &res->new_bytes, err);
+			       : repo_put_sealed_id(r, BK_OBJ_MANIFEST, key,
+						    mb.data, mb.len, true,
+						    &res->new_bytes, &ident,
+						    err);
+	if (!rc) /* this machine remembers what it wrote (trust.c) */
+		repo_trust_pushed(r, key, &ident);
 	if (rc == BK_ERR_EXISTS) {
 		/* the same snapshot (same guid, checked at BEGIN) raced in or
 		 * was pushed before: fine if it is the same stream */
@@ -574,6 +588,7 @@ out:
 		job_free(j);
 	}
 	packer_free(ps.pk);
+	packcheck_free(ps.pc);
 	bk_drr_parser_free(p);
 	ps.m.segments = NULL;
 	recipe_writer_release(&ps.rw);

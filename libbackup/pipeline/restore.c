@@ -124,13 +124,13 @@ static void fetch_job(void *arg)
 	repo_pack_key(&gr->pack, key);
 	if (gr->missing) {
 		bk_id_hex(&first->id, hex);
-		rc = bk_error_set(&err, BK_ERR_NOTFOUND,
+		rc = bk_error_set(&err, BK_ERR_MISSING,
 				  "chunk %s is in no index", hex);
 	} else {
 		rc = bk_store_get_range(rs->r->store, key, gr->off, gr->len,
 					&sealed, &err);
 		if (rc == BK_ERR_NOTFOUND)
-			rc = bk_error_set(&err, BK_ERR_NOTFOUND,
+			rc = bk_error_set(&err, BK_ERR_MISSING,
 					  "pack %s is missing", key);
 	}
 	for (size_t i = 0; i < gr->count; i++) {
@@ -410,6 +410,10 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 	if (!rc && strcmp(m.name, name) != 0)
 		rc = bk_error_set(err, BK_ERR_AUTH, "manifest %s names %s",
 				  key, m.name);
+	/* not one forgotten and put back, nor one put in the place of the
+	 * manifest this machine saw there (trust.c) */
+	if (!rc)
+		rc = repo_trust_manifest(r, key, &m.ident, err);
 	if (!rc)
 		rc = repo_index(r, &rs.idx, err);
 	/* fetches wait on the store as much as they compute: as many as the

@@ -92,41 +92,63 @@ static enum bk_code scan_recipe(struct gc *g, const struct bk_buf *seg,
 				      err);
 
 	if (rc == BK_ERR_FORMAT)
-		bk_error_prefix(err, "not collecting anything: ");
+		bk_error_prefix(err, "not collecting anything");
 	return rc;
 }
 
 static enum bk_code mark_live(struct gc *g, struct bk_error *err)
 {
 	struct keylist keys = { 0 };
+	struct trust_snap *t = NULL;
+	struct manifest *ms = NULL;
 	struct bk_buf seg;
 	enum bk_code rc;
 
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
 	rc = keylist_collect(g->r->store, "snapshots/", &keys, err);
+	if (!rc && keys.n &&
+	    (!(t = calloc(keys.n, sizeof(*t))) ||
+	     !(ms = calloc(keys.n, sizeof(*ms)))))
+		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; !rc && i < keys.n; i++) {
-		struct manifest m;
-		struct bk_hash h;
-
-		memset(&m, 0, sizeof(m));
-		rc = manifest_load(g->r, keys.key[i], &m, err);
+		rc = manifest_load(g->r, keys.key[i], &ms[i], err);
 		if (rc) {
 			/* what it references is unknown: stop before harm */
-			bk_error_prefix(err, "cannot collect garbage: ");
+			bk_error_prefix(err, "cannot collect garbage");
 			break;
 		}
-		for (size_t s = 0; !rc && s < m.nsegments; s++) {
-			rc = bk_idset_add(&g->segments, &m.segments[s], err);
+		t[i].key = keys.key[i];
+		t[i].ident = ms[i].ident;
+		t[i].opened = true;
+	}
+	/* a snapshot deleted behind zbak's back would have its data
+	 * collected here: refuse instead; a forgotten manifest still there
+	 * keeps nothing alive (trust.c) */
+	if (!rc) {
+		rc = repo_trust_listing(g->r, t, keys.n, err);
+		if (rc)
+			bk_error_prefix(err, "cannot collect garbage");
+	}
+	for (size_t i = 0; !rc && i < keys.n; i++) {
+		if (t[i].forgotten)
+			continue;
+		for (size_t s = 0; !rc && s < ms[i].nsegments; s++) {
+			struct bk_hash h;
+
+			rc = bk_idset_add(&g->segments, &ms[i].segments[s], err);
 			if (!rc) {
 				bk_hash_init(&h);
-				rc = recipe_load_segment(g->r, &m.segments[s],
+				rc = recipe_load_segment(g->r, &ms[i].segments[s],
 							 &seg, &h, err);
 			}
 			if (!rc)
 				rc = scan_recipe(g, &seg, keys.key[i], err);
 		}
-		manifest_release(&m);
 	}
+	for (size_t i = 0; ms && i < keys.n; i++)
+		manifest_release(&ms[i]);
+	free(ms);
+	free(t);
 	keylist_free(&keys);
 	bk_buf_release(&seg);
 	return rc;
@@ -165,15 +187,34 @@ static enum bk_code count_entry(void *ctx, const struct bk_id *id,
 
 /* ---- pending deletions -------------------------------------------------- */
 
+/*
+ * gc/pending: since when each garbage object has been garbage, by the
+ * clock of the machine that first found it (its machine id on the first
+ * line).  A gc on another machine starts every entry again from its own
+ * now: two clocks never meet in one subtraction, so a clock that is hours
+ * off cannot make young garbage old.  A gc/pending that does not open
+ * (damaged, or not ours) is set aside the same way, with a warning: it
+ * only ever delays deletions.
+ */
 static enum bk_code load_pending(struct gc *g, struct bk_error *err)
 {
 	struct bk_buf b;
 	enum bk_code rc;
-	char *line, *save = NULL;
+	char *line, *save = NULL, mine[64];
+	bool same_clock = false;
 
+	repo_machine_id(mine, sizeof(mine));
 	bk_buf_init(&b, PENDING_MAX);
 	rc = repo_get_opened(g->r, BK_OBJ_GC, PENDING_KEY, PENDING_MAX, &b, err);
 	if (rc == BK_ERR_NOTFOUND) {
+		bk_buf_release(&b);
+		return BK_OK;
+	}
+	if (rc == BK_ERR_AUTH || rc == BK_ERR_FORMAT || rc == BK_ERR_LIMIT ||
+	    rc == BK_ERR_TRUNCATED) {
+		snprintf(g->res->pending_problem,
+			 sizeof(g->res->pending_problem), "%s", err->msg);
+		bk_error_clear(err);
 		bk_buf_release(&b);
 		return BK_OK;
 	}
@@ -187,6 +228,10 @@ static enum bk_code load_pending(struct gc *g, struct bk_error *err)
 		unsigned long long since;
 		struct pending *np;
 
+		if (!strncmp(line, "machine ", 8)) {
+			same_clock = mine[0] && !strcmp(line + 8, mine);
+			continue;
+		}
 		if (sscanf(line, "%95s %llu", key, &since) != 2 ||
 		    (strncmp(key, "data/", 5) && strncmp(key, "recipes/", 8)))
 			continue; /* tolerate: it only delays a deletion */
@@ -200,6 +245,10 @@ static enum bk_code load_pending(struct gc *g, struct bk_error *err)
 			 key);
 		g->pend[g->npend++].since = since;
 	}
+	/* another machine's clock (or an older zbak's, which did not say):
+	 * every entry counts from now */
+	for (size_t i = 0; !same_clock && i < g->npend; i++)
+		g->pend[i].since = g->now;
 	bk_buf_release(&b);
 	return BK_OK;
 }
@@ -248,12 +297,16 @@ static enum bk_code save_pending(struct gc *g, struct bk_error *err)
 {
 	struct bk_buf b;
 	enum bk_code rc = BK_OK;
+	char mine[64];
 
 	if (g->o->dry_run)
 		return BK_OK;
 	if (!g->nnext)
 		return bk_store_delete(g->r->store, PENDING_KEY, err);
 	bk_buf_init(&b, PENDING_MAX);
+	repo_machine_id(mine, sizeof(mine));
+	if (mine[0])
+		rc = bk_buf_printf(&b, err, "machine %s\n", mine);
 	for (size_t i = 0; !rc && i < g->nnext; i++)
 		rc = bk_buf_printf(&b, err, "%s %" PRIu64 "\n", g->next[i].key,
 				   g->next[i].since);
@@ -361,7 +414,7 @@ static enum bk_code check_live(struct gc *g, struct bk_index *idx,
 			char hex[2 * BK_ID_LEN + 1];
 
 			bk_id_hex(&id, hex);
-			return bk_error_set(err, BK_ERR_NOTFOUND,
+			return bk_error_set(err, BK_ERR_MISSING,
 					    "chunk %s, which a snapshot "
 					    "needs, is in no pack: not "
 					    "collecting anything (run zbak "

@@ -22,6 +22,12 @@ struct slot {
 	uint8_t used, flags;
 };
 
+/* A second place an index object gives for a chunk already known. */
+struct alt {
+	struct bk_id id;
+	struct bk_loc loc;
+};
+
 struct bk_index {
 	pthread_rwlock_t lock;
 	struct slot *tab;
@@ -31,6 +37,8 @@ struct bk_index {
 	uint32_t *packtab; /* open addressing over packs[], value+1 */
 	size_t packtabcap;
 	size_t objects;
+	struct alt *alts; /* while loading: resolved at the end */
+	size_t nalts, altcap;
 };
 
 static uint64_t h64(const struct bk_id *id)
@@ -71,6 +79,7 @@ void index_free(struct bk_index *idx)
 	free(idx->tab);
 	free(idx->packs);
 	free(idx->packtab);
+	free(idx->alts);
 	free(idx);
 }
 
@@ -213,6 +222,53 @@ enum bk_code index_claim(struct bk_index *idx, const struct bk_id *id,
 	return rc;
 }
 
+enum bk_code index_claim_present(struct bk_index *idx, const struct bk_id *id,
+				 struct packcheck *pc, struct bk_error *err)
+{
+	struct slot *s;
+	struct bk_id pack;
+	uint64_t need;
+	bool there = false;
+	enum bk_code rc;
+
+	pthread_rwlock_wrlock(&idx->lock);
+	s = find(idx, id);
+	if (!s->used) {
+		rc = put_locked(idx, id, NULL, IDX_PENDING)
+			     ? bk_error_set(err, BK_ERR_NOMEM,
+					    "out of memory growing the chunk "
+					    "index")
+			     : BK_OK;
+		pthread_rwlock_unlock(&idx->lock);
+		return rc;
+	}
+	if (s->flags & (IDX_PENDING | IDX_NEW)) {
+		pthread_rwlock_unlock(&idx->lock);
+		return BK_ERR_EXISTS;
+	}
+	pack = idx->packs[s->pack];
+	need = s->off + s->len;
+	pthread_rwlock_unlock(&idx->lock);
+
+	rc = packcheck_has(pc, &pack, need, &there, err);
+	if (rc)
+		return rc;
+	if (there)
+		return BK_ERR_EXISTS;
+	/* its pack is gone (or cut short): claim it again, unless another
+	 * thread did meanwhile */
+	pthread_rwlock_wrlock(&idx->lock);
+	s = find(idx, id);
+	rc = BK_ERR_EXISTS;
+	if (s->used && !(s->flags & (IDX_PENDING | IDX_NEW)) &&
+	    !memcmp(&idx->packs[s->pack], &pack, sizeof(pack))) {
+		s->flags = IDX_PENDING;
+		rc = BK_OK;
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	return rc;
+}
+
 void index_set(struct bk_index *idx, const struct bk_id *id,
 	       const struct bk_loc *loc, unsigned flags)
 {
@@ -252,11 +308,39 @@ static enum bk_code parse_index(struct bk_index *idx, const char *key,
 		struct bk_id id;
 		struct bk_loc loc;
 
+		struct slot *s;
+
 		memcpy(id.b, e, 32);
 		memcpy(loc.pack.b, e + 32, 32);
 		loc.off = get_le64(e + 64);
 		loc.len = get_le32(e + 72);
 		loc.rawlen = get_le32(e + 76);
+		/* a chunk another index object places in another pack (two
+		 * pushes stored it, or one stored it again because its pack
+		 * had gone): the first place stays, the others are kept
+		 * aside for index_load to choose a pack that is there */
+		s = find(idx, &id);
+		if (s->used && !(s->flags & IDX_PENDING) &&
+		    memcmp(&idx->packs[s->pack], &loc.pack, sizeof(loc.pack))) {
+			if (idx->nalts == idx->altcap) {
+				size_t nc = idx->altcap ? 2 * idx->altcap : 16;
+				struct alt *na =
+					realloc(idx->alts, nc * sizeof(*na));
+
+				if (!na) {
+					pthread_rwlock_unlock(&idx->lock);
+					return bk_error_set(err, BK_ERR_NOMEM,
+							    "out of memory "
+							    "loading %s",
+							    key);
+				}
+				idx->alts = na;
+				idx->altcap = nc;
+			}
+			idx->alts[idx->nalts].id = id;
+			idx->alts[idx->nalts++].loc = loc;
+			continue;
+		}
 		if (put_locked(idx, &id, &loc, flags)) {
 			pthread_rwlock_unlock(&idx->lock);
 			return bk_error_set(err, BK_ERR_NOMEM,
@@ -326,18 +410,85 @@ out:
 	return rc;
 }
 
+/*
+ * Chunks with more than one place: keep one in a pack that is there (the
+ * first one when it is, another when it is not), asking the store about
+ * each pack involved once.  Rare: two concurrent pushes stored a chunk
+ * twice, or a push stored it again because its pack had gone.
+ */
+static enum bk_code resolve_alts(struct bk_repo *r, struct bk_index *idx,
+				 struct bk_error *err)
+{
+	struct packcheck *pc = NULL;
+	enum bk_code rc = BK_OK;
+
+	if (!idx->nalts)
+		return BK_OK;
+	rc = packcheck_new(r, &pc, err);
+	for (size_t i = 0; !rc && i < idx->nalts; i++) {
+		const struct alt *a = &idx->alts[i];
+		struct bk_loc cur;
+		bool there = false;
+
+		if (!index_get(idx, &a->id, &cur))
+			continue;
+		rc = packcheck_has(pc, &cur.pack, cur.off + cur.len, &there,
+				   err);
+		if (rc || there)
+			continue;
+		rc = packcheck_has(pc, &a->loc.pack, a->loc.off + a->loc.len,
+				   &there, err);
+		if (!rc && there)
+			index_set(idx, &a->id, &a->loc, 0);
+	}
+	packcheck_free(pc);
+	free(idx->alts);
+	idx->alts = NULL;
+	idx->nalts = idx->altcap = 0;
+	return rc;
+}
+
+/* Is this failure to open an object its damage (rather than the store's
+ * trouble, which must fail the command)? */
+static bool damage(enum bk_code rc)
+{
+	return rc == BK_ERR_AUTH || rc == BK_ERR_FORMAT ||
+	       rc == BK_ERR_LIMIT || rc == BK_ERR_TRUNCATED;
+}
+
+/* Open and parse one sealed index object. */
+static enum bk_code load_one(struct bk_repo *r, struct bk_index *idx,
+			     const char *key, const struct bk_buf *sealed,
+			     struct bk_buf *plain, struct bk_error *err)
+{
+	enum bk_code rc;
+
+	bk_buf_reset(plain);
+	rc = bk_open(r->keys, BK_OBJ_INDEX, key, sealed->data, sealed->len,
+		     plain, err);
+	if (!rc)
+		rc = parse_index(idx, key, plain->data, plain->len, 0, err);
+	return rc;
+}
+
 enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 			bool scan_orphans, bool use_cache,
+			bk_report_fn damaged, void *ctx,
 			struct bk_error *err)
 {
 	struct keylist keys = { 0 }, packs = { 0 };
 	struct bk_buf sealed, plain;
+	bool skipped = false;
 	enum bk_code rc;
 
 	bk_buf_init(&plain, MAX_INDEX_OBJECT);
 	bk_buf_init(&sealed, MAX_INDEX_OBJECT + BK_SEAL_OVERHEAD);
 	rc = keylist_collect(r->store, "index/", &keys, err);
 	for (size_t i = 0; !rc && i < keys.n; i++) {
+		struct bk_error e2;
+		char line[BK_ERROR_MSG_MAX + 300];
+
+		bk_error_clear(&e2);
 		/* a remote repository's index objects come from the local
 		 * cache when it has them */
 		if (use_cache) {
@@ -347,22 +498,64 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 			bk_buf_reset(&sealed);
 			rc = bk_store_get(r->store, keys.key[i], &sealed, err);
 		}
-		bk_buf_reset(&plain);
-		if (!rc)
-			rc = bk_open(r->keys, BK_OBJ_INDEX, keys.key[i],
-				     sealed.data, sealed.len, &plain, err);
-		if (!rc)
-			rc = parse_index(idx, keys.key[i], plain.data,
-					 plain.len, 0, err);
-		if (!rc)
-			idx->objects++;
+		if (rc == BK_ERR_NOTFOUND) { /* gone since the listing */
+			bk_error_clear(err);
+			rc = BK_OK;
+			continue;
+		}
+		if (rc)
+			break; /* the store's trouble: the command fails */
+		rc = load_one(r, idx, keys.key[i], &sealed, &plain, &e2);
+		if (rc && damage(rc) && use_cache && r->cache) {
+			/* the cached copy, or the object itself? */
+			struct bk_error e3;
+
+			bk_buf_reset(&sealed);
+			if (bk_store_get(r->store, keys.key[i], &sealed, &e3) ==
+				    BK_OK &&
+			    load_one(r, idx, keys.key[i], &sealed, &plain,
+				     &e3) == BK_OK) {
+				repo_warn(r,
+					  "the local cache's copy of %s was "
+					  "damaged (%s): the cache was at "
+					  "fault, not the repository; copy "
+					  "replaced",
+					  keys.key[i], e2.msg);
+				bk_store_put(r->cache, keys.key[i],
+					     sealed.data, sealed.len, &e3);
+				rc = BK_OK;
+			}
+		}
+		if (rc && damage(rc)) {
+			snprintf(line, sizeof(line),
+				 "%s does not open (%s): skipped; the chunks "
+				 "it listed are found from the packs "
+				 "themselves ('zbak repair' writes a new "
+				 "index)",
+				 keys.key[i], e2.msg);
+			if (damaged)
+				damaged(ctx, line);
+			skipped = true;
+			rc = BK_OK;
+			continue;
+		}
+		if (rc) {
+			if (err)
+				*err = e2;
+			break;
+		}
+		idx->objects++;
 	}
+	if (!rc)
+		rc = resolve_alts(r, idx, err);
 	if (!rc && use_cache)
 		repo_cache_prune(r, keys.key, keys.n);
 	/* listing data/ is cheap on a directory; on a remote store only when
-	 * a push on this machine died, or nothing is known (new cache) */
-	if (rc || !scan_orphans ||
-	    (bk_store_remote(r->store) && !repo_cache_need_scan(r)))
+	 * a push on this machine died, nothing is known (new cache), or an
+	 * index object was skipped */
+	if (rc || (!scan_orphans && !skipped) ||
+	    (bk_store_remote(r->store) && !skipped &&
+	     !repo_cache_need_scan(r)))
 		goto out;
 	rc = keylist_collect(r->store, "data/", &packs, err);
 	for (size_t i = 0; !rc && i < packs.n; i++) {
@@ -375,8 +568,9 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 		pthread_rwlock_rdlock(&idx->lock);
 		known = pack_known(idx, &pack);
 		pthread_rwlock_unlock(&idx->lock);
-		/* a pack no index covers: a push died before its index.  It
-		 * may not have been synced, so every chunk is read and
+		/* a pack no index covers: a push died before its index, or
+		 * the index object that covered it does not open.  It may
+		 * not have been synced, so every chunk is read and
 		 * authenticated before it is reused. */
 		if (!known)
 			rc = orphan_pack(r, idx, &pack, packs.size[i], err);

@@ -468,3 +468,96 @@ enum bk_code chunk_open_blob(const struct bk_keys *k, const struct bk_id *id,
 		rc = chunk_decode(k, id, plain->data, plain->len, out, err);
 	return rc;
 }
+
+/* ---- which packs are there ------------------------------------------------- */
+
+struct packcheck {
+	struct bk_repo *r;
+	pthread_mutex_t mu;
+	struct pc_entry {
+		struct bk_id pack;
+		uint64_t size; /* UINT64_MAX: absent */
+	} *v;
+	size_t n, cap;
+};
+
+enum bk_code packcheck_new(struct bk_repo *r, struct packcheck **out,
+			   struct bk_error *err)
+{
+	struct packcheck *pc = calloc(1, sizeof(*pc));
+
+	*out = NULL;
+	if (!pc)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	pc->r = r;
+	pthread_mutex_init(&pc->mu, NULL);
+	*out = pc;
+	return BK_OK;
+}
+
+void packcheck_free(struct packcheck *pc)
+{
+	if (!pc)
+		return;
+	pthread_mutex_destroy(&pc->mu);
+	free(pc->v);
+	free(pc);
+}
+
+/* Under pc->mu: the remembered size of pack, or NULL. */
+static struct pc_entry *pc_find(struct packcheck *pc, const struct bk_id *pack)
+{
+	for (size_t i = 0; i < pc->n; i++)
+		if (!memcmp(&pc->v[i].pack, pack, sizeof(*pack)))
+			return &pc->v[i];
+	return NULL;
+}
+
+enum bk_code packcheck_has(struct packcheck *pc, const struct bk_id *pack,
+			   uint64_t need, bool *yes, struct bk_error *err)
+{
+	struct pc_entry *e;
+	uint64_t size = 0;
+	char key[80];
+	enum bk_code rc;
+
+	pthread_mutex_lock(&pc->mu);
+	e = pc_find(pc, pack);
+	if (e) {
+		*yes = e->size != UINT64_MAX && e->size >= need;
+		pthread_mutex_unlock(&pc->mu);
+		return BK_OK;
+	}
+	pthread_mutex_unlock(&pc->mu);
+	/* not under the lock: other packs are asked about meanwhile (two
+	 * threads asking about one pack both ask the store: harmless) */
+	repo_pack_key(pack, key);
+	rc = bk_store_head(pc->r->store, key, &size, err);
+	if (rc == BK_ERR_NOTFOUND) {
+		bk_error_clear(err);
+		size = UINT64_MAX;
+	} else if (rc) {
+		return rc;
+	}
+	pthread_mutex_lock(&pc->mu);
+	if (!pc_find(pc, pack)) {
+		if (pc->n == pc->cap) {
+			size_t nc = pc->cap ? 2 * pc->cap : 64;
+			struct pc_entry *nv = realloc(pc->v, nc * sizeof(*nv));
+
+			if (!nv) {
+				pthread_mutex_unlock(&pc->mu);
+				return bk_error_set(err, BK_ERR_NOMEM,
+						    "out of memory");
+			}
+			pc->v = nv;
+			pc->cap = nc;
+		}
+		pc->v[pc->n].pack = *pack;
+		pc->v[pc->n].size = size;
+		pc->n++;
+	}
+	pthread_mutex_unlock(&pc->mu);
+	*yes = size != UINT64_MAX && size >= need;
+	return BK_OK;
+}

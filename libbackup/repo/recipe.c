@@ -118,7 +118,7 @@ enum bk_code recipe_load_segment(struct bk_repo *r, const struct bk_id *seg,
 	bk_buf_init(&packed, MAX_SEGMENT_SEALED + BK_DRR_MAX_BEGIN_PAYLOAD * 2);
 	rc = repo_get_opened(r, BK_OBJ_RECIPE, key, packed.max, &packed, err);
 	if (rc == BK_ERR_NOTFOUND)
-		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+		rc = bk_error_set(err, BK_ERR_MISSING,
 				  "recipe segment %s is missing", key);
 	if (rc)
 		goto out;

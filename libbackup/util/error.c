@@ -72,6 +72,7 @@ const char *bk_strerror(enum bk_code code)
 	case BK_ERR_EXISTS: return "already exists";
 	case BK_ERR_STORAGE: return "storage unavailable";
 	case BK_ERR_BUSY: return "busy";
+	case BK_ERR_MISSING: return "missing object";
 	}
 	return "unknown error";
 }
