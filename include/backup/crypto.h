@@ -50,16 +50,21 @@ enum bk_obj_kind {
 	BK_OBJ_CONFIG = 7,
 	BK_OBJ_LOCK = 8,
 	BK_OBJ_GC = 9,
+	BK_OBJ_FORGOTTEN = 10,
 };
 
 struct bk_kdf_params {
 	uint64_t opslimit; /* argon2id passes */
 	uint64_t memlimit; /* bytes */
+	/* the key file's generation (bytes 10-11, authenticated): 0 when a
+	 * repository is made, one more at each passphrase change, so that a
+	 * client can tell an older key file put back (0..65535) */
+	unsigned generation;
 };
 
-/* Defaults: argon2id, 5 passes over 48 MiB.  Tests may lower them with
- * ZBAK_KDF_INSECURE_FAST=1 (1 pass, 8 MiB); the chosen costs are recorded
- * with the wrapped keys. */
+/* Defaults: argon2id, 5 passes over 48 MiB, generation 0.  The test build
+ * may lower the costs with ZBAK_KDF_INSECURE_FAST=1 (1 pass, 8 MiB); the
+ * chosen costs are recorded with the wrapped keys. */
 BK_EXPORT void bk_kdf_default(struct bk_kdf_params *p);
 
 struct bk_keys; /* opaque */

@@ -8,7 +8,7 @@
  *     0    8  magic "ZBAKKEY1"
  *     8    1  KDF id: 1 = argon2id v1.3 (crypto_pwhash_ALG_ARGON2ID13)
  *     9    1  AEAD id: 1 = XChaCha20-Poly1305 (IETF)
- *    10    2  reserved, zero
+ *    10    2  generation (u16): 0 at init, +1 at each passphrase change
  *    12    8  opslimit
  *    20    8  memlimit (bytes)
  *    28   16  salt
@@ -138,6 +138,7 @@ enum bk_code bk_crypto_init(struct bk_error *err)
 
 void bk_kdf_default(struct bk_kdf_params *p)
 {
+	p->generation = 0;
 	if (bk_hook_kdf_fast()) { /* tests only: util/hooks.h */
 		p->opslimit = crypto_pwhash_argon2id_OPSLIMIT_MIN;
 		p->memlimit = KDF_FAST_MEM;
@@ -290,8 +291,14 @@ enum bk_code bk_keys_wrap(const struct bk_keys *k, const char *pass,
 	memcpy(b, BLOB_MAGIC, BLOB_MAGIC_LEN);
 	b[BLOB_OFF_KDF] = BLOB_KDF_ARGON2ID13;
 	b[BLOB_OFF_AEAD] = BLOB_AEAD_XCHACHA20POLY1305;
-	b[BLOB_OFF_RESERVED] = 0;
-	b[BLOB_OFF_RESERVED + 1] = 0;
+	if (params->generation > 0xffff) {
+		rc = bk_error_set(err, BK_ERR_USAGE,
+				  "key file generation %u past 65535",
+				  params->generation);
+		goto out;
+	}
+	b[BLOB_OFF_RESERVED] = (uint8_t)params->generation;
+	b[BLOB_OFF_RESERVED + 1] = (uint8_t)(params->generation >> 8);
 	put_le64(b + BLOB_OFF_OPS, params->opslimit);
 	put_le64(b + BLOB_OFF_MEM, params->memlimit);
 	randombytes_buf(b + BLOB_OFF_SALT, BLOB_SALT_LEN);
@@ -359,11 +366,6 @@ enum bk_code bk_keys_unwrap(const void *blob, size_t len, const char *pass,
 				  b[BLOB_OFF_AEAD]);
 		goto out;
 	}
-	if (b[BLOB_OFF_RESERVED] || b[BLOB_OFF_RESERVED + 1]) {
-		rc = bk_error_set(err, BK_ERR_FORMAT,
-				  "key file: reserved bytes are not zero");
-		goto out;
-	}
 	ops = get_le64(b + BLOB_OFF_OPS);
 	mem = get_le64(b + BLOB_OFF_MEM);
 	/* before anything is allocated: a hostile blob must not make us
@@ -376,6 +378,8 @@ enum bk_code bk_keys_unwrap(const void *blob, size_t len, const char *pass,
 	if (params) {
 		params->opslimit = ops;
 		params->memlimit = mem;
+		params->generation = (unsigned)b[BLOB_OFF_RESERVED] |
+				     (unsigned)b[BLOB_OFF_RESERVED + 1] << 8;
 	}
 	k = keys_alloc(err);
 	if (!k) {

@@ -23,6 +23,7 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 {
 	struct keylist k = { 0 };
 	struct bk_snapshot *v = NULL;
+	struct trust_snap *t = NULL;
 	size_t count = 0;
 	enum bk_code rc, bad = BK_OK;
 
@@ -31,7 +32,8 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 	rc = keylist_collect(r->store, "snapshots/", &k, err);
 	if (!rc && k.n) {
 		v = calloc(k.n, sizeof(*v));
-		if (!v)
+		t = calloc(k.n, sizeof(*t));
+		if (!v || !t)
 			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	}
 	for (size_t i = 0; !rc && i < k.n; i++) {
@@ -40,6 +42,9 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		struct bk_error e;
 		enum bk_code mrc = manifest_load(r, k.key[i], &m, &e);
 
+		t[i].key = k.key[i];
+		t[i].opened = !mrc;
+		t[i].ident = m.ident;
 		if (mrc == BK_ERR_NOMEM) {
 			rc = bk_error_set(err, mrc, "%s", e.msg);
 			break;
@@ -68,6 +73,20 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		manifest_release(&m);
 		count++;
 	}
+	/* nothing deleted, replaced or put back behind zbak's back; a
+	 * forgotten manifest still there is left out (trust.c) */
+	if (!rc)
+		rc = repo_trust_listing(r, t, k.n, err);
+	for (size_t i = 0, j = 0; !rc && i < count; i++) {
+		bool gone = false;
+
+		for (size_t x = 0; x < k.n && !gone; x++)
+			gone = t[x].forgotten && !strcmp(t[x].key, v[i].key);
+		if (!gone)
+			v[j++] = v[i];
+		if (i + 1 == count)
+			count = j;
+	}
 	/* parents: the snapshot of the same dataset whose toguid is fromguid */
 	for (size_t i = 0; !rc && i < count; i++) {
 		if (!v[i].fromguid)
@@ -81,6 +100,7 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 			}
 	}
 	keylist_free(&k);
+	free(t);
 	if (rc) {
 		free(v);
 		return rc;

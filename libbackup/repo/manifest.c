@@ -197,11 +197,13 @@ enum bk_code manifest_load(struct bk_repo *r, const char *key,
 			   struct manifest *m, struct bk_error *err)
 {
 	struct bk_buf b;
+	struct bk_id ident;
 	enum bk_code rc;
 
 	memset(m, 0, sizeof(*m));
 	bk_buf_init(&b, MAX_MANIFEST);
-	rc = repo_get_opened(r, BK_OBJ_MANIFEST, key, MAX_MANIFEST, &b, err);
+	rc = repo_get_opened_id(r, BK_OBJ_MANIFEST, key, MAX_MANIFEST, &b,
+				&ident, err);
 	if (rc == BK_ERR_AUTH)
 		rc = bk_error_set(err, BK_ERR_AUTH,
 				  "manifest %s: authentication failed (altered, "
@@ -211,6 +213,7 @@ enum bk_code manifest_load(struct bk_repo *r, const char *key,
 		rc = manifest_parse(b.data, b.len, m, err);
 		if (rc)
 			bk_error_prefix(err, "%s", key);
+		m->ident = ident;
 	}
 	bk_buf_release(&b);
 	return rc;

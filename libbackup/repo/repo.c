@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Repository life cycle, object names, sealed get/put. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,15 +159,36 @@ void repo_pack_key(const struct bk_id *pack, char out[80])
 	snprintf(out, 80, "data/%.2s/%s", h, h);
 }
 
+/* The identity of a sealed object: BLAKE2b-256 of its bytes. */
+static void sealed_ident(const struct bk_buf *b, struct bk_id *ident)
+{
+	struct bk_hash h;
+
+	bk_hash_init(&h);
+	bk_hash_update(&h, b->data, b->len);
+	bk_hash_final(&h, ident);
+}
+
 enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
 			     const char *key, const void *plain, size_t len,
 			     bool excl, uint64_t *stored, struct bk_error *err)
+{
+	return repo_put_sealed_id(r, kind, key, plain, len, excl, stored, NULL,
+				  err);
+}
+
+enum bk_code repo_put_sealed_id(struct bk_repo *r, enum bk_obj_kind kind,
+				const char *key, const void *plain, size_t len,
+				bool excl, uint64_t *stored,
+				struct bk_id *ident, struct bk_error *err)
 {
 	struct bk_buf b;
 	enum bk_code rc;
 
 	bk_buf_init(&b, len + BK_SEAL_OVERHEAD + 1);
 	rc = bk_seal(r->keys, kind, key, plain, len, &b, err);
+	if (!rc && ident)
+		sealed_ident(&b, ident);
 	if (!rc)
 		rc = excl ? bk_store_put_new(r->store, key, b.data, b.len, err)
 			  : bk_store_put(r->store, key, b.data, b.len, err);
@@ -180,6 +202,14 @@ enum bk_code repo_get_opened(struct bk_repo *r, enum bk_obj_kind kind,
 			     const char *key, size_t max, struct bk_buf *out,
 			     struct bk_error *err)
 {
+	return repo_get_opened_id(r, kind, key, max, out, NULL, err);
+}
+
+enum bk_code repo_get_opened_id(struct bk_repo *r, enum bk_obj_kind kind,
+				const char *key, size_t max,
+				struct bk_buf *out, struct bk_id *ident,
+				struct bk_error *err)
+{
 	struct bk_buf b;
 	enum bk_code rc;
 
@@ -188,6 +218,8 @@ enum bk_code repo_get_opened(struct bk_repo *r, enum bk_obj_kind kind,
 	rc = bk_store_get(r->store, key, &b, err);
 	if (!rc)
 		rc = bk_open(r->keys, kind, key, b.data, b.len, out, err);
+	if (!rc && ident)
+		sealed_ident(&b, ident);
 	bk_buf_release(&b);
 	return rc;
 }
@@ -337,6 +369,7 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				 const char *pass, size_t passlen,
 				 struct bk_repo **out, struct bk_error *err)
 {
+	struct bk_kdf_params kdf;
 	struct bk_repo *r = calloc(1, sizeof(*r));
 	struct bk_buf b;
 	enum bk_code rc;
@@ -369,11 +402,13 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 	bk_buf_reset(&b);
 	rc = bk_store_get(r->store, KEYS_KEY, &b, err);
 	if (rc == BK_ERR_NOTFOUND)
-		rc = bk_error_set(err, BK_ERR_NOTFOUND,
+		rc = bk_error_set(err, BK_ERR_MISSING,
 				  "repository at %s has no keys object", url);
 	if (!rc)
 		rc = bk_keys_unwrap(b.data, b.len, pass, passlen, r->id,
-				    &r->keys, NULL, err);
+				    &r->keys, &kdf, err);
+	if (!rc)
+		r->keys_generation = kdf.generation;
 	if (rc == BK_ERR_AUTH)
 		rc = bk_error_set(err, BK_ERR_AUTH,
 				  "wrong passphrase for the repository at %s "
@@ -413,19 +448,54 @@ enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 			    struct bk_error *err)
 {
 	struct bk_buf blob;
-	struct bk_kdf_params def;
+	struct bk_kdf_params p;
 	enum bk_code rc;
 
-	if (!kdf) {
-		bk_kdf_default(&def);
-		kdf = &def;
-	}
+	if (kdf)
+		p = *kdf;
+	else
+		bk_kdf_default(&p);
+	/* one generation more: a client that saw this one refuses the older
+	 * key file, should it be put back (trust.c) */
+	if (r->keys_generation >= 0xffff)
+		return bk_error_set(err, BK_ERR_LIMIT,
+				    "the key file has had 65535 passphrases: "
+				    "make a new repository");
+	p.generation = r->keys_generation + 1;
 	bk_buf_init(&blob, MAX_KEYS_BLOB);
-	rc = bk_keys_wrap(r->keys, pass, passlen, kdf, r->id, &blob, err);
+	rc = bk_keys_wrap(r->keys, pass, passlen, &p, r->id, &blob, err);
 	if (!rc) /* atomic replace: the old keys object stays until then */
 		rc = bk_store_put(r->store, KEYS_KEY, blob.data, blob.len, err);
+	if (!rc) {
+		r->keys_generation = p.generation;
+		repo_trust_keys_changed(r);
+	}
 	bk_buf_release(&blob);
 	return rc;
+}
+
+void bk_repo_set_warn(struct bk_repo *r, bk_report_fn fn, void *ctx)
+{
+	r->warn = fn;
+	r->warn_ctx = ctx;
+}
+
+void repo_warn(struct bk_repo *r, const char *fmt, ...)
+{
+	char line[BK_ERROR_MSG_MAX + 512];
+	va_list ap;
+
+	if (!r->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	r->warn(r->warn_ctx, line);
+}
+
+static void index_damaged(void *ctx, const char *line)
+{
+	repo_warn(ctx, "%s", line);
 }
 
 enum bk_code repo_index(struct bk_repo *r, struct bk_index **out,
@@ -439,7 +509,8 @@ enum bk_code repo_index(struct bk_repo *r, struct bk_index **out,
 
 		rc = index_new(&idx, err);
 		if (!rc)
-			rc = index_load(r, idx, true, true, err);
+			rc = index_load(r, idx, true, true, index_damaged, r,
+					err);
 		if (rc)
 			index_free(idx);
 		else

@@ -49,6 +49,13 @@ static void problem(struct vctx *c, enum bk_code code, const char *fmt, ...)
 		c->o->report(c->o->report_ctx, msg);
 }
 
+/* An index object that does not open: damage (index_load goes on without
+ * it and finds its chunks from the packs). */
+static void index_problem(void *ctx, const char *line)
+{
+	problem(ctx, BK_ERR_AUTH, "%s", line);
+}
+
 static enum bk_code note_pack(void *vctx, const char *key, uint64_t size,
 			      struct bk_error *err)
 {
@@ -99,7 +106,7 @@ static enum bk_code check_entry(void *vctx, const struct bk_id *id,
 	bk_id_hex(id, h);
 	bk_id_hex(&loc->pack, ph);
 	if (!p) {
-		problem(c, BK_ERR_NOTFOUND,
+		problem(c, BK_ERR_MISSING,
 			"chunk %s: its pack data/%.2s/%s is missing", h, ph,
 			ph);
 		return BK_OK;
@@ -142,7 +149,7 @@ static void check_snapshot(struct vctx *c, struct bk_index *idx,
 					char h[2 * BK_ID_LEN + 1];
 
 					bk_id_hex(&id, h);
-					problem(c, BK_ERR_NOTFOUND,
+					problem(c, BK_ERR_MISSING,
 						"%s: chunk %s is in no index",
 						m->name, h);
 				} else if (loc.rawlen !=
@@ -265,7 +272,8 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	 * as the repository holds them, not the local cache's copies */
 	rc = index_new(&idx, err);
 	if (!rc)
-		rc = index_load(r, idx, false, false, err);
+		rc = index_load(r, idx, false, false, index_problem, &c,
+				err);
 	if (rc)
 		goto out;
 	res->indexes = index_objects(idx);
@@ -304,6 +312,32 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 		ok[i] = true;
 		check_snapshot(&c, idx, keys.key[i], &ms[i], &seg);
 	}
+	/* nothing deleted, replaced or put back behind zbak's back */
+	{
+		struct trust_snap *t = calloc(keys.n ? keys.n : 1, sizeof(*t));
+		struct bk_error e;
+
+		if (!t) {
+			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < keys.n; i++) {
+			t[i].key = keys.key[i];
+			t[i].opened = ok[i];
+			t[i].ident = ms[i].ident;
+		}
+		if (repo_trust_listing(r, t, keys.n, &e))
+			problem(&c, e.code, "%s", e.msg);
+		for (size_t i = 0; i < keys.n; i++)
+			if (t[i].forgotten)
+				problem(&c, BK_ERR_AUTH,
+					"%s was forgotten, but its manifest is "
+					"there: a forget that did not finish, "
+					"or an old manifest put back ('zbak "
+					"forget %s' removes it)",
+					keys.key[i], ms[i].name);
+		free(t);
+	}
 	/* chains: every incremental's source is stored */
 	for (size_t i = 0; i < keys.n; i++) {
 		bool found = false;
@@ -314,7 +348,7 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 			found = ok[j] && ms[j].toguid == ms[i].fromguid &&
 				strcmp(ms[j].dataset, ms[i].dataset) == 0;
 		if (!found)
-			problem(&c, BK_ERR_NOTFOUND,
+			problem(&c, BK_ERR_MISSING,
 				"%s: chain broken: its source (guid %016" PRIx64
 				") is not in the repository",
 				ms[i].name, ms[i].fromguid);
