@@ -70,7 +70,7 @@ expect() {
 
 run_cases() {
 	test_expect_success "commands$1" '
-		expect "" "backup help init inspect key ls pool prune push restore verify version" &&
+		expect "" "accept-changes backup forget gc help init inspect key ls pool prune push repair restore unlock verify version" &&
 		expect "p" "pool prune push" &&
 		expect "-q re" "restore" &&
 		expect "-r $TMP/repo --config $TMP/x veri" "verify" &&
@@ -85,7 +85,7 @@ run_cases() {
 		expect "key " "passwd" &&
 		expect "ls " "--json" &&
 		expect "verify --read" "--read-data --read-data=" &&
-		expect "pool " "create destroy diff free list recv rollback send snapshot write" &&
+		expect "pool " "create destroy diff free hold holds list recv release rollback send snapshot write" &&
 		expect "pool list -t " "all filesystem snapshot" &&
 		expect "pool list -o name,gu" "name,guid" &&
 		expect "pool destroy -" "-R -r"
