@@ -29,7 +29,7 @@ static size_t sealed_len;
 
 static void init_once(void)
 {
-	struct bk_kdf_params p = { 1, 8192 };
+	struct bk_kdf_params p = { 1, 8192, 0 };
 	struct bk_error err;
 	struct bk_buf b;
 

@@ -99,7 +99,7 @@ static void wrap_round_trip(void **state)
 {
 	struct fixture *f = *state;
 	struct bk_keys *k2 = NULL;
-	struct bk_kdf_params p = { 0, 0 };
+	struct bk_kdf_params p = { 0, 0, 0 };
 	struct bk_error err;
 
 	assert_int_equal(f->blob.len, 180);
@@ -112,6 +112,44 @@ static void wrap_round_trip(void **state)
 	assert_int_equal(p.memlimit, 8u << 20);
 	assert_same_keys(f->k, k2);
 	bk_keys_free(k2);
+}
+
+/* The generation: bytes 10-11, authenticated, reported; 0..65535. */
+static void wrap_generation(void **state)
+{
+	struct fixture *f = *state;
+	struct bk_kdf_params p;
+	struct bk_keys *k2 = NULL;
+	struct bk_buf b2;
+	struct bk_error err;
+
+	assert_int_equal(f->blob.data[10], 0);
+	assert_int_equal(f->blob.data[11], 0);
+	bk_kdf_default(&p);
+	p.generation = 258;
+	bk_buf_init(&b2, 4096);
+	assert_int_equal(bk_keys_wrap(f->k, pass, strlen(pass), &p, repo_a, &b2,
+				      &err),
+			 BK_OK);
+	assert_int_equal(b2.data[10], 2);
+	assert_int_equal(b2.data[11], 1);
+	p.generation = 0;
+	assert_int_equal(bk_keys_unwrap(b2.data, b2.len, pass, strlen(pass),
+					repo_a, &k2, &p, &err),
+			 BK_OK);
+	assert_int_equal(p.generation, 258);
+	bk_keys_free(k2);
+	/* changed, it no longer opens: the generation is authenticated */
+	b2.data[10] = 1;
+	assert_int_equal(bk_keys_unwrap(b2.data, b2.len, pass, strlen(pass),
+					repo_a, &k2, NULL, &err),
+			 BK_ERR_AUTH);
+	bk_buf_reset(&b2);
+	p.generation = 65536;
+	assert_int_equal(bk_keys_wrap(f->k, pass, strlen(pass), &p, repo_a, &b2,
+				      &err),
+			 BK_ERR_USAGE);
+	bk_buf_release(&b2);
 }
 
 static void wrap_twice_differs(void **state)
@@ -264,7 +302,7 @@ static void unwrap_hostile_costs(void **state)
 	assert_int_equal(f->blob.len, sizeof(copy));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct bk_keys *k2 = NULL;
-		struct bk_kdf_params p = { bad[i].ops, bad[i].mem };
+		struct bk_kdf_params p = { bad[i].ops, bad[i].mem, 0 };
 		struct bk_buf b;
 		struct bk_error err;
 
@@ -676,6 +714,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(kdf_defaults),
 		cmocka_unit_test(wrap_round_trip),
+		cmocka_unit_test(wrap_generation),
 		cmocka_unit_test(wrap_twice_differs),
 		cmocka_unit_test(unwrap_wrong_pass),
 		cmocka_unit_test(unwrap_other_repo),
