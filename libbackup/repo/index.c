@@ -364,8 +364,35 @@ static bool pack_known(struct bk_index *idx, const struct bk_id *pack)
 	return false;
 }
 
-/* Index the chunks of an unindexed pack that open and match their ids. */
+/* The packs of a data/ listing, sorted: which are there. */
+struct present {
+	struct bk_id *v;
+	size_t n;
+};
+
+static int cmp_pack_id(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct bk_id));
+}
+
+static bool is_present(const struct present *p, const struct bk_id *pack)
+{
+	return p->n && bsearch(pack, p->v, p->n, sizeof(*p->v), cmp_pack_id);
+}
+
+/* Does the index lack this chunk, or place it in a pack that is gone? */
+static bool wanted(struct bk_index *idx, const struct present *p,
+		   const struct bk_id *id)
+{
+	struct bk_loc loc;
+
+	return !index_get(idx, id, &loc) || !is_present(p, &loc.pack);
+}
+
+/* Index the chunks of a pack that the index lacks (or places in a pack
+ * that is gone), once they open and match their ids. */
 static enum bk_code orphan_pack(struct bk_repo *r, struct bk_index *idx,
+				const struct present *there,
 				const struct bk_id *pack, uint64_t size,
 				struct bk_error *err)
 {
@@ -381,8 +408,16 @@ static enum bk_code orphan_pack(struct bk_repo *r, struct bk_index *idx,
 	bk_buf_init(&plain, BK_DRR_MAX_PAYLOAD + 64);
 	bk_buf_init(&chunk, BK_DRR_MAX_PAYLOAD + 1);
 	rc = pack_read_header(r, pack, size, &e, &n, &perr);
-	if (!rc)
+	if (!rc) {
+		/* only what the index does not know yet is read */
+		size_t unknown = 0;
+
+		for (size_t j = 0; j < n; j++)
+			unknown += wanted(idx, there, &e[j].id);
+		if (!unknown)
+			goto out;
 		rc = bk_store_get(r->store, key, &raw, &perr);
+	}
 	if (rc) {
 		/* unreadable (cut short by a crash, say): garbage, which
 		 * verify reports and a collection removes */
@@ -393,8 +428,8 @@ static enum bk_code orphan_pack(struct bk_repo *r, struct bk_index *idx,
 	for (size_t j = 0; j < n; j++) {
 		struct bk_loc loc = { *pack, e[j].off, e[j].len, e[j].rawlen };
 
-		if (e[j].off + e[j].len > raw.len || index_get(idx, &e[j].id,
-							       NULL))
+		if (e[j].off + e[j].len > raw.len ||
+		    !wanted(idx, there, &e[j].id))
 			continue;
 		if (chunk_open_blob(r->keys, &e[j].id, key, e[j].off,
 				    raw.data + e[j].off, e[j].len, &plain,
@@ -477,6 +512,7 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 			struct bk_error *err)
 {
 	struct keylist keys = { 0 }, packs = { 0 };
+	struct present there = { NULL, 0 };
 	struct bk_buf sealed, plain;
 	bool skipped = false;
 	enum bk_code rc;
@@ -558,6 +594,17 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 	     !repo_cache_need_scan(r)))
 		goto out;
 	rc = keylist_collect(r->store, "data/", &packs, err);
+	if (!rc && packs.n && !(there.v = calloc(packs.n, sizeof(*there.v))))
+		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < packs.n; i++) {
+		const char *base = strrchr(packs.key[i], '/');
+
+		if (base && bk_id_parse(base + 1, &there.v[there.n], NULL) ==
+				    BK_OK)
+			there.n++;
+	}
+	if (there.n > 1)
+		qsort(there.v, there.n, sizeof(*there.v), cmp_pack_id);
 	for (size_t i = 0; !rc && i < packs.n; i++) {
 		const char *base = strrchr(packs.key[i], '/');
 		struct bk_id pack;
@@ -568,16 +615,20 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 		pthread_rwlock_rdlock(&idx->lock);
 		known = pack_known(idx, &pack);
 		pthread_rwlock_unlock(&idx->lock);
-		/* a pack no index covers: a push died before its index, or
-		 * the index object that covered it does not open.  It may
-		 * not have been synced, so every chunk is read and
-		 * authenticated before it is reused. */
-		if (!known)
-			rc = orphan_pack(r, idx, &pack, packs.size[i], err);
+		/* a pack no index covers: a push died before its index; or,
+		 * when an index object did not open, any pack (the others
+		 * may list only part of it): its header says which chunks
+		 * it holds, and those the index lacks are read and
+		 * authenticated (it may not have been synced) before they
+		 * are reused */
+		if (!known || skipped)
+			rc = orphan_pack(r, idx, &there, &pack, packs.size[i],
+					 err);
 	}
 	if (!rc)
 		repo_cache_scanned(r);
 out:
+	free(there.v);
 	keylist_free(&keys);
 	keylist_free(&packs);
 	bk_buf_release(&plain);

@@ -72,7 +72,7 @@ run_cases() {
 	test_expect_success "commands$1" '
 		expect "" "accept-changes backup forget gc help init inspect key ls pool prune push repair restore unlock verify version" &&
 		expect "p" "pool prune push" &&
-		expect "-q re" "restore" &&
+		expect "-q re" "repair restore" &&
 		expect "-r $TMP/repo --config $TMP/x veri" "verify" &&
 		expect "help pr" "prune"
 	'
