@@ -352,19 +352,44 @@ void repo_trust_keys_changed(struct bk_repo *r)
 	seen_free(&s);
 }
 
-static const struct trust_snap *listed(const struct trust_snap *v, size_t n,
-				       const char *key)
+/* Lookups by key in O(log n): a repository holds thousands of snapshots. */
+static int cmp_seen_key(const void *a, const void *b)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i].key, key))
-			return &v[i];
-	return NULL;
+	return strcmp(((const struct seen_snap *)a)->key,
+		      ((const struct seen_snap *)b)->key);
+}
+
+static int cmp_snap_ptr(const void *a, const void *b)
+{
+	return strcmp((*(const struct trust_snap *const *)a)->key,
+		      (*(const struct trust_snap *const *)b)->key);
+}
+
+static const struct trust_snap *listed(const struct trust_snap **by_key,
+				       size_t n, const char *key)
+{
+	struct trust_snap want = { key, { { 0 } }, false, false };
+	const struct trust_snap *w = &want, **hit;
+
+	hit = n ? bsearch(&w, by_key, n, sizeof(*by_key), cmp_snap_ptr) : NULL;
+	return hit ? *hit : NULL;
+}
+
+/* The entry of s (sorted by key) for key, or NULL. */
+static const struct seen_snap *seen_find(const struct seen *s, const char *key)
+{
+	struct seen_snap want;
+
+	snprintf(want.key, sizeof(want.key), "%s", key);
+	return s->n ? bsearch(&want, s->v, s->n, sizeof(*s->v), cmp_seen_key)
+		    : NULL;
 }
 
 enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
 				size_t n, struct bk_error *err)
 {
 	struct verdict vd = { r, 0, "" };
+	const struct trust_snap **by_key = NULL;
 	struct forgotten fg;
 	struct seen s, next;
 	char when[300];
@@ -374,7 +399,17 @@ enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
 	rc = forgotten_load(r, &fg, err);
 	if (rc)
 		return rc;
+	if (n && !(by_key = calloc(n, sizeof(*by_key)))) {
+		free(fg.v);
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		by_key[i] = &v[i];
+	if (n > 1)
+		qsort(by_key, n, sizeof(*by_key), cmp_snap_ptr);
 	seen_load(r, &s);
+	if (s.n > 1)
+		qsort(s.v, s.n, sizeof(*s.v), cmp_seen_key);
 	memset(&next, 0, sizeof(next));
 	check_keys(&vd, &s);
 	/* forgotten manifests still (or again) there: never used */
@@ -393,7 +428,7 @@ enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
 	/* what this machine saw: gone, or replaced, without a forget */
 	for (size_t i = 0; i < s.n; i++) {
 		const struct seen_snap *o = &s.v[i];
-		const struct trust_snap *t = listed(v, n, o->key);
+		const struct trust_snap *t = listed(by_key, n, o->key);
 
 		if (t && (!t->opened ||
 			  !memcmp(&t->ident, &o->ident, sizeof(o->ident))))
@@ -418,22 +453,22 @@ enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
 		next.have_keys = true;
 		next.keys_generation = r->keys_generation;
 		for (size_t i = 0; i < n && !rc; i++) {
+			const struct seen_snap *o = seen_find(&s, v[i].key);
 			uint64_t since = now;
 
 			if (!v[i].opened || v[i].forgotten)
 				continue;
-			for (size_t j = 0; j < s.n; j++)
-				if (!strcmp(s.v[j].key, v[i].key) &&
-				    !memcmp(&s.v[j].ident, &v[i].ident,
-					    sizeof(v[i].ident)))
-					since = s.v[j].since;
+			if (o && !memcmp(&o->ident, &v[i].ident,
+					 sizeof(v[i].ident)))
+				since = o->since;
 			if (seen_add(&next, v[i].key, &v[i].ident, since))
 				rc = bk_error_set(err, BK_ERR_NOMEM,
 						  "out of memory");
 		}
 		/* what did not open stays as it was remembered */
 		for (size_t i = 0; i < s.n && !rc; i++) {
-			const struct trust_snap *t = listed(v, n, s.v[i].key);
+			const struct trust_snap *t =
+				listed(by_key, n, s.v[i].key);
 
 			if (t && !t->opened &&
 			    seen_add(&next, s.v[i].key, &s.v[i].ident,
@@ -447,6 +482,7 @@ enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
 	seen_free(&next);
 	seen_free(&s);
 	free(fg.v);
+	free(by_key);
 	return rc;
 }
 
