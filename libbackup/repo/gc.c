@@ -100,11 +100,13 @@ static enum bk_code mark_live(struct gc *g, struct bk_error *err)
 {
 	struct keylist keys = { 0 };
 	struct trust_snap *t = NULL;
+	struct trust_state *st;
 	struct manifest *ms = NULL;
 	struct bk_buf seg;
 	enum bk_code rc;
 
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
+	st = repo_trust_begin(g->r); /* before the listing */
 	rc = keylist_collect(g->r->store, "snapshots/", &keys, err);
 	if (!rc && keys.n &&
 	    (!(t = calloc(keys.n, sizeof(*t))) ||
@@ -125,10 +127,12 @@ static enum bk_code mark_live(struct gc *g, struct bk_error *err)
 	 * collected here: refuse instead; a forgotten manifest still there
 	 * keeps nothing alive (trust.c) */
 	if (!rc) {
-		rc = repo_trust_listing(g->r, t, keys.n, err);
+		rc = repo_trust_listing(g->r, st, t, keys.n, err);
+		st = NULL;
 		if (rc)
 			bk_error_prefix(err, "cannot collect garbage");
 	}
+	repo_trust_abandon(st);
 	for (size_t i = 0; !rc && i < keys.n; i++) {
 		if (t[i].forgotten)
 			continue;

@@ -24,11 +24,13 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 	struct keylist k = { 0 };
 	struct bk_snapshot *v = NULL;
 	struct trust_snap *t = NULL;
+	struct trust_state *st;
 	size_t count = 0;
 	enum bk_code rc, bad = BK_OK;
 
 	*out = NULL;
 	*n = 0;
+	st = repo_trust_begin(r); /* before the listing: trust.h */
 	rc = keylist_collect(r->store, "snapshots/", &k, err);
 	if (!rc && k.n) {
 		v = calloc(k.n, sizeof(*v));
@@ -76,7 +78,9 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 	/* nothing deleted, replaced or put back behind zbak's back; a
 	 * forgotten manifest still there is left out (trust.c) */
 	if (!rc)
-		rc = repo_trust_listing(r, t, k.n, err);
+		rc = repo_trust_listing(r, st, t, k.n, err);
+	else
+		repo_trust_abandon(st);
 	for (size_t i = 0, j = 0; !rc && i < count; i++) {
 		bool gone = false;
 

@@ -89,13 +89,22 @@ struct trust_snap {
 	bool forgotten;     /* set: a forget record names it: not to be used */
 };
 
-/* Every manifest of a listing against what this machine saw and the
+/*
+ * Every manifest of a listing against what this machine saw and the
  * forget records (and the key file's generation): forgotten ones marked
  * (and warned about), BK_ERR_AUTH naming the first change no zbak makes
  * (the others through repo_warn); this machine's memory updated
- * otherwise. */
-enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
-				size_t n, struct bk_error *err);
+ * otherwise.  Order matters with pushes and forgets running meanwhile:
+ * what this machine saw is read before the listing (repo_trust_begin; a
+ * push records its manifest after writing it), the forget records after
+ * it (inside; a forget writes its record before deleting).  Takes st.
+ */
+struct trust_state;
+struct trust_state *repo_trust_begin(struct bk_repo *r);
+void repo_trust_abandon(struct trust_state *st); /* not used after all */
+enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_state *st,
+				struct trust_snap *v, size_t n,
+				struct bk_error *err);
 /* One manifest about to be used (restore by name): refused when
  * forgotten, or not the one this machine saw under that name. */
 enum bk_code repo_trust_manifest(struct bk_repo *r, const char *key,

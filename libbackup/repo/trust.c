@@ -385,8 +385,30 @@ static const struct seen_snap *seen_find(const struct seen *s, const char *key)
 		    : NULL;
 }
 
-enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
-				size_t n, struct bk_error *err)
+struct trust_state {
+	struct seen s;
+};
+
+struct trust_state *repo_trust_begin(struct bk_repo *r)
+{
+	struct trust_state *st = calloc(1, sizeof(*st));
+
+	if (st)
+		seen_load(r, &st->s);
+	return st;
+}
+
+void repo_trust_abandon(struct trust_state *st)
+{
+	if (!st)
+		return;
+	seen_free(&st->s);
+	free(st);
+}
+
+enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_state *st,
+				struct trust_snap *v, size_t n,
+				struct bk_error *err)
 {
 	struct verdict vd = { r, 0, "" };
 	const struct trust_snap **by_key = NULL;
@@ -396,10 +418,18 @@ enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
 	uint64_t now = bk_now();
 	enum bk_code rc;
 
+	memset(&s, 0, sizeof(s));
+	if (st) { /* what it saw, read before the listing */
+		s = st->s;
+		free(st);
+	}
 	rc = forgotten_load(r, &fg, err);
-	if (rc)
+	if (rc) {
+		seen_free(&s);
 		return rc;
+	}
 	if (n && !(by_key = calloc(n, sizeof(*by_key)))) {
+		seen_free(&s);
 		free(fg.v);
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	}
@@ -407,7 +437,6 @@ enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_snap *v,
 		by_key[i] = &v[i];
 	if (n > 1)
 		qsort(by_key, n, sizeof(*by_key), cmp_snap_ptr);
-	seen_load(r, &s);
 	if (s.n > 1)
 		qsort(s.v, s.n, sizeof(*s.v), cmp_seen_key);
 	memset(&next, 0, sizeof(next));

@@ -244,6 +244,7 @@ out:
 enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 		       struct bk_verify_result *res, struct bk_error *err)
 {
+	struct trust_state *st = NULL;
 	struct vctx c = { .r = r, .o = o, .res = res };
 	struct bk_index *idx = NULL;
 	struct keylist keys = { 0 };
@@ -265,6 +266,7 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	/* Snapshots first, then indexes, then packs: a push writes packs,
 	 * then its index, then its manifest, so in this order everything a
 	 * listed manifest needs is found even while pushes run beside us. */
+	st = repo_trust_begin(r); /* before the listing (repo_impl.h) */
 	rc = keylist_collect(r->store, "snapshots/", &keys, err);
 	if (rc)
 		goto out;
@@ -326,8 +328,9 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 			t[i].opened = ok[i];
 			t[i].ident = ms[i].ident;
 		}
-		if (repo_trust_listing(r, t, keys.n, &e))
+		if (repo_trust_listing(r, st, t, keys.n, &e))
 			problem(&c, e.code, "%s", e.msg);
+		st = NULL;
 		for (size_t i = 0; i < keys.n; i++)
 			if (t[i].forgotten)
 				problem(&c, BK_ERR_AUTH,
@@ -388,6 +391,7 @@ out:
 	free(c.packs);
 	index_free(idx);
 	bk_buf_release(&seg);
+	repo_trust_abandon(st);
 	repo_lock_release(lock);
 	if (!rc && res->problems) {
 		*err = c.first_err;
