@@ -69,7 +69,7 @@ int cmd_gc(int argc, char **argv)
 	struct bk_error err;
 	enum bk_code rc;
 	bool verbose = false;
-	char *end;
+	uint64_t n;
 	int c, ret;
 	char a[32], b[32];
 
@@ -79,19 +79,18 @@ int cmd_gc(int argc, char **argv)
 		case 'n': o.dry_run = true; break;
 		case 'v': verbose = true; break;
 		case 'm':
-			o.margin_seconds = strtoull(optarg, &end, 10);
-			if (*end || *optarg == '-')
-				return usage_error(self, "bad --margin '%s'",
-						   optarg);
+			if ((ret = parse_number("--margin", optarg, 0,
+						GC_MARGIN_MAX, &n)))
+				return ret;
+			o.margin_seconds = n;
 			if (!o.margin_seconds) /* 0 means "at once" here */
 				setenv("ZBAK_GC_MARGIN", "0", 1);
 			break;
 		case 'p':
-			o.repack_percent = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || o.repack_percent < 1 ||
-			    o.repack_percent > 100)
-				return usage_error(self,
-						   "--repack takes 1..100");
+			/* 0 would be the library's "default" (50) */
+			if ((ret = parse_number("--repack", optarg, 1, 100, &n)))
+				return ret;
+			o.repack_percent = (unsigned)n;
 			break;
 		default: return usage_error(self, NULL);
 		}

@@ -163,14 +163,25 @@ int cmd_verify(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'd') {
-			char *end = NULL;
-			unsigned long p = optarg ? strtoul(optarg, &end, 10)
-						 : 100;
+			char pct[32];
+			size_t n = optarg ? strlen(optarg) : 0;
+			uint64_t p = 100;
 
-			if ((optarg && (*end && strcmp(end, "%") != 0)) ||
-			    p < 1 || p > 100)
-				return usage_error(self, "--read-data takes a "
-						   "percentage, 1 to 100");
+			/* "--read-data=10" or "--read-data=10%" */
+			if (n && optarg[n - 1] == '%')
+				n--;
+			if (optarg) {
+				const char *num = optarg; /* too long: as is */
+
+				if (n < sizeof(pct)) {
+					memcpy(pct, optarg, n);
+					pct[n] = '\0';
+					num = pct;
+				}
+				if ((ret = parse_number("--read-data", num, 1,
+							100, &p)))
+					return ret;
+			}
 			o.read_data_percent = (unsigned)p;
 		} else {
 			return usage_error(self, NULL);

@@ -1,0 +1,118 @@
+#!/bin/bash
+# What zbak takes from the user is checked before anything happens: every
+# number on the command line and in the environment is range-checked (exit
+# 2, a message naming the option or the variable; nothing wraps, nothing
+# silently means the default), and the repository is left as it was.  The
+# repository is a directory, or S3 under ZBAK_TEST_BACKEND=s3 (tests/lib.sh).
+. "$(dirname "$0")/../lib.sh"
+
+export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE='correct horse'
+unset ZBAK_REPO ZBAK_NEW_PASSPHRASE ZBAK_CONFIG ZBAK_LOCK_WAIT \
+	ZBAK_POOL_LOCK_WAIT ZBAK_GC_MARGIN
+repo_new; R=$REPO
+z() { "$ZBAK" -r "$R" "$@"; }
+gen() { "$ZBAK" debug gen --objects 2 --size 1M "$@"; }
+
+# exit2 NAME CMD...: CMD exits 2 (no crash, no sanitizer report) and its
+# message names NAME; stdout and stderr in $TMP/out and $TMP/err
+exit2() {
+	local name=$1 rc
+	shift
+	"$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+	rc=$?
+	if [ $rc -ne 2 ]; then
+		echo "exit $rc, expected 2: $*"
+		cat "$TMP/err"
+		return 1
+	fi
+	if grep -q -E 'Sanitizer|runtime error' "$TMP/err"; then
+		cat "$TMP/err"
+		return 1
+	fi
+	grep -q -F -e "$name" "$TMP/err" ||
+		{ echo "the message does not name $name: $*"; cat "$TMP/err"; return 1; }
+}
+
+test_expect_success 'setup: a repository with two snapshots, one forgotten (garbage for gc)' '
+	z init >/dev/null &&
+	gen -o "$TMP/s1" && gen --seed 2 -o "$TMP/s2" &&
+	z push "$TMP/s1" >/dev/null && z push --name pool/fs@other "$TMP/s2" >/dev/null &&
+	z forget pool/fs@other >/dev/null &&
+	repo_state "$R" >"$TMP/pristine"
+'
+
+# --- numbers on the command line -------------------------------------------
+
+bad_threads=(abc 0 -1 257 100000 4294967295 4294967296 1e20 0x10 +4 "" " 5" 5x)
+
+test_expect_success 'push --threads out of 1..256 or not a number: exit 2, nothing stored' '
+	for t in "${bad_threads[@]}"; do
+		exit2 --threads z push --threads "$t" "$TMP/s1" || exit 1
+		grep -q "1 to 256" "$TMP/err" || { cat "$TMP/err"; exit 1; }
+	done &&
+	repo_state "$R" | cmp - "$TMP/pristine"
+'
+
+test_expect_success 'restore --threads out of 1..256 or not a number: exit 2, nothing written' '
+	for t in "${bad_threads[@]}"; do
+		exit2 --threads z restore pool/fs@v1 --threads "$t" -o "$TMP/r" || exit 1
+		test ! -e "$TMP/r" || exit 1
+	done &&
+	exit2 --threads z restore pool/fs@v1 --to pool/x --threads 0 &&
+	repo_state "$R" | cmp - "$TMP/pristine"
+'
+
+test_expect_success '--threads 1 and 256 are taken' '
+	z push --threads 1 "$TMP/s1" >/dev/null &&
+	z restore pool/fs@v1 --threads 256 | cmp - "$TMP/s1" &&
+	z restore pool/fs@v1 --threads 1 | cmp - "$TMP/s1"
+'
+
+test_expect_success 'gc --margin beyond ten years or not a number: exit 2, nothing deleted' '
+	for m in 99999999999999999999 18446744073709551615 315360001 -1 abc 1h ""; do
+		exit2 --margin z gc --margin "$m" || exit 1
+		grep -q "0 to 315360000" "$TMP/err" || { cat "$TMP/err"; exit 1; }
+	done &&
+	repo_state "$R" | cmp - "$TMP/pristine" &&
+	z gc --dry-run --margin 315360000 >/dev/null
+'
+
+test_expect_success 'gc --repack out of 1..100 or not a number: exit 2, nothing repacked' '
+	for p in 0 101 4294967297 4294967346 -1 abc 50% ""; do
+		exit2 --repack z gc --repack "$p" || exit 1
+		grep -q "1 to 100" "$TMP/err" || { cat "$TMP/err"; exit 1; }
+	done &&
+	repo_state "$R" | cmp - "$TMP/pristine" &&
+	z gc --dry-run --repack 100 >/dev/null && z gc --dry-run --repack 1 >/dev/null
+'
+
+test_expect_success 'verify --read-data out of 1..100 or not a number: exit 2' '
+	for p in 0 101 -5 abc 4294967297 10%% %; do
+		exit2 --read-data z verify --read-data="$p" || exit 1
+	done &&
+	z verify --read-data=50 >/dev/null && z verify --read-data=50% >/dev/null &&
+	z verify --read-data >/dev/null
+'
+
+test_expect_success 'debug gen --seed: decimal digits, at most 2^64-1' '
+	for s in -1 18446744073709551616 0x10 abc ""; do
+		exit2 --seed "$ZBAK" debug gen --seed "$s" -o "$TMP/g" || exit 1
+	done &&
+	"$ZBAK" debug gen --seed 18446744073709551615 -o "$TMP/g"
+'
+
+# --- numbers in the environment --------------------------------------------
+
+test_expect_success 'ZBAK_LOCK_WAIT and ZBAK_POOL_LOCK_WAIT: seconds, 0 to a week' '
+	for v in abc -1 1e3 604801 99999999999999999999 ""; do
+		ZBAK_LOCK_WAIT=$v exit2 ZBAK_LOCK_WAIT z ls || exit 1
+		ZBAK_POOL_LOCK_WAIT=$v exit2 ZBAK_POOL_LOCK_WAIT \
+			"$ZBAK" --pool-dir "$TMP/pool" pool create tank || exit 1
+	done &&
+	test ! -e "$TMP/pool" &&
+	ZBAK_LOCK_WAIT=0 z ls >/dev/null &&
+	ZBAK_POOL_LOCK_WAIT=604800 "$ZBAK" --pool-dir "$TMP/pool" pool create tank &&
+	ZBAK_LOCK_WAIT=abc "$ZBAK" version >/dev/null
+'
+
+test_done
