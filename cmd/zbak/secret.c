@@ -139,18 +139,21 @@ int get_passphrase(const char *env, const char *file, bool twice,
 	return -1;
 }
 
-/* A [zbak] setting of the config file into buf ("" when none). */
-static const char *zbak_setting(const char *key, char *buf, size_t n)
+/* A [zbak] setting of the config file into buf ("" when none); the
+ * status of loading the config (its error said). */
+static int zbak_setting(const char *key, char *buf, size_t n)
 {
 	struct bk_config *cfg = NULL;
 	const char *v;
+	int ret;
 
 	buf[0] = '\0';
-	if (load_config(&cfg) == EXIT_OK && cfg &&
-	    (v = bk_config_get(cfg, "zbak", key)) && strlen(v) < n)
+	ret = load_config(&cfg);
+	if (ret == EXIT_OK && cfg && (v = bk_config_get(cfg, "zbak", key)) &&
+	    strlen(v) < n)
 		memcpy(buf, v, strlen(v) + 1);
 	bk_config_free(cfg);
-	return buf;
+	return ret;
 }
 
 const char *repo_url(void)
@@ -158,9 +161,12 @@ const char *repo_url(void)
 	static char from_config[1024];
 	const char *r = g.repo ? g.repo : getenv("ZBAK_REPO");
 
-	if (!r || !*r)
-		r = zbak_setting("repository", from_config,
-				 sizeof(from_config));
+	if (!r || !*r) {
+		if (zbak_setting("repository", from_config,
+				 sizeof(from_config)))
+			return NULL; /* the config is wrong: said */
+		r = from_config;
+	}
 	if (!*r) {
 		msg("no repository: give -r REPO, set ZBAK_REPO, or set "
 		    "repository in the [zbak] section of %s",
@@ -178,7 +184,7 @@ const char *passphrase_file(void)
 		return g.passfile;
 	if (getenv("ZBAK_PASSPHRASE"))
 		return NULL; /* the environment wins over the config */
-	zbak_setting("passphrase_file", from_config, sizeof(from_config));
+	(void)zbak_setting("passphrase_file", from_config, sizeof(from_config));
 	return from_config[0] ? from_config : NULL;
 }
 
@@ -194,7 +200,12 @@ int load_config(struct bk_config **out)
 	rc = bk_config_load(path, out, &err);
 	if (rc) {
 		msg("%s", err.msg);
-		return rc == BK_ERR_NOTFOUND ? EXIT_USAGE : exit_for(rc);
+		/* a config that is missing or wrong is a usage error (2),
+		 * as for backup and prune, not "verification failed" */
+		return rc == BK_ERR_NOTFOUND || rc == BK_ERR_FORMAT ||
+				       rc == BK_ERR_LIMIT
+			       ? EXIT_USAGE
+			       : exit_for(rc);
 	}
 	return EXIT_OK;
 }

@@ -115,4 +115,30 @@ test_expect_success 'ZBAK_LOCK_WAIT and ZBAK_POOL_LOCK_WAIT: seconds, 0 to a wee
 	ZBAK_LOCK_WAIT=abc "$ZBAK" version >/dev/null
 '
 
+# --- the config file ---------------------------------------------------------
+
+test_expect_success 'a key given twice in the config: exit 2 naming the file, section, key and both lines' '
+	printf "[zbak]\nrepository = %s\n\n[s3]\nregion = eu-west-1\n[zbak]\nRepository = %s\n" \
+		"$R" "$TMP/elsewhere" >"$TMP/dup.conf" &&
+	for cmd in ls verify "push $TMP/s1"; do
+		ZBAK_CONFIG=$TMP/dup.conf exit2 "$TMP/dup.conf" "$ZBAK" $cmd || exit 1
+		grep -q "line 7: Repository given twice in \[zbak\] (first on line 2)" "$TMP/err" ||
+			{ cat "$TMP/err"; exit 1; }
+		! grep -q "no repository" "$TMP/err" || { cat "$TMP/err"; exit 1; }
+	done &&
+	printf "[zbak]\nrepository = %s\n[job a]\ndatasets = tank/a\nkeep_daily = 3\nkeep_daily = 30\n" \
+		"$R" >"$TMP/jobs.conf" &&
+	exit2 "line 6: keep_daily given twice in [job a] (first on line 5)" \
+		"$ZBAK" prune --config "$TMP/jobs.conf" --dry-run &&
+	exit2 "line 6" "$ZBAK" backup --config "$TMP/jobs.conf" --dry-run &&
+	test ! -e "$TMP/elsewhere" &&
+	repo_state "$R" | cmp - "$TMP/pristine"
+'
+
+test_expect_success 'an indented key in the config is a key, not the value above continued' '
+	printf "[zbak]\nrepository = %s\n    lock_wait = 5\n" "$R" >"$TMP/indent.conf" &&
+	ZBAK_CONFIG=$TMP/indent.conf "$ZBAK" ls >"$TMP/out" &&
+	grep -q pool/fs "$TMP/out"
+'
+
 test_done

@@ -377,8 +377,8 @@ static void test_config(void **state)
 
 	(void)state;
 	assert_null(bk_config_get(NULL, "s3", "x"));
-	c = cfg_of("; comment\n# comment\n[s3]\nRegion = a ; inline\n"
-		   "region = b\n[other]\nregion = c\n");
+	c = cfg_of("; comment\n# comment\n[s3]\nRegion = b ; inline\n"
+		   "[other]\nregion = c\n");
 	assert_string_equal(bk_config_get(c, "s3", "region"), "b");
 	assert_string_equal(bk_config_get(c, "s3", "REGION"), "b");
 	assert_string_equal(bk_config_get(c, "other", "region"), "c");
@@ -390,6 +390,12 @@ static void test_config(void **state)
 			 BK_ERR_FORMAT);
 	assert_null(c);
 	assert_non_null(strstr(err.msg, "f.conf line 3"));
+	/* a key given twice: which one was meant? */
+	assert_int_equal(bk_config_parse("[s3]\nregion = a\nRegion = b\n", 27,
+					 "f.conf", &c, &err),
+			 BK_ERR_FORMAT);
+	assert_null(c);
+	assert_non_null(strstr(err.msg, "f.conf line 3: Region given twice"));
 	assert_int_equal(bk_config_parse("[s3\n", 4, "f.conf", &c, &err),
 			 BK_ERR_FORMAT);
 	assert_int_equal(bk_config_parse("a\0b", 3, "f.conf", &c, &err),
