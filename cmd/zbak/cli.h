@@ -57,7 +57,10 @@ struct secret {
 
 void secret_wipe(struct secret *s);
 /* From file (first line), else $env, else a prompt on the terminal (twice
- * when asked); -1 with a message when there is none. */
+ * when asked).  One rule for each (secret.c): 1 to 1023 bytes, no NUL, no
+ * line break; a file must be a regular file or a pipe that group and
+ * others cannot open (mode 0600).  -1 with a message naming the source when
+ * there is none or it breaks the rule (the caller exits 2). */
 int get_passphrase(const char *env, const char *file, bool twice,
 		   const char *what, struct secret *s);
 /* -r, $ZBAK_REPO, or repository in the config's [zbak] section; NULL

@@ -458,10 +458,12 @@ enum bk_code bk_config_load_file(const char *path, bool check_perms,
 	rc = bk_config_parse(text, got, path, &c, err);
 	if (rc)
 		goto out;
-	if (check_perms && c->secret_key && (st.st_mode & S_IROTH)) {
+	if (check_perms && c->secret_key &&
+	    (st.st_mode & (S_IRGRP | S_IROTH))) {
 		rc = bk_error_set(err, BK_ERR_USAGE,
-				  "config %s holds a secret (%s) but is readable by others: chmod o-r it (or 600)",
-				  path, c->secret_key);
+				  "config %s holds a secret (%s) but group or others may read it (mode %04o): chmod 600 it",
+				  path, c->secret_key,
+				  (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	*out = c;

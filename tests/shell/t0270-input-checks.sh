@@ -4,6 +4,11 @@
 # 2, a message naming the option or the variable; nothing wraps, nothing
 # silently means the default), and the repository is left as it was.  The
 # repository is a directory, or S3 under ZBAK_TEST_BACKEND=s3 (tests/lib.sh).
+#
+# The passphrase follows one rule whatever its source (a file, the
+# environment, the terminal): one line of 1 to 1023 bytes without NUL bytes,
+# refused (exit 2, naming the source), never cut short; a passphrase file is
+# a regular file or a pipe that group and others cannot open.
 . "$(dirname "$0")/../lib.sh"
 
 export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE='correct horse'
@@ -113,6 +118,107 @@ test_expect_success 'ZBAK_LOCK_WAIT and ZBAK_POOL_LOCK_WAIT: seconds, 0 to a wee
 	ZBAK_LOCK_WAIT=0 z ls >/dev/null &&
 	ZBAK_POOL_LOCK_WAIT=604800 "$ZBAK" --pool-dir "$TMP/pool" pool create tank &&
 	ZBAK_LOCK_WAIT=abc "$ZBAK" version >/dev/null
+'
+
+# --- the passphrase --------------------------------------------------------
+
+# pw NAME TEXT [MODE]: a passphrase file $TMP/NAME holding TEXT (mode 600)
+pw() { printf "%s" "$2" >"$TMP/$1" && chmod "${3:-600}" "$TMP/$1"; }
+a1023=$(printf "%1023s" "" | tr " " a)
+
+test_expect_success 'a passphrase file over 1023 bytes is refused, not cut short: no two passphrases open one repository' '
+	R2=$(repo_url long-repo) &&
+	pw long1 "${a1023}b-and-more
+" && pw long2 "${a1023}c-and-else
+" &&
+	exit2 "$TMP/long1" env -u ZBAK_PASSPHRASE "$ZBAK" -r "$R2" \
+		--passphrase-file "$TMP/long1" init &&
+	grep -q "longer than 1023 bytes" "$TMP/err" &&
+	test "$(repo_count "$R2" "")" -eq 0 &&
+	exit2 "$TMP/long2" z --passphrase-file "$TMP/long2" ls &&
+	exit2 "$TMP/long1" z key passwd --new-passphrase-file "$TMP/long1" &&
+	repo_state "$R" | cmp - "$TMP/pristine"
+'
+
+test_expect_success '1023 bytes is the limit for a file and for the environment alike' '
+	R3=$(repo_url limit-repo) &&
+	pw limit "$a1023
+second line" &&
+	env -u ZBAK_PASSPHRASE "$ZBAK" -r "$R3" --passphrase-file "$TMP/limit" init >/dev/null &&
+	ZBAK_PASSPHRASE=$a1023 "$ZBAK" -r "$R3" ls >/dev/null &&
+	ZBAK_PASSPHRASE=${a1023}a exit2 ZBAK_PASSPHRASE "$ZBAK" -r "$R3" ls &&
+	grep -q "longer than 1023 bytes" "$TMP/err"
+'
+
+test_expect_success 'a passphrase file that is a device or a directory is refused; a pipe is fine' '
+	for f in /dev/zero /dev/null "$TMP"; do
+		exit2 "$f" z --passphrase-file "$f" ls || exit 1
+		grep -q "not a regular file" "$TMP/err" || { cat "$TMP/err"; exit 1; }
+	done &&
+	z --passphrase-file <(echo "correct horse") ls >"$TMP/out" &&
+	grep -q pool/fs "$TMP/out"
+'
+
+test_expect_success 'a passphrase file group or others may open is refused: exit 2 naming it, its mode and chmod 600' '
+	for m in 640 604 644 620 660; do
+		pw open "correct horse" $m &&
+		exit2 "$TMP/open" z --passphrase-file "$TMP/open" ls || exit 1
+		grep -q "mode 0$m" "$TMP/err" && grep -q "chmod 600 $TMP/open" "$TMP/err" ||
+			{ cat "$TMP/err"; exit 1; }
+	done &&
+	printf "[zbak]\nrepository = %s\npassphrase_file = %s\n" "$R" "$TMP/open" >"$TMP/pf.conf" &&
+	(unset ZBAK_PASSPHRASE; ZBAK_CONFIG=$TMP/pf.conf exit2 "mode 0660" "$ZBAK" ls) &&
+	pw new "battery staple" 644 &&
+	exit2 "$TMP/new" z key passwd --new-passphrase-file "$TMP/new" &&
+	repo_state "$R" | cmp - "$TMP/pristine" &&
+	chmod 600 "$TMP/open" && z --passphrase-file "$TMP/open" ls >/dev/null
+'
+
+test_expect_success 'a NUL byte or an empty first line is refused, naming the file' '
+	printf "correct\0horse\n" >"$TMP/nul" && chmod 600 "$TMP/nul" &&
+	exit2 "$TMP/nul" z --passphrase-file "$TMP/nul" ls &&
+	grep -q "NUL" "$TMP/err" &&
+	for text in "" "
+correct horse"; do
+		pw empty "$text" &&
+		exit2 "$TMP/empty" z --passphrase-file "$TMP/empty" ls || exit 1
+		grep -q "empty" "$TMP/err" || { cat "$TMP/err"; exit 1; }
+	done
+'
+
+test_expect_success 'the environment: set but empty, too long or with a line break is refused, naming the variable' '
+	ZBAK_PASSPHRASE= exit2 ZBAK_PASSPHRASE z ls &&
+	grep -q empty "$TMP/err" &&
+	ZBAK_PASSPHRASE="correct horse
+" exit2 ZBAK_PASSPHRASE z ls &&
+	for v in "" "${a1023}b" "battery
+staple"; do
+		ZBAK_NEW_PASSPHRASE=$v exit2 ZBAK_NEW_PASSPHRASE z key passwd || exit 1
+	done &&
+	repo_state "$R" | cmp - "$TMP/pristine"
+'
+
+if command -v script >/dev/null; then
+	test_expect_success 'the terminal: a line over 1023 bytes is refused, not cut short' '
+		{ sleep 2; printf "%s\n" "${a1023}b"; sleep 2; } |
+			env -u ZBAK_PASSPHRASE script -q -e -c "\"$ZBAK\" -r \"$R\" ls" /dev/null >"$TMP/tty" 2>&1
+		rc=$?
+		test $rc -eq 2 && grep -q "the terminal: the passphrase is longer than 1023 bytes" "$TMP/tty" ||
+			{ echo "exit $rc"; cat "$TMP/tty"; exit 1; }
+	'
+else
+	test_skip 'the terminal: a line over 1023 bytes is refused' 'no script(1)'
+fi
+
+test_expect_success 'a config file holding a secret that group or others may read is refused (exit 2, mode, chmod 600)' '
+	printf "[s3]\nsecret_access_key = x\n" >"$TMP/secret.conf" &&
+	for m in 640 604; do
+		chmod $m "$TMP/secret.conf" &&
+		ZBAK_CONFIG=$TMP/secret.conf exit2 "$TMP/secret.conf" z ls || exit 1
+		grep -q "mode 0$m" "$TMP/err" && grep -q "chmod 600" "$TMP/err" ||
+			{ cat "$TMP/err"; exit 1; }
+	done &&
+	chmod 600 "$TMP/secret.conf" && ZBAK_CONFIG=$TMP/secret.conf z ls >/dev/null
 '
 
 # --- the config file ---------------------------------------------------------

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -189,6 +191,37 @@ static void lines(void **state)
 	free(buf);
 }
 
+/* A file holding a secret: refused when group or others may read it. */
+static void secret_perms(void **state)
+{
+	static const char text[] = "[s3]\nsecret_access_key = k\n";
+	static const mode_t bad[] = { 0640, 0604, 0644, 0660 };
+	char path[] = "/tmp/zbak-test-config-XXXXXX";
+	struct bk_config *c = NULL;
+	struct bk_error err;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char mode[16];
+
+		assert_int_equal(chmod(path, bad[i]), 0);
+		assert_int_equal(bk_config_load(path, &c, &err), BK_ERR_USAGE);
+		assert_null(c);
+		snprintf(mode, sizeof(mode), "mode %04o", (unsigned)bad[i]);
+		assert_non_null(strstr(err.msg, mode));
+		assert_non_null(strstr(err.msg, "chmod 600"));
+		assert_non_null(strstr(err.msg, path));
+	}
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(bk_config_load(path, &c, &err), BK_OK);
+	bk_config_free(c);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +229,7 @@ int main(void)
 		cmocka_unit_test(long_values_and_errors),
 		cmocka_unit_test(duplicates),
 		cmocka_unit_test(lines),
+		cmocka_unit_test(secret_perms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

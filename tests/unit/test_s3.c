@@ -421,14 +421,15 @@ static void test_config(void **state)
 			 BK_ERR_LIMIT);
 	free(text);
 
-	/* a world-readable file with a secret is refused */
+	/* a world-readable file with a secret is refused (and so is a
+	 * group-readable one: test_config.c) */
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "[s3]\nsecret_access_key = x\n", 27), 27);
 	close(fd);
 	chmod(path, 0644);
 	assert_int_equal(bk_config_load(path, &c, &err), BK_ERR_USAGE);
-	assert_non_null(strstr(err.msg, "readable by others"));
+	assert_non_null(strstr(err.msg, "group or others may read it"));
 	assert_null(strstr(err.msg, "= x"));
 	chmod(path, 0600);
 	assert_int_equal(bk_config_load(path, &c, &err), BK_OK);
