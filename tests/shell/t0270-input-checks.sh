@@ -221,6 +221,21 @@ test_expect_success 'a config file holding a secret that group or others may rea
 	chmod 600 "$TMP/secret.conf" && ZBAK_CONFIG=$TMP/secret.conf z ls >/dev/null
 '
 
+# --- S3 settings -------------------------------------------------------------
+
+test_expect_success 'AWS_ENDPOINT_URL or [s3] endpoint set but empty: exit 2 naming it, never AWS instead' '
+	printf "[s3]\nretry_time = 0\nconnect_timeout = 1\n" >"$TMP/s3.conf" &&
+	AWS_ENDPOINT_URL= AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s \
+		ZBAK_CONFIG=$TMP/s3.conf exit2 AWS_ENDPOINT_URL \
+		"$ZBAK" -r s3://zbak-test-bucket/x ls &&
+	grep -q "empty" "$TMP/err" &&
+	printf "[s3]\nendpoint =\nretry_time = 0\nconnect_timeout = 1\n" >"$TMP/s3e.conf" &&
+	(unset AWS_ENDPOINT_URL
+	 AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s ZBAK_CONFIG=$TMP/s3e.conf \
+		exit2 "[s3] endpoint" "$ZBAK" -r s3://zbak-test-bucket/x ls) &&
+	grep -q "empty" "$TMP/err"
+'
+
 # --- the config file ---------------------------------------------------------
 
 test_expect_success 'a key given twice in the config: exit 2 naming the file, section, key and both lines' '
