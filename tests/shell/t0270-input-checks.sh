@@ -221,6 +221,42 @@ test_expect_success 'a config file holding a secret that group or others may rea
 	chmod 600 "$TMP/secret.conf" && ZBAK_CONFIG=$TMP/secret.conf z ls >/dev/null
 '
 
+# --- init ------------------------------------------------------------------
+
+# init_refused URL: init fails with exit 1 saying it is not empty, and the
+# location is as it was
+init_refused() {
+	local before rc
+	before=$(repo_state "$1")
+	"$ZBAK" -r "$1" init >"$TMP/out" 2>"$TMP/err" </dev/null
+	rc=$?
+	[ $rc -eq 1 ] || { echo "exit $rc, expected 1"; cat "$TMP/err"; return 1; }
+	grep -q "is not empty" "$TMP/err" || { cat "$TMP/err"; return 1; }
+	[ "$(repo_state "$1")" = "$before" ] || { echo "$1 changed"; return 1; }
+}
+
+if is_s3; then
+	test_expect_success 'init refuses an S3 prefix that holds objects (exit 1) and writes nothing' '
+		U=$(repo_url full) &&
+		echo hello | repo_put "$U" notes/file &&
+		init_refused "$U" && grep -q "notes/file" "$TMP/err" &&
+		test "$(repo_keys "$U")" = "6 notes/file"
+	'
+else
+	test_expect_success 'init refuses a directory that holds anything (exit 1) and writes nothing' '
+		U=$(repo_url full) && mkdir "$U" &&
+		echo hello >"$U/file" && init_refused "$U" &&
+		grep -q "holds file" "$TMP/err" && rm "$U/file" &&
+		echo x >"$U/.hidden" && init_refused "$U" && rm "$U/.hidden" &&
+		mkdir "$U/sub" && init_refused "$U" && rmdir "$U/sub" &&
+		test -z "$(ls -A "$U")"
+	'
+	test_expect_success 'init takes an empty directory that exists' '
+		U=$(repo_url full) &&
+		"$ZBAK" -r "$U" init >/dev/null && "$ZBAK" -r "$U" ls >/dev/null
+	'
+fi
+
 # --- S3 settings -------------------------------------------------------------
 
 test_expect_success 'AWS_ENDPOINT_URL or [s3] endpoint set but empty: exit 2 naming it, never AWS instead' '
