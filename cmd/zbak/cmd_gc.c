@@ -122,6 +122,14 @@ int cmd_gc(int argc, char **argv)
 		       res.chunks_deleted, res.recipes_deleted,
 		       res.temporary_deleted, res.indexes_before,
 		       res.indexes_after, a, b);
+		if (res.packs_unindexed)
+			printf("%s: %" PRIu64 " of the packs %s in no index "
+			       "(left by pushes that did not finish): %" PRIu64
+			       " %s\n",
+			       o.dry_run ? "gc (dry run)" : "gc",
+			       res.packs_unindexed, o.dry_run ? "are" : "were",
+			       res.unindexed_deleted,
+			       o.dry_run ? "would be deleted" : "deleted");
 	}
 	return EXIT_OK;
 }

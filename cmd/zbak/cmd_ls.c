@@ -146,6 +146,12 @@ static void report(void *ctx, const char *problem)
 	fprintf(stderr, "problem: %s\n", problem);
 }
 
+static void warn(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "warning: %s\n", line);
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -153,7 +159,7 @@ int cmd_verify(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *self = find_cmd("verify");
-	struct bk_verify_opts o = { .report = report };
+	struct bk_verify_opts o = { .report = report, .warn = warn };
 	struct bk_verify_result res;
 	struct bk_repo *r = NULL;
 	struct bk_error err;
@@ -200,10 +206,11 @@ int cmd_verify(int argc, char **argv)
 		       "%" PRIu64 " problems\n",
 		       res.snapshots, res.indexes, res.packs, res.chunks,
 		       res.packs_read, res.chunks_read, res.problems);
+	/* not damage: a warning, which alone does not change the exit */
 	if (!g.quiet && res.unindexed_packs)
 		printf("%" PRIu64 " packs are in no index (left by a push "
 		       "that did not finish): unused, garbage for a later "
-		       "collection\n",
+		       "collection; a warning, not a problem\n",
 		       res.unindexed_packs);
 	if (rc) {
 		msg("verify failed: %s", err.msg);

@@ -272,6 +272,51 @@ test_expect_success 'AWS_ENDPOINT_URL or [s3] endpoint set but empty: exit 2 nam
 	grep -q "empty" "$TMP/err"
 '
 
+# --- packs in no index -----------------------------------------------------
+
+R4=$(repo_url orphans)
+z4() { "$ZBAK" -r "$R4" "$@"; }
+
+test_expect_success 'setup: a snapshot, then a push cut short that leaves a full pack in no index' '
+	z4 init >/dev/null && z4 push "$TMP/s1" >/dev/null &&
+	repo_keys "$R4" data/ | cut -d" " -f2- >"$TMP/indexed" &&
+	gen --name big/fs --size 24M --seed 3 -o "$TMP/big" &&
+	head -c $(($(stat -c %s "$TMP/big") - 200)) "$TMP/big" >"$TMP/cut" &&
+	expect_fail z4 push "$TMP/cut" &&
+	repo_keys "$R4" data/ | cut -d" " -f2- | grep -v -x -F -f "$TMP/indexed" >"$TMP/orphan-keys" &&
+	test "$(wc -l <"$TMP/orphan-keys")" -ge 1
+'
+
+test_expect_success 'verify names each pack in no index and counts them: a warning, exit 0' '
+	for opt in "" --read-data; do
+		z4 verify $opt >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
+		while read -r key; do
+			grep -q "^warning: $key (.* bytes) is in no index" "$TMP/err" ||
+				{ echo "$key not named"; cat "$TMP/err"; exit 1; }
+		done <"$TMP/orphan-keys"
+		test "$(grep -c "^warning: " "$TMP/err")" -eq "$(wc -l <"$TMP/orphan-keys")" &&
+		grep -q "^$(wc -l <"$TMP/orphan-keys") packs are in no index" "$TMP/out" &&
+		grep -q " 0 problems" "$TMP/out" || { cat "$TMP/out" "$TMP/err"; exit 1; }
+	done
+'
+
+test_expect_success 'gc says how many packs were in no index and how many it deleted' '
+	n=$(wc -l <"$TMP/orphan-keys") &&
+	z4 gc --dry-run --margin 0 >"$TMP/out" &&
+	grep -q "^gc (dry run): $n of the packs are in no index .*: $n would be deleted" "$TMP/out" &&
+	z4 gc >"$TMP/out" &&
+	grep -q "^gc: $n of the packs were in no index .*: 0 deleted" "$TMP/out" &&
+	z4 gc -v --margin 0 >"$TMP/out" &&
+	while read -r key; do
+		grep -q "^deleted $key (.* bytes, in no index)" "$TMP/out" || exit 1
+		! repo_has "$R4" "$key" || exit 1
+	done <"$TMP/orphan-keys" &&
+	grep -q "^gc: $n of the packs were in no index .*: $n deleted" "$TMP/out" &&
+	z4 verify >"$TMP/out" 2>"$TMP/err" && ! grep -q warning "$TMP/err" &&
+	z4 gc >"$TMP/out" && ! grep -q "in no index" "$TMP/out" &&
+	z4 restore pool/fs@v1 | cmp - "$TMP/s1"
+'
+
 # --- the config file ---------------------------------------------------------
 
 test_expect_success 'a key given twice in the config: exit 2 naming the file, section, key and both lines' '
