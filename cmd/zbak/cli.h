@@ -59,7 +59,10 @@ void secret_wipe(struct secret *s);
 /* Echo back on, when a passphrase prompt turned it off (an interrupt). */
 void tty_restore(void);
 /* From file (first line), else $env, else a prompt on the terminal (twice
- * when asked); -1 with a message when there is none. */
+ * when asked).  One rule for each (secret.c): 1 to 1023 bytes, no NUL, no
+ * line break; a file must be a regular file or a pipe that group and
+ * others cannot open (mode 0600).  -1 with a message naming the source when
+ * there is none or it breaks the rule (the caller exits 2). */
 int get_passphrase(const char *env, const char *file, bool twice,
 		   const char *what, struct secret *s);
 /* -r, $ZBAK_REPO, or repository in the config's [zbak] section; NULL
@@ -75,6 +78,20 @@ int load_config(struct bk_config **out);
 int open_repo(struct bk_repo **out);
 /* "64M" -> 67108864 (bk_parse_size: K/M/G/T, optional iB): 0 or -1. */
 int parse_size(const char *s, uint64_t *out);
+/*
+ * A whole number of an option or an environment variable (what: "--threads",
+ * "ZBAK_LOCK_WAIT"): decimal digits only (bk_parse_uint), from min to max.
+ * EXIT_OK, or EXIT_USAGE with a message naming what, the value and the
+ * range.  Every number zbak takes from argv or the environment goes
+ * through it (or parse_size): nothing wraps, nothing defaults silently.
+ */
+int parse_number(const char *what, const char *s, uint64_t min, uint64_t max,
+		 uint64_t *out);
+
+/* The ranges of the numbers above (documented in zbak(1)). */
+#define THREADS_MAX 256u                       /* --threads: 1 .. */
+#define GC_MARGIN_MAX (10ull * 365 * 86400)    /* --margin: 0 .. ten years */
+#define LOCK_WAIT_MAX (7ull * 86400)           /* ZBAK_*LOCK_WAIT: a week */
 /* "1.50 GiB" */
 void human_bytes(uint64_t n, char *out, size_t len);
 

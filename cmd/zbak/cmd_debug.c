@@ -16,6 +16,7 @@
 #include "backup/crypto.h"
 #include "backup/drr.h"
 #include "backup/gen.h"
+#include "backup/job.h"
 #include "cli.h"
 
 #define OUT_BUF (1u << 20)
@@ -31,7 +32,7 @@ static const char gen_help[] =
 	"  --version V          snapshot to send, 1 = the first (default 1)\n"
 	"  --from V0            incremental from version V0 (V0 < V)\n"
 	"  --change F           fraction of blocks rewritten per version, 0..1 (default 0.01)\n"
-	"  --seed S             any 64-bit number (default 0)\n"
+	"  --seed S             any 64-bit number, decimal (default 0)\n"
 	"  --snap-prefix P      snapshots are FS@P<version> (default v)\n"
 	"  --byteswap           write the other byte order\n"
 	"  --legacy             the 2008 format (no trailers, no features)\n"
@@ -47,22 +48,6 @@ static int parse_fraction(const char *s, double *out)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !(v >= 0 && v <= 1))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* A plain number (decimal, or 0x hex), no suffix. */
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end)
 		return -1;
 	*out = v;
 	return 0;
@@ -136,7 +121,9 @@ static int cmd_gen(int argc, char **argv)
 		case O_CHANGE: bad = parse_fraction(a, &o.change); break;
 		case O_VERSION: bad = parse_u32(a, &o.version) || !o.version; break;
 		case O_FROM: bad = parse_u32(a, &o.from) || !o.from; break;
-		case O_SEED: bad = parse_u64(a, &o.seed); break;
+		case O_SEED:
+			bad = bk_parse_uint(a, UINT64_MAX, &o.seed, NULL) != BK_OK;
+			break;
 		case O_BSWAP: o.byteswap = true; break;
 		case O_LEGACY: o.legacy = true; break;
 		case O_COMPOUND: o.compound = true; break;

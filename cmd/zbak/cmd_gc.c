@@ -73,7 +73,7 @@ int cmd_gc(int argc, char **argv)
 	struct bk_error err;
 	enum bk_code rc;
 	bool verbose = false;
-	char *end;
+	uint64_t n;
 	int c, ret;
 	char a[32], b[32];
 
@@ -83,18 +83,17 @@ int cmd_gc(int argc, char **argv)
 		case 'n': o.dry_run = true; break;
 		case 'v': verbose = true; break;
 		case 'm':
-			o.margin_seconds = strtoull(optarg, &end, 10);
-			if (*end || *optarg == '-')
-				return usage_error(self, "bad --margin '%s'",
-						   optarg);
-			o.margin_set = true;
+			if ((ret = parse_number("--margin", optarg, 0,
+						GC_MARGIN_MAX, &n)))
+				return ret;
+			o.margin_seconds = n;
+			o.margin_set = true; /* 0: at once */
 			break;
 		case 'p':
-			o.repack_percent = (unsigned)strtoul(optarg, &end, 10);
-			if (*end || o.repack_percent < 1 ||
-			    o.repack_percent > 100)
-				return usage_error(self,
-						   "--repack takes 1..100");
+			/* 0 would be the library's "default" (50) */
+			if ((ret = parse_number("--repack", optarg, 1, 100, &n)))
+				return ret;
+			o.repack_percent = (unsigned)n;
 			break;
 		default: return usage_error(self, NULL);
 		}
@@ -130,6 +129,14 @@ int cmd_gc(int argc, char **argv)
 		       res.chunks_deleted, res.recipes_deleted,
 		       res.temporary_deleted, res.indexes_before,
 		       res.indexes_after, a, b);
+		if (res.packs_unindexed)
+			printf("%s: %" PRIu64 " of the packs %s in no index "
+			       "(left by pushes that did not finish): %" PRIu64
+			       " %s\n",
+			       o.dry_run ? "gc (dry run)" : "gc",
+			       res.packs_unindexed, o.dry_run ? "are" : "were",
+			       res.unindexed_deleted,
+			       o.dry_run ? "would be deleted" : "deleted");
 	}
 	return EXIT_OK;
 }

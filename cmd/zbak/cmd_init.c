@@ -23,13 +23,10 @@ int cmd_init(int argc, char **argv)
 	if (!url)
 		return EXIT_USAGE;
 	memset(&s, 0, sizeof(s));
+	/* never empty: get_passphrase refuses that */
 	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(), true,
 			   "new repository passphrase", &s))
 		return EXIT_USAGE;
-	if (s.len == 0) {
-		msg("an empty passphrase is not allowed");
-		return EXIT_USAGE;
-	}
 	ret = load_config(&cfg);
 	if (ret) {
 		secret_wipe(&s);
@@ -78,9 +75,7 @@ int cmd_key(int argc, char **argv)
 		return ret;
 	memset(&s, 0, sizeof(s));
 	if (get_passphrase("ZBAK_NEW_PASSPHRASE", newfile, true,
-			   "new passphrase", &s) || s.len == 0) {
-		if (s.len == 0)
-			msg("an empty passphrase is not allowed");
+			   "new passphrase", &s)) {
 		bk_repo_close(r);
 		return EXIT_USAGE;
 	}

@@ -146,6 +146,12 @@ static void report(void *ctx, const char *problem)
 	fprintf(stderr, "problem: %s\n", problem);
 }
 
+static void warn(void *ctx, const char *line)
+{
+	(void)ctx;
+	fprintf(stderr, "warning: %s\n", line);
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -153,7 +159,7 @@ int cmd_verify(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *self = find_cmd("verify");
-	struct bk_verify_opts o = { .report = report };
+	struct bk_verify_opts o = { .report = report, .warn = warn };
 	struct bk_verify_result res;
 	struct bk_repo *r = NULL;
 	struct bk_error err;
@@ -163,14 +169,25 @@ int cmd_verify(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'd') {
-			char *end = NULL;
-			unsigned long p = optarg ? strtoul(optarg, &end, 10)
-						 : 100;
+			char pct[32];
+			size_t n = optarg ? strlen(optarg) : 0;
+			uint64_t p = 100;
 
-			if ((optarg && (*end && strcmp(end, "%") != 0)) ||
-			    p < 1 || p > 100)
-				return usage_error(self, "--read-data takes a "
-						   "percentage, 1 to 100");
+			/* "--read-data=10" or "--read-data=10%" */
+			if (n && optarg[n - 1] == '%')
+				n--;
+			if (optarg) {
+				const char *num = optarg; /* too long: as is */
+
+				if (n < sizeof(pct)) {
+					memcpy(pct, optarg, n);
+					pct[n] = '\0';
+					num = pct;
+				}
+				if ((ret = parse_number("--read-data", num, 1,
+							100, &p)))
+					return ret;
+			}
 			o.read_data_percent = (unsigned)p;
 		} else {
 			return usage_error(self, NULL);
@@ -189,10 +206,11 @@ int cmd_verify(int argc, char **argv)
 		       "%" PRIu64 " problems\n",
 		       res.snapshots, res.indexes, res.packs, res.chunks,
 		       res.packs_read, res.chunks_read, res.problems);
+	/* not damage: a warning, which alone does not change the exit */
 	if (!g.quiet && res.unindexed_packs)
 		printf("%" PRIu64 " packs are in no index (left by a push "
 		       "that did not finish): unused, garbage for a later "
-		       "collection\n",
+		       "collection; a warning, not a problem\n",
 		       res.unindexed_packs);
 	if (rc) {
 		msg("verify failed: %s", err.msg);

@@ -54,13 +54,19 @@ int cmd_push(int argc, char **argv)
 	const char *path = "-";
 	char s1[32], s2[32];
 	enum bk_code rc;
+	uint64_t n;
 	int c, fd = STDIN_FILENO, ret;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o.name = optarg; break;
-		case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 't':
+			if ((ret = parse_number("--threads", optarg, 1,
+						THREADS_MAX, &n)))
+				return ret;
+			o.threads = (unsigned)n;
+			break;
 		default: return usage_error(self, NULL);
 		}
 	}

@@ -366,6 +366,7 @@ int cmd_restore(int argc, char **argv)
 	char tmp[4096] = "", s1[32], pdir[4096];
 	bool force = false;
 	enum bk_code rc;
+	uint64_t n;
 	int c, fd = STDOUT_FILENO, ret;
 
 	optind = 0;
@@ -374,7 +375,12 @@ int cmd_restore(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'f': force = true; break;
 		case 'F': ro.force = true; break;
-		case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 't':
+			if ((ret = parse_number("--threads", optarg, 1,
+						THREADS_MAX, &n)))
+				return ret;
+			o.threads = (unsigned)n;
+			break;
 		case 'T': to = optarg; break;
 		case 'R': receiver = optarg; break;
 		default: return usage_error(self, NULL);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* zbak: the command line.  One table of subcommands; each lives in cmd_<verb>.c. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -157,6 +158,42 @@ int parse_size(const char *s, uint64_t *out)
 	return bk_parse_size(s, out, &e) == BK_OK ? 0 : -1;
 }
 
+int parse_number(const char *what, const char *s, uint64_t min, uint64_t max,
+		 uint64_t *out)
+{
+	struct bk_error e;
+	uint64_t v;
+
+	if (bk_parse_uint(s, max, &v, &e) != BK_OK || v < min) {
+		msg("%s '%.64s': give a whole number from %" PRIu64 " to %" PRIu64,
+		    what, s, min, max);
+		return EXIT_USAGE;
+	}
+	*out = v;
+	return EXIT_OK;
+}
+
+/*
+ * The numbers zbak reads from the environment (the library reads them where
+ * it needs them), checked once before any command runs: a typo is an error,
+ * not a silent default or a wrapped value.  Test hooks are not listed.
+ */
+static int check_env_numbers(void)
+{
+	static const char *const vars[] = { "ZBAK_LOCK_WAIT",
+					    "ZBAK_POOL_LOCK_WAIT" };
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		uint64_t n;
+		int ret;
+
+		if (v && (ret = parse_number(vars[i], v, 0, LOCK_WAIT_MAX, &n)))
+			return ret;
+	}
+	return EXIT_OK;
+}
+
 int exit_for(enum bk_code code)
 {
 	switch (code) {
@@ -279,7 +316,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *c;
-	int opt;
+	int opt, ret;
 
 	/*
 	 * A reader that goes away (zfs receive refusing a stream, `| head`)
@@ -313,6 +350,9 @@ int main(int argc, char **argv)
 	if (!c)
 		return usage_error(NULL, "unknown command '%s' (try 'zbak help')",
 				   argv[optind]);
+	if (c->fn != cmd_help && c->fn != cmd_version &&
+	    (ret = check_env_numbers()))
+		return ret;
 	argc -= optind;
 	argv += optind;
 	/* each command parses its own options (optind = 0 resets getopt) */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,34 +23,133 @@ void secret_wipe(struct secret *s)
 	s->len = 0;
 }
 
+/* The longest passphrase: what struct secret holds, less its NUL. */
+#define PASS_MAX (sizeof(((struct secret *)0)->buf) - 1)
+
+/*
+ * One rule for every source of a passphrase (a file, $ZBAK_PASSPHRASE or
+ * $ZBAK_NEW_PASSPHRASE, the terminal): it is one line (of a file or the
+ * terminal, the first: up to '\n' or '\r'), of 1 to PASS_MAX bytes, without
+ * NUL bytes.  Anything else is refused with a message naming the source,
+ * never cut short: two different passphrases must never open the same
+ * repository.
+ */
+
+/* The first line of fd into s (wiped on failure); -1 with a message. */
+static int read_line(int fd, const char *source, struct secret *s)
+{
+	char ch = 0;
+	int ret = -1;
+
+	s->len = 0;
+	for (;;) {
+		ssize_t n = read(fd, &ch, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			msg("cannot read %s: %s", source, strerror(errno));
+			goto out;
+		}
+		if (n == 0 || ch == '\n' || ch == '\r')
+			break;
+		if (ch == '\0') {
+			msg("%s: the passphrase holds a NUL byte", source);
+			goto out;
+		}
+		if (s->len == PASS_MAX) {
+			msg("%s: the passphrase is longer than %zu bytes (it "
+			    "is never cut short)",
+			    source, PASS_MAX);
+			goto out;
+		}
+		s->buf[s->len++] = ch;
+	}
+	s->buf[s->len] = '\0';
+	if (s->len == 0) {
+		msg("%s: the passphrase is empty", source);
+		goto out;
+	}
+	ret = 0;
+out:
+	explicit_bzero(&ch, sizeof(ch));
+	if (ret)
+		secret_wipe(s);
+	return ret;
+}
+
+/* A regular file or a pipe (--passphrase-file <(pass show zbak)), not a
+ * device: /dev/zero would be a passphrase of NULs, /dev/tty a prompt
+ * that echoes. */
+static bool passfile_type_ok(mode_t mode)
+{
+	return S_ISREG(mode) || S_ISFIFO(mode);
+}
+
 static int from_file(const char *path, struct secret *s)
 {
+	char source[64 + PATH_MAX];
 	struct stat st;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = -1, ret = -1;
 
-	if (fd < 0) {
-		msg("cannot open passphrase file %s: %s", path,
-		    strerror(errno));
-		return -1;
+	snprintf(source, sizeof(source), "passphrase file %s", path);
+	/* the type first: opening a device may do something */
+	if (stat(path, &st) != 0) {
+		msg("cannot open %s: %s", source, strerror(errno));
+		goto out;
 	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 077))
-		msg("warning: passphrase file %s is readable by others "
-		    "(chmod 600 it)", path);
-	n = read(fd, s->buf, sizeof(s->buf) - 1);
-	close(fd);
-	if (n < 0) {
-		msg("cannot read %s: %s", path, strerror(errno));
-		return -1;
-	}
-	s->len = (size_t)n;
-	/* the first line is the passphrase */
-	for (size_t i = 0; i < s->len; i++)
-		if (s->buf[i] == '\n' || s->buf[i] == '\r') {
-			s->len = i;
-			break;
+	if (passfile_type_ok(st.st_mode)) {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			msg("cannot open %s: %s", source, strerror(errno));
+			goto out;
 		}
-	s->buf[s->len] = '\0';
+		/* what was opened, not what was there before */
+		if (fstat(fd, &st) != 0) {
+			msg("cannot read %s: %s", source, strerror(errno));
+			goto out;
+		}
+	}
+	if (!passfile_type_ok(st.st_mode)) {
+		msg("%s is not a regular file (nor a pipe): refusing to read "
+		    "a passphrase from it",
+		    source);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		msg("%s has mode %04o: group or others may read or change "
+		    "it; refusing it (chmod 600 %s)",
+		    source, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	ret = read_line(fd, source, s);
+out:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static int from_env(const char *name, const char *e, struct secret *s)
+{
+	size_t l = strlen(e);
+
+	if (l == 0) {
+		msg("%s is set but empty: set it to the passphrase, or unset "
+		    "it",
+		    name);
+		return -1;
+	}
+	if (l > PASS_MAX) {
+		msg("%s: the passphrase is longer than %zu bytes", name,
+		    PASS_MAX);
+		return -1;
+	}
+	if (strcspn(e, "\r\n") != l) {
+		msg("%s: the passphrase holds a line break", name);
+		return -1;
+	}
+	memcpy(s->buf, e, l + 1);
+	s->len = l;
 	return 0;
 }
 
@@ -69,24 +169,27 @@ static int prompt(const char *question, struct secret *s)
 {
 	struct termios quiet;
 	FILE *tty = fopen("/dev/tty", "r+");
-	int ok = -1;
+	bool restore = false;
+	int ok;
 
-	if (!tty)
+	if (!tty) {
+		msg("cannot open the terminal: %s", strerror(errno));
 		return -1;
+	}
 	fputs(question, tty);
 	fflush(tty);
 	if (tcgetattr(fileno(tty), &echo_saved) == 0) {
 		quiet = echo_saved;
 		quiet.c_lflag &= (tcflag_t) ~ECHO;
 		echo_fd = fileno(tty);
-		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+		restore = tcsetattr(fileno(tty), TCSAFLUSH, &quiet) == 0;
 	}
-	if (fgets(s->buf, sizeof(s->buf), tty)) {
-		s->len = strcspn(s->buf, "\r\n");
-		s->buf[s->len] = '\0';
-		ok = 0;
-	}
-	if (echo_fd >= 0)
+	/* read(2), not stdio: nothing of the line stays in a FILE buffer */
+	ok = read_line(fileno(tty), "the terminal", s);
+	/* the rest of a refused line never reaches the next reader (a shell) */
+	if (ok)
+		tcflush(fileno(tty), TCIFLUSH);
+	if (restore)
 		tcsetattr(fileno(tty), TCSAFLUSH, &echo_saved);
 	echo_fd = -1;
 	fputc('\n', tty);
@@ -112,17 +215,8 @@ int get_passphrase(const char *env, const char *file, bool twice,
 	secret_wipe(s);
 	if (file)
 		return from_file(file, s);
-	if (e) {
-		size_t l = strlen(e);
-
-		if (l >= sizeof(s->buf)) {
-			msg("%s is too long", env);
-			return -1;
-		}
-		memcpy(s->buf, e, l + 1);
-		s->len = l;
-		return 0;
-	}
+	if (e)
+		return from_env(env, e, s);
 	if (have_tty()) {
 		char q[128];
 		struct secret again;
@@ -136,16 +230,13 @@ int get_passphrase(const char *env, const char *file, bool twice,
 		memset(&again, 0, sizeof(again));
 		if (prompt(q, &again) || again.len != s->len ||
 		    memcmp(again.buf, s->buf, s->len) != 0) {
+			if (again.len)
+				msg("the passphrases do not match");
 			secret_wipe(&again);
 			secret_wipe(s);
-			msg("the passphrases do not match");
 			return -1;
 		}
 		secret_wipe(&again);
-		if (s->len == 0) {
-			msg("an empty passphrase is not allowed");
-			return -1;
-		}
 		return 0;
 	}
 	msg("no passphrase: set %s, use --passphrase-file FILE, or run on "
@@ -154,18 +245,21 @@ int get_passphrase(const char *env, const char *file, bool twice,
 	return -1;
 }
 
-/* A [zbak] setting of the config file into buf ("" when none). */
-static const char *zbak_setting(const char *key, char *buf, size_t n)
+/* A [zbak] setting of the config file into buf ("" when none); the
+ * status of loading the config (its error said). */
+static int zbak_setting(const char *key, char *buf, size_t n)
 {
 	struct bk_config *cfg = NULL;
 	const char *v;
+	int ret;
 
 	buf[0] = '\0';
-	if (load_config(&cfg) == EXIT_OK && cfg &&
-	    (v = bk_config_get(cfg, "zbak", key)) && strlen(v) < n)
+	ret = load_config(&cfg);
+	if (ret == EXIT_OK && cfg && (v = bk_config_get(cfg, "zbak", key)) &&
+	    strlen(v) < n)
 		memcpy(buf, v, strlen(v) + 1);
 	bk_config_free(cfg);
-	return buf;
+	return ret;
 }
 
 const char *repo_url(void)
@@ -173,9 +267,12 @@ const char *repo_url(void)
 	static char from_config[1024];
 	const char *r = g.repo ? g.repo : getenv("ZBAK_REPO");
 
-	if (!r || !*r)
-		r = zbak_setting("repository", from_config,
-				 sizeof(from_config));
+	if (!r || !*r) {
+		if (zbak_setting("repository", from_config,
+				 sizeof(from_config)))
+			return NULL; /* the config is wrong: said */
+		r = from_config;
+	}
 	if (!*r) {
 		msg("no repository: give -r REPO, set ZBAK_REPO, or set "
 		    "repository in the [zbak] section of %s",
@@ -193,7 +290,7 @@ const char *passphrase_file(void)
 		return g.passfile;
 	if (getenv("ZBAK_PASSPHRASE"))
 		return NULL; /* the environment wins over the config */
-	zbak_setting("passphrase_file", from_config, sizeof(from_config));
+	(void)zbak_setting("passphrase_file", from_config, sizeof(from_config));
 	return from_config[0] ? from_config : NULL;
 }
 
@@ -209,7 +306,12 @@ int load_config(struct bk_config **out)
 	rc = bk_config_load(path, out, &err);
 	if (rc) {
 		msg("%s", err.msg);
-		return rc == BK_ERR_NOTFOUND ? EXIT_USAGE : exit_for(rc);
+		/* a config that is missing or wrong is a usage error (2),
+		 * as for backup and prune, not "verification failed" */
+		return rc == BK_ERR_NOTFOUND || rc == BK_ERR_FORMAT ||
+				       rc == BK_ERR_LIMIT
+			       ? EXIT_USAGE
+			       : exit_for(rc);
 	}
 	return EXIT_OK;
 }

@@ -3,8 +3,9 @@
  * The configuration file: INI (parsed by libinih), "[section]" headers and
  * "key = value" lines, ';' or '#' comments.  Bounded: at most
  * BK_CONFIG_FILE_MAX bytes and BK_CONFIG_ENTRIES_MAX entries.  A key given
- * twice keeps the last value.  Section names are case-sensitive, keys are
- * not.
+ * twice in a section (its header repeated or not) is an error naming both
+ * lines.  Leading blanks are ignored: there are no continuation lines.
+ * Section names are case-sensitive, keys are not.
  *
  * A file that holds secrets (a key whose name contains "secret", "token"
  * or "password", with a value) and that others may read (mode o+r) is
@@ -54,8 +55,7 @@ BK_EXPORT int bk_config_has_section(const struct bk_config *c,
  * Enumerate: the sections, in the order of their first header (a section
  * without keys included; keys before any header belong to section "",
  * which is not listed), and
- * the keys of one section in the order of their first appearance (a key
- * given twice appears once, with its last value).  Index-based, for
+ * the keys of one section in the order they appear.  Index-based, for
  * loops such as
  *
  *   for (size_t i = 0; i < bk_config_section_count(c); i++)

@@ -145,13 +145,17 @@ struct bk_verify_opts {
 	unsigned threads;
 	bk_report_fn report; /* each problem found, as a message */
 	void *report_ctx;
+	/* what is no damage but worth a word, one line each (a pack no index
+	 * lists); called with report_ctx; may be NULL */
+	bk_report_fn warn;
 };
 
 struct bk_verify_result {
 	uint64_t snapshots, packs, chunks, indexes;
 	uint64_t packs_read, chunks_read, bytes_read;
-	/* packs no index covers (a push that died): nothing refers to them,
-	 * so they are garbage for a collection, not a problem */
+	/* packs no index covers (a push that died, or one in progress):
+	 * nothing refers to them, so they are garbage for a collection, not
+	 * a problem; each is also passed to o->warn */
 	uint64_t unindexed_packs;
 	uint64_t problems;
 };
@@ -276,6 +280,9 @@ struct bk_gc_result {
 	uint64_t indexes_before, indexes_after;
 	uint64_t recipes_deleted; /* segments no manifest references */
 	uint64_t temporary_deleted; /* leftovers of killed uploads */
+	/* of packs: in no index object (pushes that died), and of those
+	 * deleted (or that would be) */
+	uint64_t packs_unindexed, unindexed_deleted;
 	uint64_t bytes_before, bytes_after; /* in data/ */
 	/* gc/pending did not open (why; "" when it did): set aside, every
 	 * garbage object counts from now (a warning for the user) */

@@ -105,5 +105,14 @@ BK_EXPORT enum bk_code bk_store_cleanup(struct bk_store *s, uint64_t min_age,
 BK_EXPORT enum bk_code bk_store_list(struct bk_store *s, const char *prefix,
 				     bk_store_list_fn fn, void *ctx,
 				     struct bk_error *err);
+/*
+ * Whether the store holds anything at all: the name of one thing it holds
+ * into what[0, n) (cut to fit; n at least 2), "" when it is empty.  A
+ * directory: any entry (hidden files, temporaries and subdirectories too);
+ * S3: any object under the prefix, whatever its name.  For init, which
+ * wants an empty place.
+ */
+BK_EXPORT enum bk_code bk_store_find_any(struct bk_store *s, char *what,
+					 size_t n, struct bk_error *err);
 
 #endif

@@ -37,6 +37,7 @@ struct gpack {
 	struct bk_id id;
 	uint64_t size, live_bytes, live_chunks, chunks;
 	bool repack;
+	bool unindexed; /* no index object names it: a push died */
 };
 
 struct pending {
@@ -502,6 +503,8 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 		struct gpack *p = &g.packs[i];
 
 		res->bytes_before += p->size;
+		p->unindexed = !index_pack_listed(idx, &p->id);
+		res->packs_unindexed += p->unindexed;
 		if (p->live_chunks &&
 		    (p->size - p->live_bytes) * 100 > (uint64_t)pct * p->size)
 			p->repack = true;
@@ -568,9 +571,11 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 			goto out;
 		if (deleted) {
 			res->packs_deleted++;
-			say(&g, "%s %s (%" PRIu64 " bytes%s)",
+			res->unindexed_deleted += p->unindexed;
+			say(&g, "%s %s (%" PRIu64 " bytes%s%s)",
 			    g.o->dry_run ? "would delete" : "deleted", key,
-			    p->size, p->repack ? ", repacked" : "");
+			    p->size, p->repack ? ", repacked" : "",
+			    p->unindexed ? ", in no index" : "");
 		} else {
 			res->packs_kept_recent++;
 			res->bytes_after += p->size;

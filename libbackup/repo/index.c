@@ -39,6 +39,7 @@ struct bk_index {
 	size_t objects;
 	struct alt *alts; /* while loading: resolved at the end */
 	size_t nalts, altcap;
+	size_t listed; /* packs[0, listed) are named by index objects */
 };
 
 static uint64_t h64(const struct bk_id *id)
@@ -351,6 +352,27 @@ static enum bk_code parse_index(struct bk_index *idx, const char *key,
 	return BK_OK;
 }
 
+bool index_pack_listed(struct bk_index *idx, const struct bk_id *pack)
+{
+	size_t mask, i;
+	bool listed = false;
+
+	pthread_rwlock_rdlock(&idx->lock);
+	mask = idx->packtabcap - 1;
+	i = (size_t)h64(pack) & mask;
+	while (idx->packtab[i]) {
+		uint32_t p = idx->packtab[i] - 1;
+
+		if (memcmp(&idx->packs[p], pack, sizeof(*pack)) == 0) {
+			listed = p < idx->listed;
+			break;
+		}
+		i = (i + 1) & mask;
+	}
+	pthread_rwlock_unlock(&idx->lock);
+	return listed;
+}
+
 static bool pack_known(struct bk_index *idx, const struct bk_id *pack)
 {
 	size_t mask = idx->packtabcap - 1, i = (size_t)h64(pack) & mask;
@@ -584,6 +606,10 @@ enum bk_code index_load(struct bk_repo *r, struct bk_index *idx,
 	}
 	if (!rc)
 		rc = resolve_alts(r, idx, err);
+	/* the packs numbered so far are the ones index objects name */
+	pthread_rwlock_wrlock(&idx->lock);
+	idx->listed = idx->npacks;
+	pthread_rwlock_unlock(&idx->lock);
 	if (!rc && use_cache)
 		repo_cache_prune(r, keys.key, keys.n);
 	/* listing data/ is cheap on a directory; on a remote store only when

@@ -308,7 +308,7 @@ enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
 	struct bk_keys *k = NULL;
 	struct bk_buf blob;
 	uint8_t id[BK_REPO_ID_LEN];
-	char idhex[2 * BK_REPO_ID_LEN + 1], config[256];
+	char idhex[2 * BK_REPO_ID_LEN + 1], config[256], what[128];
 	struct bk_kdf_params def;
 	uint64_t size;
 	enum bk_code rc;
@@ -332,6 +332,19 @@ enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
 	}
 	if (rc != BK_ERR_NOTFOUND)
 		goto out;
+	/* a repository goes into an empty place: not over other data, which
+	 * gc would one day take for garbage, nor beside it */
+	rc = bk_store_find_any(s, what, sizeof(what), err);
+	if (rc)
+		goto out;
+	if (what[0]) {
+		rc = bk_error_set(err, BK_ERR_EXISTS,
+				  "%s is not empty (it holds %s): create a "
+				  "repository in an empty or new directory or "
+				  "S3 prefix",
+				  url, what);
+		goto out;
+	}
 	bk_random(id, sizeof(id));
 	rc = bk_keys_generate(&k, err);
 	if (!rc) {

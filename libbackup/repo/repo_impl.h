@@ -302,6 +302,9 @@ enum bk_code index_write(struct bk_repo *r, struct bk_index *idx,
 			 uint64_t *stored, struct bk_error *err);
 size_t index_count(struct bk_index *idx);
 size_t index_objects(struct bk_index *idx);
+/* Whether an index object (as index_load found them) names the pack: false
+ * for a pack only the orphan scan found, or none. */
+bool index_pack_listed(struct bk_index *idx, const struct bk_id *pack);
 typedef enum bk_code (*index_fn)(void *ctx, const struct bk_id *id,
 				 const struct bk_loc *loc,
 				 struct bk_error *err);

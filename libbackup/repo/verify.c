@@ -356,8 +356,21 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 				") is not in the repository",
 				ms[i].name, ms[i].fromguid);
 	}
-	for (size_t i = 0; i < c.npacks; i++)
-		res->unindexed_packs += !c.packs[i].indexed;
+	for (size_t i = 0; i < c.npacks; i++) {
+		char key[80], line[200];
+
+		if (c.packs[i].indexed)
+			continue;
+		res->unindexed_packs++;
+		repo_pack_key(&c.packs[i].id, key);
+		snprintf(line, sizeof(line),
+			 "%s (%" PRIu64 " bytes) is in no index: left by a "
+			 "push that did not finish (or one in progress), "
+			 "garbage for gc",
+			 key, c.packs[i].size);
+		if (o && o->warn)
+			o->warn(o->report_ctx, line);
+	}
 	if (o && o->read_data_percent) {
 		uint64_t indexed = c.npacks - res->unindexed_packs;
 		uint64_t want = (indexed * (uint64_t)o->read_data_percent +

@@ -553,6 +553,41 @@ static void local_close(void *priv)
 	free(l);
 }
 
+static enum bk_code local_any(void *priv, char *what, size_t n,
+			      struct bk_error *err)
+{
+	const struct local *l = priv;
+	int fd = openat(l->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	enum bk_code rc = BK_OK;
+
+	if (!d) {
+		rc = bk_error_set(err, BK_ERR_IO, "list the directory: %s",
+				  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				rc = bk_error_set(err, BK_ERR_IO,
+						  "list the directory: %s",
+						  strerror(errno));
+			break;
+		}
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			snprintf(what, n, "%s", de->d_name);
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
 static const struct bk_store_ops local_ops = {
 	.close = local_close,
 	.put = local_put,
@@ -562,6 +597,7 @@ static const struct bk_store_ops local_ops = {
 	.del = local_del,
 	.list = local_list,
 	.cleanup = local_cleanup,
+	.any = local_any,
 };
 
 /* mkdir -p path, 0700 for what it makes. */

@@ -981,6 +981,48 @@ static void s3_close(void *priv)
 	free(s);
 }
 
+/* One key under the prefix, whatever its name (list skips foreign ones). */
+static enum bk_code s3_any(void *priv, char *what, size_t n,
+			   struct bk_error *err)
+{
+	struct s3 *s = priv;
+	struct bk_buf q, resp;
+	struct s3_list_page page;
+	struct s3_param qp[3] = {
+		{ "list-type", "2" },
+		{ "max-keys", "1" },
+		{ "prefix", s->prefix },
+	};
+	struct req r = { .method = "GET", .what = "(listing)", .out = &resp };
+	enum bk_code rc;
+
+	memset(&page, 0, sizeof(page));
+	bk_buf_init(&q, 4096);
+	bk_buf_init(&resp, S3_XML_MAX);
+	rc = s3_canon_query(&q, qp, 3, err);
+	if (rc)
+		goto out;
+	r.query = (const char *)q.data;
+	rc = perform(s, &r, err);
+	if (!rc)
+		rc = s3_xml_list((const char *)resp.data, resp.len, &page, err);
+	if (rc) {
+		bk_error_prefix(err, "list %s", s->prefix);
+		goto out;
+	}
+	if (page.n) {
+		const char *k = page.items[0].key;
+		size_t pl = strlen(s->prefix);
+
+		snprintf(what, n, "%s", strncmp(k, s->prefix, pl) ? k : k + pl);
+	}
+out:
+	s3_list_page_release(&page);
+	bk_buf_release(&q);
+	bk_buf_release(&resp);
+	return rc;
+}
+
 static const struct bk_store_ops s3_ops = {
 	.close = s3_close,
 	.put = s3_put,
@@ -988,6 +1030,7 @@ static const struct bk_store_ops s3_ops = {
 	.head = s3_head,
 	.del = s3_del,
 	.list = s3_list,
+	.any = s3_any,
 };
 
 /* The bucket exists (a one-key listing, which carries an error code where

@@ -4,7 +4,8 @@
  *
  * Precedence (the AWS CLI's rule: the environment before files):
  *   endpoint   AWS_ENDPOINT_URL, else [s3] endpoint, else
- *              https://s3.REGION.amazonaws.com
+ *              https://s3.REGION.amazonaws.com; either set but empty is an
+ *              error (never a silent fallback to AWS)
  *   region     AWS_REGION, else AWS_DEFAULT_REGION, else [s3] region,
  *              else us-east-1
  *   CA bundle  AWS_CA_BUNDLE, else [s3] ca_bundle, else the system's
@@ -343,10 +344,22 @@ enum bk_code s3_settings_resolve(const struct bk_config *cfg,
 	st->region = strdup(v);
 	if (!st->region)
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-	v = env_get(env, "AWS_ENDPOINT_URL");
-	if (!v)
+	/* set but empty: a typo or an unset shell variable, and the data
+	 * would go to AWS instead of the server meant */
+	v = env("AWS_ENDPOINT_URL");
+	if (v && !*v)
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "AWS_ENDPOINT_URL is set but empty: give "
+				    "the endpoint, or unset it for AWS");
+	if (!v) {
 		v = bk_config_get(cfg, SEC, "endpoint");
-	if (!v || !*v) {
+		if (v && !*v)
+			return bk_error_set(err, BK_ERR_USAGE,
+					    "config [s3] endpoint is empty: "
+					    "give the endpoint, or remove the "
+					    "line for AWS");
+	}
+	if (!v) {
 		snprintf(def, sizeof(def), "https://s3.%s.amazonaws.com",
 			 st->region);
 		v = def;

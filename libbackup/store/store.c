@@ -271,6 +271,22 @@ enum bk_code bk_store_cleanup(struct bk_store *s, uint64_t min_age,
 	return s->ops->cleanup(s->priv, min_age, removed, err);
 }
 
+enum bk_code bk_store_find_any(struct bk_store *s, char *what, size_t n,
+			       struct bk_error *err)
+{
+	enum bk_code rc;
+
+	if (!what || n < 2) /* room for one byte of a name */
+		return bk_error_set(err, BK_ERR_USAGE, "find_any: no room");
+	what[0] = '\0';
+	rc = s->ops->any(s->priv, what, n, err);
+	/* a name from the store, for a message: nothing a terminal obeys */
+	for (char *p = what; !rc && *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+			*p = '?';
+	return rc;
+}
+
 enum bk_code bk_store_list(struct bk_store *s, const char *prefix,
 			   bk_store_list_fn fn, void *ctx, struct bk_error *err)
 {

@@ -48,6 +48,10 @@ struct bk_store_ops {
 	 * (uploads a killed process left); NULL when it has none. */
 	enum bk_code (*cleanup)(void *priv, uint64_t min_age, uint64_t *removed,
 				struct bk_error *err);
+	/* The name of one thing the store holds, raw (not only the names
+	 * list reports), into what[0, n); "" when there is none. */
+	enum bk_code (*any)(void *priv, char *what, size_t n,
+			    struct bk_error *err);
 };
 
 struct bk_store {

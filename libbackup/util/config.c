@@ -5,11 +5,18 @@
  * ones; session tokens are longer than that.  So before parsing, every
  * long "key = value" line has its value moved to a side table and
  * replaced by a marker ("\x01<index>") that the handler looks up.  The
- * text handed to libinih is thus never longer per line than it can take.
+ * text handed to libinih is thus never longer per line than it can take,
+ * and has as many lines as the file: libinih reads it line by line through
+ * read_line, which counts them, so that the handler knows the line of
+ * each key (a key given twice is an error naming both lines).  Leading
+ * blanks are dropped: an indented line is a line like any other, never
+ * libinih's continuation of the previous value (which would silently
+ * replace that value).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +40,7 @@ struct entry {
 	char *section;
 	char *key;
 	char *value;
+	size_t line; /* where it was set */
 };
 
 struct bk_config {
@@ -47,8 +55,12 @@ struct parse {
 	struct bk_config *c;
 	char **side; /* long values */
 	size_t nside;
-	enum bk_code rc;
-	char why[96];
+	const char *text; /* what read_line hands to libinih next */
+	size_t line;      /* the line it handed last (from 1) */
+	bool at_bol;      /* the next read starts a line */
+	enum bk_code rc;  /* the handler's first error, */
+	char why[BK_ERROR_MSG_MAX / 2];
+	size_t why_line; /* on this line */
 };
 
 static void wipe_free(char *s)
@@ -82,6 +94,24 @@ bool bk_config_key_is_secret(const char *key)
 	       strcasestr(key, "password");
 }
 
+/* The handler refuses: the first refusal is kept, with its line. */
+static int refuse(struct parse *p, enum bk_code rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(struct parse *p, enum bk_code rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->why[0])
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	p->rc = rc;
+	p->why_line = p->line;
+	return 0;
+}
+
 static int handler(void *user, const char *section, const char *name,
 		   const char *value)
 {
@@ -93,31 +123,28 @@ static int handler(void *user, const char *section, const char *name,
 		char *end;
 		unsigned long i = strtoul(value + 1, &end, 10);
 
-		if (*end || i >= p->nside) {
-			snprintf(p->why, sizeof(p->why), "bad value");
-			return 0;
-		}
+		if (*end || i >= p->nside)
+			return refuse(p, BK_ERR_FORMAT, "bad value");
 		value = p->side[i];
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->e[i];
 		if (strcmp(e->section, section) == 0 &&
 		    strcasecmp(e->key, name) == 0) {
-			char *v = strdup(value);
-
-			if (!v)
-				goto nomem;
-			wipe_free(e->value);
-			e->value = v;
-			goto secret;
+			/* which of the two was meant is anyone's guess */
+			return refuse(p, BK_ERR_FORMAT,
+				      "%.64s given twice in %s%.64s%s (first "
+				      "on line %zu)",
+				      name, section[0] ? "[" : "",
+				      section[0] ? section
+						 : "the lines before any "
+						   "[section]",
+				      section[0] ? "]" : "", e->line);
 		}
 	}
-	if (c->n >= BK_CONFIG_ENTRIES_MAX) {
-		snprintf(p->why, sizeof(p->why), "more than %d entries",
-			 BK_CONFIG_ENTRIES_MAX);
-		p->rc = BK_ERR_LIMIT;
-		return 0;
-	}
+	if (c->n >= BK_CONFIG_ENTRIES_MAX)
+		return refuse(p, BK_ERR_LIMIT, "more than %d entries",
+			      BK_CONFIG_ENTRIES_MAX);
 	if (c->n == c->cap) {
 		size_t ncap = c->cap ? c->cap * 2 : 16;
 		struct entry *ne = realloc(c->e, ncap * sizeof(*ne));
@@ -131,6 +158,7 @@ static int handler(void *user, const char *section, const char *name,
 	e->section = strdup(section);
 	e->key = strdup(name);
 	e->value = strdup(value);
+	e->line = p->line;
 	if (!e->section || !e->key || !e->value) {
 		free(e->section);
 		free(e->key);
@@ -138,7 +166,6 @@ static int handler(void *user, const char *section, const char *name,
 		goto nomem;
 	}
 	c->n++;
-secret:
 	if (value[0] && !c->secret_key && bk_config_key_is_secret(name)) {
 		c->secret_key = strdup(name);
 		if (!c->secret_key)
@@ -146,9 +173,7 @@ secret:
 	}
 	return 1;
 nomem:
-	p->rc = BK_ERR_NOMEM;
-	snprintf(p->why, sizeof(p->why), "out of memory");
-	return 0;
+	return refuse(p, BK_ERR_NOMEM, "out of memory");
 }
 
 static bool blank(char ch)
@@ -228,7 +253,11 @@ static enum bk_code prepare(const char *text, size_t len, struct parse *p,
 			return rc;
 		}
 		if (n < LONG_LINE) {
-			rc = bk_buf_append(out, s, n, err);
+			size_t b = 0;
+
+			while (b < n && blank(s[b]))
+				b++; /* no continuation lines */
+			rc = bk_buf_append(out, s + b, n - b, err);
 			if (!rc)
 				rc = bk_buf_append(out, "\n", 1, err);
 			continue;
@@ -242,8 +271,12 @@ static enum bk_code prepare(const char *text, size_t len, struct parse *p,
 			k0++;
 		c0 = k0 < s + n ? *k0 : '\0'; /* a blank line ends at s + n */
 		if (!sep || c0 == '[' || c0 == ';' || c0 == '#') {
-			if (c0 == ';' || c0 == '#' || c0 == '\0')
-				continue; /* a long comment or blank line */
+			if (c0 == ';' || c0 == '#' || c0 == '\0') {
+				/* a long comment or blank line: an empty
+				 * one keeps the numbering */
+				rc = bk_buf_append(out, "\n", 1, err);
+				continue;
+			}
 			*bad_line = line;
 			return bk_error_set(err, BK_ERR_FORMAT,
 					    "long line that is not key = value");
@@ -278,6 +311,27 @@ static enum bk_code prepare(const char *text, size_t len, struct parse *p,
 					   p->nside - 1);
 	}
 	return rc;
+}
+
+/* libinih's reader (fgets's contract) over p->text, counting lines. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	size_t n = 0, max = num > 1 ? (size_t)num - 1 : 0;
+
+	if (!*p->text || !max)
+		return NULL;
+	while (n < max && p->text[n] && p->text[n] != '\n')
+		n++;
+	if (n < max && p->text[n] == '\n')
+		n++;
+	memcpy(str, p->text, n);
+	str[n] = '\0';
+	if (p->at_bol)
+		p->line++;
+	p->at_bol = str[n - 1] == '\n';
+	p->text += n;
+	return str;
 }
 
 enum bk_code bk_config_parse(const char *text, size_t len, const char *name,
@@ -315,13 +369,17 @@ enum bk_code bk_config_parse(const char *text, size_t len, const char *name,
 			bk_error_prefix(err, "%s", name);
 		goto out;
 	}
-	line = ini_parse_string((const char *)b.data, handler, &p);
+	p.text = (const char *)b.data;
+	p.at_bol = true;
+	line = ini_parse_stream(read_line, &p, handler, &p);
 	if (line != 0) {
-		if (p.rc == BK_OK)
-			p.rc = BK_ERR_FORMAT;
-		rc = bk_error_set(err, p.rc, "%s line %d: %s", name, line,
-				  p.why[0] ? p.why
-					   : "not a [section] or key = value");
+		/* libinih gives the first line it or the handler refused */
+		bool ours = p.why[0] && p.why_line == (size_t)line;
+
+		rc = bk_error_set(err, ours ? p.rc : BK_ERR_FORMAT,
+				  "%s line %d: %s", name, line,
+				  ours ? p.why
+				       : "not a [section] or key = value");
 		goto out;
 	}
 	*out = p.c;
@@ -400,10 +458,12 @@ enum bk_code bk_config_load_file(const char *path, bool check_perms,
 	rc = bk_config_parse(text, got, path, &c, err);
 	if (rc)
 		goto out;
-	if (check_perms && c->secret_key && (st.st_mode & S_IROTH)) {
+	if (check_perms && c->secret_key &&
+	    (st.st_mode & (S_IRGRP | S_IROTH))) {
 		rc = bk_error_set(err, BK_ERR_USAGE,
-				  "config %s holds a secret (%s) but is readable by others: chmod o-r it (or 600)",
-				  path, c->secret_key);
+				  "config %s holds a secret (%s) but group or others may read it (mode %04o): chmod 600 it",
+				  path, c->secret_key,
+				  (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	*out = c;

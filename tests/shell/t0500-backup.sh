@@ -44,7 +44,10 @@ zb() { local n=$1; shift; ZBAK_NOW=$(at "$n") "$ZBAK" backup --config "$CONF" "$
 name() { date -u -d "@$(at "$1")" +zbak-%Y%m%dT%H%M%SZ; }
 holds() { ds_holds "$@"; }
 snaps() { ds_snaps "$@"; }
-write_conf() { # extra lines for [job home] from stdin
+write_conf() { # extra lines for [job home] from stdin (a key given there
+	# replaces the default line: a key given twice is a config error)
+	local extra
+	extra=$(cat)
 	cat >"$CONF" <<EOF
 [zbak]
 repository = $R
@@ -55,9 +58,9 @@ metrics_file = $TMP/metrics/zbak.prom
 
 [job home]
 datasets = $P/home
-recursive = yes
-$HOME_CONF
-$(cat)
+$(grep -q "^recursive =" <<<"$extra" || echo "recursive = yes")
+$(grep -q "^send_flags =" <<<"$extra" || echo "$HOME_CONF")
+$extra
 
 [job www]
 datasets = $P/www, $P/db

@@ -218,6 +218,42 @@ static void test_url_addressing(void **state)
 	bk_buf_release(&b);
 }
 
+/* An endpoint set but empty is an error naming where, never AWS's. */
+static void test_empty_endpoint(void **state)
+{
+	const char *env_empty[] = { "AWS_ENDPOINT_URL=", "AWS_ACCESS_KEY_ID=A",
+				    "AWS_SECRET_ACCESS_KEY=S", NULL };
+	const char *env_set[] = { "AWS_ENDPOINT_URL=http://127.0.0.1:9000",
+				  "AWS_ACCESS_KEY_ID=A",
+				  "AWS_SECRET_ACCESS_KEY=S", NULL };
+	const char *env[] = { "AWS_ACCESS_KEY_ID=A", "AWS_SECRET_ACCESS_KEY=S",
+			      NULL };
+	struct s3_settings st;
+	struct bk_error err;
+
+	(void)state;
+	assert_int_equal(resolve_rc(NULL, env_empty, &err), BK_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "AWS_ENDPOINT_URL"));
+	assert_non_null(strstr(err.msg, "empty"));
+	/* not even the config's endpoint stands in for it */
+	assert_int_equal(resolve_rc("[s3]\nendpoint = http://conf:1\n",
+				    env_empty, &err),
+			 BK_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "AWS_ENDPOINT_URL"));
+	assert_int_equal(resolve_rc("[s3]\nendpoint =\n", env, &err),
+			 BK_ERR_USAGE);
+	assert_non_null(strstr(err.msg, "[s3] endpoint"));
+	assert_non_null(strstr(err.msg, "empty"));
+	/* the variable wins over an empty key, as over any */
+	resolve_ok("[s3]\nendpoint =\n", env_set, "bkt", &st);
+	assert_string_equal(st.hostport, "127.0.0.1:9000");
+	s3_settings_release(&st);
+	/* neither set: AWS */
+	resolve_ok(NULL, env, "bkt", &st);
+	assert_string_equal(st.hostport, "s3.us-east-1.amazonaws.com");
+	s3_settings_release(&st);
+}
+
 static void test_precedence(void **state)
 {
 	const char *conf =
@@ -377,8 +413,8 @@ static void test_config(void **state)
 
 	(void)state;
 	assert_null(bk_config_get(NULL, "s3", "x"));
-	c = cfg_of("; comment\n# comment\n[s3]\nRegion = a ; inline\n"
-		   "region = b\n[other]\nregion = c\n");
+	c = cfg_of("; comment\n# comment\n[s3]\nRegion = b ; inline\n"
+		   "[other]\nregion = c\n");
 	assert_string_equal(bk_config_get(c, "s3", "region"), "b");
 	assert_string_equal(bk_config_get(c, "s3", "REGION"), "b");
 	assert_string_equal(bk_config_get(c, "other", "region"), "c");
@@ -390,6 +426,12 @@ static void test_config(void **state)
 			 BK_ERR_FORMAT);
 	assert_null(c);
 	assert_non_null(strstr(err.msg, "f.conf line 3"));
+	/* a key given twice: which one was meant? */
+	assert_int_equal(bk_config_parse("[s3]\nregion = a\nRegion = b\n", 27,
+					 "f.conf", &c, &err),
+			 BK_ERR_FORMAT);
+	assert_null(c);
+	assert_non_null(strstr(err.msg, "f.conf line 3: Region given twice"));
 	assert_int_equal(bk_config_parse("[s3\n", 4, "f.conf", &c, &err),
 			 BK_ERR_FORMAT);
 	assert_int_equal(bk_config_parse("a\0b", 3, "f.conf", &c, &err),
@@ -415,14 +457,15 @@ static void test_config(void **state)
 			 BK_ERR_LIMIT);
 	free(text);
 
-	/* a world-readable file with a secret is refused */
+	/* a world-readable file with a secret is refused (and so is a
+	 * group-readable one: test_config.c) */
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "[s3]\nsecret_access_key = x\n", 27), 27);
 	close(fd);
 	chmod(path, 0644);
 	assert_int_equal(bk_config_load(path, &c, &err), BK_ERR_USAGE);
-	assert_non_null(strstr(err.msg, "readable by others"));
+	assert_non_null(strstr(err.msg, "group or others may read it"));
 	assert_null(strstr(err.msg, "= x"));
 	chmod(path, 0600);
 	assert_int_equal(bk_config_load(path, &c, &err), BK_OK);
@@ -589,6 +632,7 @@ int main(void)
 		cmocka_unit_test(test_host_detection),
 		cmocka_unit_test(test_parse_url),
 		cmocka_unit_test(test_url_addressing),
+		cmocka_unit_test(test_empty_endpoint),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_credentials_file),
 		cmocka_unit_test(test_config),

@@ -536,6 +536,39 @@ static void relative_path(void **state)
 	bk_buf_release(&b);
 }
 
+/* find_any: anything at all in the directory, listed or not. */
+static void find_any(void **state)
+{
+	struct fixture *f = *state;
+	struct bk_store *s = NULL;
+	struct bk_error err;
+	char dir[256], path[300], what[64];
+
+	snprintf(dir, sizeof(dir), "%s/any", f->dir);
+	assert_int_equal(bk_store_open(dir, true, &s, &err), BK_OK);
+	assert_int_equal(bk_store_find_any(s, what, sizeof(what), &err), BK_OK);
+	assert_string_equal(what, "");
+	/* names list never reports */
+	snprintf(path, sizeof(path), "%s/.hidden", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(bk_store_find_any(s, what, sizeof(what), &err), BK_OK);
+	assert_string_equal(what, ".hidden");
+	assert_int_equal(rmdir(path), 0);
+	snprintf(path, sizeof(path), "%s/a\033[2Jb", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(bk_store_find_any(s, what, sizeof(what), &err), BK_OK);
+	assert_string_equal(what, "a?[2Jb"); /* no escape reaches a terminal */
+	assert_int_equal(rmdir(path), 0);
+	/* an object */
+	assert_int_equal(bk_store_put(s, "k/x", "1", 1, &err), BK_OK);
+	assert_int_equal(bk_store_find_any(s, what, sizeof(what), &err), BK_OK);
+	assert_string_equal(what, "k");
+	assert_int_equal(bk_store_find_any(s, what, 2, &err), BK_OK);
+	assert_string_equal(what, "k"); /* cut to fit, never "" */
+	assert_int_equal(bk_store_find_any(s, what, 1, &err), BK_ERR_USAGE);
+	bk_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +581,7 @@ int main(void)
 		cmocka_unit_test(listing),
 		cmocka_unit_test(open_urls),
 		cmocka_unit_test(relative_path),
+		cmocka_unit_test(find_any),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
