@@ -486,7 +486,8 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 		rc = bk_store_list(r->store, "data/", note_pack, &g, err);
 	if (rc)
 		goto out;
-	qsort(g.packs, g.npacks, sizeof(*g.packs), cmp_gpack);
+	if (g.npacks > 1)
+		qsort(g.packs, g.npacks, sizeof(*g.packs), cmp_gpack);
 	/* a fresh index (the repository's own, so that the packer adds the
 	 * repacked locations to it), with the unindexed packs' headers */
 	rc = repo_index(r, &idx, err);
