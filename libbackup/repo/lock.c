@@ -28,7 +28,6 @@
  * them before it exits (bk_repo_release_locks).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -70,27 +69,6 @@ struct who {
 	unsigned long long start; /* process start, clock ticks after boot */
 };
 
-/* The first line of a small file, printable, or "" */
-static void first_line(const char *path, char *out, size_t n)
-{
-	FILE *f = fopen(path, "re");
-	size_t k;
-
-	out[0] = '\0';
-	if (!f)
-		return;
-	if (!fgets(out, (int)n, f))
-		out[0] = '\0';
-	fclose(f);
-	k = strcspn(out, "\n");
-	out[k] = '\0';
-	for (size_t i = 0; i < k; i++)
-		if (out[i] <= ' ' || out[i] > '~') {
-			out[0] = '\0';
-			return;
-		}
-}
-
 /* Field 22 of /proc/PID/stat: when the process started (ticks). */
 static bool start_ticks(long pid, unsigned long long *ticks)
 {
@@ -121,8 +99,8 @@ static void who_am_i(struct who *w)
 
 	memset(w, 0, sizeof(*w));
 	repo_machine_id(w->machine, sizeof(w->machine));
-	first_line("/proc/sys/kernel/random/boot_id", w->boot,
-		   sizeof(w->boot));
+	repo_first_line("/proc/sys/kernel/random/boot_id", w->boot,
+			sizeof(w->boot));
 	k = readlink("/proc/self/ns/pid", w->pidns, sizeof(w->pidns) - 1);
 	w->pidns[k > 0 ? k : 0] = '\0';
 	w->pid = (long)getpid();
@@ -285,27 +263,18 @@ static uint64_t seen_for(const struct seen_set *s, const char *key,
 static void seen_save(struct bk_repo *r, const struct seen_set *old,
 		      const struct seen *now_v, size_t now_n, uint64_t now)
 {
-	char path[1100], tmp[1200];
-	FILE *f;
-	int fd;
+	struct state_file sf;
+	FILE *f = repo_state_create(r, SEEN_FILE, &sf);
 
-	if (repo_state_path(r, SEEN_FILE, path, sizeof(path)))
+	if (!f)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
 	for (size_t i = 0; i < now_n; i++) {
 		uint64_t age = seen_for(old, now_v[i].key, now_v[i].time, now);
 
 		fprintf(f, "%s %" PRIu64 " %" PRIu64 "\n", now_v[i].key,
 			now_v[i].time, now - age);
 	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		unlink(tmp);
+	repo_state_commit(f, &sf);
 }
 
 /* "2026-12-03 20:15:02 UTC (14 min ago)" */

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "backup/buf.h"
 #include "backup/chunk.h"
@@ -79,6 +80,17 @@ int repo_state_path(const struct bk_repo *r, const char *file, char *out,
 		    size_t n);
 /* /etc/machine-id, printable, or "" when unknown. */
 void repo_machine_id(char *out, size_t n);
+/* The first line of a small file when it is printable ASCII, else "". */
+void repo_first_line(const char *path, char *out, size_t n);
+/* A state file written whole or not at all: create gives a stream on a
+ * temporary beside it (0600; NULL when there is no state directory),
+ * commit makes it durable and renames it into place. */
+struct state_file {
+	char path[1100], tmp[1200];
+};
+FILE *repo_state_create(const struct bk_repo *r, const char *file,
+			struct state_file *sf);
+void repo_state_commit(FILE *f, const struct state_file *sf);
 
 /* ---- what the storage cannot take back (trust.c) ---- */
 

@@ -13,6 +13,7 @@
  * else.  Without a HOME or a writable directory, callers do without.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +78,9 @@ int repo_state_path(const struct bk_repo *r, const char *file, char *out,
 	return w > 0 && (size_t)w < n ? 0 : -1;
 }
 
-void repo_machine_id(char *out, size_t n)
+void repo_first_line(const char *path, char *out, size_t n)
 {
-	FILE *f = fopen("/etc/machine-id", "re");
+	FILE *f = fopen(path, "re");
 	size_t k;
 
 	out[0] = '\0';
@@ -95,4 +96,40 @@ void repo_machine_id(char *out, size_t n)
 			out[0] = '\0';
 			return;
 		}
+}
+
+void repo_machine_id(char *out, size_t n)
+{
+	repo_first_line("/etc/machine-id", out, n);
+}
+
+FILE *repo_state_create(const struct bk_repo *r, const char *file,
+			struct state_file *sf)
+{
+	FILE *f;
+	int fd;
+
+	if (repo_state_path(r, file, sf->path, sizeof(sf->path)))
+		return NULL;
+	snprintf(sf->tmp, sizeof(sf->tmp), "%s.%ld", sf->path,
+		 (long)getpid());
+	fd = open(sf->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	if (!(f = fdopen(fd, "w"))) {
+		close(fd);
+		unlink(sf->tmp);
+	}
+	return f;
+}
+
+void repo_state_commit(FILE *f, const struct state_file *sf)
+{
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		fclose(f);
+		unlink(sf->tmp);
+		return;
+	}
+	if (fclose(f) != 0 || rename(sf->tmp, sf->path) != 0)
+		unlink(sf->tmp);
 }

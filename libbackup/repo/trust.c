@@ -31,7 +31,6 @@
  * machine never saw it cannot miss: that limit is documented.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -124,19 +123,12 @@ static void seen_load(struct bk_repo *r, struct seen *s)
 
 static void seen_save(struct bk_repo *r, const struct seen *s)
 {
-	char path[1100], tmp[1200], hex[2 * BK_ID_LEN + 1];
-	FILE *f;
-	int fd;
+	char hex[2 * BK_ID_LEN + 1];
+	struct state_file sf;
+	FILE *f = repo_state_create(r, SEEN_FILE, &sf);
 
-	if (repo_state_path(r, SEEN_FILE, path, sizeof(path)))
+	if (!f)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
 	fprintf(f, "%s\n", SEEN_MAGIC);
 	if (s->have_keys)
 		fprintf(f, "keys %u\n", s->keys_generation);
@@ -145,13 +137,7 @@ static void seen_save(struct bk_repo *r, const struct seen *s)
 		fprintf(f, "snap %s %" PRIu64 " %s\n", hex, s->v[i].since,
 			s->v[i].key);
 	}
-
-	if (fflush(f) != 0 || fsync(fd) != 0 || fclose(f) != 0) {
-		unlink(tmp);
-		return;
-	}
-	if (rename(tmp, path) != 0)
-		unlink(tmp);
+	repo_state_commit(f, &sf);
 }
 
 /* ---- forget records ---------------------------------------------------------- */
