@@ -15,8 +15,20 @@
  * handles come from a mutex-protected pool, at most `concurrency` in use,
  * so every op is thread-safe.  Each request is retried with full-jitter
  * exponential backoff (100 ms doubling, capped at 10 s) on 5xx, 429,
- * SlowDown/RequestTimeout and connection errors, timeouts and resets,
- * until retry_time is spent; other 4xx answers fail at once.
+ * SlowDown/RequestTimeout and connection errors, timeouts and resets;
+ * other 4xx answers fail at once.
+ *
+ * Retry time: a request gives up when the storage has been failing for
+ * retry_time, counted from the request's first failure, or from an
+ * earlier failure of another request when the storage has not answered
+ * since (so requests that start during an outage do not each wait
+ * retry_time again).  The last attempt may start just before that
+ * deadline: a request fails within retry_time plus one attempt
+ * (connect_timeout, then stall_timeout without a byte moving) of the
+ * first failure.  Once a request has given up, the storage counts as
+ * unreachable for the rest of the process and later requests fail at once
+ * (the cleanup after a failed push, its lock to delete, would otherwise
+ * wait retry_time once more).
  *
  * put_new: a HEAD, then a PUT with "If-None-Match: *" (a 412 is
  * BK_ERR_EXISTS).  Servers that ignore that header leave a small race
@@ -59,6 +71,10 @@ struct s3 {
 	CURL **idle;
 	size_t nidle, idle_cap;
 	unsigned busy;
+	/* under mu: when the storage began failing (monotonic seconds; 0
+	 * while it answers), and whether a request has given up on it */
+	double failing_since;
+	bool gave_up;
 };
 
 struct req {
@@ -172,6 +188,45 @@ static void handle_put(struct s3 *s, CURL *h)
 	s->busy--;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the storage's health (see the top of the file) --------------------- */
+
+static void storage_answered(struct s3 *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->failing_since = 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* An attempt failed at t: when the storage began failing. */
+static double storage_failed(struct s3 *s, double t)
+{
+	double since;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->failing_since == 0 || t < s->failing_since)
+		s->failing_since = t;
+	since = s->failing_since;
+	pthread_mutex_unlock(&s->mu);
+	return since;
+}
+
+static void storage_give_up(struct s3 *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->gave_up = true;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static bool storage_given_up(struct s3 *s)
+{
+	bool g;
+
+	pthread_mutex_lock(&s->mu);
+	g = s->gave_up;
+	pthread_mutex_unlock(&s->mu);
+	return g;
 }
 
 /* ---- one transfer ----------------------------------------------------- */
@@ -370,24 +425,115 @@ static void fmt_answer(const struct s3 *s, const struct req *r, char *out,
 				 : "");
 }
 
+/* One attempt's state and outcome. */
+struct try {
+	const char *url, *sha_hdr;
+	size_t out_start;
+	struct xfer x;
+	char errbuf[CURL_ERROR_SIZE];
+	char last[720]; /* why it failed, for messages */
+	bool retry;     /* another attempt may help */
+	bool net;       /* the connection failed (rather than an answer) */
+};
+
 /*
- * Perform r with retries.  On an HTTP error the code is mapped (404
- * NOTFOUND, 401/403 AUTH, 412 EXISTS, 416 FORMAT, else STORAGE), r->status
- * and r->code are kept for the caller, and err names the request.
+ * One attempt at r: BK_OK for a 2xx answer.  Otherwise t says why and
+ * whether to retry; when not, err holds the mapped error (404 NOTFOUND,
+ * 401/403 AUTH, 412 EXISTS, 416 FORMAT, else STORAGE).
  */
+static enum bk_code try_once(struct s3 *s, struct req *r, struct try *t,
+			     struct bk_error *err)
+{
+	struct curl_slist *hdrs = NULL;
+	CURL *h;
+	CURLcode cc;
+	enum bk_code rc = BK_ERR_STORAGE;
+
+	t->retry = t->net = false;
+	t->x.r = r;
+	t->x.out_start = t->out_start;
+	t->x.up_off = 0;
+	t->x.limit = false;
+	bk_buf_reset(&t->x.errbody);
+	if (r->out) {
+		r->out->len = t->out_start;
+		if (r->out->data)
+			r->out->data[t->out_start] = '\0';
+	}
+	r->status = 0;
+	r->have_clen = false;
+	r->etag[0] = r->code[0] = r->message[0] = '\0';
+	t->errbuf[0] = '\0';
+	h = handle_get(s);
+	if (!h)
+		return bk_error_set(err, BK_ERR_NOMEM,
+				    "s3 %s %s: cannot make a curl handle",
+				    r->method, r->what);
+	cc = setup(s, h, r, t->url, t->sha_hdr, &t->x, &hdrs, t->errbuf);
+	if (!cc)
+		cc = curl_easy_perform(h);
+	if (!cc)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	/* no dangling pointers to our stack in a pooled handle */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	handle_put(s, h);
+	slist_wipe_free(hdrs);
+	if (t->x.limit)
+		return bk_error_set(err, BK_ERR_LIMIT,
+				    "s3 %s %s: %llu bytes exceed the buffer limit of %zu bytes",
+				    r->method, r->what,
+				    (unsigned long long)r->clen,
+				    r->out ? r->out->max : 0);
+	if (cc) {
+		snprintf(t->last, sizeof(t->last), "%s",
+			 t->errbuf[0] ? t->errbuf : curl_easy_strerror(cc));
+		t->retry = s3_curl_retryable(cc);
+		t->net = true;
+		if (!t->retry)
+			return bk_error_set(err, BK_ERR_STORAGE,
+					    "s3 %s %s: %s: %s", r->method,
+					    r->what, s->endpoint, t->last);
+		return BK_ERR_STORAGE;
+	}
+	if (is_2xx(r->status)) {
+		storage_answered(s);
+		return BK_OK;
+	}
+	s3_xml_error((const char *)t->x.errbody.data, t->x.errbody.len,
+		     r->code, sizeof(r->code), r->message, sizeof(r->message));
+	fmt_answer(s, r, t->last, sizeof(t->last));
+	t->retry = s3_http_retryable(r->status, r->code);
+	if (t->retry)
+		return BK_ERR_STORAGE;
+	storage_answered(s);
+	if (r->status == 404)
+		rc = BK_ERR_NOTFOUND;
+	else if (r->status == 401 || r->status == 403)
+		rc = BK_ERR_AUTH;
+	else if (r->status == 412)
+		rc = BK_ERR_EXISTS;
+	else if (r->status == 416)
+		rc = BK_ERR_FORMAT;
+	return bk_error_set(err, rc, "s3 %s %s: %s", r->method, r->what,
+			    t->last);
+}
+
+/* Perform r with retries, for as long as the top of the file says. */
 static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
 {
 	struct bk_buf url;
-	struct xfer x;
+	struct try t;
 	uint8_t hash[crypto_hash_sha256_BYTES];
-	char sha_hdr[128], errbuf[CURL_ERROR_SIZE], last[720];
-	double start = now_s(), elapsed;
-	size_t out_start = r->out ? r->out->len : 0;
-	unsigned attempt;
+	char sha_hdr[128];
+	double start = now_s(), first_fail = 0;
+	unsigned attempt, tries = 0;
 	enum bk_code rc = BK_OK;
 
+	memset(&t, 0, sizeof(t));
+	t.out_start = r->out ? r->out->len : 0;
 	bk_buf_init(&url, 16384);
-	bk_buf_init(&x.errbody, ERRBODY_MAX + 1);
+	bk_buf_init(&t.x.errbody, ERRBODY_MAX + 1);
 	if (r->key) {
 		struct bk_buf full;
 
@@ -405,118 +551,65 @@ static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
 	crypto_hash_sha256(hash, r->body, r->body_len);
 	memcpy(sha_hdr, "x-amz-content-sha256: ", 22);
 	sodium_bin2hex(sha_hdr + 22, sizeof(sha_hdr) - 22, hash, sizeof(hash));
+	t.url = (const char *)url.data;
+	t.sha_hdr = sha_hdr;
 	for (attempt = 1;; attempt++) {
-		struct curl_slist *hdrs = NULL;
-		CURL *h;
-		CURLcode cc;
-		bool retry = false;
+		double now, since, deadline;
 		uint32_t wait;
-		double left;
 
-		x.r = r;
-		x.out_start = out_start;
-		x.up_off = 0;
-		x.limit = false;
-		bk_buf_reset(&x.errbody);
-		if (r->out) {
-			r->out->len = out_start;
-			if (r->out->data)
-				r->out->data[out_start] = '\0';
-		}
-		r->status = 0;
-		r->have_clen = false;
-		r->etag[0] = r->code[0] = r->message[0] = '\0';
-		errbuf[0] = '\0';
-		h = handle_get(s);
-		if (!h) {
-			rc = bk_error_set(err, BK_ERR_NOMEM,
-					  "s3 %s %s: cannot make a curl handle",
-					  r->method, r->what);
-			goto out;
-		}
-		cc = setup(s, h, r, (const char *)url.data, sha_hdr, &x, &hdrs,
-			   errbuf);
-		if (!cc)
-			cc = curl_easy_perform(h);
-		if (!cc)
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-		/* no dangling pointers to our stack in a pooled handle */
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-		handle_put(s, h);
-		slist_wipe_free(hdrs);
-		if (x.limit) {
-			rc = bk_error_set(err, BK_ERR_LIMIT,
-					  "s3 %s %s: %llu bytes exceed the buffer limit of %zu bytes",
-					  r->method, r->what,
-					  (unsigned long long)r->clen,
-					  r->out ? r->out->max : 0);
-			goto out;
-		}
-		if (cc) {
-			snprintf(last, sizeof(last), "%s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
-			if (!s3_curl_retryable(cc)) {
+		if (storage_given_up(s)) {
+			if (tries == 0)
 				rc = bk_error_set(err, BK_ERR_STORAGE,
-						  "s3 %s %s: %s: %s", r->method,
-						  r->what, s->endpoint, last);
-				goto out;
-			}
-			retry = true;
-		} else if (!is_2xx(r->status)) {
-			s3_xml_error((const char *)x.errbody.data, x.errbody.len,
-				     r->code, sizeof(r->code), r->message,
-				     sizeof(r->message));
-			fmt_answer(s, r, last, sizeof(last));
-			retry = s3_http_retryable(r->status, r->code);
-			if (!retry) {
-				enum bk_code code = BK_ERR_STORAGE;
-
-				if (r->status == 404)
-					code = BK_ERR_NOTFOUND;
-				else if (r->status == 401 || r->status == 403)
-					code = BK_ERR_AUTH;
-				else if (r->status == 412)
-					code = BK_ERR_EXISTS;
-				else if (r->status == 416)
-					code = BK_ERR_FORMAT;
-				rc = bk_error_set(err, code, "s3 %s %s: %s",
-						  r->method, r->what, last);
-				goto out;
-			}
-		} else {
-			rc = BK_OK;
-			goto out;
-		}
-		elapsed = now_s() - start;
-		left = (double)s->st.retry_time - elapsed;
-		if (left <= 0) {
-			if (cc)
+						  "s3 %s %s: %s unreachable: not tried, as an earlier request gave up after retry_time (%ld s)",
+						  r->method, r->what,
+						  s->endpoint, s->st.retry_time);
+			else
 				rc = bk_error_set(err, BK_ERR_STORAGE,
 						  "s3 %s %s: %s unreachable after %u attempts over %.0f s: %s",
 						  r->method, r->what,
-						  s->endpoint, attempt, elapsed,
-						  last);
+						  s->endpoint, tries,
+						  now_s() - start, t.last);
+			goto out;
+		}
+		tries++;
+		rc = try_once(s, r, &t, err);
+		if (rc == BK_OK || !t.retry)
+			goto out;
+		now = now_s();
+		if (first_fail == 0)
+			first_fail = now;
+		since = storage_failed(s, now);
+		deadline = (since < first_fail ? since : first_fail) +
+			   (double)s->st.retry_time;
+		if (now >= deadline) {
+			storage_give_up(s);
+			if (t.net)
+				rc = bk_error_set(err, BK_ERR_STORAGE,
+						  "s3 %s %s: %s unreachable after %u attempts over %.0f s: %s",
+						  r->method, r->what,
+						  s->endpoint, tries,
+						  now - start, t.last);
 			else
 				rc = bk_error_set(err, BK_ERR_STORAGE,
 						  "s3 %s %s: %s (after %u attempts over %.0f s)",
-						  r->method, r->what, last,
-						  attempt, elapsed);
+						  r->method, r->what, t.last,
+						  tries, now - start);
 			goto out;
 		}
+		/* the last attempt starts at the deadline, not after it */
 		wait = s3_backoff_ms(attempt - 1, randombytes_random());
-		if ((double)wait > left * 1000.0)
-			wait = (uint32_t)(left * 1000.0) + 1;
+		if ((double)wait > (deadline - now) * 1000.0)
+			wait = (uint32_t)((deadline - now) * 1000.0) + 1;
 		sleep_ms(wait);
 	}
 out:
 	if (rc && r->out) {
-		r->out->len = out_start;
+		r->out->len = t.out_start;
 		if (r->out->data)
-			r->out->data[out_start] = '\0';
+			r->out->data[t.out_start] = '\0';
 	}
 	bk_buf_release(&url);
-	bk_buf_release(&x.errbody);
+	bk_buf_release(&t.x.errbody);
 	return rc;
 }
 

@@ -18,12 +18,20 @@
 //
 // At run time:
 //   SIGHUP    re-read the --control FILE, a JSON object with any of the
-//             keys drop, dropMid, err500, slowdown, delay, delayMs, gone.
+//             keys drop, dropMid, err500, slowdown, delay, delayMs, gone,
+//             goneOn.
 //             "gone": true is the server gone: the listening socket is
 //             closed and every open connection destroyed, so connections
-//             are refused; false listens again on the same port.  Each
-//             change of gone is acknowledged on standard output with a line
-//             "state gone N" or "state up N" (N counts the changes).
+//             are refused; false listens again on the same port.
+//             "goneOn": "KIND[:TEXT]" makes the server go when the next
+//             such request arrives (it gets no answer); KINDs: put, part
+//             (UploadPart), create (CreateMultipartUpload), complete
+//             (CompleteMultipartUpload), abort, delete, head, get, list;
+//             TEXT, when given, must be in the request's path.  Each change
+//             of gone is acknowledged on standard output with a line
+//             "state gone N at MS" or "state up N at MS" (N counts the
+//             changes, MS is the time in milliseconds since the epoch);
+//             every reload with a line "control N".
 //   SIGTERM   print the counters on standard error and exit
 // (Not SIGUSR1: Node keeps it for its inspector, and a process that gets it
 // early enough dies of it.)
@@ -38,7 +46,9 @@ function usage(msg) {
   process.exit(2);
 }
 
-const opt = { drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, delayMs: 500, gone: false };
+const opt = {
+  drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, delayMs: 500, gone: false, goneOn: null,
+};
 let target = null, port = 0, seed = Date.now() >>> 0, logFile = null, control = null;
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -95,6 +105,26 @@ readControl();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const sockets = new Set();
 
+// what a request is (a KIND of goneOn) and its path
+function classify(req) {
+  const u = new URL(req.url, 'http://proxy');
+  const q = u.searchParams;
+  let kind;
+  if (req.method === 'POST') kind = q.has('uploads') ? 'create' : q.has('uploadId') ? 'complete' : 'post';
+  else if (req.method === 'PUT') kind = q.has('partNumber') ? 'part' : 'put';
+  else if (req.method === 'DELETE') kind = q.has('uploadId') ? 'abort' : 'delete';
+  else if (req.method === 'HEAD') kind = 'head';
+  else if (req.method === 'GET') kind = q.has('list-type') ? 'list' : 'get';
+  else kind = req.method.toLowerCase();
+  return { kind, path: u.pathname };
+}
+function matches(spec, c) {
+  if (typeof spec !== 'string') return false;
+  const i = spec.indexOf(':');
+  const kind = i < 0 ? spec : spec.slice(0, i), text = i < 0 ? '' : spec.slice(i + 1);
+  return kind === c.kind && c.path.includes(text);
+}
+
 function s3error(res, status, code, message) {
   const body = '<?xml version="1.0" encoding="UTF-8"?>\n' +
     `<Error><Code>${code}</Code><Message>${message}</Message>` +
@@ -140,10 +170,19 @@ function forward(req, res, cutMid) {
 
 function handle(req, res) {
   const n = ++counts.requests;
+  const c = classify(req);
   if (opt.gone) {
     counts.refused++;
     log(n, 'refused', req);
     req.socket.destroy();
+    return;
+  }
+  if (matches(opt.goneOn, c)) {
+    opt.goneOn = null;
+    counts.refused++;
+    log(n, 'gone', req);
+    req.socket.destroy();
+    gone();
     return;
   }
   const go = () => {
@@ -201,12 +240,12 @@ function gone() {
   }
   for (const s of sockets) s.destroy();
   sockets.clear();
-  console.log(`state gone ${++changes}`);
+  console.log(`state gone ${++changes} at ${Date.now()}`);
 }
 function back() {
   opt.gone = false;
   if (server) return;
-  listen(port, () => console.log(`state up ${++changes}`));
+  listen(port, () => console.log(`state up ${++changes} at ${Date.now()}`));
 }
 
 const startGone = opt.gone;
@@ -219,9 +258,11 @@ listen(port, (p) => {
 
 // while "gone" nothing else keeps the event loop alive
 setInterval(() => {}, 1 << 30);
+let reloads = 0;
 process.on('SIGHUP', () => {
   const was = opt.gone;
   readControl();
+  console.log(`control ${++reloads}`);
   if (opt.gone && !was) gone();
   else if (!opt.gone && was) back();
 });
