@@ -13,6 +13,11 @@ set -u
 # Debian package : how to tell it is there
 # (dpkg-dev, debhelper, fakeroot, build-essential: make deb and its test,
 # t0600; dpkg-buildpackage insists on build-essential)
+# The tests' commands, where a minimal Debian (debootstrap --variant=minbase)
+# lacks them or might: pgrep (procps: the tests look for leftover
+# receivers; they end processes only by the PID they started), perl's
+# JSON::PP (perl: perl-base has no JSON::PP), flock (util-linux), and
+# timeout, mkfifo, stat, b2sum (coreutils).
 PKGS="
 gcc:cmd:cc
 make:cmd:make
@@ -26,6 +31,10 @@ libinih-dev:pc:inih
 clang:cmd:clang
 libclang-rt-14-dev:file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 coreutils:cmd:b2sum
+coreutils:cmd:timeout
+procps:cmd:pgrep
+perl:perl:JSON::PP
+util-linux:cmd:flock
 zstd:cmd:zstd
 nodejs:cmd:node
 npm:cmd:npm
@@ -58,12 +67,14 @@ rclone:cmd:rclone
 
 # make check-rgw (tests/rgw/cluster.sh): one mon, one memstore OSD, one radosgw
 # (ceph-mon brings ceph-base: monmaptool, ceph-authtool; radosgw brings
-# radosgw-admin; curl asks the gateway whether it answers)
+# radosgw-admin; curl asks the gateway whether it answers; ss, of
+# iproute2, finds a free port)
 RGW_PKGS="
 ceph-mon:cmd:ceph-mon
 ceph-osd:cmd:ceph-osd
 radosgw:cmd:radosgw
 curl:cmd:curl
+iproute2:cmd:ss
 "
 
 what_for="build and test dependencies"
@@ -104,6 +115,7 @@ for entry in $PKGS; do
 	cmd) command -v "$what" >/dev/null 2>&1 && continue ;;
 	pc) pkg-config --exists "$what" 2>/dev/null && continue ;;
 	exe) [ -x "$what" ] && continue ;;
+	perl) perl -M"$what" -e 1 >/dev/null 2>&1 && continue ;;
 	deb)
 		dpkg-query -W -f '${Status}' "$what" 2>/dev/null |
 			grep -q ' installed$' && continue ;;

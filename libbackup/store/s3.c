@@ -15,8 +15,32 @@
  * handles come from a mutex-protected pool, at most `concurrency` in use,
  * so every op is thread-safe.  Each request is retried with full-jitter
  * exponential backoff (100 ms doubling, capped at 10 s) on 5xx, 429,
- * SlowDown/RequestTimeout and connection errors, timeouts and resets,
- * until retry_time is spent; other 4xx answers fail at once.
+ * SlowDown/RequestTimeout and connection errors, timeouts and resets;
+ * other 4xx answers fail at once.
+ *
+ * Retry time: a request gives up when the storage has been failing for
+ * retry_time, counted from the request's first failure, or from an
+ * earlier failure of another request when the storage has not answered
+ * since (so requests that start during an outage do not each wait
+ * retry_time again).  The last attempt may start just before that
+ * deadline: a request fails within retry_time plus one attempt
+ * (connect_timeout, then stall_timeout without a byte moving) of the
+ * first failure.  Once a request has given up, the storage counts as
+ * unreachable for the rest of the process and later requests fail at once
+ * (the cleanup after a failed push, its lock to delete, would otherwise
+ * wait retry_time once more).
+ *
+ * Lost answers: a PUT, a DELETE or the POST that completes a multipart
+ * upload may take effect although its answer never arrives (a reset after
+ * the server acted; libcurl itself silently sends a request again when a
+ * reused connection closes without a byte of answer).  A DELETE is
+ * harmless to repeat (absent is done).  A repeated Complete finds its
+ * upload gone (NoSuchUpload, or a 500 from some servers), and a repeated
+ * conditional PUT finds its own object (412).  So after an attempt that
+ * may have landed, and on those answers, the object is checked first
+ * (landed(): a HEAD, one attempt) and the request counts as done when the
+ * object is there with our size and, when the server's ETag says it, our
+ * MD5 (s3_etag.c).
  *
  * put_new: a HEAD, then a PUT with "If-None-Match: *" (a 412 is
  * BK_ERR_EXISTS).  Servers that ignore that header leave a small race
@@ -42,7 +66,6 @@
 
 #define ERRBODY_MAX (64 * 1024)
 #define SMALL_BODY_MAX ((size_t)1 << 20)
-#define ETAG_MAX 128
 
 struct s3 {
 	struct s3_settings st;
@@ -59,7 +82,20 @@ struct s3 {
 	CURL **idle;
 	size_t nidle, idle_cap;
 	unsigned busy;
+	/* under mu: when the storage began failing (monotonic seconds; 0
+	 * while it answers), and whether a request has given up on it */
+	double failing_since;
+	bool gave_up;
 };
+
+struct req;
+/*
+ * Did r take effect although its answer was lost?  *done when the object
+ * is there as r would have made it; BK_ERR_NOTFOUND or BK_OK with !*done
+ * when it is not; BK_ERR_STORAGE when the check itself failed.
+ */
+typedef enum bk_code (*landed_fn)(struct s3 *s, const struct req *r,
+				  bool *done, struct bk_error *err);
 
 struct req {
 	const char *method;  /* GET HEAD PUT POST DELETE */
@@ -70,11 +106,14 @@ struct req {
 	size_t body_len;
 	const char *hdr[4];
 	struct bk_buf *out; /* 2xx body (bounded); NULL: dropped */
+	landed_fn landed;   /* NULL: repeating it is harmless */
+	const void *landed_ctx;
+	bool once;          /* one attempt, no retries */
 	/* results */
 	long status;
 	uint64_t clen;
 	bool have_clen;
-	char etag[ETAG_MAX];
+	char etag[S3_ETAG_MAX];
 	char code[64];
 	char message[200];
 };
@@ -172,6 +211,45 @@ static void handle_put(struct s3 *s, CURL *h)
 	s->busy--;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the storage's health (see the top of the file) --------------------- */
+
+static void storage_answered(struct s3 *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->failing_since = 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* An attempt failed at t: when the storage began failing. */
+static double storage_failed(struct s3 *s, double t)
+{
+	double since;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->failing_since == 0 || t < s->failing_since)
+		s->failing_since = t;
+	since = s->failing_since;
+	pthread_mutex_unlock(&s->mu);
+	return since;
+}
+
+static void storage_give_up(struct s3 *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->gave_up = true;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static bool storage_given_up(struct s3 *s)
+{
+	bool g;
+
+	pthread_mutex_lock(&s->mu);
+	g = s->gave_up;
+	pthread_mutex_unlock(&s->mu);
+	return g;
 }
 
 /* ---- one transfer ----------------------------------------------------- */
@@ -370,24 +448,137 @@ static void fmt_answer(const struct s3 *s, const struct req *r, char *out,
 				 : "");
 }
 
+/* One attempt's state and outcome. */
+struct try {
+	const char *url, *sha_hdr;
+	size_t out_start;
+	struct xfer x;
+	char errbuf[CURL_ERROR_SIZE];
+	char last[720]; /* why it failed, for messages */
+	bool retry;     /* another attempt may help */
+	bool net;       /* the connection failed (rather than an answer) */
+	bool maybe;     /* it may have landed nevertheless */
+};
+
 /*
- * Perform r with retries.  On an HTTP error the code is mapped (404
- * NOTFOUND, 401/403 AUTH, 412 EXISTS, 416 FORMAT, else STORAGE), r->status
- * and r->code are kept for the caller, and err names the request.
+ * One attempt at r: BK_OK for a 2xx answer.  Otherwise t says why and
+ * whether to retry; when not, err holds the mapped error (404 NOTFOUND,
+ * 401/403 AUTH, 412 EXISTS, 416 FORMAT, else STORAGE).
  */
+static enum bk_code try_once(struct s3 *s, struct req *r, struct try *t,
+			     struct bk_error *err)
+{
+	struct curl_slist *hdrs = NULL;
+	CURL *h;
+	CURLcode cc;
+	enum bk_code rc = BK_ERR_STORAGE;
+
+	t->retry = t->net = t->maybe = false;
+	t->x.r = r;
+	t->x.out_start = t->out_start;
+	t->x.up_off = 0;
+	t->x.limit = false;
+	bk_buf_reset(&t->x.errbody);
+	if (r->out) {
+		r->out->len = t->out_start;
+		if (r->out->data)
+			r->out->data[t->out_start] = '\0';
+	}
+	r->status = 0;
+	r->have_clen = false;
+	r->etag[0] = r->code[0] = r->message[0] = '\0';
+	t->errbuf[0] = '\0';
+	h = handle_get(s);
+	if (!h)
+		return bk_error_set(err, BK_ERR_NOMEM,
+				    "s3 %s %s: cannot make a curl handle",
+				    r->method, r->what);
+	cc = setup(s, h, r, t->url, t->sha_hdr, &t->x, &hdrs, t->errbuf);
+	if (!cc)
+		cc = curl_easy_perform(h);
+	if (!cc)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	/* no dangling pointers to our stack in a pooled handle */
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	handle_put(s, h);
+	slist_wipe_free(hdrs);
+	if (t->x.limit)
+		return bk_error_set(err, BK_ERR_LIMIT,
+				    "s3 %s %s: %llu bytes exceed the buffer limit of %zu bytes",
+				    r->method, r->what,
+				    (unsigned long long)r->clen,
+				    r->out ? r->out->max : 0);
+	if (cc) {
+		snprintf(t->last, sizeof(t->last), "%s",
+			 t->errbuf[0] ? t->errbuf : curl_easy_strerror(cc));
+		t->retry = s3_curl_retryable(cc);
+		t->net = true;
+		t->maybe = s3_curl_may_have_landed(cc);
+		if (!t->retry)
+			return bk_error_set(err, BK_ERR_STORAGE,
+					    "s3 %s %s: %s: %s", r->method,
+					    r->what, s->endpoint, t->last);
+		return BK_ERR_STORAGE;
+	}
+	if (is_2xx(r->status)) {
+		storage_answered(s);
+		return BK_OK;
+	}
+	s3_xml_error((const char *)t->x.errbody.data, t->x.errbody.len,
+		     r->code, sizeof(r->code), r->message, sizeof(r->message));
+	fmt_answer(s, r, t->last, sizeof(t->last));
+	t->retry = s3_http_retryable(r->status, r->code);
+	t->maybe = s3_http_may_have_landed(r->status);
+	if (t->retry)
+		return BK_ERR_STORAGE;
+	storage_answered(s);
+	if (r->status == 404)
+		rc = BK_ERR_NOTFOUND;
+	else if (r->status == 401 || r->status == 403)
+		rc = BK_ERR_AUTH;
+	else if (r->status == 412)
+		rc = BK_ERR_EXISTS;
+	else if (r->status == 416)
+		rc = BK_ERR_FORMAT;
+	return bk_error_set(err, rc, "s3 %s %s: %s", r->method, r->what,
+			    t->last);
+}
+
+/*
+ * Whether r landed although its answer was lost (r->landed): BK_OK when
+ * it did; BK_ERR_NOTFOUND when it did not, or cannot be shown to have;
+ * BK_ERR_STORAGE when the check failed as an attempt does (no answer, or
+ * one worth retrying); any other code is a failure of ours (out of
+ * memory), with err set.
+ */
+static enum bk_code check_landed(struct s3 *s, const struct req *r,
+				 struct bk_error *err)
+{
+	bool done = false;
+	enum bk_code rc = r->landed(s, r, &done, err);
+
+	if (rc == BK_OK && !done)
+		rc = BK_ERR_NOTFOUND;
+	return rc;
+}
+
+/* Perform r with retries, for as long as the top of the file says. */
 static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
 {
 	struct bk_buf url;
-	struct xfer x;
+	struct try t;
 	uint8_t hash[crypto_hash_sha256_BYTES];
-	char sha_hdr[128], errbuf[CURL_ERROR_SIZE], last[720];
-	double start = now_s(), elapsed;
-	size_t out_start = r->out ? r->out->len : 0;
-	unsigned attempt;
+	char sha_hdr[128];
+	double start = now_s(), first_fail = 0;
+	unsigned attempt, tries = 0;
+	bool maybe = false; /* an attempt may have landed unanswered */
 	enum bk_code rc = BK_OK;
 
+	memset(&t, 0, sizeof(t));
+	t.out_start = r->out ? r->out->len : 0;
 	bk_buf_init(&url, 16384);
-	bk_buf_init(&x.errbody, ERRBODY_MAX + 1);
+	bk_buf_init(&t.x.errbody, ERRBODY_MAX + 1);
 	if (r->key) {
 		struct bk_buf full;
 
@@ -405,118 +596,97 @@ static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
 	crypto_hash_sha256(hash, r->body, r->body_len);
 	memcpy(sha_hdr, "x-amz-content-sha256: ", 22);
 	sodium_bin2hex(sha_hdr + 22, sizeof(sha_hdr) - 22, hash, sizeof(hash));
+	t.url = (const char *)url.data;
+	t.sha_hdr = sha_hdr;
 	for (attempt = 1;; attempt++) {
-		struct curl_slist *hdrs = NULL;
-		CURL *h;
-		CURLcode cc;
-		bool retry = false;
+		enum bk_code crc = BK_ERR_NOTFOUND;
+		struct bk_error cerr;
+		double now, since, deadline;
 		uint32_t wait;
-		double left;
 
-		x.r = r;
-		x.out_start = out_start;
-		x.up_off = 0;
-		x.limit = false;
-		bk_buf_reset(&x.errbody);
-		if (r->out) {
-			r->out->len = out_start;
-			if (r->out->data)
-				r->out->data[out_start] = '\0';
-		}
-		r->status = 0;
-		r->have_clen = false;
-		r->etag[0] = r->code[0] = r->message[0] = '\0';
-		errbuf[0] = '\0';
-		h = handle_get(s);
-		if (!h) {
-			rc = bk_error_set(err, BK_ERR_NOMEM,
-					  "s3 %s %s: cannot make a curl handle",
-					  r->method, r->what);
-			goto out;
-		}
-		cc = setup(s, h, r, (const char *)url.data, sha_hdr, &x, &hdrs,
-			   errbuf);
-		if (!cc)
-			cc = curl_easy_perform(h);
-		if (!cc)
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-		/* no dangling pointers to our stack in a pooled handle */
-		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-		handle_put(s, h);
-		slist_wipe_free(hdrs);
-		if (x.limit) {
-			rc = bk_error_set(err, BK_ERR_LIMIT,
-					  "s3 %s %s: %llu bytes exceed the buffer limit of %zu bytes",
-					  r->method, r->what,
-					  (unsigned long long)r->clen,
-					  r->out ? r->out->max : 0);
-			goto out;
-		}
-		if (cc) {
-			snprintf(last, sizeof(last), "%s",
-				 errbuf[0] ? errbuf : curl_easy_strerror(cc));
-			if (!s3_curl_retryable(cc)) {
+		if (storage_given_up(s)) {
+			if (tries == 0)
 				rc = bk_error_set(err, BK_ERR_STORAGE,
-						  "s3 %s %s: %s: %s", r->method,
-						  r->what, s->endpoint, last);
-				goto out;
-			}
-			retry = true;
-		} else if (!is_2xx(r->status)) {
-			s3_xml_error((const char *)x.errbody.data, x.errbody.len,
-				     r->code, sizeof(r->code), r->message,
-				     sizeof(r->message));
-			fmt_answer(s, r, last, sizeof(last));
-			retry = s3_http_retryable(r->status, r->code);
-			if (!retry) {
-				enum bk_code code = BK_ERR_STORAGE;
-
-				if (r->status == 404)
-					code = BK_ERR_NOTFOUND;
-				else if (r->status == 401 || r->status == 403)
-					code = BK_ERR_AUTH;
-				else if (r->status == 412)
-					code = BK_ERR_EXISTS;
-				else if (r->status == 416)
-					code = BK_ERR_FORMAT;
-				rc = bk_error_set(err, code, "s3 %s %s: %s",
-						  r->method, r->what, last);
-				goto out;
-			}
-		} else {
-			rc = BK_OK;
-			goto out;
-		}
-		elapsed = now_s() - start;
-		left = (double)s->st.retry_time - elapsed;
-		if (left <= 0) {
-			if (cc)
+						  "s3 %s %s: %s unreachable: not tried, as an earlier request gave up after retry_time (%ld s)",
+						  r->method, r->what,
+						  s->endpoint, s->st.retry_time);
+			else
 				rc = bk_error_set(err, BK_ERR_STORAGE,
 						  "s3 %s %s: %s unreachable after %u attempts over %.0f s: %s",
 						  r->method, r->what,
-						  s->endpoint, attempt, elapsed,
-						  last);
+						  s->endpoint, tries,
+						  now_s() - start, t.last);
+			goto out;
+		}
+		/* a repeat of what may have landed: is it there already? */
+		if (maybe && r->landed) {
+			crc = check_landed(s, r, &cerr);
+			if (crc != BK_ERR_NOTFOUND && crc != BK_ERR_STORAGE) {
+				rc = crc;
+				if (rc && err)
+					*err = cerr;
+				goto out;
+			}
+		}
+		/* a check that failed counts as this round's attempt */
+		if (crc != BK_ERR_STORAGE) {
+			tries++;
+			rc = try_once(s, r, &t, err);
+			if (rc == BK_OK)
+				goto out;
+			maybe = maybe || t.maybe;
+			/* NoSuchUpload: a Complete that landed before; 412:
+			 * our own conditional PUT, or a writer of the same
+			 * bytes */
+			if (!t.retry && r->landed &&
+			    (r->status == 404 || r->status == 412)) {
+				crc = check_landed(s, r, &cerr);
+				if (crc != BK_ERR_NOTFOUND &&
+				    crc != BK_ERR_STORAGE) {
+					rc = crc;
+					if (rc && err)
+						*err = cerr;
+				}
+			}
+			if (!t.retry)
+				goto out;
+		}
+		now = now_s();
+		if (first_fail == 0)
+			first_fail = now;
+		since = storage_failed(s, now);
+		deadline = (since < first_fail ? since : first_fail) +
+			   (double)s->st.retry_time;
+		if (r->once || now >= deadline) {
+			if (!r->once)
+				storage_give_up(s);
+			if (t.net)
+				rc = bk_error_set(err, BK_ERR_STORAGE,
+						  "s3 %s %s: %s unreachable after %u attempts over %.0f s: %s",
+						  r->method, r->what,
+						  s->endpoint, tries,
+						  now - start, t.last);
 			else
 				rc = bk_error_set(err, BK_ERR_STORAGE,
 						  "s3 %s %s: %s (after %u attempts over %.0f s)",
-						  r->method, r->what, last,
-						  attempt, elapsed);
+						  r->method, r->what, t.last,
+						  tries, now - start);
 			goto out;
 		}
+		/* the last attempt starts at the deadline, not after it */
 		wait = s3_backoff_ms(attempt - 1, randombytes_random());
-		if ((double)wait > left * 1000.0)
-			wait = (uint32_t)(left * 1000.0) + 1;
+		if ((double)wait > (deadline - now) * 1000.0)
+			wait = (uint32_t)((deadline - now) * 1000.0) + 1;
 		sleep_ms(wait);
 	}
 out:
 	if (rc && r->out) {
-		r->out->len = out_start;
+		r->out->len = t.out_start;
 		if (r->out->data)
-			r->out->data[out_start] = '\0';
+			r->out->data[t.out_start] = '\0';
 	}
 	bk_buf_release(&url);
-	bk_buf_release(&x.errbody);
+	bk_buf_release(&t.x.errbody);
 	return rc;
 }
 
@@ -539,6 +709,108 @@ static enum bk_code s3_head(void *priv, const char *key, uint64_t *size,
 				    "s3 HEAD %s: %s sent no Content-Length", key,
 				    s->endpoint);
 	*size = r.clen;
+	return BK_OK;
+}
+
+/*
+ * One HEAD, no retries, for the checks after a lost answer: *size and
+ * etag ("" when the server sent none).  BK_ERR_STORAGE only when it failed
+ * as an attempt does (the check is then retried); any other answer but
+ * the object is BK_ERR_NOTFOUND (not there, or not to be seen: the caller
+ * then repeats its request).
+ */
+static enum bk_code head_once(struct s3 *s, const char *key, uint64_t *size,
+			      char etag[S3_ETAG_MAX], struct bk_error *err)
+{
+	struct req r = { .method = "HEAD", .what = key, .key = key,
+			 .once = true };
+	enum bk_code rc = perform(s, &r, err);
+
+	etag[0] = '\0';
+	if (rc == BK_OK && !r.have_clen)
+		rc = BK_ERR_NOTFOUND;
+	if (rc == BK_OK) {
+		*size = r.clen;
+		memcpy(etag, r.etag, S3_ETAG_MAX);
+		return BK_OK;
+	}
+	if (rc == BK_ERR_NOMEM || rc == BK_ERR_LIMIT)
+		return rc;
+	if (rc == BK_ERR_STORAGE &&
+	    (r.status == 0 || s3_http_retryable(r.status, r.code)))
+		return rc;
+	return BK_ERR_NOTFOUND;
+}
+
+/* A single PUT landed: the object has our size, and our MD5 when its ETag
+ * is one (any other form proves nothing: the size then decides). */
+static enum bk_code put_landed(struct s3 *s, const struct req *r, bool *done,
+			       struct bk_error *err)
+{
+	uint8_t got[S3_MD5_LEN], want[S3_MD5_LEN];
+	char etag[S3_ETAG_MAX];
+	uint64_t size;
+	unsigned np;
+	enum bk_code rc = head_once(s, r->key, &size, etag, err);
+
+	*done = false;
+	if (rc || size != r->body_len)
+		return rc;
+	switch (s3_etag_parse(etag, got, &np)) {
+	case S3_ETAG_MD5:
+		s3_md5(r->body, r->body_len, want);
+		*done = memcmp(got, want, sizeof(got)) == 0;
+		break;
+	case S3_ETAG_MULTIPART: /* not from our single PUT */
+		break;
+	case S3_ETAG_OTHER:
+		*done = true;
+		break;
+	}
+	return BK_OK;
+}
+
+/* What the check of a Complete needs: the object and its parts' ETags. */
+struct mp_done {
+	const uint8_t *data;
+	size_t len;
+	const char (*etags)[S3_ETAG_MAX];
+	unsigned nparts;
+};
+
+/* A Complete landed: the object has our size and, when its ETag says it,
+ * the ETag of our parts ("md5-N"), or our MD5 (servers that give the
+ * whole object's: s3rver). */
+static enum bk_code complete_landed(struct s3 *s, const struct req *r,
+				    bool *done, struct bk_error *err)
+{
+	const struct mp_done *m = r->landed_ctx;
+	uint8_t got[S3_MD5_LEN], want[S3_MD5_LEN];
+	char etag[S3_ETAG_MAX];
+	uint64_t size;
+	unsigned np;
+	enum bk_code rc = head_once(s, r->key, &size, etag, err);
+
+	*done = false;
+	if (rc || size != m->len)
+		return rc;
+	switch (s3_etag_parse(etag, got, &np)) {
+	case S3_ETAG_MD5:
+		s3_md5(m->data, m->len, want);
+		*done = memcmp(got, want, sizeof(got)) == 0;
+		break;
+	case S3_ETAG_MULTIPART:
+		if (np != m->nparts)
+			break;
+		/* parts whose ETags are not MD5s (SSE-KMS): the size
+		 * decides */
+		*done = !s3_etag_multipart(m->etags, m->nparts, want) ||
+			memcmp(got, want, sizeof(got)) == 0;
+		break;
+	case S3_ETAG_OTHER:
+		*done = true;
+		break;
+	}
 	return BK_OK;
 }
 
@@ -632,7 +904,8 @@ static enum bk_code put_simple(struct s3 *s, const char *key,
 			       struct bk_error *err)
 {
 	struct req r = { .method = "PUT", .what = key, .key = key,
-			 .body = data, .body_len = len };
+			 .body = data, .body_len = len,
+			 .landed = put_landed };
 	enum bk_code rc;
 
 	if (!replace)
@@ -651,7 +924,7 @@ struct mp {
 	const uint8_t *data;
 	size_t len, part;
 	unsigned nparts;
-	char (*etags)[ETAG_MAX];
+	char (*etags)[S3_ETAG_MAX];
 	pthread_mutex_t mu;
 	unsigned next;
 	bool failed;
@@ -702,7 +975,7 @@ static void *mp_worker(void *arg)
 			m->err = err;
 		}
 		if (!rc)
-			memcpy(m->etags[i], r.etag, ETAG_MAX);
+			memcpy(m->etags[i], r.etag, S3_ETAG_MAX);
 		pthread_mutex_unlock(&m->mu);
 	}
 	return NULL;
@@ -764,7 +1037,7 @@ static enum bk_code put_multipart(struct s3 *s, const char *key,
 	m.upload_id = upload_id;
 	m.data = data;
 	m.len = len;
-	m.etags = calloc(m.nparts, ETAG_MAX);
+	m.etags = calloc(m.nparts, S3_ETAG_MAX);
 	if (!m.etags) {
 		rc = bk_error_set(err, BK_ERR_NOMEM, "put %s: out of memory",
 				  key);
@@ -807,10 +1080,14 @@ static enum bk_code put_multipart(struct s3 *s, const char *key,
 		goto out;
 	bk_buf_reset(&resp);
 	{
+		struct mp_done md = { .data = data, .len = len,
+				      .etags = (const char (*)[S3_ETAG_MAX])m.etags,
+				      .nparts = m.nparts };
 		struct req r = { .method = "POST", .what = key, .key = key,
 				 .query = (const char *)q.data,
 				 .body = body.data, .body_len = body.len,
-				 .out = &resp };
+				 .out = &resp, .landed = complete_landed,
+				 .landed_ctx = &md };
 
 		r.hdr[0] = "Content-Type: application/xml";
 		if (!replace)

@@ -6,6 +6,7 @@
  *   s3_settings.c  settings from the environment, the config file and the
  *                  shared-credentials file; URL, addressing and encoding
  *   s3_xml.c       ListObjectsV2, Error and InitiateMultipartUpload bodies
+ *   s3_etag.c      MD5 and ETags: did a request whose answer was lost land?
  *   s3.c           libcurl: signing, retries, the store operations
  */
 #ifndef BACKUP_S3_IMPL_H
@@ -112,11 +113,40 @@ enum bk_code s3_build_url(struct bk_buf *b, const struct s3_settings *st,
 /* Retry classification. */
 bool s3_http_retryable(long status, const char *s3code);
 bool s3_curl_retryable(int curlcode);
+/*
+ * Whether a failed attempt may nevertheless have taken effect on the
+ * server: the connection broke or timed out after the request may have
+ * been sent (not a failure to connect), or a 500, 502 or 504 (not 503
+ * SlowDown or 429: those are refusals).
+ */
+bool s3_curl_may_have_landed(int curlcode);
+bool s3_http_may_have_landed(long status);
 /* Upper bound of the wait before retry number attempt (0-based): 100 ms
  * doubling, capped at 10 s; s3_backoff_ms picks uniformly in [0, cap]
  * from rnd (full jitter). */
 uint32_t s3_backoff_cap_ms(unsigned attempt);
 uint32_t s3_backoff_ms(unsigned attempt, uint32_t rnd);
+
+/* ETags (s3_etag.c).  S3 gives the MD5 of the body for a single PUT
+ * (unless the object is encrypted with SSE-KMS or SSE-C), and for a
+ * multipart upload the MD5 of the parts' binary MD5s followed by "-N";
+ * some servers (s3rver) give the whole object's MD5 for both. */
+#define S3_MD5_LEN 16
+#define S3_ETAG_MAX 128
+void s3_md5(const void *data, size_t len, uint8_t out[S3_MD5_LEN]);
+enum s3_etag_form {
+	S3_ETAG_OTHER = 0, /* absent, or a form we cannot compute */
+	S3_ETAG_MD5,       /* 32 hex digits: md5 */
+	S3_ETAG_MULTIPART, /* 32 hex digits, '-', the number of parts */
+};
+/* The form of etag (quoted or not, any case; NULL is OTHER), its 16 bytes
+ * in md5 and the number of parts in *nparts (0 unless MULTIPART). */
+enum s3_etag_form s3_etag_parse(const char *etag, uint8_t md5[S3_MD5_LEN],
+				unsigned *nparts);
+/* The digest in the ETag of a multipart upload of n parts whose ETags are
+ * parts[]: false when one of them is not an MD5 ETag. */
+bool s3_etag_multipart(const char (*parts)[S3_ETAG_MAX], unsigned n,
+		       uint8_t out[S3_MD5_LEN]);
 
 /* XML bodies (s3_xml.c).  Inputs over S3_XML_MAX or with a DTD are
  * refused; no network, no entity expansion. */

@@ -624,6 +624,24 @@ bool s3_curl_retryable(int code)
 	}
 }
 
+bool s3_curl_may_have_landed(int code)
+{
+	switch ((CURLcode)code) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_QUIC_CONNECT_ERROR:
+		return false;
+	default:
+		return true;
+	}
+}
+
+bool s3_http_may_have_landed(long status)
+{
+	return status == 500 || status == 502 || status == 504;
+}
+
 uint32_t s3_backoff_cap_ms(unsigned attempt)
 {
 	uint32_t cap = 100;

@@ -13,17 +13,35 @@
 //   --err500 P      500 InternalError, the request is not forwarded
 //   --slowdown P    503 SlowDown (S3's XML error body), not forwarded
 //   --delay P       the request waits --delay-ms (default 500) first
+//   --lose P        the answer is lost: the request goes to the server, which
+//                   acts on it, and once its whole answer has arrived the
+//                   connection is closed without a byte of it
+// and, not at random:
+//   --lose-once KIND[:TEXT]   the answer to the next request of that KIND
+//                   (whose path contains TEXT) is lost; repeat the option
+//                   for more.  KINDs: put, part (UploadPart), create
+//                   (CreateMultipartUpload), complete
+//                   (CompleteMultipartUpload), abort, delete, head, get, list
+//   --if-none-match a PUT or Complete with "If-None-Match: *" whose path an
+//                   earlier write through the proxy stored (and no DELETE
+//                   removed) is answered 412 PreconditionFailed, as S3
+//                   does; s3rver ignores the header
 // --seed N makes the choices repeatable.  --log FILE appends one line per
 // request: "<n> <fault|ok> <METHOD> <path>".
 //
 // At run time:
 //   SIGHUP    re-read the --control FILE, a JSON object with any of the
-//             keys drop, dropMid, err500, slowdown, delay, delayMs, gone.
+//             keys drop, dropMid, err500, slowdown, delay, delayMs, lose,
+//             loseOnce (a list of KIND[:TEXT]), gone, goneOn.
 //             "gone": true is the server gone: the listening socket is
 //             closed and every open connection destroyed, so connections
-//             are refused; false listens again on the same port.  Each
-//             change of gone is acknowledged on standard output with a line
-//             "state gone N" or "state up N" (N counts the changes).
+//             are refused; false listens again on the same port.
+//             "goneOn": "KIND[:TEXT]" makes the server go when the next
+//             such request arrives (it gets no answer).  Each change of
+//             gone is acknowledged on standard output with a line
+//             "state gone N at MS" or "state up N at MS" (N counts the
+//             changes, MS is the time in milliseconds since the epoch);
+//             every reload with a line "control N".
 //   SIGTERM   print the counters on standard error and exit
 // (Not SIGUSR1: Node keeps it for its inspector, and a process that gets it
 // early enough dies of it.)
@@ -34,12 +52,22 @@ const fs = require('fs');
 function usage(msg) {
   if (msg) console.error(`faultproxy: ${msg}`);
   console.error('usage: faultproxy.js --target http://HOST:PORT [--port N] [--drop P] [--drop-mid P]\n' +
-    '       [--err500 P] [--slowdown P] [--delay P] [--delay-ms MS] [--seed N] [--log FILE] [--control FILE]');
+    '       [--err500 P] [--slowdown P] [--delay P] [--delay-ms MS] [--lose P] [--lose-once KIND[:TEXT]]...\n' +
+    '       [--if-none-match] [--seed N] [--log FILE] [--control FILE]');
   process.exit(2);
 }
 
-const opt = { drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, delayMs: 500, gone: false };
+const KINDS = ['put', 'part', 'create', 'complete', 'abort', 'delete', 'head', 'get', 'list'];
+const opt = {
+  drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, delayMs: 500, lose: 0,
+  loseOnce: [], gone: false, goneOn: null,
+};
 let target = null, port = 0, seed = Date.now() >>> 0, logFile = null, control = null;
+let ifNoneMatch = false;
+function checkSpec(a, v) {
+  if (typeof v !== 'string' || !KINDS.includes(v.split(':')[0])) usage(`${a}: KIND[:TEXT] with KIND one of ${KINDS.join(' ')}: ${v}`);
+  return v;
+}
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i], v = argv[i + 1];
@@ -58,6 +86,9 @@ for (let i = 0; i < argv.length; i++) {
     case '--slowdown': opt.slowdown = num(); break;
     case '--delay': opt.delay = num(); break;
     case '--delay-ms': opt.delayMs = num(); break;
+    case '--lose': opt.lose = num(); break;
+    case '--lose-once': opt.loseOnce.push(checkSpec(a, v)); i++; break;
+    case '--if-none-match': ifNoneMatch = true; break;
     case '--seed': seed = num() >>> 0; break;
     case '--log': logFile = v; i++; break;
     case '--control': control = v; i++; break;
@@ -75,7 +106,10 @@ function rand() {
   return state / 4294967296;
 }
 
-const counts = { requests: 0, ok: 0, drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, refused: 0 };
+const counts = {
+  requests: 0, ok: 0, drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, lose: 0, refused: 0,
+  preconditionFailed: 0,
+};
 let logFd = logFile ? fs.openSync(logFile, 'a') : null;
 function log(n, what, req) {
   if (logFd !== null) fs.writeSync(logFd, `${n} ${what} ${req.method} ${req.url}\n`);
@@ -95,6 +129,40 @@ readControl();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const sockets = new Set();
 
+// what a request is (KINDS) and its path
+function classify(req) {
+  const u = new URL(req.url, 'http://proxy');
+  const q = u.searchParams;
+  let kind;
+  if (req.method === 'POST') kind = q.has('uploads') ? 'create' : q.has('uploadId') ? 'complete' : 'post';
+  else if (req.method === 'PUT') kind = q.has('partNumber') ? 'part' : 'put';
+  else if (req.method === 'DELETE') kind = q.has('uploadId') ? 'abort' : 'delete';
+  else if (req.method === 'HEAD') kind = 'head';
+  else if (req.method === 'GET') kind = q.has('list-type') ? 'list' : 'get';
+  else kind = req.method.toLowerCase();
+  return { kind, path: u.pathname };
+}
+function matches(spec, c) {
+  if (typeof spec !== 'string') return false;
+  const i = spec.indexOf(':');
+  const kind = i < 0 ? spec : spec.slice(0, i), text = i < 0 ? '' : spec.slice(i + 1);
+  return kind === c.kind && c.path.includes(text);
+}
+// --lose-once: take the first spec that matches
+function takeLoseOnce(c) {
+  const i = opt.loseOnce.findIndex((spec) => matches(spec, c));
+  if (i < 0) return false;
+  opt.loseOnce.splice(i, 1);
+  return true;
+}
+// --if-none-match: the paths stored by writes through the proxy
+const stored = new Set();
+function noteAnswer(c, status) {
+  if (status < 200 || status > 299) return;
+  if (c.kind === 'put' || c.kind === 'complete') stored.add(c.path);
+  else if (c.kind === 'delete') stored.delete(c.path);
+}
+
 function s3error(res, status, code, message) {
   const body = '<?xml version="1.0" encoding="UTF-8"?>\n' +
     `<Error><Code>${code}</Code><Message>${message}</Message>` +
@@ -103,12 +171,31 @@ function s3error(res, status, code, message) {
   res.end(body);
 }
 
-function forward(req, res, cutMid) {
+// mode: 'ok', 'cut' (the answer cut in the middle) or 'lose' (no answer)
+function forward(req, res, mode, c) {
+  if (ifNoneMatch && (c.kind === 'put' || c.kind === 'complete') &&
+      req.headers['if-none-match'] === '*' && stored.has(c.path)) {
+    counts.preconditionFailed++;
+    req.resume();
+    req.on('end', () => {
+      if (mode === 'lose') req.socket.destroy();
+      else s3error(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+    });
+    return;
+  }
   const up = http.request({
     host: target.hostname, port: target.port || 80, method: req.method,
     path: req.url, headers: req.headers, agent,
   }, (ures) => {
-    if (!cutMid) {
+    noteAnswer(c, ures.statusCode);
+    if (mode === 'lose') {
+      // the server acted and answered: the answer goes nowhere
+      ures.resume();
+      ures.on('end', () => req.socket.destroy());
+      ures.on('error', () => req.socket.destroy());
+      return;
+    }
+    if (mode !== 'cut') {
       res.writeHead(ures.statusCode, ures.headers);
       ures.pipe(res);
       return;
@@ -140,13 +227,27 @@ function forward(req, res, cutMid) {
 
 function handle(req, res) {
   const n = ++counts.requests;
+  const c = classify(req);
   if (opt.gone) {
     counts.refused++;
     log(n, 'refused', req);
     req.socket.destroy();
     return;
   }
+  if (matches(opt.goneOn, c)) {
+    opt.goneOn = null;
+    counts.refused++;
+    log(n, 'gone', req);
+    req.socket.destroy();
+    gone();
+    return;
+  }
   const go = () => {
+    if (takeLoseOnce(c)) {
+      counts.lose++; log(n, 'lose', req);
+      forward(req, res, 'lose', c);
+      return;
+    }
     const r = rand();
     let p = 0;
     if (r < (p += opt.drop)) {
@@ -154,7 +255,7 @@ function handle(req, res) {
       req.socket.destroy();
     } else if (r < (p += opt.dropMid)) {
       counts.dropMid++; log(n, 'drop-mid', req);
-      forward(req, res, true);
+      forward(req, res, 'cut', c);
     } else if (r < (p += opt.err500)) {
       counts.err500++; log(n, '500', req);
       req.resume();
@@ -163,9 +264,12 @@ function handle(req, res) {
       counts.slowdown++; log(n, '503', req);
       req.resume();
       req.on('end', () => s3error(res, 503, 'SlowDown', 'Please reduce your request rate.'));
+    } else if (r < (p += opt.lose)) {
+      counts.lose++; log(n, 'lose', req);
+      forward(req, res, 'lose', c);
     } else {
       counts.ok++; log(n, 'ok', req);
-      forward(req, res, false);
+      forward(req, res, 'ok', c);
     }
   };
   if (rand() < opt.delay) {
@@ -201,12 +305,12 @@ function gone() {
   }
   for (const s of sockets) s.destroy();
   sockets.clear();
-  console.log(`state gone ${++changes}`);
+  console.log(`state gone ${++changes} at ${Date.now()}`);
 }
 function back() {
   opt.gone = false;
   if (server) return;
-  listen(port, () => console.log(`state up ${++changes}`));
+  listen(port, () => console.log(`state up ${++changes} at ${Date.now()}`));
 }
 
 const startGone = opt.gone;
@@ -219,9 +323,11 @@ listen(port, (p) => {
 
 // while "gone" nothing else keeps the event loop alive
 setInterval(() => {}, 1 << 30);
+let reloads = 0;
 process.on('SIGHUP', () => {
   const was = opt.gone;
   readControl();
+  console.log(`control ${++reloads}`);
   if (opt.gone && !was) gone();
   else if (!opt.gone && was) back();
 });

@@ -21,11 +21,14 @@
 # keeps its data under STATE_DIR/data, and has the bucket zbak-test; it
 # runs with --openssl-legacy-provider (s3rver makes listing continuation
 # tokens with DES, which OpenSSL 3 only has in its legacy provider: without
-# it every listing answers 500).  s3rver keeps the bytes it received of a
-# PUT whose connection was cut (ZBAK_TEST_S3_KEEPS_ABORTED_PUTS=1: the tests
-# delete such leftovers, which S3 itself never shows), and ignores
-# If-None-Match on PUT (ZBAK_TEST_S3_NO_CONDITIONAL_PUT=1: the one test that
-# races two manifests of one name is skipped).
+# it every listing answers 500).  s3rver writes an object in place, so a
+# reader could see it half written: s3rver.js makes its PUTs atomic, as
+# S3's are (a temporary key, then a rename).  s3rver keeps the bytes it
+# received of a PUT whose connection was cut
+# (ZBAK_TEST_S3_KEEPS_ABORTED_PUTS=1: the tests delete such leftovers,
+# which S3 itself never shows), and ignores If-None-Match on PUT
+# (ZBAK_TEST_S3_NO_CONDITIONAL_PUT=1: the one test that races two
+# manifests of one name is skipped).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 BUCKET=zbak-test

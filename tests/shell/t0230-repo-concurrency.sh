@@ -126,23 +126,41 @@ test_expect_success 'ls and verify while a push is halfway (a pack of it already
 	z verify --read-data >out && grep -q " 0 problems" out
 '
 
+# ls, verify and (once listed) restore, round after round, while a push
+# runs and commits: none may fail or show a broken snapshot.  The push
+# reads a FIFO that the test feeds 3 MB at a time with a round after each
+# piece (its 16 MiB pack goes up during them), so there are at least 8
+# rounds however slow the machine (counting rounds that happened to fit
+# into a slowcat'ed push failed under load), then rounds until the push has
+# committed and ended.
 test_expect_success 'ls and verify in a loop during a slow push: never a broken snapshot' '
-	gen --name loop/fs --size 8M --seed 5 -o "$TMP/l" &&
-	{ slowcat "$TMP/l" 262144 0.03 | z push --name loop/fs@s1 >"$TMP/pl" 2>&1 & pl=$!; } &&
-	n=0 seen=0 &&
-	while kill -0 $pl 2>/dev/null; do
-		z ls --json >ls.json || { echo "ls failed during the push"; exit 1; }
+	gen --name loop/fs --size 24M --seed 5 -o "$TMP/l" &&
+	size=$(stat -c %s "$TMP/l") &&
+	mkfifo "$TMP/lfifo" && exec 5<>"$TMP/lfifo" &&
+	{ timeout 300 "$ZBAK" -r "$R" push --name loop/fs@s1 "$TMP/lfifo" \
+		>"$TMP/pl" 2>&1 5>&- & pl=$!; } &&
+	n=0 seen=0 off=0 rc=0 &&
+	round() {
+		z ls --json >ls.json || { echo "ls failed during the push"; return 1; }
 		if grep -q "\"loop/fs@s1\"" ls.json; then
 			# listed: must be whole (the manifest is written last)
-			z restore loop/fs@s1 | cmp - "$TMP/l" || exit 1
+			z restore loop/fs@s1 | cmp - "$TMP/l" || return 1
 			seen=$((seen + 1))
 		fi
-		z verify >v.out 2>v.err || { echo "verify failed during the push"; cat v.out v.err; exit 1; }
+		z verify >v.out 2>v.err || { echo "verify failed during the push"; cat v.out v.err; return 1; }
 		n=$((n + 1))
-	done &&
-	wait $pl && echo "# $n ls+verify rounds during the push" &&
-	[ $n -ge 3 ] &&
+	}
+	while [ $off -lt $size ] && [ $rc -eq 0 ]; do
+		tail -c +$((off + 1)) "$TMP/l" | head -c 3000000 | timeout 60 cat >&5 &&
+			off=$((off + 3000000)) && round; rc=$?
+	done
+	exec 5>&-
+	while [ $rc -eq 0 ] && kill -0 $pl 2>/dev/null; do round; rc=$?; done
+	[ $rc -eq 0 ] || { kill $pl; wait $pl; exit 1; }
+	wait $pl && cat "$TMP/pl" &&
+	echo "# $n ls+verify rounds during the push, $seen with the snapshot listed" >&3 &&
+	[ $n -ge 8 ] &&
 	z restore loop/fs@s1 | cmp - "$TMP/l"
-'
+' 3>&1
 
 test_done

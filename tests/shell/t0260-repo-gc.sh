@@ -110,10 +110,13 @@ test_expect_success 'gc waits for a push in progress, then gives up with a messa
 	z restore -f slow/fs@a -o "$TMP/r" && cmp "$TMP/r" "$TMP/slow"
 '
 
+# $! of a background pipeline is its last command, the push itself: the
+# test kills that process and no other (pkill -f would match any process
+# whose command line looks alike, another test's or the user's)
 test_expect_success 'the lock of a killed push is dead at once: gc takes over' '
-	slowcat "$TMP/slow" 65536 0.05 | "$ZBAK" -q -r "$R" push --name slow/fs@b &
-	pid=$!; sleep 1 &&
-	kill -KILL $pid; wait $pid
+	{ slowcat "$TMP/slow" 65536 0.05 | "$ZBAK" -q -r "$R" push --name slow/fs@b & pid=$!; } &&
+	sleep 1 &&
+	kill -KILL $pid && { wait $pid; [ $? -eq 137 ]; } &&
 	[ "$(repo_count "$R" locks/)" -eq 1 ] &&
 	ZBAK_LOCK_WAIT=1 ZBAK_GC_MARGIN=0 z gc >out &&
 	[ "$(repo_count "$R" locks/)" -eq 0 ] &&

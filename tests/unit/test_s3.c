@@ -610,6 +610,20 @@ static void test_retry(void **state)
 	assert_false(s3_curl_retryable(CURLE_PEER_FAILED_VERIFICATION));
 	assert_false(s3_curl_retryable(CURLE_URL_MALFORMAT));
 	assert_false(s3_curl_retryable(CURLE_WRITE_ERROR));
+	/* may an unanswered attempt have taken effect? */
+	assert_false(s3_curl_may_have_landed(CURLE_COULDNT_CONNECT));
+	assert_false(s3_curl_may_have_landed(CURLE_COULDNT_RESOLVE_HOST));
+	assert_true(s3_curl_may_have_landed(CURLE_GOT_NOTHING));
+	assert_true(s3_curl_may_have_landed(CURLE_RECV_ERROR));
+	assert_true(s3_curl_may_have_landed(CURLE_SEND_ERROR));
+	assert_true(s3_curl_may_have_landed(CURLE_OPERATION_TIMEDOUT));
+	assert_true(s3_curl_may_have_landed(CURLE_PARTIAL_FILE));
+	assert_true(s3_http_may_have_landed(500));
+	assert_true(s3_http_may_have_landed(502));
+	assert_true(s3_http_may_have_landed(504));
+	assert_false(s3_http_may_have_landed(503));
+	assert_false(s3_http_may_have_landed(429));
+	assert_false(s3_http_may_have_landed(400));
 	assert_int_equal(s3_backoff_cap_ms(0), 100);
 	assert_int_equal(s3_backoff_cap_ms(1), 200);
 	assert_int_equal(s3_backoff_cap_ms(6), 6400);
@@ -623,6 +637,98 @@ static void test_retry(void **state)
 	/* full jitter reaches the cap */
 	assert_int_equal(s3_backoff_ms(3, 800), 800);
 	assert_true(total > 0);
+}
+
+static void md5_hex(const void *p, size_t n, char out[2 * S3_MD5_LEN + 1])
+{
+	uint8_t d[S3_MD5_LEN];
+
+	s3_md5(p, n, d);
+	for (unsigned i = 0; i < S3_MD5_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* RFC 1321's test suite, lengths around the 56- and 64-byte edges, and
+ * the ETag forms and the multipart ETag (values from Python's hashlib). */
+static void test_md5_etag(void **state)
+{
+	static const char *const rfc[][2] = {
+		{ "", "d41d8cd98f00b204e9800998ecf8427e" },
+		{ "a", "0cc175b9c0f1b6a831c399e269772661" },
+		{ "abc", "900150983cd24fb0d6963f7d28e17f72" },
+		{ "message digest", "f96b697d7cb7938d525a2f31aaf161d0" },
+		{ "abcdefghijklmnopqrstuvwxyz",
+		  "c3fcd3d76192e4007dfb496cca67e13b" },
+		{ "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+		  "d174ab98d277d9f5a5611c2c9f419d9f" },
+		{ "1234567890123456789012345678901234567890123456789012345678901234567890"
+		  "1234567890",
+		  "57edf4a22be3c955ac49da2e2107b67a" },
+	};
+	char hex[2 * S3_MD5_LEN + 1];
+	uint8_t *big, d[S3_MD5_LEN], want[S3_MD5_LEN];
+	char parts[2][S3_ETAG_MAX] = { "\"594f803b380a41396ed63dca39503542\"",
+				       "\"08F8E0260C64418510CEFB2B06EEE5CD\"" };
+	unsigned np;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rfc) / sizeof(rfc[0]); i++) {
+		md5_hex(rfc[i][0], strlen(rfc[i][0]), hex);
+		assert_string_equal(hex, rfc[i][1]);
+	}
+	big = malloc(1000000);
+	assert_non_null(big);
+	memset(big, 'a', 1000000);
+	md5_hex(big, 1000000, hex);
+	assert_string_equal(hex, "7707d6ae4e027c70eea2a935c2296f21");
+	for (size_t i = 0; i < 768; i++)
+		big[i] = (uint8_t)i;
+	md5_hex(big, 768, hex);
+	assert_string_equal(hex, "e6899eaaf06fd702f3ed3f988eb19362");
+	free(big);
+
+	assert_int_equal(s3_etag_parse("\"900150983cd24fb0d6963f7d28e17f72\"",
+				       d, &np), S3_ETAG_MD5);
+	assert_int_equal(np, 0);
+	s3_md5("abc", 3, want);
+	assert_memory_equal(d, want, S3_MD5_LEN);
+	assert_int_equal(s3_etag_parse("900150983CD24FB0D6963F7D28E17F72", d,
+				       &np), S3_ETAG_MD5);
+	assert_memory_equal(d, want, S3_MD5_LEN);
+	assert_int_equal(s3_etag_parse("\"72d27afac8e2fbd3662861b9d607a02c-2\"",
+				       d, &np), S3_ETAG_MULTIPART);
+	assert_int_equal(np, 2);
+	assert_true(s3_etag_multipart((const char (*)[S3_ETAG_MAX])parts, 2,
+				      want));
+	assert_memory_equal(d, want, S3_MD5_LEN);
+	assert_int_equal(s3_etag_parse("72d27afac8e2fbd3662861b9d607a02c-10000",
+				       d, &np), S3_ETAG_MULTIPART);
+	assert_int_equal(np, 10000);
+	/* not ours to compute */
+	assert_int_equal(s3_etag_parse(NULL, d, &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("", d, &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("\"\"", d, &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("\"900150983cd24fb0d6963f7d28e17f7\"", d,
+				       &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("\"900150983cd24fb0d6963f7d28e17f7g\"", d,
+				       &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("900150983cd24fb0d6963f7d28e17f72ab", d,
+				       &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("72d27afac8e2fbd3662861b9d607a02c-", d,
+				       &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("72d27afac8e2fbd3662861b9d607a02c-0", d,
+				       &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("72d27afac8e2fbd3662861b9d607a02c-10001",
+				       d, &np), S3_ETAG_OTHER);
+	assert_int_equal(s3_etag_parse("72d27afac8e2fbd3662861b9d607a02c-2x", d,
+				       &np), S3_ETAG_OTHER);
+	assert_int_equal(np, 0);
+	/* a part whose ETag is not an MD5: the multipart ETag is unknown */
+	snprintf(parts[1], sizeof(parts[1]), "\"abc\"");
+	assert_false(s3_etag_multipart((const char (*)[S3_ETAG_MAX])parts, 2,
+				       want));
+	assert_false(s3_etag_multipart((const char (*)[S3_ETAG_MAX])parts, 0,
+				       want));
 }
 
 int main(void)
@@ -639,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_xml_list),
 		cmocka_unit_test(test_xml_error_upload),
 		cmocka_unit_test(test_retry),
+		cmocka_unit_test(test_md5_etag),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
