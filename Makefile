@@ -107,7 +107,7 @@ ZBAK_T := $(BUILD)/zbak-test
 HOOKS_T := $(BUILD)/obj/test-hooks/hooks.o
 LIBSO := $(BUILD)/libbackup.so
 
-.PHONY: all check check-rgw test demo fuzz fuzz-run bench install install-zbak \
+.PHONY: all check check-rgw test demo fuzz fuzz-run bench bench-compare install install-zbak \
 	install-lib uninstall deb clean deps
 .DEFAULT_GOAL := all
 
@@ -201,6 +201,10 @@ fuzz-run: fuzz $(ZBAK)
 
 bench: $(ZBAK)
 	$(Q)ZBAK=$(CURDIR)/$(ZBAK) bench/run.sh
+
+# This tree's speed next to revision BASE's (default HEAD~1), in one run.
+bench-compare: $(ZBAK)
+	$(Q)ZBAK=$(CURDIR)/$(ZBAK) BASE=$(BASE) bench/compare.sh
 
 # The units name /usr/bin/zbak and /etc/zbak; installed, they name BINDIR
 # and SYSCONFDIR.  zbak.conf itself is never installed (nor removed): the
