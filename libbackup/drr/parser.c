@@ -228,88 +228,49 @@ static const char *state_expect(enum pstate s)
 	}
 }
 
-enum bk_drr_status bk_drr_parser_next(struct bk_drr_parser *p,
-				      struct bk_drr_rec *rec,
+/* Fewer bytes than a header: wait for more, or say what was cut off. */
+static enum bk_drr_status short_header(struct bk_drr_parser *p, size_t avail,
+				       struct bk_error *err)
+{
+	if (!p->eof)
+		return BK_DRR_NEED_MORE;
+	if (p->base == 0 && avail == 0)
+		return die(p, err, BK_ERR_TRUNCATED,
+			   "empty input: not a send stream");
+	if (avail == 0)
+		return die(p, err, BK_ERR_TRUNCATED,
+			   "stream truncated at byte %" PRIu64
+			   " after record %" PRIu64
+			   ": expected %s",
+			   p->base, p->stats.records - 1,
+			   state_expect(p->state));
+	if (avail >= 4) {
+		uint32_t t;
+
+		memcpy(&t, p->buf + p->start, 4);
+		if (p->swap)
+			t = __builtin_bswap32(t);
+		if (t < BK_DRR_NUMTYPES)
+			return die(p, err, BK_ERR_TRUNCATED,
+				   "record %" PRIu64 " (%s) at byte %"
+				   PRIu64 ": truncated header (%zu of "
+				   "%u bytes)",
+				   p->stats.records,
+				   bk_drr_type_name(t), p->base, avail,
+				   BK_DRR_HDR_LEN);
+	}
+	return die(p, err, BK_ERR_TRUNCATED,
+		   "record %" PRIu64 " at byte %" PRIu64
+		   ": truncated header (%zu of %u bytes)",
+		   p->stats.records, p->base, avail, BK_DRR_HDR_LEN);
+}
+
+/* Is record r allowed here (plain and compound structure, above)?
+ * BK_DRR_RECORD if so. */
+static enum bk_drr_status check_order(struct bk_drr_parser *p,
+				      const struct bk_drr *r,
 				      struct bk_error *err)
 {
-	const uint8_t *hdr;
-	struct bk_drr *r = &rec->hdr;
-	uint64_t plen;
-	size_t avail;
-	uint32_t limit;
-	struct bk_error perr;
-	int sw;
-
-	if (p->state == ST_DEAD) {
-		if (err)
-			*err = p->dead;
-		return BK_DRR_ERROR;
-	}
-	drop_pending(p);
-	avail = p->end - p->start;
-	if (p->state == ST_DONE) {
-		if (avail)
-			return die(p, err, BK_ERR_FORMAT,
-				   "%zu bytes of trailing data after the end "
-				   "of the stream at byte %" PRIu64,
-				   avail, p->base);
-		return BK_DRR_DONE;
-	}
-	p->need = BK_DRR_HDR_LEN;
-	if (avail < BK_DRR_HDR_LEN) {
-		if (!p->eof)
-			return BK_DRR_NEED_MORE;
-		if (p->base == 0 && avail == 0)
-			return die(p, err, BK_ERR_TRUNCATED,
-				   "empty input: not a send stream");
-		if (avail == 0)
-			return die(p, err, BK_ERR_TRUNCATED,
-				   "stream truncated at byte %" PRIu64
-				   " after record %" PRIu64
-				   ": expected %s",
-				   p->base, p->stats.records - 1,
-				   state_expect(p->state));
-		if (avail >= 4) {
-			uint32_t t;
-
-			memcpy(&t, p->buf + p->start, 4);
-			if (p->swap)
-				t = __builtin_bswap32(t);
-			if (t < BK_DRR_NUMTYPES)
-				return die(p, err, BK_ERR_TRUNCATED,
-					   "record %" PRIu64 " (%s) at byte %"
-					   PRIu64 ": truncated header (%zu of "
-					   "%u bytes)",
-					   p->stats.records,
-					   bk_drr_type_name(t), p->base, avail,
-					   BK_DRR_HDR_LEN);
-		}
-		return die(p, err, BK_ERR_TRUNCATED,
-			   "record %" PRIu64 " at byte %" PRIu64
-			   ": truncated header (%zu of %u bytes)",
-			   p->stats.records, p->base, avail, BK_DRR_HDR_LEN);
-	}
-	hdr = p->buf + p->start;
-
-	/* A BEGIN settles the byte order of what follows. */
-	if (p->state == ST_START || p->state == ST_BETWEEN) {
-		sw = bk_drr_detect_byteswap(hdr);
-		if (sw >= 0)
-			p->swap = sw;
-		else if (p->state == ST_START)
-			return die(p, err, BK_ERR_FORMAT,
-				   "not a send stream: no BEGIN record with "
-				   "magic 0x2f5bacbac at byte %" PRIu64,
-				   p->base);
-	}
-	bk_drr_decode(hdr, p->swap, r);
-	if (r->type >= BK_DRR_NUMTYPES)
-		return die(p, err, BK_ERR_FORMAT,
-			   "record %" PRIu64 " at byte %" PRIu64
-			   ": unknown record type %" PRIu32
-			   " (garbage or a damaged stream)",
-			   p->stats.records, p->base, r->type);
-
 	switch (p->state) {
 	case ST_START:
 	case ST_BETWEEN:
@@ -330,10 +291,10 @@ enum bk_drr_status bk_drr_parser_next(struct bk_drr_parser *p,
 					   p->state == ST_START
 						   ? "1 (substream) or 2 (compound)"
 						   : "1 (substream)");
-			break;
+			return BK_DRR_RECORD;
 		}
 		if (r->type == BK_DRR_END && p->state == ST_BETWEEN)
-			break;
+			return BK_DRR_RECORD;
 		return die(p, err, BK_ERR_FORMAT,
 			   AT ": expected %s", ATARGS(r),
 			   state_expect(p->state));
@@ -342,96 +303,72 @@ enum bk_drr_status bk_drr_parser_next(struct bk_drr_parser *p,
 			return die(p, err, BK_ERR_FORMAT,
 				   AT ": expected %s", ATARGS(r),
 				   state_expect(p->state));
-		break;
+		return BK_DRR_RECORD;
 	case ST_SUB:
 		if (r->type == BK_DRR_BEGIN)
 			return die(p, err, BK_ERR_FORMAT,
 				   AT ": BEGIN inside a substream (the "
 				   "previous substream has no END)",
 				   ATARGS(r));
-		break;
+		return BK_DRR_RECORD;
 	default:
 		return die(p, err, BK_ERR_INTERNAL, "parser in a bad state");
 	}
+}
 
-	if (bk_drr_payload_len(r, &plen, &perr))
-		return die(p, err, BK_ERR_FORMAT, AT ": %s", ATARGS(r),
-			   perr.msg);
-	limit = r->type == BK_DRR_BEGIN ? p->opts.max_begin_payload
-					: p->opts.max_payload;
-	if (plen > limit)
-		return die(p, err, BK_ERR_LIMIT,
-			   AT ": payload of %" PRIu64
-			   " bytes exceeds the limit of %" PRIu32,
-			   ATARGS(r), plen, limit);
-	p->need = BK_DRR_HDR_LEN + (size_t)plen;
-	if (avail < p->need) {
-		if (!p->eof)
-			return BK_DRR_NEED_MORE;
-		return die(p, err, BK_ERR_TRUNCATED,
-			   AT ": truncated payload (%zu of %" PRIu64
-			   " bytes)",
-			   ATARGS(r), avail - BK_DRR_HDR_LEN, plen);
-	}
+/* The running fletcher-4: a BEGIN restarts it; an END of a substream must
+ * carry it; a non-zero trailer must equal it up to the trailer. */
+static enum bk_drr_status check_sums(struct bk_drr_parser *p,
+				     struct bk_drr_rec *rec,
+				     struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	const uint8_t *hdr = rec->raw;
+	size_t plen = rec->payload_len;
+	bool final_end;
 
-	rec->raw = hdr;
-	rec->payload = hdr + BK_DRR_HDR_LEN;
-	rec->payload_len = plen;
-	rec->index = p->stats.records;
-	rec->offset = p->base;
-	rec->trailer_checked = false;
-
-	/* Checksums. */
 	if (r->type == BK_DRR_BEGIN) {
 		bk_fletcher4_init(&p->ck, p->swap);
 		bk_fletcher4_update(&p->ck, hdr, BK_DRR_HDR_LEN);
 		bk_fletcher4_update(&p->ck, rec->payload, plen);
 		rec->running = p->ck.ck;
-	} else {
-		bool final_end = r->type == BK_DRR_END &&
-				 p->state == ST_BETWEEN;
-
-		if (r->type == BK_DRR_END && !final_end) {
-			rec->running = p->ck.ck;
-			if (!cksum_eq(&r->u.end.checksum, &p->ck.ck))
-				return die(p, err, BK_ERR_CHECKSUM,
-					   AT ": stream checksum mismatch: "
-					   "END says " CKFMT
-					   ", the stream sums to " CKFMT,
-					   ATARGS(r),
-					   CKARGS(r->u.end.checksum),
-					   CKARGS(p->ck.ck));
-		}
-		bk_fletcher4_update(&p->ck, hdr, BK_DRR_TRAILER_OFF);
-		if (r->type != BK_DRR_END)
-			rec->running = p->ck.ck;
-		if (!cksum_zero(&r->trailer)) {
-			if (!cksum_eq(&r->trailer, &p->ck.ck))
-				return die(p, err, BK_ERR_CHECKSUM,
-					   AT ": trailer checksum mismatch: "
-					   "expected " CKFMT ", found " CKFMT,
-					   ATARGS(r), CKARGS(p->ck.ck),
-					   CKARGS(r->trailer));
-			rec->trailer_checked = true;
-			p->stats.legacy = false;
-		}
-		bk_fletcher4_update(&p->ck, hdr + BK_DRR_TRAILER_OFF,
-				    BK_DRR_HDR_LEN - BK_DRR_TRAILER_OFF);
-		if (plen)
-			bk_fletcher4_update(&p->ck, rec->payload, plen);
+		return BK_DRR_RECORD;
 	}
-
-	/* Receiver rules, on request. */
-	if (r->type == BK_DRR_BEGIN)
-		memset(&p->vs, 0, sizeof(p->vs));
-	if (p->opts.validate && !(r->type == BK_DRR_END &&
-				  p->state != ST_SUB)) {
-		if (bk_drr_validate(&p->vs, r, &perr))
-			return die(p, err, perr.code, AT ": %s", ATARGS(r),
-				   perr.msg);
+	final_end = r->type == BK_DRR_END && p->state == ST_BETWEEN;
+	if (r->type == BK_DRR_END && !final_end) {
+		rec->running = p->ck.ck;
+		if (!cksum_eq(&r->u.end.checksum, &p->ck.ck))
+			return die(p, err, BK_ERR_CHECKSUM,
+				   AT ": stream checksum mismatch: "
+				   "END says " CKFMT
+				   ", the stream sums to " CKFMT,
+				   ATARGS(r),
+				   CKARGS(r->u.end.checksum),
+				   CKARGS(p->ck.ck));
 	}
+	bk_fletcher4_update(&p->ck, hdr, BK_DRR_TRAILER_OFF);
+	if (r->type != BK_DRR_END)
+		rec->running = p->ck.ck;
+	if (!cksum_zero(&r->trailer)) {
+		if (!cksum_eq(&r->trailer, &p->ck.ck))
+			return die(p, err, BK_ERR_CHECKSUM,
+				   AT ": trailer checksum mismatch: "
+				   "expected " CKFMT ", found " CKFMT,
+				   ATARGS(r), CKARGS(p->ck.ck),
+				   CKARGS(r->trailer));
+		rec->trailer_checked = true;
+		p->stats.legacy = false;
+	}
+	bk_fletcher4_update(&p->ck, hdr + BK_DRR_TRAILER_OFF,
+			    BK_DRR_HDR_LEN - BK_DRR_TRAILER_OFF);
+	if (plen)
+		bk_fletcher4_update(&p->ck, rec->payload, plen);
+	return BK_DRR_RECORD;
+}
 
-	/* Structure. */
+/* The structure moves on after an accepted BEGIN or END. */
+static void advance(struct bk_drr_parser *p, const struct bk_drr *r)
+{
 	switch (r->type) {
 	case BK_DRR_BEGIN:
 		p->begin = *r;
@@ -461,6 +398,102 @@ enum bk_drr_status bk_drr_parser_next(struct bk_drr_parser *p,
 	default:
 		break;
 	}
+}
+
+enum bk_drr_status bk_drr_parser_next(struct bk_drr_parser *p,
+				      struct bk_drr_rec *rec,
+				      struct bk_error *err)
+{
+	const uint8_t *hdr;
+	struct bk_drr *r = &rec->hdr;
+	uint64_t plen;
+	size_t avail;
+	uint32_t limit;
+	struct bk_error perr;
+	enum bk_drr_status st;
+	int sw;
+
+	if (p->state == ST_DEAD) {
+		if (err)
+			*err = p->dead;
+		return BK_DRR_ERROR;
+	}
+	drop_pending(p);
+	avail = p->end - p->start;
+	if (p->state == ST_DONE) {
+		if (avail)
+			return die(p, err, BK_ERR_FORMAT,
+				   "%zu bytes of trailing data after the end "
+				   "of the stream at byte %" PRIu64,
+				   avail, p->base);
+		return BK_DRR_DONE;
+	}
+	p->need = BK_DRR_HDR_LEN;
+	if (avail < BK_DRR_HDR_LEN)
+		return short_header(p, avail, err);
+	hdr = p->buf + p->start;
+
+	/* A BEGIN settles the byte order of what follows. */
+	if (p->state == ST_START || p->state == ST_BETWEEN) {
+		sw = bk_drr_detect_byteswap(hdr);
+		if (sw >= 0)
+			p->swap = sw;
+		else if (p->state == ST_START)
+			return die(p, err, BK_ERR_FORMAT,
+				   "not a send stream: no BEGIN record with "
+				   "magic 0x2f5bacbac at byte %" PRIu64,
+				   p->base);
+	}
+	bk_drr_decode(hdr, p->swap, r);
+	if (r->type >= BK_DRR_NUMTYPES)
+		return die(p, err, BK_ERR_FORMAT,
+			   "record %" PRIu64 " at byte %" PRIu64
+			   ": unknown record type %" PRIu32
+			   " (garbage or a damaged stream)",
+			   p->stats.records, p->base, r->type);
+	if ((st = check_order(p, r, err)) != BK_DRR_RECORD)
+		return st;
+
+	if (bk_drr_payload_len(r, &plen, &perr))
+		return die(p, err, BK_ERR_FORMAT, AT ": %s", ATARGS(r),
+			   perr.msg);
+	limit = r->type == BK_DRR_BEGIN ? p->opts.max_begin_payload
+					: p->opts.max_payload;
+	if (plen > limit)
+		return die(p, err, BK_ERR_LIMIT,
+			   AT ": payload of %" PRIu64
+			   " bytes exceeds the limit of %" PRIu32,
+			   ATARGS(r), plen, limit);
+	p->need = BK_DRR_HDR_LEN + (size_t)plen;
+	if (avail < p->need) {
+		if (!p->eof)
+			return BK_DRR_NEED_MORE;
+		return die(p, err, BK_ERR_TRUNCATED,
+			   AT ": truncated payload (%zu of %" PRIu64
+			   " bytes)",
+			   ATARGS(r), avail - BK_DRR_HDR_LEN, plen);
+	}
+
+	rec->raw = hdr;
+	rec->payload = hdr + BK_DRR_HDR_LEN;
+	rec->payload_len = plen;
+	rec->index = p->stats.records;
+	rec->offset = p->base;
+	rec->trailer_checked = false;
+	if ((st = check_sums(p, rec, err)) != BK_DRR_RECORD)
+		return st;
+
+	/* Receiver rules, on request. */
+	if (r->type == BK_DRR_BEGIN)
+		memset(&p->vs, 0, sizeof(p->vs));
+	if (p->opts.validate && !(r->type == BK_DRR_END &&
+				  p->state != ST_SUB)) {
+		if (bk_drr_validate(&p->vs, r, &perr))
+			return die(p, err, perr.code, AT ": %s", ATARGS(r),
+				   perr.msg);
+	}
+
+	advance(p, r);
 	rec->byteswap = p->swap;
 	rec->substream = (r->type == BK_DRR_END && p->state == ST_DONE &&
 			  p->stats.compound)
