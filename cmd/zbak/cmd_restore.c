@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "backup/receiver.h"
 #include "cli.h"
 
@@ -31,14 +32,6 @@ static void progress(void *ctx, uint64_t out, uint64_t unused)
 }
 
 /* ---- restore --to: the chain into a receiver --------------------------- */
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void snap_name(const struct bk_snapshot *s, char *out, size_t n)
 {
@@ -148,7 +141,7 @@ static int restore_to(const char *name, const char *to,
 	long *chain = NULL, cur, base = -1;
 	bool exists = false, first_package;
 	uint64_t total = 0;
-	double t0 = now();
+	double t0 = bk_mono();
 	char nm[600], s1[32];
 	int ret;
 
@@ -334,7 +327,7 @@ static int restore_to(const char *name, const char *to,
 	if (!g.quiet) {
 		human_bytes(total, s1, sizeof(s1));
 		printf("restored %s into %s: %zu stream%s, %s, %.2f s\n", name,
-		       to, len, len == 1 ? "" : "s", s1, now() - t0);
+		       to, len, len == 1 ? "" : "s", s1, bk_mono() - t0);
 	}
 	ret = EXIT_OK;
 out:

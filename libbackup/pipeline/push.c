@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "backup/chunk.h"
+#include "backup/clock.h"
 #include "repo/repo_impl.h"
 #include "util/pool.h"
 
@@ -71,14 +72,6 @@ struct push {
 	atomic_bool failed;
 	struct bk_error werr;
 };
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void fail(struct push *ps, const struct bk_error *err)
 {
@@ -393,7 +386,7 @@ static enum bk_code read_all(struct push *ps, int fd,
 {
 	struct bk_drr_rec rec;
 	bool eof = false;
-	double last = now();
+	double last = bk_mono();
 
 	for (;;) {
 		enum bk_drr_status st = bk_drr_parser_next(p, &rec, err);
@@ -416,8 +409,8 @@ static enum bk_code read_all(struct push *ps, int fd,
 		}
 		if (st == BK_DRR_DONE && eof)
 			return BK_OK;
-		if (o && o->progress && now() - last >= 1.0) {
-			last = now();
+		if (o && o->progress && bk_mono() - last >= 1.0) {
+			last = bk_mono();
 			o->progress(o->progress_ctx,
 				    bk_drr_parser_stats(p)->bytes,
 				    packer_uploaded(ps->pk));
@@ -457,7 +450,7 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	const struct bk_drr_stats *st;
 	char key[600], marker[64] = "";
 	struct bk_buf mb;
-	double t0 = now();
+	double t0 = bk_mono();
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
 	struct repo_lock *lock = NULL;
 	enum bk_code rc;
@@ -598,7 +591,7 @@ out:
 	bk_buf_release(&mb);
 	pthread_mutex_destroy(&ps.mu);
 	pthread_cond_destroy(&ps.cv);
-	res->seconds = now() - t0;
+	res->seconds = bk_mono() - t0;
 	repo_lock_release(lock);
 	return rc;
 }
