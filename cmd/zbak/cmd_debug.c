@@ -17,6 +17,7 @@
 #include "backup/drr.h"
 #include "backup/gen.h"
 #include "backup/job.h"
+#include "backup/util.h"
 #include "cli.h"
 
 #define OUT_BUF (1u << 20)
@@ -282,17 +283,6 @@ static void payload_hash(const struct bk_drr_rec *rec, char out[2 * BK_ID_LEN + 
 	bk_id_hex(&id, out);
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static enum bk_code content_record(struct content *c,
 				   const struct bk_drr_rec *rec,
 				   struct bk_error *err)
@@ -342,9 +332,9 @@ static enum bk_code content_record(struct content *c,
 				   r->u.object.maxblkid, h);
 	case BK_DRR_WRITE:
 		payload_hash(rec, h);
-		hex(r->u.write.salt, sizeof(r->u.write.salt), salt);
-		hex(r->u.write.iv, sizeof(r->u.write.iv), iv);
-		hex(r->u.write.mac, sizeof(r->u.write.mac), mac);
+		bk_hex(r->u.write.salt, sizeof(r->u.write.salt), salt);
+		bk_hex(r->u.write.iv, sizeof(r->u.write.iv), iv);
+		bk_hex(r->u.write.mac, sizeof(r->u.write.mac), mac);
 		return content_add(c, err,
 				   "WRITE object=%" PRIu64 " offset=%" PRIu64
 				   " logical_size=%" PRIu64
@@ -373,9 +363,9 @@ static enum bk_code content_record(struct content *c,
 				   r->u.write_embedded.psize, h);
 	case BK_DRR_SPILL:
 		payload_hash(rec, h);
-		hex(r->u.spill.salt, sizeof(r->u.spill.salt), salt);
-		hex(r->u.spill.iv, sizeof(r->u.spill.iv), iv);
-		hex(r->u.spill.mac, sizeof(r->u.spill.mac), mac);
+		bk_hex(r->u.spill.salt, sizeof(r->u.spill.salt), salt);
+		bk_hex(r->u.spill.iv, sizeof(r->u.spill.iv), iv);
+		bk_hex(r->u.spill.mac, sizeof(r->u.spill.mac), mac);
 		return content_add(c, err,
 				   "SPILL object=%" PRIu64 " length=%" PRIu64
 				   " type=%" PRIu32 " flags=%u compression=%u"
@@ -393,10 +383,11 @@ static enum bk_code content_record(struct content *c,
 				   r->u.redact.object, r->u.redact.offset,
 				   r->u.redact.length);
 	case BK_DRR_OBJECT_RANGE:
-		hex(r->u.object_range.salt, sizeof(r->u.object_range.salt),
-		    salt);
-		hex(r->u.object_range.iv, sizeof(r->u.object_range.iv), iv);
-		hex(r->u.object_range.mac, sizeof(r->u.object_range.mac), mac);
+		bk_hex(r->u.object_range.salt, sizeof(r->u.object_range.salt),
+		       salt);
+		bk_hex(r->u.object_range.iv, sizeof(r->u.object_range.iv), iv);
+		bk_hex(r->u.object_range.mac, sizeof(r->u.object_range.mac),
+		       mac);
 		return content_add(c, err,
 				   "OBJECT_RANGE firstobj=%" PRIu64
 				   " numslots=%" PRIu64 " flags=%u"

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/util.h"
 #include "lpool_impl.h"
 #include "util/idset.h"
 
@@ -575,26 +576,6 @@ static enum bk_code mark_state(struct bk_lpool *p, const struct bk_id *id,
 	return rc;
 }
 
-static bool parse_hex(const char *s, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		int v[2];
-
-		for (int k = 0; k < 2; k++) {
-			char c = s[2 * i + k];
-
-			if (c >= '0' && c <= '9')
-				v[k] = c - '0';
-			else if (c >= 'a' && c <= 'f')
-				v[k] = c - 'a' + 10;
-			else
-				return false;
-		}
-		out[i] = (uint8_t)(v[0] << 4 | v[1]);
-	}
-	return s[2 * n] == '\0';
-}
-
 /* Remove from directory sub every file whose name (prefix + name) is not
  * in keep, and every temporary file. */
 static enum bk_code sweep(struct bk_lpool *p, const char *sub,
@@ -622,7 +603,7 @@ static enum bk_code sweep(struct bk_lpool *p, const char *sub,
 		snprintf(full, sizeof(full), "%s%s", prefix, de->d_name);
 		if (strncmp(de->d_name, ".tmp-", 5) == 0 ||
 		    strlen(de->d_name) + plen != 2 * BK_ID_LEN ||
-		    !parse_hex(full, BK_ID_LEN, h) || !bk_idset_has(keep, h))
+		    !bk_unhex(full, BK_ID_LEN, h) || !bk_idset_has(keep, h))
 			unlinkat(dirfd(dh), de->d_name, 0);
 	}
 	closedir(dh);
