@@ -167,7 +167,7 @@ static enum bk_code drain(struct push *ps, bool all, struct bk_error *err)
 		}
 		entry[0] = RECIPE_CHUNK;
 		memcpy(entry + 1, j->id.b, BK_ID_LEN);
-		le32(entry + 1 + BK_ID_LEN, (uint32_t)j->data.len);
+		put_le32(entry + 1 + BK_ID_LEN, (uint32_t)j->data.len);
 		rc = recipe_append(&ps->rw, entry, sizeof(entry), err);
 		if (!rc && j->tail.len)
 			rc = recipe_append(&ps->rw, j->tail.data, j->tail.len,
@@ -302,8 +302,8 @@ static enum bk_code rec_entry(struct bk_buf *b, const struct bk_drr_rec *rec,
 	enum bk_code rc;
 
 	head[0] = RECIPE_REC;
-	le32(head + 1, chunked ? 0 : (uint32_t)rec->payload_len);
-	le32(head + 5, chunked ? (uint32_t)rec->payload_len : 0);
+	put_le32(head + 1, chunked ? 0 : (uint32_t)rec->payload_len);
+	put_le32(head + 5, chunked ? (uint32_t)rec->payload_len : 0);
 	rc = bk_buf_append(b, head, sizeof(head), err);
 	if (!rc)
 		rc = bk_buf_append(b, rec->raw,
