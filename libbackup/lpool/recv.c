@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/util.h"
 #include "lpool_impl.h"
 
 /* Features a dataset keeps (the others describe the stream, not data). */
@@ -106,13 +107,6 @@ fail:
 	lp_meta_free(&rx->m);
 	free(rx);
 	return rc;
-}
-
-static bool is_descendant(const char *name, const char *of)
-{
-	size_t n = strlen(of);
-
-	return strncmp(name, of, n) == 0 && name[n] == '/';
 }
 
 /* Components two dataset names share from the start. */
@@ -218,7 +212,7 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 	/* where it goes: the target, or below it for a package's children */
 	if (!rx->top[0] || strcmp(sds, rx->top) == 0) {
 		snprintf(c->ds, sizeof(c->ds), "%s", rx->target);
-	} else if (is_descendant(sds, rx->top)) {
+	} else if (bk_dataset_below(sds, rx->top)) {
 		if (strlen(rx->target) + strlen(sds) - strlen(rx->top) >
 		    BK_LPOOL_NAME_MAX)
 			return at_rec(err, rec, BK_ERR_USAGE,
