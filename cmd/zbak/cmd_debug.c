@@ -410,12 +410,11 @@ static enum bk_code content_scan(struct content *c, int fd, const char *path,
 {
 	struct bk_drr_rec rec;
 	bool eof = false;
+	char what[BK_ERROR_MSG_MAX];
 
+	snprintf(what, sizeof(what), "read %s", path);
 	for (;;) {
 		enum bk_drr_status st = bk_drr_parser_next(p, &rec, err);
-		size_t avail;
-		uint8_t *dst;
-		ssize_t n;
 
 		if (st == BK_DRR_ERROR)
 			return err->code;
@@ -428,21 +427,8 @@ static enum bk_code content_scan(struct content *c, int fd, const char *path,
 		}
 		if (st == BK_DRR_DONE && eof)
 			return BK_OK;
-		dst = bk_drr_parser_space(p, OUT_BUF, &avail, err);
-		if (!dst)
+		if (bk_drr_parser_read_fd(p, fd, OUT_BUF, what, &eof, err))
 			return err->code;
-		do
-			n = read(fd, dst, avail);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return bk_error_set(err, BK_ERR_IO, "read %s: %s",
-					    path, strerror(errno));
-		if (n == 0) {
-			eof = true;
-			bk_drr_parser_eof(p);
-		} else {
-			bk_drr_parser_wrote(p, (size_t)n);
-		}
 	}
 }
 

@@ -96,12 +96,11 @@ static enum bk_code scan(struct inspect *in, int fd,
 {
 	struct bk_drr_rec rec;
 	bool eof = false;
+	char what[BK_ERROR_MSG_MAX];
 
+	snprintf(what, sizeof(what), "read %s", in->path);
 	for (;;) {
 		enum bk_drr_status st = bk_drr_parser_next(p, &rec, &in->err);
-		size_t avail;
-		uint8_t *dst;
-		ssize_t n;
 
 		if (st == BK_DRR_ERROR)
 			return in->err.code;
@@ -115,21 +114,9 @@ static enum bk_code scan(struct inspect *in, int fd,
 		if (st == BK_DRR_DONE && eof)
 			return BK_OK;
 		/* NEED_MORE, or DONE and we look for trailing bytes. */
-		dst = bk_drr_parser_space(p, READ_SIZE, &avail, &in->err);
-		if (!dst)
+		if (bk_drr_parser_read_fd(p, fd, READ_SIZE, what, &eof,
+					  &in->err))
 			return in->err.code;
-		do
-			n = read(fd, dst, avail);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return bk_error_set(&in->err, BK_ERR_IO, "read %s: %s",
-					    in->path, strerror(errno));
-		if (n == 0) {
-			eof = true;
-			bk_drr_parser_eof(p);
-		} else {
-			bk_drr_parser_wrote(p, (size_t)n);
-		}
 	}
 }
 

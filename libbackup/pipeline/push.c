@@ -390,9 +390,6 @@ static enum bk_code read_all(struct push *ps, int fd,
 
 	for (;;) {
 		enum bk_drr_status st = bk_drr_parser_next(p, &rec, err);
-		size_t avail;
-		uint8_t *dst;
-		ssize_t n;
 
 		if (st == BK_DRR_ERROR)
 			return err->code;
@@ -415,9 +412,6 @@ static enum bk_code read_all(struct push *ps, int fd,
 				    bk_drr_parser_stats(p)->bytes,
 				    packer_uploaded(ps->pk));
 		}
-		dst = bk_drr_parser_space(p, READ_SIZE, &avail, err);
-		if (!dst)
-			return err->code;
 		/* a pipe may stay quiet for long (a sender that pauses):
 		 * wait in slices, so that a failure of the workers (the
 		 * store gone) ends the push without waiting for input */
@@ -425,19 +419,9 @@ static enum bk_code read_all(struct push *ps, int fd,
 			*err = ps->werr;
 			return err->code;
 		}
-		do
-			n = read(fd, dst, avail);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return bk_error_set(err, BK_ERR_IO,
-					    "reading the stream: %s",
-					    strerror(errno));
-		if (n == 0) {
-			eof = true;
-			bk_drr_parser_eof(p);
-		} else {
-			bk_drr_parser_wrote(p, (size_t)n);
-		}
+		if (bk_drr_parser_read_fd(p, fd, READ_SIZE,
+					  "reading the stream", &eof, err))
+			return err->code;
 	}
 }
 
