@@ -18,6 +18,7 @@
 
 #include "backup/clock.h"
 #include "backup/receiver.h"
+#include "backup/util.h"
 #include "cli.h"
 
 static void progress(void *ctx, uint64_t out, uint64_t unused)
@@ -356,7 +357,8 @@ int cmd_restore(int argc, char **argv)
 	struct bk_repo *r = NULL;
 	struct bk_error err;
 	const char *out = NULL, *name, *to = NULL, *receiver = NULL;
-	char tmp[4096] = "", s1[32], pdir[4096];
+	char s1[32], pdir[4096];
+	struct bk_afile af = { .fd = -1 };
 	bool force = false;
 	enum bk_code rc;
 	uint64_t n;
@@ -415,24 +417,23 @@ int cmd_restore(int argc, char **argv)
 		return ret;
 	if (out) {
 		/* a temporary name beside the target, renamed on success */
-		char *dup = strdup(out);
+		char *dup = strdup(out), prefix[4096];
 
 		if (!dup) {
 			msg("out of memory");
 			ret = EXIT_FAIL;
 			goto done;
 		}
-		snprintf(tmp, sizeof(tmp), "%s/.%s.zbak-XXXXXX", dirname(dup),
+		snprintf(prefix, sizeof(prefix), "%s/.%s.zbak-", dirname(dup),
 			 strrchr(out, '/') ? strrchr(out, '/') + 1 : out);
 		free(dup);
-		fd = mkstemp(tmp);
-		if (fd < 0) {
+		if (bk_afile_open(&af, AT_FDCWD, prefix, 0600) != 0) {
 			msg("cannot create a file beside %s: %s", out,
 			    strerror(errno));
-			tmp[0] = '\0';
 			ret = EXIT_FAIL;
 			goto done;
 		}
+		fd = af.fd;
 	}
 	if (!g.quiet && isatty(STDERR_FILENO))
 		o.progress = progress;
@@ -440,20 +441,17 @@ int cmd_restore(int argc, char **argv)
 	if (o.progress)
 		fprintf(stderr, "\r\033[K");
 	if (!rc && out && fsync(fd) != 0)
-		rc = bk_error_set(&err, BK_ERR_IO, "fsync %s: %s", tmp,
+		rc = bk_error_set(&err, BK_ERR_IO, "fsync %s: %s", af.tmp,
 				  strerror(errno));
 	if (!rc && out) {
-		if (close(fd) != 0)
-			rc = bk_error_set(&err, BK_ERR_IO, "close %s: %s", tmp,
-					  strerror(errno));
+		if (bk_afile_close(&af, false) != 0)
+			rc = bk_error_set(&err, BK_ERR_IO, "close %s: %s",
+					  af.tmp, strerror(errno));
 		fd = -1;
-		if (!rc && (force ? rename(tmp, out)
-				  : renameat2(AT_FDCWD, tmp, AT_FDCWD, out,
-					      RENAME_NOREPLACE)) != 0)
+		if (!rc && bk_afile_commit(&af, out,
+					   force ? 0 : BK_AFILE_NOREPLACE) != 0)
 			rc = bk_error_set(&err, BK_ERR_IO, "rename to %s: %s",
 					  out, strerror(errno));
-		if (!rc)
-			tmp[0] = '\0';
 	}
 	if (rc) {
 		msg("restore of %s failed: %s", name, err.msg);
@@ -474,10 +472,7 @@ int cmd_restore(int argc, char **argv)
 	}
 	ret = EXIT_OK;
 done:
-	if (out && fd >= 0)
-		close(fd);
-	if (tmp[0])
-		unlink(tmp);
+	bk_afile_abort(&af);
 	bk_repo_close(r);
 	return ret;
 }

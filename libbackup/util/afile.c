@@ -9,6 +9,8 @@
 
 #include "backup/util.h"
 
+#define WRITE_MAX ((size_t)1 << 30)
+
 /* prefix + 16 random hex digits: unguessable, so that no other writer
  * (another process, or a thread of this one) picks the same name. */
 static int tmp_name(char *out, size_t n, const char *prefix)
@@ -59,12 +61,17 @@ int bk_afile_write(struct bk_afile *f, const void *data, size_t len)
 	const uint8_t *p = data;
 
 	while (len) {
-		ssize_t n = write(f->fd, p, len);
+		/* in pieces: one write(2) moves at most about 2 GiB */
+		ssize_t n = write(f->fd, p, len < WRITE_MAX ? len : WRITE_MAX);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
+		if (n == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
