@@ -289,7 +289,7 @@ static enum bk_code content_record(struct content *c,
 {
 	const struct bk_drr *r = &rec->hdr;
 	char h[2 * BK_ID_LEN + 1], salt[17], iv[25], mac[33];
-	char feat[512];
+	char feat[BK_DRR_FEATURE_NAMES_MAX];
 
 	if (rec->substream == 0)
 		return BK_OK; /* compound header, its END, the final END */

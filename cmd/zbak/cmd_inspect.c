@@ -167,7 +167,7 @@ static void fmt_time(uint64_t t, char *out, size_t n)
 static void print_human(const struct inspect *in,
 			const struct bk_drr_stats *st, enum bk_code rc)
 {
-	char feat[512], fl[128], when[64];
+	char feat[BK_DRR_FEATURE_NAMES_MAX], fl[128], when[64];
 	bool first = true;
 
 	printf("stream:      %s\n", in->path);
@@ -265,7 +265,7 @@ static enum bk_code json_out(const struct inspect *in,
 		r = bk_buf_printf(j, &e, "},\"streams\":[");
 	for (size_t i = 0; !r && i < in->nsubs; i++) {
 		const struct bk_drr *b = &in->subs[i].begin;
-		char feat[512];
+		char feat[BK_DRR_FEATURE_NAMES_MAX];
 
 		bk_drr_feature_names(BK_DRR_FEATURES(b->u.begin.versioninfo),
 				     feat, sizeof(feat));

@@ -294,6 +294,10 @@ static void human(uint64_t v, char *out, size_t n)
 			 d, units[u]);
 }
 
+/* One cell of the table: a name or a clone's origin (2 * 255 + 2) and
+ * room to spare. */
+#define CELL_MAX 600
+
 static void cell(const struct bk_lpool_entry *e, enum col c, bool exact,
 		 char *out, size_t n)
 {
@@ -439,7 +443,7 @@ static int pool_list(int argc, char **argv)
 		width[k] = cols[k] == C_REFER ? 5 : strlen(col_names[cols[k]]);
 	for (size_t i = 0; !scripted && i < n; i++)
 		for (size_t k = 0; k < ncols; k++) {
-			char b[600];
+			char b[CELL_MAX];
 
 			cell(&v[i], cols[k], exact, b, sizeof(b));
 			if (strlen(b) > width[k])
@@ -463,7 +467,7 @@ static int pool_list(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < ncols; k++) {
-			char b[600];
+			char b[CELL_MAX];
 
 			cell(&v[i], cols[k], exact, b, sizeof(b));
 			if (scripted)

@@ -112,7 +112,7 @@ static enum bk_code into_sink(void *ctx, const void *buf, size_t len,
 static void report_committed(const struct bk_snapshot *all, const long *chain,
 			     size_t done, const char *to)
 {
-	char nm[600];
+	char nm[BK_REPO_NAME_MAX];
 
 	if (done == 0) {
 		msg("nothing was committed: %s is as it was", to);
@@ -143,7 +143,7 @@ static int restore_to(const char *name, const char *to,
 	bool exists = false, first_package;
 	uint64_t total = 0;
 	double t0 = bk_mono();
-	char nm[600], s1[32];
+	char nm[BK_REPO_NAME_MAX], s1[32];
 	int ret;
 
 	ret = open_repo(&r);
@@ -305,7 +305,8 @@ static int restore_to(const char *name, const char *to,
 		}
 		total += res.stream_bytes;
 		if (!g.quiet) {
-			char kind[600];
+			char kind[sizeof("incremental from ") +
+				  BK_REPO_NAME_MAX];
 
 			if (s->compound)
 				snprintf(kind, sizeof(kind), "package");

@@ -78,7 +78,9 @@ BK_EXPORT const char *bk_drr_type_name(uint32_t type);
 /*
  * Write space-separated feature names ("SA_SPILL EMBED_DATA LZ4") into out
  * (always NUL-terminated); unknown bits appear as "bit37".
+ * BK_DRR_FEATURE_NAMES_MAX: a size that holds all the known names.
  */
+#define BK_DRR_FEATURE_NAMES_MAX 512u
 BK_EXPORT void bk_drr_feature_names(uint64_t features, char *out, size_t n);
 
 /* BEGIN flags */

@@ -363,7 +363,7 @@ size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 
 	for (size_t d = 0; d < job->ndatasets; d++) {
 		const char *top = job->datasets[d];
-		char **names = NULL, full[512];
+		char **names = NULL, full[BK_REPO_NAME_MAX];
 		size_t nn = 0;
 		bool exists = false, made = false;
 		struct bk_zfs_snap *tl = NULL;

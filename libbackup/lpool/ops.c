@@ -854,7 +854,7 @@ static void differ_say(struct differ *df, const char *fmt, ...)
 
 static void differ_say(struct differ *df, const char *fmt, ...)
 {
-	char line[512];
+	char line[BK_LPOOL_DIFF_MAX];
 	va_list ap;
 
 	df->count++;

@@ -245,7 +245,7 @@ static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
 	const char *name = o && o->name ? o->name : b->u.begin.toname;
 	bool header = BK_DRR_HDRTYPE(b->u.begin.versioninfo) ==
 		      BK_DRR_COMPOUNDSTREAM;
-	char key[600];
+	char key[BK_REPO_KEY_MAX];
 	struct manifest old;
 	enum bk_code rc;
 
@@ -432,7 +432,7 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	struct push ps;
 	struct bk_drr_parser *p = NULL;
 	const struct bk_drr_stats *st;
-	char key[600], marker[64] = "";
+	char key[BK_REPO_KEY_MAX], marker[64] = "";
 	struct bk_buf mb;
 	double t0 = bk_mono();
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();

@@ -366,7 +366,7 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 	struct bk_cksum end_ck = { { 0 } };
 	struct slot *cur = NULL;
 	size_t cur_pos = 0;
-	char key[600];
+	char key[BK_REPO_KEY_MAX];
 	double t0 = bk_mono(), last = t0;
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
 	const struct bk_drr_stats *st;

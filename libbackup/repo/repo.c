@@ -13,6 +13,7 @@
 #define CONFIG_KEY "config"
 #define KEYS_KEY "keys"
 #define MAX_KEYS_BLOB (64u << 10)
+#define MAX_CONFIG_BLOB 512u
 
 enum bk_code repo_split_name(const char *name, char *dataset, size_t dn,
 			     char *snap, size_t sn, struct bk_error *err)
@@ -240,7 +241,7 @@ static enum bk_code parse_config(const uint8_t *p, size_t len,
 				 uint8_t id[BK_REPO_ID_LEN],
 				 struct bk_error *err)
 {
-	char text[512], idhex[2 * BK_REPO_ID_LEN + 1];
+	char text[MAX_CONFIG_BLOB], idhex[2 * BK_REPO_ID_LEN + 1];
 	unsigned version;
 
 	if (len >= sizeof(text))

@@ -315,7 +315,7 @@ enum bk_code chunk_open_blob(const struct bk_keys *k, const struct bk_id *id,
 /* ---- manifests ---- */
 
 struct manifest {
-	char name[512];
+	char name[BK_REPO_NAME_MAX];
 	char dataset[256];
 	char snap[256];
 	uint64_t toguid, fromguid, creation_time;
