@@ -18,7 +18,8 @@ struct run {
 	bool json, dry_run, progress_on, progress_shown;
 	struct bk_backup_result *v; /* every dataset's result */
 	size_t n, cap;
-	char current[512]; /* the snapshot being sent, for progress */
+	/* the snapshot being sent, for progress */
+	char current[BK_REPO_NAME_MAX];
 };
 
 static const char *kind_name(enum bk_backup_kind k)

@@ -17,6 +17,7 @@
 #include "backup/drr.h"
 #include "backup/gen.h"
 #include "backup/job.h"
+#include "backup/util.h"
 #include "cli.h"
 
 #define OUT_BUF (1u << 20)
@@ -282,24 +283,13 @@ static void payload_hash(const struct bk_drr_rec *rec, char out[2 * BK_ID_LEN + 
 	bk_id_hex(&id, out);
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static enum bk_code content_record(struct content *c,
 				   const struct bk_drr_rec *rec,
 				   struct bk_error *err)
 {
 	const struct bk_drr *r = &rec->hdr;
 	char h[2 * BK_ID_LEN + 1], salt[17], iv[25], mac[33];
-	char feat[512];
+	char feat[BK_DRR_FEATURE_NAMES_MAX];
 
 	if (rec->substream == 0)
 		return BK_OK; /* compound header, its END, the final END */
@@ -342,9 +332,9 @@ static enum bk_code content_record(struct content *c,
 				   r->u.object.maxblkid, h);
 	case BK_DRR_WRITE:
 		payload_hash(rec, h);
-		hex(r->u.write.salt, sizeof(r->u.write.salt), salt);
-		hex(r->u.write.iv, sizeof(r->u.write.iv), iv);
-		hex(r->u.write.mac, sizeof(r->u.write.mac), mac);
+		bk_hex(r->u.write.salt, sizeof(r->u.write.salt), salt);
+		bk_hex(r->u.write.iv, sizeof(r->u.write.iv), iv);
+		bk_hex(r->u.write.mac, sizeof(r->u.write.mac), mac);
 		return content_add(c, err,
 				   "WRITE object=%" PRIu64 " offset=%" PRIu64
 				   " logical_size=%" PRIu64
@@ -373,9 +363,9 @@ static enum bk_code content_record(struct content *c,
 				   r->u.write_embedded.psize, h);
 	case BK_DRR_SPILL:
 		payload_hash(rec, h);
-		hex(r->u.spill.salt, sizeof(r->u.spill.salt), salt);
-		hex(r->u.spill.iv, sizeof(r->u.spill.iv), iv);
-		hex(r->u.spill.mac, sizeof(r->u.spill.mac), mac);
+		bk_hex(r->u.spill.salt, sizeof(r->u.spill.salt), salt);
+		bk_hex(r->u.spill.iv, sizeof(r->u.spill.iv), iv);
+		bk_hex(r->u.spill.mac, sizeof(r->u.spill.mac), mac);
 		return content_add(c, err,
 				   "SPILL object=%" PRIu64 " length=%" PRIu64
 				   " type=%" PRIu32 " flags=%u compression=%u"
@@ -393,10 +383,11 @@ static enum bk_code content_record(struct content *c,
 				   r->u.redact.object, r->u.redact.offset,
 				   r->u.redact.length);
 	case BK_DRR_OBJECT_RANGE:
-		hex(r->u.object_range.salt, sizeof(r->u.object_range.salt),
-		    salt);
-		hex(r->u.object_range.iv, sizeof(r->u.object_range.iv), iv);
-		hex(r->u.object_range.mac, sizeof(r->u.object_range.mac), mac);
+		bk_hex(r->u.object_range.salt, sizeof(r->u.object_range.salt),
+		       salt);
+		bk_hex(r->u.object_range.iv, sizeof(r->u.object_range.iv), iv);
+		bk_hex(r->u.object_range.mac, sizeof(r->u.object_range.mac),
+		       mac);
 		return content_add(c, err,
 				   "OBJECT_RANGE firstobj=%" PRIu64
 				   " numslots=%" PRIu64 " flags=%u"
@@ -419,12 +410,11 @@ static enum bk_code content_scan(struct content *c, int fd, const char *path,
 {
 	struct bk_drr_rec rec;
 	bool eof = false;
+	char what[BK_ERROR_MSG_MAX];
 
+	snprintf(what, sizeof(what), "read %s", path);
 	for (;;) {
 		enum bk_drr_status st = bk_drr_parser_next(p, &rec, err);
-		size_t avail;
-		uint8_t *dst;
-		ssize_t n;
 
 		if (st == BK_DRR_ERROR)
 			return err->code;
@@ -437,21 +427,8 @@ static enum bk_code content_scan(struct content *c, int fd, const char *path,
 		}
 		if (st == BK_DRR_DONE && eof)
 			return BK_OK;
-		dst = bk_drr_parser_space(p, OUT_BUF, &avail, err);
-		if (!dst)
+		if (bk_drr_parser_read_fd(p, fd, OUT_BUF, what, &eof, err))
 			return err->code;
-		do
-			n = read(fd, dst, avail);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return bk_error_set(err, BK_ERR_IO, "read %s: %s",
-					    path, strerror(errno));
-		if (n == 0) {
-			eof = true;
-			bk_drr_parser_eof(p);
-		} else {
-			bk_drr_parser_wrote(p, (size_t)n);
-		}
 	}
 }
 

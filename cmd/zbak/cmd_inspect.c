@@ -96,12 +96,11 @@ static enum bk_code scan(struct inspect *in, int fd,
 {
 	struct bk_drr_rec rec;
 	bool eof = false;
+	char what[BK_ERROR_MSG_MAX];
 
+	snprintf(what, sizeof(what), "read %s", in->path);
 	for (;;) {
 		enum bk_drr_status st = bk_drr_parser_next(p, &rec, &in->err);
-		size_t avail;
-		uint8_t *dst;
-		ssize_t n;
 
 		if (st == BK_DRR_ERROR)
 			return in->err.code;
@@ -115,21 +114,9 @@ static enum bk_code scan(struct inspect *in, int fd,
 		if (st == BK_DRR_DONE && eof)
 			return BK_OK;
 		/* NEED_MORE, or DONE and we look for trailing bytes. */
-		dst = bk_drr_parser_space(p, READ_SIZE, &avail, &in->err);
-		if (!dst)
+		if (bk_drr_parser_read_fd(p, fd, READ_SIZE, what, &eof,
+					  &in->err))
 			return in->err.code;
-		do
-			n = read(fd, dst, avail);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return bk_error_set(&in->err, BK_ERR_IO, "read %s: %s",
-					    in->path, strerror(errno));
-		if (n == 0) {
-			eof = true;
-			bk_drr_parser_eof(p);
-		} else {
-			bk_drr_parser_wrote(p, (size_t)n);
-		}
 	}
 }
 
@@ -180,7 +167,7 @@ static void fmt_time(uint64_t t, char *out, size_t n)
 static void print_human(const struct inspect *in,
 			const struct bk_drr_stats *st, enum bk_code rc)
 {
-	char feat[512], fl[128], when[64];
+	char feat[BK_DRR_FEATURE_NAMES_MAX], fl[128], when[64];
 	bool first = true;
 
 	printf("stream:      %s\n", in->path);
@@ -278,7 +265,7 @@ static enum bk_code json_out(const struct inspect *in,
 		r = bk_buf_printf(j, &e, "},\"streams\":[");
 	for (size_t i = 0; !r && i < in->nsubs; i++) {
 		const struct bk_drr *b = &in->subs[i].begin;
-		char feat[512];
+		char feat[BK_DRR_FEATURE_NAMES_MAX];
 
 		bk_drr_feature_names(BK_DRR_FEATURES(b->u.begin.versioninfo),
 				     feat, sizeof(feat));

@@ -28,7 +28,7 @@ static int print_json(const struct bk_snapshot *v, size_t n)
 	bk_buf_init(&b, 1u << 30);
 	rc = bk_buf_printf(&b, &err, "[");
 	for (size_t i = 0; !rc && i < n; i++) {
-		char dig[2 * BK_ID_LEN + 1], name[600];
+		char dig[2 * BK_ID_LEN + 1], name[BK_REPO_NAME_MAX];
 
 		bk_id_hex(&v[i].digest, dig);
 		snprintf(name, sizeof(name), "%s@%s", v[i].dataset, v[i].snap);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "backup/config.h"
 #include "backup/lpool.h"
 #include "cli.h"
@@ -293,6 +294,10 @@ static void human(uint64_t v, char *out, size_t n)
 			 d, units[u]);
 }
 
+/* One cell of the table: a name or a clone's origin (2 * 255 + 2) and
+ * room to spare. */
+#define CELL_MAX 600
+
 static void cell(const struct bk_lpool_entry *e, enum col c, bool exact,
 		 char *out, size_t n)
 {
@@ -438,7 +443,7 @@ static int pool_list(int argc, char **argv)
 		width[k] = cols[k] == C_REFER ? 5 : strlen(col_names[cols[k]]);
 	for (size_t i = 0; !scripted && i < n; i++)
 		for (size_t k = 0; k < ncols; k++) {
-			char b[600];
+			char b[CELL_MAX];
 
 			cell(&v[i], cols[k], exact, b, sizeof(b));
 			if (strlen(b) > width[k])
@@ -462,7 +467,7 @@ static int pool_list(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < ncols; k++) {
-			char b[600];
+			char b[CELL_MAX];
 
 			cell(&v[i], cols[k], exact, b, sizeof(b));
 			if (scripted)
@@ -478,14 +483,6 @@ static int pool_list(int argc, char **argv)
 
 /* ---- send and receive ---------------------------------------------------- */
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int pool_send(int argc, char **argv)
 {
 	struct bk_lpool *p;
@@ -496,7 +493,7 @@ static int pool_send(int argc, char **argv)
 	bool verbose = false;
 	struct bk_drr_fdbuf out = { .fd = STDOUT_FILENO };
 	int c, ret;
-	double t0 = now();
+	double t0 = bk_mono();
 
 	optind = 0;
 	while ((c = getopt(argc, argv, "i:v")) != -1) {
@@ -531,7 +528,7 @@ static int pool_send(int argc, char **argv)
 		human_bytes(res.bytes, b, sizeof(b));
 		fprintf(stderr, "sent %s%s%s: %s, %" PRIu64 " records, %.2f s\n",
 			argv[optind], from ? " from " : "", from ? from : "", b,
-			res.records, now() - t0);
+			res.records, bk_mono() - t0);
 	}
 	return EXIT_OK;
 }
@@ -547,7 +544,7 @@ static int pool_recv(int argc, char **argv)
 	bool verbose = false;
 	uint8_t *buf;
 	int c, ret;
-	double t0 = now();
+	double t0 = bk_mono();
 
 	optind = 0;
 	while ((c = getopt(argc, argv, "Fvsu")) != -1) {
@@ -616,7 +613,7 @@ static int pool_recv(int argc, char **argv)
 			"blocks, %.2f s\n",
 			res.name,
 			res.substreams > 1 ? " and the package's children" : "",
-			b, res.records, nb, now() - t0);
+			b, res.records, nb, bk_mono() - t0);
 	}
 	return EXIT_OK;
 }

@@ -9,6 +9,7 @@
 
 #include "backup/clock.h"
 #include "backup/buf.h"
+#include "backup/util.h"
 #include "cli.h"
 #include "nightly.h"
 
@@ -48,10 +49,7 @@ static void why_text(const struct bk_snapshot *sub, size_t n,
 
 static bool under(const char *ds, const char *top, bool recursive)
 {
-	size_t n = strlen(top);
-
-	return !strcmp(ds, top) ||
-	       (recursive && !strncmp(ds, top, n) && ds[n] == '/');
+	return !strcmp(ds, top) || (recursive && bk_dataset_below(ds, top));
 }
 
 /* One job on an open repository: the names to forget go into *names. */

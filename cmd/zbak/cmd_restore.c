@@ -16,7 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "backup/receiver.h"
+#include "backup/util.h"
 #include "cli.h"
 
 static void progress(void *ctx, uint64_t out, uint64_t unused)
@@ -31,14 +33,6 @@ static void progress(void *ctx, uint64_t out, uint64_t unused)
 }
 
 /* ---- restore --to: the chain into a receiver --------------------------- */
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void snap_name(const struct bk_snapshot *s, char *out, size_t n)
 {
@@ -118,7 +112,7 @@ static enum bk_code into_sink(void *ctx, const void *buf, size_t len,
 static void report_committed(const struct bk_snapshot *all, const long *chain,
 			     size_t done, const char *to)
 {
-	char nm[600];
+	char nm[BK_REPO_NAME_MAX];
 
 	if (done == 0) {
 		msg("nothing was committed: %s is as it was", to);
@@ -148,8 +142,8 @@ static int restore_to(const char *name, const char *to,
 	long *chain = NULL, cur, base = -1;
 	bool exists = false, first_package;
 	uint64_t total = 0;
-	double t0 = now();
-	char nm[600], s1[32];
+	double t0 = bk_mono();
+	char nm[BK_REPO_NAME_MAX], s1[32];
 	int ret;
 
 	ret = open_repo(&r);
@@ -311,7 +305,8 @@ static int restore_to(const char *name, const char *to,
 		}
 		total += res.stream_bytes;
 		if (!g.quiet) {
-			char kind[600];
+			char kind[sizeof("incremental from ") +
+				  BK_REPO_NAME_MAX];
 
 			if (s->compound)
 				snprintf(kind, sizeof(kind), "package");
@@ -334,7 +329,7 @@ static int restore_to(const char *name, const char *to,
 	if (!g.quiet) {
 		human_bytes(total, s1, sizeof(s1));
 		printf("restored %s into %s: %zu stream%s, %s, %.2f s\n", name,
-		       to, len, len == 1 ? "" : "s", s1, now() - t0);
+		       to, len, len == 1 ? "" : "s", s1, bk_mono() - t0);
 	}
 	ret = EXIT_OK;
 out:
@@ -363,7 +358,8 @@ int cmd_restore(int argc, char **argv)
 	struct bk_repo *r = NULL;
 	struct bk_error err;
 	const char *out = NULL, *name, *to = NULL, *receiver = NULL;
-	char tmp[4096] = "", s1[32], pdir[4096];
+	char s1[32], pdir[4096];
+	struct bk_afile af = { .fd = -1 };
 	bool force = false;
 	enum bk_code rc;
 	uint64_t n;
@@ -422,24 +418,23 @@ int cmd_restore(int argc, char **argv)
 		return ret;
 	if (out) {
 		/* a temporary name beside the target, renamed on success */
-		char *dup = strdup(out);
+		char *dup = strdup(out), prefix[4096];
 
 		if (!dup) {
 			msg("out of memory");
 			ret = EXIT_FAIL;
 			goto done;
 		}
-		snprintf(tmp, sizeof(tmp), "%s/.%s.zbak-XXXXXX", dirname(dup),
+		snprintf(prefix, sizeof(prefix), "%s/.%s.zbak-", dirname(dup),
 			 strrchr(out, '/') ? strrchr(out, '/') + 1 : out);
 		free(dup);
-		fd = mkstemp(tmp);
-		if (fd < 0) {
+		if (bk_afile_open(&af, AT_FDCWD, prefix, 0600) != 0) {
 			msg("cannot create a file beside %s: %s", out,
 			    strerror(errno));
-			tmp[0] = '\0';
 			ret = EXIT_FAIL;
 			goto done;
 		}
+		fd = af.fd;
 	}
 	if (!g.quiet && isatty(STDERR_FILENO))
 		o.progress = progress;
@@ -447,20 +442,17 @@ int cmd_restore(int argc, char **argv)
 	if (o.progress)
 		fprintf(stderr, "\r\033[K");
 	if (!rc && out && fsync(fd) != 0)
-		rc = bk_error_set(&err, BK_ERR_IO, "fsync %s: %s", tmp,
+		rc = bk_error_set(&err, BK_ERR_IO, "fsync %s: %s", af.tmp,
 				  strerror(errno));
 	if (!rc && out) {
-		if (close(fd) != 0)
-			rc = bk_error_set(&err, BK_ERR_IO, "close %s: %s", tmp,
-					  strerror(errno));
+		if (bk_afile_close(&af, false) != 0)
+			rc = bk_error_set(&err, BK_ERR_IO, "close %s: %s",
+					  af.tmp, strerror(errno));
 		fd = -1;
-		if (!rc && (force ? rename(tmp, out)
-				  : renameat2(AT_FDCWD, tmp, AT_FDCWD, out,
-					      RENAME_NOREPLACE)) != 0)
+		if (!rc && bk_afile_commit(&af, out,
+					   force ? 0 : BK_AFILE_NOREPLACE) != 0)
 			rc = bk_error_set(&err, BK_ERR_IO, "rename to %s: %s",
 					  out, strerror(errno));
-		if (!rc)
-			tmp[0] = '\0';
 	}
 	if (rc) {
 		msg("restore of %s failed: %s", name, err.msg);
@@ -481,10 +473,7 @@ int cmd_restore(int argc, char **argv)
 	}
 	ret = EXIT_OK;
 done:
-	if (out && fd >= 0)
-		close(fd);
-	if (tmp[0])
-		unlink(tmp);
+	bk_afile_abort(&af);
 	bk_repo_close(r);
 	return ret;
 }

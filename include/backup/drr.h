@@ -78,7 +78,9 @@ BK_EXPORT const char *bk_drr_type_name(uint32_t type);
 /*
  * Write space-separated feature names ("SA_SPILL EMBED_DATA LZ4") into out
  * (always NUL-terminated); unknown bits appear as "bit37".
+ * BK_DRR_FEATURE_NAMES_MAX: a size that holds all the known names.
  */
+#define BK_DRR_FEATURE_NAMES_MAX 512u
 BK_EXPORT void bk_drr_feature_names(uint64_t features, char *out, size_t n);
 
 /* BEGIN flags */
@@ -329,6 +331,15 @@ BK_EXPORT size_t bk_drr_parser_feed(struct bk_drr_parser *p, const void *buf,
 				    size_t len);
 /* No more input will come: _next() then reports truncation or garbage. */
 BK_EXPORT void bk_drr_parser_eof(struct bk_drr_parser *p);
+/*
+ * Input from a file descriptor, the mirror of bk_drr_sink_fd: one read(2),
+ * across EINTR, into space for at least `want` bytes (as _space()).  At
+ * the end of the input the parser is told (_eof()) and *eof set.  A failed
+ * read is BK_ERR_IO "<what>: <strerror>".  Drain with _next() in between.
+ */
+BK_EXPORT enum bk_code bk_drr_parser_read_fd(struct bk_drr_parser *p, int fd,
+					     size_t want, const char *what,
+					     bool *eof, struct bk_error *err);
 
 /*
  * Yield the next record.  rec stays valid until the next call.  After

@@ -109,8 +109,9 @@ enum bk_backup_status { BK_BACKUP_OK = 0, BK_BACKUP_FAILED, BK_BACKUP_SKIPPED };
 struct bk_backup_result {
 	char job[BK_JOB_NAME_MAX + 1];
 	char dataset[256];
-	char snapshot[512]; /* pool/fs@snap made (or that would be) */
-	char base[512];     /* the incremental source, "" for a full */
+	/* pool/fs@snap made (or that would be) */
+	char snapshot[BK_REPO_NAME_MAX];
+	char base[BK_REPO_NAME_MAX]; /* the incremental source, "" for a full */
 	char reason[640];   /* why full, why skipped ("" otherwise) */
 	enum bk_backup_kind kind;
 	enum bk_backup_status status;

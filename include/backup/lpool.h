@@ -212,6 +212,9 @@ BK_EXPORT enum bk_code bk_lpool_recv_sink(void *ctx, const void *buf,
 /* ---- compare ----------------------------------------------------------- */
 
 typedef void (*bk_lpool_diff_fn)(void *ctx, const char *difference);
+/* The longest difference given to a bk_lpool_diff_fn, terminated: longer
+ * ones are cut. */
+#define BK_LPOOL_DIFF_MAX 512u
 
 /*
  * Compare the contents of two snapshots or datasets (possibly of

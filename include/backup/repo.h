@@ -60,8 +60,15 @@ struct bk_push_opts {
 	void *progress_ctx;
 };
 
+/* An object key of a repository, terminated (a manifest's key; a name
+ * decoded from a key is never longer). */
+#define BK_REPO_KEY_MAX 600u
+/* A snapshot's full name "pool/fs@snap", terminated: a dataset and a
+ * snapshot name of up to 255 bytes each (struct bk_snapshot) and the '@'. */
+#define BK_REPO_NAME_MAX 512u
+
 struct bk_push_result {
-	char name[512];
+	char name[BK_REPO_NAME_MAX];
 	uint64_t stream_bytes;
 	uint64_t records;
 	uint64_t chunks;       /* chunk references in the recipe */
@@ -119,8 +126,9 @@ BK_EXPORT enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 struct bk_snapshot {
 	char dataset[256];
 	char snap[256];
-	char key[600];        /* object key of the manifest */
-	char parent[512];     /* pool/fs@snap of fromguid, "" for a full */
+	char key[BK_REPO_KEY_MAX]; /* object key of the manifest */
+	/* pool/fs@snap of fromguid, "" for a full */
+	char parent[BK_REPO_NAME_MAX];
 	uint64_t toguid, fromguid;
 	uint64_t creation_time;
 	uint64_t pushed_at;   /* unix time the push finished */
@@ -139,6 +147,9 @@ BK_EXPORT enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out,
 			       size_t *n, struct bk_error *err);
 
 typedef void (*bk_report_fn)(void *ctx, const char *problem);
+/* The longest line given to a bk_report_fn, terminated: longer ones are
+ * cut. */
+#define BK_REPORT_MAX 600u
 
 struct bk_verify_opts {
 	unsigned read_data_percent; /* 0: structure only; 100: every pack */

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "backup/chunk.h"
+#include "util/le.h"
 
 #define SAMPLE 256u
 
@@ -44,8 +45,8 @@ bool bk_chunker_add(struct bk_chunker *c, const uint8_t *payload, size_t len)
 		memcpy(sample + SAMPLE, payload + len - SAMPLE, SAMPLE);
 		n = 2 * SAMPLE;
 	}
-	for (int i = 0; i < 8; i++)
-		sample[n++] = (uint8_t)(l >> (8 * i));
+	put_le64(sample + n, l);
+	n += 8;
 	h = bk_cut_hash(c->keys, sample, n);
 	/* cut with probability len / BK_CHUNK_AVG */
 	threshold = (UINT64_MAX / BK_CHUNK_AVG) * len;

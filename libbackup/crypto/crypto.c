@@ -41,6 +41,7 @@
 
 #include "backup/crypto.h"
 #include "util/hooks.h"
+#include "util/le.h"
 
 #define KEY_LEN 32
 
@@ -110,21 +111,6 @@ struct kek_scratch {
 	uint8_t kek[KEY_LEN];
 	uint8_t pt[BLOB_PT_LEN];
 };
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 enum bk_code bk_crypto_init(struct bk_error *err)
 {

@@ -6,17 +6,7 @@
 #include <inttypes.h>
 
 #include "backup/drr.h"
-
-static void hex(char *out, const uint8_t *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "backup/util.h"
 
 enum bk_code bk_drr_dump_record(const struct bk_drr_rec *rec,
 				struct bk_buf *out, struct bk_error *err)
@@ -70,9 +60,9 @@ enum bk_code bk_drr_dump_record(const struct bk_drr_rec *rec,
 				     r->u.freeobjects.firstobj,
 				     r->u.freeobjects.numobjs);
 	case BK_DRR_WRITE:
-		hex(salt, r->u.write.salt, sizeof(r->u.write.salt));
-		hex(iv, r->u.write.iv, sizeof(r->u.write.iv));
-		hex(mac, r->u.write.mac, sizeof(r->u.write.mac));
+		bk_hex(r->u.write.salt, sizeof(r->u.write.salt), salt);
+		bk_hex(r->u.write.iv, sizeof(r->u.write.iv), iv);
+		bk_hex(r->u.write.mac, sizeof(r->u.write.mac), mac);
 		return bk_buf_printf(
 			out, err,
 			"WRITE object = %" PRIu64 " type = %" PRIu32
@@ -108,9 +98,9 @@ enum bk_code bk_drr_dump_record(const struct bk_drr_rec *rec,
 				     r->u.free.object, r->u.free.offset,
 				     (int64_t)r->u.free.length);
 	case BK_DRR_SPILL:
-		hex(salt, r->u.spill.salt, sizeof(r->u.spill.salt));
-		hex(iv, r->u.spill.iv, sizeof(r->u.spill.iv));
-		hex(mac, r->u.spill.mac, sizeof(r->u.spill.mac));
+		bk_hex(r->u.spill.salt, sizeof(r->u.spill.salt), salt);
+		bk_hex(r->u.spill.iv, sizeof(r->u.spill.iv), iv);
+		bk_hex(r->u.spill.mac, sizeof(r->u.spill.mac), mac);
 		return bk_buf_printf(
 			out, err,
 			"SPILL block for object = %" PRIu64
@@ -135,11 +125,11 @@ enum bk_code bk_drr_dump_record(const struct bk_drr_rec *rec,
 			r->u.write_embedded.etype, r->u.write_embedded.lsize,
 			r->u.write_embedded.psize);
 	case BK_DRR_OBJECT_RANGE:
-		hex(salt, r->u.object_range.salt,
-		    sizeof(r->u.object_range.salt));
-		hex(iv, r->u.object_range.iv, sizeof(r->u.object_range.iv));
-		hex(mac, r->u.object_range.mac,
-		    sizeof(r->u.object_range.mac));
+		bk_hex(r->u.object_range.salt,
+		       sizeof(r->u.object_range.salt), salt);
+		bk_hex(r->u.object_range.iv, sizeof(r->u.object_range.iv), iv);
+		bk_hex(r->u.object_range.mac,
+		       sizeof(r->u.object_range.mac), mac);
 		return bk_buf_printf(out, err,
 				     "OBJECT_RANGE firstobj = %" PRIu64
 				     " numslots = %" PRIu64 " flags = %u"

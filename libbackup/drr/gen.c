@@ -31,6 +31,7 @@
 
 #include "backup/gen.h"
 #include "backup/nvlist.h"
+#include "util/le.h"
 
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
 #define MAX_BLOCKSIZE (16u << 20)
@@ -88,16 +89,6 @@ static uint64_t name_hash(const char *s)
 	for (; *s; s++)
 		h = (h ^ (uint8_t)*s) * UINT64_C(1099511628211);
 	return h;
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	memcpy(p, &v, 8);
-#else
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-#endif
 }
 
 /* n is a multiple of 8. */

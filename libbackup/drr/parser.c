@@ -11,11 +11,13 @@
  *   plain stream:   BEGIN(hdrtype 1) records... END
  *   compound (-R):  BEGIN(hdrtype 2)+nvlist END  { BEGIN(1) ... END }*  END(final)
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backup/drr.h"
 
@@ -170,6 +172,32 @@ size_t bk_drr_parser_feed(struct bk_drr_parser *p, const void *buf, size_t len)
 void bk_drr_parser_eof(struct bk_drr_parser *p)
 {
 	p->eof = true;
+}
+
+enum bk_code bk_drr_parser_read_fd(struct bk_drr_parser *p, int fd,
+				   size_t want, const char *what, bool *eof,
+				   struct bk_error *err)
+{
+	size_t avail;
+	uint8_t *dst = bk_drr_parser_space(p, want, &avail, err);
+	ssize_t n;
+
+	*eof = false;
+	if (!dst)
+		return err->code;
+	do
+		n = read(fd, dst, avail);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return bk_error_set(err, BK_ERR_IO, "%s: %s", what,
+				    strerror(errno));
+	if (n == 0) {
+		*eof = true;
+		bk_drr_parser_eof(p);
+	} else {
+		bk_drr_parser_wrote(p, (size_t)n);
+	}
+	return BK_OK;
 }
 
 const struct bk_drr_stats *bk_drr_parser_stats(const struct bk_drr_parser *p)

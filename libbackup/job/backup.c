@@ -27,16 +27,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup/clock.h"
 #include "backup/job.h"
 #include "backup/zfs.h"
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void bk_backup_snapname(const struct bk_job *job, uint64_t now, char *out,
 			size_t n)
@@ -370,7 +363,7 @@ size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 
 	for (size_t d = 0; d < job->ndatasets; d++) {
 		const char *top = job->datasets[d];
-		char **names = NULL, full[512];
+		char **names = NULL, full[BK_REPO_NAME_MAX];
 		size_t nn = 0;
 		bool exists = false, made = false;
 		struct bk_zfs_snap *tl = NULL;
@@ -409,7 +402,7 @@ size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 		for (size_t i = 0; i < (job->recursive ? nn : 1); i++) {
 			const char *ds = job->recursive ? names[i] : top;
 			struct bk_backup_result res;
-			double t0 = mono();
+			double t0 = bk_mono();
 
 			memset(&res, 0, sizeof(res));
 			snprintf(res.job, sizeof(res.job), "%s", job->name);
@@ -417,7 +410,7 @@ size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 			snprintf(res.snapshot, sizeof(res.snapshot), "%s@%s",
 				 ds, snapname);
 			one(r, job, o, sv, sn, ds, snapname, made, &res);
-			res.seconds = mono() - t0;
+			res.seconds = bk_mono() - t0;
 			res.finished = o->now;
 			if (res.status == BK_BACKUP_FAILED)
 				failed++;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "backup/job.h"
 
 #define PIECE (64u << 10)
@@ -33,19 +34,11 @@ struct bk_throttle {
 	int read_errno; /* a read error, 0 */
 };
 
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void *pump(void *arg)
 {
 	struct bk_throttle *t = arg;
 	double size = (double)t->rate < PIECE ? PIECE : (double)t->rate;
-	double tokens = PIECE, last = mono();
+	double tokens = PIECE, last = bk_mono();
 	sigset_t pipe_set;
 	char *buf = malloc(PIECE);
 
@@ -72,7 +65,7 @@ static void *pump(void *arg)
 		if (n == 0)
 			break;
 		for (;;) {
-			now = mono();
+			now = bk_mono();
 			tokens += (now - last) * (double)t->rate;
 			last = now;
 			if (tokens > size)

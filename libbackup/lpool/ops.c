@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backup/clock.h"
+#include "backup/util.h"
 #include "lpool_impl.h"
 
 /* Start a change: the exclusive lock and the metadata. */
@@ -48,13 +49,6 @@ static enum bk_code end_change(struct bk_lpool *p, struct lp_meta *m,
 	lp_meta_free(m);
 	lp_unlock(p);
 	return rc;
-}
-
-static bool is_descendant(const char *name, const char *of)
-{
-	size_t n = strlen(of);
-
-	return strncmp(name, of, n) == 0 && name[n] == '/';
 }
 
 static enum bk_code empty_state_id(struct bk_lpool *p, struct bk_id *id,
@@ -165,7 +159,7 @@ enum bk_code bk_lpool_snapshot(struct bk_lpool *p, const char *name,
 		struct lp_snap s;
 
 		if (strcmp(x->name, ds) != 0 &&
-		    !(recursive && is_descendant(x->name, ds)))
+		    !(recursive && bk_dataset_below(x->name, ds)))
 			continue;
 		if (lp_ds_snap(x, snap)) {
 			rc = bk_error_set(err, BK_ERR_EXISTS,
@@ -259,7 +253,7 @@ again:
 	for (size_t i = 0; i < m->nds; i++) {
 		struct lp_ds *d = &m->ds[i];
 
-		if (strcmp(d->name, top) && !is_descendant(d->name, top))
+		if (strcmp(d->name, top) && !bk_dataset_below(d->name, top))
 			continue;
 		for (size_t j = 0; j < d->nsnaps; j++) {
 			struct lp_ds *c = first_clone(m, d->name,
@@ -268,7 +262,7 @@ again:
 			enum bk_code rc;
 
 			if (!c || !strcmp(c->name, top) ||
-			    is_descendant(c->name, top))
+			    bk_dataset_below(c->name, top))
 				continue;
 			if (!dependents)
 				return bk_error_set(
@@ -286,7 +280,7 @@ again:
 	for (size_t i = m->nds; i-- > 0;) {
 		struct lp_ds *d = &m->ds[i];
 
-		if (!strcmp(d->name, top) || is_descendant(d->name, top))
+		if (!strcmp(d->name, top) || bk_dataset_below(d->name, top))
 			lp_meta_remove_ds(m, d);
 	}
 	return BK_OK;
@@ -352,7 +346,7 @@ enum bk_code bk_lpool_destroy(struct bk_lpool *p, const char *name,
 			struct lp_ds *x = &m.ds[i];
 
 			if ((!strcmp(x->name, ds) ||
-			     (recursive && is_descendant(x->name, ds))) &&
+			     (recursive && bk_dataset_below(x->name, ds))) &&
 			    lp_ds_snap(x, snap)) {
 				if (n == sizeof(names) / sizeof(names[0])) {
 					rc = bk_error_set(
@@ -375,7 +369,7 @@ enum bk_code bk_lpool_destroy(struct bk_lpool *p, const char *name,
 	} else {
 		if (!recursive) {
 			for (size_t i = 0; i < m.nds; i++)
-				if (is_descendant(m.ds[i].name, ds)) {
+				if (bk_dataset_below(m.ds[i].name, ds)) {
 					rc = bk_error_set(
 						err, BK_ERR_EXISTS,
 						"cannot destroy %s: it has "
@@ -773,7 +767,7 @@ enum bk_code bk_lpool_list(struct bk_lpool *p, const char *root,
 	for (size_t i = 0; i < m.nds; i++) {
 		const struct lp_ds *d = &m.ds[i];
 		bool in = !root || !strcmp(d->name, ds) ||
-			  (recursive && is_descendant(d->name, ds));
+			  (recursive && bk_dataset_below(d->name, ds));
 
 		if (!in)
 			continue;
@@ -860,7 +854,7 @@ static void differ_say(struct differ *df, const char *fmt, ...)
 
 static void differ_say(struct differ *df, const char *fmt, ...)
 {
-	char line[512];
+	char line[BK_LPOOL_DIFF_MAX];
 	va_list ap;
 
 	df->count++;

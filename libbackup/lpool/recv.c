@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/util.h"
 #include "lpool_impl.h"
 
 /* Features a dataset keeps (the others describe the stream, not data). */
@@ -108,13 +109,6 @@ fail:
 	return rc;
 }
 
-static bool is_descendant(const char *name, const char *of)
-{
-	size_t n = strlen(of);
-
-	return strncmp(name, of, n) == 0 && name[n] == '/';
-}
-
 /* Components two dataset names share from the start. */
 static size_t common_components(const char *a, const char *b)
 {
@@ -162,63 +156,44 @@ static const struct lp_snap *find_guid(const struct lp_meta *m, uint64_t g,
 	return best;
 }
 
-static enum bk_code on_begin(struct bk_lpool_recv *rx,
+/* A package's compound header: remember its top dataset, the name its
+ * substreams are mapped from. */
+static enum bk_code begin_package(struct bk_lpool_recv *rx,
+				  const struct bk_drr_rec *rec,
+				  struct bk_error *err)
+{
+	const char *toname = rec->hdr.u.begin.toname;
+	const char *at = strchr(toname, '@');
+	size_t n = at ? (size_t)(at - toname) : strlen(toname);
+
+	if (n == 0 || n > BK_LPOOL_NAME_MAX)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "package names no top dataset ('%s')", toname);
+	memcpy(rx->top, toname, n);
+	rx->top[n] = '\0';
+	return BK_OK;
+}
+
+/* Name mapping: the stream's pool/fs@snap into c->ds and c->snap, the
+ * target, or below it for a package's children. */
+static enum bk_code map_name(struct bk_lpool_recv *rx,
 			     const struct bk_drr_rec *rec, struct bk_error *err)
 {
-	const struct bk_drr *r = &rec->hdr;
+	const char *toname = rec->hdr.u.begin.toname;
+	const char *at = strchr(toname, '@');
 	struct sub *c = &rx->cur;
-	uint64_t feat = BK_DRR_FEATURES(r->u.begin.versioninfo);
-	const char *at = strchr(r->u.begin.toname, '@');
-	char sds[BK_LPOOL_NAME_MAX + 1];
-	struct lp_ds *d;
-	struct bk_id base;
-	bool have_base = false, big;
-	size_t n;
-	enum bk_code rc;
+	char sds[BK_LPOOL_NAME_MAX + 1], full[LP_NAME_MAX];
+	size_t n = (size_t)(at - toname);
+	struct bk_error e2;
 
-	if (!rx->locked) {
-		if ((rc = lp_lock(rx->p, LOCK_EX, err)))
-			return rc;
-		rx->locked = true;
-		if ((rc = lp_meta_load(rx->p, &rx->m, err)) ||
-		    (rc = lp_dirty(rx->p, err)))
-			return rc;
-	}
-	if (BK_DRR_HDRTYPE(r->u.begin.versioninfo) == BK_DRR_COMPOUNDSTREAM) {
-		n = at ? (size_t)(at - r->u.begin.toname)
-		       : strlen(r->u.begin.toname);
-		if (n == 0 || n > BK_LPOOL_NAME_MAX)
-			return at_rec(err, rec, BK_ERR_FORMAT,
-				      "package names no top dataset ('%s')",
-				      r->u.begin.toname);
-		memcpy(rx->top, r->u.begin.toname, n);
-		rx->top[n] = '\0';
-		return BK_OK;
-	}
-	if (feat & BK_FEAT_RESUMING)
-		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
-			      "a resumed stream (zfs send -t) continues the "
-			      "partial state of an interrupted zfs receive -s, "
-			      "which the local pool does not keep; send the "
-			      "whole snapshot again");
-	if (!at || at == r->u.begin.toname)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "toname '%s' names no snapshot",
-			      r->u.begin.toname);
-	lp_state_free(&c->st);
-	memset(c, 0, sizeof(*c));
-	lp_state_init(&c->st);
-	c->keep_snaps = SIZE_MAX;
-	n = (size_t)(at - r->u.begin.toname);
 	if (n > BK_LPOOL_NAME_MAX || strlen(at + 1) > BK_LPOOL_NAME_MAX)
 		return at_rec(err, rec, BK_ERR_FORMAT, "toname is too long");
-	memcpy(sds, r->u.begin.toname, n);
+	memcpy(sds, toname, n);
 	sds[n] = '\0';
 	snprintf(c->snap, sizeof(c->snap), "%s", at + 1);
-	/* where it goes: the target, or below it for a package's children */
 	if (!rx->top[0] || strcmp(sds, rx->top) == 0) {
 		snprintf(c->ds, sizeof(c->ds), "%s", rx->target);
-	} else if (is_descendant(sds, rx->top)) {
+	} else if (bk_dataset_below(sds, rx->top)) {
 		if (strlen(rx->target) + strlen(sds) - strlen(rx->top) >
 		    BK_LPOOL_NAME_MAX)
 			return at_rec(err, rec, BK_ERR_USAGE,
@@ -230,147 +205,196 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 		return at_rec(err, rec, BK_ERR_FORMAT,
 			      "substream %s is not below the package's top "
 			      "dataset %s",
-			      r->u.begin.toname, rx->top);
+			      toname, rx->top);
 	}
-	{
+	snprintf(full, sizeof(full), "%s@%s", c->ds, c->snap);
+	if (lp_check_name(full, true, &e2))
+		return at_rec(err, rec, BK_ERR_FORMAT, "%s", e2.msg);
+	return BK_OK;
+}
+
+/* Full (or clone) admission: a new dataset under an existing parent, or
+ * with -F over one without snapshots. */
+static enum bk_code admit_full(struct bk_lpool_recv *rx,
+			       const struct bk_drr_rec *rec,
+			       const struct lp_ds *d, struct bk_error *err)
+{
+	struct sub *c = &rx->cur;
+	const char *slash;
+	char parent[BK_LPOOL_NAME_MAX + 1];
+
+	if (d && !rx->force)
+		return at_rec(err, rec, BK_ERR_EXISTS,
+			      "destination %s exists; receiving a full "
+			      "stream over it needs -F",
+			      c->ds);
+	if (d && d->nsnaps)
+		return at_rec(err, rec, BK_ERR_EXISTS,
+			      "destination %s has snapshots (%s@%s): "
+			      "destroy them to receive a full stream "
+			      "over it",
+			      c->ds, c->ds, d->snaps[0].name);
+	c->replace = d != NULL;
+	if (d)
+		return BK_OK;
+	slash = strrchr(c->ds, '/');
+	if (!slash)
+		return at_rec(err, rec, BK_ERR_NOTFOUND,
+			      "cannot receive into %s: that "
+			      "is a pool (zbak pool create "
+			      "%s, then receive into %s/NAME)",
+			      c->ds, c->ds, c->ds);
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - c->ds), c->ds);
+	if (!lp_meta_ds(&rx->m, parent))
+		return at_rec(err, rec, BK_ERR_NOTFOUND,
+			      "cannot receive into %s: %s %s does "
+			      "not exist",
+			      c->ds, strchr(parent, '/') ? "parent" : "pool",
+			      parent);
+	return BK_OK;
+}
+
+/* Clone admission: its origin snapshot must be in the pool; its state is
+ * the base. */
+static enum bk_code admit_clone(struct bk_lpool_recv *rx,
+				const struct bk_drr_rec *rec,
+				struct bk_id *base, struct bk_error *err)
+{
+	struct sub *c = &rx->cur;
+	uint64_t from = rec->hdr.u.begin.fromguid;
+	const struct lp_ds *od;
+	const struct lp_snap *os = find_guid(&rx->m, from, c->ds, &od);
+
+	if (!os)
+		return at_rec(err, rec, BK_ERR_NOTFOUND,
+			      "clone stream: its origin "
+			      "snapshot (guid %016" PRIx64
+			      ") is not in the pool",
+			      from);
+	snprintf(c->origin, sizeof(c->origin), "%s@%s", od->name, os->name);
+	*base = os->state;
+	return BK_OK;
+}
+
+/* -F of an incremental from an older snapshot destroys the snapshots
+ * after it: not when one of them is a clone's origin. */
+static enum bk_code check_rollback(struct bk_lpool_recv *rx,
+				   const struct bk_drr_rec *rec,
+				   const struct lp_ds *d, size_t keep,
+				   struct bk_error *err)
+{
+	for (size_t j = keep; j < d->nsnaps; j++) {
 		char full[LP_NAME_MAX];
-		struct bk_error e2;
 
-		snprintf(full, sizeof(full), "%s@%s", c->ds, c->snap);
-		if (lp_check_name(full, true, &e2))
-			return at_rec(err, rec, BK_ERR_FORMAT, "%s", e2.msg);
+		snprintf(full, sizeof(full), "%s@%s", d->name,
+			 d->snaps[j].name);
+		for (size_t k = 0; k < rx->m.nds; k++)
+			if (!strcmp(rx->m.ds[k].origin, full))
+				return at_rec(err, rec, BK_ERR_EXISTS,
+					      "-F would destroy %s, which "
+					      "has a dependent clone %s",
+					      full, rx->m.ds[k].name);
 	}
-	d = lp_meta_ds(&rx->m, c->ds);
-	if (r->u.begin.fromguid == 0 || (r->u.begin.flags & BK_DRR_FLAG_CLONE)) {
-		/* a new dataset (or a clone of a snapshot in the pool) */
-		if (d && !rx->force)
-			return at_rec(err, rec, BK_ERR_EXISTS,
-				      "destination %s exists; receiving a full "
-				      "stream over it needs -F",
-				      c->ds);
-		if (d && d->nsnaps)
-			return at_rec(err, rec, BK_ERR_EXISTS,
-				      "destination %s has snapshots (%s@%s): "
-				      "destroy them to receive a full stream "
-				      "over it",
-				      c->ds, c->ds, d->snaps[0].name);
-		if (!d) {
-			const char *slash = strrchr(c->ds, '/');
-			char parent[BK_LPOOL_NAME_MAX + 1];
+	return BK_OK;
+}
 
-			if (!slash)
-				return at_rec(err, rec, BK_ERR_NOTFOUND,
-					      "cannot receive into %s: that "
-					      "is a pool (zbak pool create "
-					      "%s, then receive into %s/NAME)",
-					      c->ds, c->ds, c->ds);
-			snprintf(parent, sizeof(parent), "%.*s",
-				 (int)(slash - c->ds), c->ds);
-			if (!lp_meta_ds(&rx->m, parent))
-				return at_rec(
-					err, rec, BK_ERR_NOTFOUND,
-					"cannot receive into %s: %s %s does "
-					"not exist",
-					c->ds,
-					strchr(parent, '/') ? "parent"
-							    : "pool",
-					parent);
-		}
-		c->replace = d != NULL;
-		if (r->u.begin.flags & BK_DRR_FLAG_CLONE) {
-			const struct lp_ds *od;
-			const struct lp_snap *os =
-				find_guid(&rx->m, r->u.begin.fromguid, c->ds,
-					  &od);
+/* Incremental admission: the destination's most recent snapshot is the
+ * stream's source (or, with -F, any snapshot is, and the later ones go),
+ * and the dataset is unchanged since (or -F rolls it back). */
+static enum bk_code admit_incremental(struct bk_lpool_recv *rx,
+				      const struct bk_drr_rec *rec,
+				      const struct lp_ds *d,
+				      struct bk_id *base,
+				      struct bk_error *err)
+{
+	struct sub *c = &rx->cur;
+	uint64_t from = rec->hdr.u.begin.fromguid;
+	const struct lp_snap *s, *newest;
+	enum bk_code rc;
 
-			if (!os)
-				return at_rec(err, rec, BK_ERR_NOTFOUND,
-					      "clone stream: its origin "
-					      "snapshot (guid %016" PRIx64
-					      ") is not in the pool",
-					      r->u.begin.fromguid);
-			snprintf(c->origin, sizeof(c->origin), "%s@%s",
-				 od->name, os->name);
-			base = os->state;
-			have_base = true;
-		}
-	} else {
-		const struct lp_snap *s, *newest;
-
-		if (!d)
+	if (!d)
+		return at_rec(err, rec, BK_ERR_NOTFOUND,
+			      "destination %s does not exist: an "
+			      "incremental stream needs the dataset "
+			      "holding its source snapshot (guid "
+			      "%016" PRIx64 ")",
+			      c->ds, from);
+	s = lp_ds_snap_guid(d, from);
+	newest = d->nsnaps ? &d->snaps[d->nsnaps - 1] : NULL;
+	if (!s || (s != newest && !rx->force)) {
+		if (!newest)
 			return at_rec(err, rec, BK_ERR_NOTFOUND,
-				      "destination %s does not exist: an "
-				      "incremental stream needs the dataset "
-				      "holding its source snapshot (guid "
-				      "%016" PRIx64 ")",
-				      c->ds, r->u.begin.fromguid);
-		s = lp_ds_snap_guid(d, r->u.begin.fromguid);
-		newest = d->nsnaps ? &d->snaps[d->nsnaps - 1] : NULL;
-		if (!s || (s != newest && !rx->force)) {
-			if (!newest)
-				return at_rec(err, rec, BK_ERR_NOTFOUND,
-					      "destination %s has no "
-					      "snapshots; the stream is "
-					      "incremental from guid %016" PRIx64,
-					      c->ds, r->u.begin.fromguid);
-			return at_rec(err, rec, BK_ERR_NOTFOUND,
-				      "most recent snapshot of %s (%s, guid "
-				      "%016" PRIx64
-				      ") does not match the stream's source "
-				      "(guid %016" PRIx64 ")%s",
-				      c->ds, newest->name, newest->guid,
-				      r->u.begin.fromguid,
-				      s ? "; -F destroys the snapshots after "
-					  "it"
-					: "");
-		}
-		if (s != newest) {
-			for (size_t j = (size_t)(s - d->snaps) + 1;
-			     j < d->nsnaps; j++) {
-				char full[LP_NAME_MAX];
-
-				snprintf(full, sizeof(full), "%s@%s", d->name,
-					 d->snaps[j].name);
-				for (size_t k = 0; k < rx->m.nds; k++)
-					if (!strcmp(rx->m.ds[k].origin, full))
-						return at_rec(
-							err, rec,
-							BK_ERR_EXISTS,
-							"-F would destroy %s, "
-							"which has a dependent "
-							"clone %s",
-							full,
-							rx->m.ds[k].name);
-			}
-			c->keep_snaps = (size_t)(s - d->snaps) + 1;
-		}
-		if (memcmp(&d->state, &newest->state, sizeof(d->state)) != 0 &&
-		    !rx->force)
-			return at_rec(err, rec, BK_ERR_EXISTS,
-				      "destination %s has been modified since "
-				      "its most recent snapshot %s; -F rolls "
-				      "it back",
-				      c->ds, newest->name);
-		base = s->state;
-		have_base = true;
+				      "destination %s has no "
+				      "snapshots; the stream is "
+				      "incremental from guid %016" PRIx64,
+				      c->ds, from);
+		return at_rec(err, rec, BK_ERR_NOTFOUND,
+			      "most recent snapshot of %s (%s, guid "
+			      "%016" PRIx64
+			      ") does not match the stream's source "
+			      "(guid %016" PRIx64 ")%s",
+			      c->ds, newest->name, newest->guid, from,
+			      s ? "; -F destroys the snapshots after "
+				  "it"
+				: "");
 	}
-	if (d) {
-		const struct lp_snap *same = lp_ds_snap(d, c->snap);
-
-		if (same && (c->keep_snaps == SIZE_MAX ||
-			     (size_t)(same - d->snaps) < c->keep_snaps))
-			return at_rec(err, rec, BK_ERR_EXISTS,
-				      "destination snapshot %s@%s already "
-				      "exists",
-				      c->ds, c->snap);
+	if (s != newest) {
+		c->keep_snaps = (size_t)(s - d->snaps) + 1;
+		if ((rc = check_rollback(rx, rec, d, c->keep_snaps, err)))
+			return rc;
 	}
-	if (d && lp_ds_snap_guid(d, r->u.begin.toguid) &&
+	if (memcmp(&d->state, &newest->state, sizeof(d->state)) != 0 &&
+	    !rx->force)
+		return at_rec(err, rec, BK_ERR_EXISTS,
+			      "destination %s has been modified since "
+			      "its most recent snapshot %s; -F rolls "
+			      "it back",
+			      c->ds, newest->name);
+	*base = s->state;
+	return BK_OK;
+}
+
+/* The snapshot must not be there already, by name or by guid (unless -F
+ * destroys it). */
+static enum bk_code check_new_snap(struct bk_lpool_recv *rx,
+				   const struct bk_drr_rec *rec,
+				   const struct lp_ds *d, struct bk_error *err)
+{
+	struct sub *c = &rx->cur;
+	const struct lp_snap *same;
+
+	if (!d)
+		return BK_OK;
+	same = lp_ds_snap(d, c->snap);
+	if (same && (c->keep_snaps == SIZE_MAX ||
+		     (size_t)(same - d->snaps) < c->keep_snaps))
+		return at_rec(err, rec, BK_ERR_EXISTS,
+			      "destination snapshot %s@%s already "
+			      "exists",
+			      c->ds, c->snap);
+	if (lp_ds_snap_guid(d, rec->hdr.u.begin.toguid) &&
 	    c->keep_snaps == SIZE_MAX)
 		return at_rec(err, rec, BK_ERR_EXISTS,
 			      "%s already has the snapshot this stream "
 			      "carries (guid %016" PRIx64 ")",
-			      c->ds, r->u.begin.toguid);
-	if (have_base && (rc = lp_state_load(rx->p, &base, &c->st, err)))
+			      c->ds, rec->hdr.u.begin.toguid);
+	return BK_OK;
+}
+
+/* The working state: the base's (or empty), with this stream's byte
+ * order, features and BEGIN payload. */
+static enum bk_code start_state(struct bk_lpool_recv *rx,
+				const struct bk_drr_rec *rec,
+				const struct bk_id *base,
+				struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	struct sub *c = &rx->cur;
+	uint64_t feat = BK_DRR_FEATURES(r->u.begin.versioninfo);
+	bool big;
+	enum bk_code rc;
+
+	if (base && (rc = lp_state_load(rx->p, base, &c->st, err)))
 		return rc;
 	big = rec->byteswap != lp_host_bigendian();
 	if (c->st.order_set && c->st.bigendian != big && c->st.nobjs)
@@ -385,8 +409,7 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 	c->st.bigendian = big;
 	c->st.objset_type = r->u.begin.objset_type;
 	c->st.begin_flags = r->u.begin.flags & BK_DRR_FLAG_CI_DATA;
-	c->st.features = (have_base ? c->st.features : 0) |
-			 (feat & DATA_FEATURES);
+	c->st.features = (base ? c->st.features : 0) | (feat & DATA_FEATURES);
 	if (rec->payload_len) {
 		uint8_t *nv = malloc(rec->payload_len);
 
@@ -397,6 +420,65 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 		c->st.nvl = nv;
 		c->st.nvl_len = (uint32_t)rec->payload_len;
 	}
+	return BK_OK;
+}
+
+/* A BEGIN: a package's header, or a substream that is admitted by the
+ * rules of full, incremental and clone streams, then starts its state. */
+static enum bk_code on_begin(struct bk_lpool_recv *rx,
+			     const struct bk_drr_rec *rec, struct bk_error *err)
+{
+	const struct bk_drr *r = &rec->hdr;
+	struct sub *c = &rx->cur;
+	uint64_t feat = BK_DRR_FEATURES(r->u.begin.versioninfo);
+	const char *at = strchr(r->u.begin.toname, '@');
+	bool is_new = r->u.begin.fromguid == 0 ||
+		      (r->u.begin.flags & BK_DRR_FLAG_CLONE);
+	struct lp_ds *d;
+	struct bk_id base;
+	bool have_base = false;
+	enum bk_code rc;
+
+	if (!rx->locked) {
+		if ((rc = lp_lock(rx->p, LOCK_EX, err)))
+			return rc;
+		rx->locked = true;
+		if ((rc = lp_meta_load(rx->p, &rx->m, err)) ||
+		    (rc = lp_dirty(rx->p, err)))
+			return rc;
+	}
+	if (BK_DRR_HDRTYPE(r->u.begin.versioninfo) == BK_DRR_COMPOUNDSTREAM)
+		return begin_package(rx, rec, err);
+	if (feat & BK_FEAT_RESUMING)
+		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
+			      "a resumed stream (zfs send -t) continues the "
+			      "partial state of an interrupted zfs receive -s, "
+			      "which the local pool does not keep; send the "
+			      "whole snapshot again");
+	if (!at || at == r->u.begin.toname)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "toname '%s' names no snapshot",
+			      r->u.begin.toname);
+	lp_state_free(&c->st);
+	memset(c, 0, sizeof(*c));
+	lp_state_init(&c->st);
+	c->keep_snaps = SIZE_MAX;
+	if ((rc = map_name(rx, rec, err)))
+		return rc;
+	d = lp_meta_ds(&rx->m, c->ds);
+	if (is_new) {
+		rc = admit_full(rx, rec, d, err);
+		if (!rc && (r->u.begin.flags & BK_DRR_FLAG_CLONE)) {
+			rc = admit_clone(rx, rec, &base, err);
+			have_base = true;
+		}
+	} else {
+		rc = admit_incremental(rx, rec, d, &base, err);
+		have_base = true;
+	}
+	if (rc || (rc = check_new_snap(rx, rec, d, err)) ||
+	    (rc = start_state(rx, rec, have_base ? &base : NULL, err)))
+		return rc;
 	c->raw = (feat & BK_FEAT_RAW) != 0;
 	c->begin_flags = r->u.begin.flags;
 	c->toguid = r->u.begin.toguid;

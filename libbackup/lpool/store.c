@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/util.h"
 #include "lpool_impl.h"
 #include "util/idset.h"
 
@@ -58,42 +59,19 @@ static enum bk_code write_file_at(int dfd, const char *dirname,
 				  const char *name, const void *data,
 				  size_t len, bool sync, struct bk_error *err)
 {
-	char tmp[128];
-	const uint8_t *p = data;
-	int fd;
+	char prefix[128];
+	struct bk_afile f;
+	enum bk_code rc = BK_OK;
 
-	snprintf(tmp, sizeof(tmp), ".tmp-%s-%ld", name, (long)getpid());
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return io_err(err, "create", dirname, tmp);
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			enum bk_code rc = io_err(err, "write", dirname, tmp);
-
-			close(fd);
-			unlinkat(dfd, tmp, 0);
-			return rc;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if ((sync && fsync(fd) != 0) || close(fd) != 0) {
-		enum bk_code rc = io_err(err, "write", dirname, tmp);
-
-		unlinkat(dfd, tmp, 0);
-		return rc;
-	}
-	if (renameat(dfd, tmp, dfd, name) != 0) {
-		enum bk_code rc = io_err(err, "rename", dirname, tmp);
-
-		unlinkat(dfd, tmp, 0);
-		return rc;
-	}
-	return BK_OK;
+	snprintf(prefix, sizeof(prefix), ".tmp-%s-", name);
+	if (bk_afile_open(&f, dfd, prefix, 0600) != 0)
+		return io_err(err, "create", dirname, prefix);
+	if (bk_afile_write(&f, data, len) != 0 || bk_afile_close(&f, sync) != 0)
+		rc = io_err(err, "write", dirname, f.tmp);
+	else if (bk_afile_commit(&f, name, 0) != 0)
+		rc = io_err(err, "rename", dirname, f.tmp);
+	bk_afile_abort(&f);
+	return rc;
 }
 
 /* Read a whole file (at most max bytes) into out. */
@@ -575,26 +553,6 @@ static enum bk_code mark_state(struct bk_lpool *p, const struct bk_id *id,
 	return rc;
 }
 
-static bool parse_hex(const char *s, size_t n, uint8_t *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		int v[2];
-
-		for (int k = 0; k < 2; k++) {
-			char c = s[2 * i + k];
-
-			if (c >= '0' && c <= '9')
-				v[k] = c - '0';
-			else if (c >= 'a' && c <= 'f')
-				v[k] = c - 'a' + 10;
-			else
-				return false;
-		}
-		out[i] = (uint8_t)(v[0] << 4 | v[1]);
-	}
-	return s[2 * n] == '\0';
-}
-
 /* Remove from directory sub every file whose name (prefix + name) is not
  * in keep, and every temporary file. */
 static enum bk_code sweep(struct bk_lpool *p, const char *sub,
@@ -622,7 +580,7 @@ static enum bk_code sweep(struct bk_lpool *p, const char *sub,
 		snprintf(full, sizeof(full), "%s%s", prefix, de->d_name);
 		if (strncmp(de->d_name, ".tmp-", 5) == 0 ||
 		    strlen(de->d_name) + plen != 2 * BK_ID_LEN ||
-		    !parse_hex(full, BK_ID_LEN, h) || !bk_idset_has(keep, h))
+		    !bk_unhex(full, BK_ID_LEN, h) || !bk_idset_has(keep, h))
 			unlinkat(dirfd(dh), de->d_name, 0);
 	}
 	closedir(dh);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "backup/chunk.h"
+#include "backup/clock.h"
 #include "repo/repo_impl.h"
 #include "util/pool.h"
 
@@ -71,14 +72,6 @@ struct push {
 	atomic_bool failed;
 	struct bk_error werr;
 };
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void fail(struct push *ps, const struct bk_error *err)
 {
@@ -174,7 +167,7 @@ static enum bk_code drain(struct push *ps, bool all, struct bk_error *err)
 		}
 		entry[0] = RECIPE_CHUNK;
 		memcpy(entry + 1, j->id.b, BK_ID_LEN);
-		le32(entry + 1 + BK_ID_LEN, (uint32_t)j->data.len);
+		put_le32(entry + 1 + BK_ID_LEN, (uint32_t)j->data.len);
 		rc = recipe_append(&ps->rw, entry, sizeof(entry), err);
 		if (!rc && j->tail.len)
 			rc = recipe_append(&ps->rw, j->tail.data, j->tail.len,
@@ -252,7 +245,7 @@ static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
 	const char *name = o && o->name ? o->name : b->u.begin.toname;
 	bool header = BK_DRR_HDRTYPE(b->u.begin.versioninfo) ==
 		      BK_DRR_COMPOUNDSTREAM;
-	char key[600];
+	char key[BK_REPO_KEY_MAX];
 	struct manifest old;
 	enum bk_code rc;
 
@@ -309,8 +302,8 @@ static enum bk_code rec_entry(struct bk_buf *b, const struct bk_drr_rec *rec,
 	enum bk_code rc;
 
 	head[0] = RECIPE_REC;
-	le32(head + 1, chunked ? 0 : (uint32_t)rec->payload_len);
-	le32(head + 5, chunked ? (uint32_t)rec->payload_len : 0);
+	put_le32(head + 1, chunked ? 0 : (uint32_t)rec->payload_len);
+	put_le32(head + 5, chunked ? (uint32_t)rec->payload_len : 0);
 	rc = bk_buf_append(b, head, sizeof(head), err);
 	if (!rc)
 		rc = bk_buf_append(b, rec->raw,
@@ -393,13 +386,10 @@ static enum bk_code read_all(struct push *ps, int fd,
 {
 	struct bk_drr_rec rec;
 	bool eof = false;
-	double last = now();
+	double last = bk_mono();
 
 	for (;;) {
 		enum bk_drr_status st = bk_drr_parser_next(p, &rec, err);
-		size_t avail;
-		uint8_t *dst;
-		ssize_t n;
 
 		if (st == BK_DRR_ERROR)
 			return err->code;
@@ -416,15 +406,12 @@ static enum bk_code read_all(struct push *ps, int fd,
 		}
 		if (st == BK_DRR_DONE && eof)
 			return BK_OK;
-		if (o && o->progress && now() - last >= 1.0) {
-			last = now();
+		if (o && o->progress && bk_mono() - last >= 1.0) {
+			last = bk_mono();
 			o->progress(o->progress_ctx,
 				    bk_drr_parser_stats(p)->bytes,
 				    packer_uploaded(ps->pk));
 		}
-		dst = bk_drr_parser_space(p, READ_SIZE, &avail, err);
-		if (!dst)
-			return err->code;
 		/* a pipe may stay quiet for long (a sender that pauses):
 		 * wait in slices, so that a failure of the workers (the
 		 * store gone) ends the push without waiting for input */
@@ -432,19 +419,9 @@ static enum bk_code read_all(struct push *ps, int fd,
 			*err = ps->werr;
 			return err->code;
 		}
-		do
-			n = read(fd, dst, avail);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return bk_error_set(err, BK_ERR_IO,
-					    "reading the stream: %s",
-					    strerror(errno));
-		if (n == 0) {
-			eof = true;
-			bk_drr_parser_eof(p);
-		} else {
-			bk_drr_parser_wrote(p, (size_t)n);
-		}
+		if (bk_drr_parser_read_fd(p, fd, READ_SIZE,
+					  "reading the stream", &eof, err))
+			return err->code;
 	}
 }
 
@@ -455,9 +432,9 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 	struct push ps;
 	struct bk_drr_parser *p = NULL;
 	const struct bk_drr_stats *st;
-	char key[600], marker[64] = "";
+	char key[BK_REPO_KEY_MAX], marker[64] = "";
 	struct bk_buf mb;
-	double t0 = now();
+	double t0 = bk_mono();
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
 	struct repo_lock *lock = NULL;
 	enum bk_code rc;
@@ -598,7 +575,7 @@ out:
 	bk_buf_release(&mb);
 	pthread_mutex_destroy(&ps.mu);
 	pthread_cond_destroy(&ps.cv);
-	res->seconds = now() - t0;
+	res->seconds = bk_mono() - t0;
 	repo_lock_release(lock);
 	return rc;
 }

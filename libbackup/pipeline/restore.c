@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/clock.h"
 #include "repo/repo_impl.h"
 #include "util/pool.h"
 
@@ -84,14 +85,6 @@ static void give(struct restore *rs, struct bk_buf *b)
 	}
 	pthread_mutex_unlock(&rs->mu);
 	bk_buf_release(b);
-}
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 #define GROUP_MAX (8u << 20)   /* one ranged read covers up to this */
@@ -373,8 +366,8 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 	struct bk_cksum end_ck = { { 0 } };
 	struct slot *cur = NULL;
 	size_t cur_pos = 0;
-	char key[600];
-	double t0 = now(), last = t0;
+	char key[BK_REPO_KEY_MAX];
+	double t0 = bk_mono(), last = t0;
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
 	const struct bk_drr_stats *st;
 	struct bk_drr_rec rec;
@@ -437,8 +430,8 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 		while (!rc && pos < seg.len) {
 			const uint8_t *e = seg.data + pos;
 
-			if (o && o->progress && now() - last >= 1.0) {
-				last = now();
+			if (o && o->progress && bk_mono() - last >= 1.0) {
+				last = bk_mono();
 				o->progress(o->progress_ctx,
 					    bk_drr_parser_stats(p)->bytes, 0);
 			}
@@ -574,7 +567,7 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 	manifest_release(&m);
 	pthread_mutex_destroy(&rs.mu);
 	pthread_cond_destroy(&rs.cv);
-	res->seconds = now() - t0;
+	res->seconds = bk_mono() - t0;
 	repo_lock_release(lock);
 	return rc;
 }

@@ -66,7 +66,7 @@ static enum bk_code forget_one(struct bk_repo *r, const struct bk_snapshot *s,
 			       struct bk_error *err)
 {
 	struct manifest m;
-	char name[600];
+	char name[BK_REPO_NAME_MAX];
 	enum bk_code rc;
 
 	memset(&m, 0, sizeof(m));

@@ -65,7 +65,7 @@ static void say(struct gc *g, const char *fmt, ...)
 
 static void say(struct gc *g, const char *fmt, ...)
 {
-	char line[600];
+	char line[BK_REPORT_MAX];
 	va_list ap;
 
 	if (!g->o || !g->o->report)

@@ -674,7 +674,7 @@ enum bk_code index_write(struct bk_repo *r, struct bk_index *idx,
 
 	bk_buf_init(&b, MAX_INDEX_OBJECT);
 	memcpy(head, IDX_MAGIC, 8);
-	le32(head + 8, 0);
+	put_le32(head + 8, 0);
 	rc = bk_buf_append(&b, head, sizeof(head), err);
 	pthread_rwlock_rdlock(&idx->lock);
 	for (size_t i = 0; !rc && i < idx->cap; i++) {
@@ -684,16 +684,16 @@ enum bk_code index_write(struct bk_repo *r, struct bk_index *idx,
 			continue;
 		memcpy(e, s->id.b, 32);
 		memcpy(e + 32, idx->packs[s->pack].b, 32);
-		le64(e + 64, s->off);
-		le32(e + 72, s->len);
-		le32(e + 76, s->rawlen);
+		put_le64(e + 64, s->off);
+		put_le32(e + 72, s->len);
+		put_le32(e + 76, s->rawlen);
 		rc = bk_buf_append(&b, e, sizeof(e), err);
 		n++;
 	}
 	pthread_rwlock_unlock(&idx->lock);
 	if (rc || n == 0)
 		goto out;
-	le32(b.data + 8, n);
+	put_le32(b.data + 8, n);
 	bk_random(rnd, sizeof(rnd));
 	memcpy(oid.b, rnd, sizeof(rnd));
 	bk_id_hex(&oid, hex);

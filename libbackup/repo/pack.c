@@ -42,7 +42,7 @@ enum bk_code chunk_encode(const uint8_t *data, size_t len, struct bk_buf *out,
 		memcpy(out->data + CHUNK_HDR, data, len);
 		out->len = CHUNK_HDR + len;
 	}
-	le32(out->data + 1, (uint32_t)len);
+	put_le32(out->data + 1, (uint32_t)len);
 	return BK_OK;
 }
 
@@ -262,13 +262,13 @@ static enum bk_code upload(struct packer *pk, struct bk_buf *data,
 
 	bk_buf_init(&plain, 12 + n * PH_ENTRY + 1);
 	memcpy(trailer, PH_MAGIC, 8);
-	le32(trailer + 8, (uint32_t)n);
+	put_le32(trailer + 8, (uint32_t)n);
 	rc = bk_buf_append(&plain, trailer, 12, err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		memcpy(e, ents[i].id.b, 32);
-		le64(e + 32, ents[i].off);
-		le32(e + 40, ents[i].len);
-		le32(e + 44, ents[i].rawlen);
+		put_le64(e + 32, ents[i].off);
+		put_le32(e + 40, ents[i].len);
+		put_le32(e + 44, ents[i].rawlen);
 		rc = bk_buf_append(&plain, e, sizeof(e), err);
 	}
 	bk_random(pack.b, sizeof(pack.b));
@@ -278,7 +278,7 @@ static enum bk_code upload(struct packer *pk, struct bk_buf *data,
 		rc = bk_seal(pk->r->keys, BK_OBJ_PACK_HEADER, hex, plain.data,
 			     plain.len, data, err);
 	if (!rc) {
-		le32(trailer, (uint32_t)(data->len - before));
+		put_le32(trailer, (uint32_t)(data->len - before));
 		memcpy(trailer + 4, PACK_MAGIC, 8);
 		rc = bk_buf_append(data, trailer, sizeof(trailer), err);
 	}

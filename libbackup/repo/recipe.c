@@ -42,7 +42,7 @@ static enum bk_code flush(struct recipe_writer *w, struct bk_error *err)
 	rc = bk_buf_reserve(&w->packed, 4 + (size_t)bound, err);
 	if (rc)
 		return rc;
-	le32(w->packed.data, (uint32_t)w->seg.len);
+	put_le32(w->packed.data, (uint32_t)w->seg.len);
 	n = LZ4_compress_default((const char *)w->seg.data,
 				 (char *)w->packed.data + 4, (int)w->seg.len,
 				 bound);

@@ -7,43 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup/util.h"
 #include "repo/repo_impl.h"
 
 #define CONFIG_KEY "config"
 #define KEYS_KEY "keys"
 #define MAX_KEYS_BLOB (64u << 10)
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int unhex(const char *s, uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
-
-		for (int j = 0; j < 2; j++) {
-			char c = s[2 * i + j];
-
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else
-				return -1;
-		}
-		p[i] = (uint8_t)v;
-	}
-	return s[2 * n] == '\0' || s[2 * n] == '\n' ? 0 : -1;
-}
+#define MAX_CONFIG_BLOB 512u
 
 enum bk_code repo_split_name(const char *name, char *dataset, size_t dn,
 			     char *snap, size_t sn, struct bk_error *err)
@@ -271,7 +241,7 @@ static enum bk_code parse_config(const uint8_t *p, size_t len,
 				 uint8_t id[BK_REPO_ID_LEN],
 				 struct bk_error *err)
 {
-	char text[512], idhex[2 * BK_REPO_ID_LEN + 1];
+	char text[MAX_CONFIG_BLOB], idhex[2 * BK_REPO_ID_LEN + 1];
 	unsigned version;
 
 	if (len >= sizeof(text))
@@ -287,7 +257,7 @@ static enum bk_code parse_config(const uint8_t *p, size_t len,
 				    "reads version %d)",
 				    version, REPO_VERSION);
 	if (strlen(idhex) != 2 * BK_REPO_ID_LEN ||
-	    unhex(idhex, id, BK_REPO_ID_LEN))
+	    !bk_unhex(idhex, BK_REPO_ID_LEN, id))
 		return bk_error_set(err, BK_ERR_FORMAT, "config: bad id");
 	return BK_OK;
 }
@@ -360,7 +330,7 @@ enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
 				  url);
 	if (rc)
 		goto out;
-	hex(id, sizeof(id), idhex);
+	bk_hex(id, sizeof(id), idhex);
 	n = snprintf(config, sizeof(config),
 		     "zbak-repository %d\nid %s\ncreated %lld\n", REPO_VERSION,
 		     idhex, (long long)time(NULL));

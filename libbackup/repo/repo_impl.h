@@ -14,6 +14,7 @@
 #include "backup/drr.h"
 #include "backup/repo.h"
 #include "backup/store.h"
+#include "util/le.h"
 
 #define REPO_VERSION 1
 #define PACK_TARGET (16u << 20)
@@ -153,29 +154,6 @@ void repo_cache_scanned(struct bk_repo *r);
 void repo_cache_mark(struct bk_repo *r, char *marker, size_t n);
 void repo_cache_unmark(struct bk_repo *r, const char *marker);
 void repo_cache_failed(struct bk_repo *r, const char *marker);
-
-static inline void le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 /* ---- names ---- */
 
@@ -337,7 +315,7 @@ enum bk_code chunk_open_blob(const struct bk_keys *k, const struct bk_id *id,
 /* ---- manifests ---- */
 
 struct manifest {
-	char name[512];
+	char name[BK_REPO_NAME_MAX];
 	char dataset[256];
 	char snap[256];
 	uint64_t toguid, fromguid, creation_time;

@@ -48,7 +48,7 @@
 #define RECORD_MAX 4096
 
 struct seen_snap {
-	char key[600];
+	char key[BK_REPO_KEY_MAX];
 	struct bk_id ident;
 	uint64_t since; /* first seen, this machine's clock */
 };
@@ -236,7 +236,7 @@ enum bk_code repo_forgotten_name(struct bk_repo *r, const char *name,
 {
 	struct keylist keys = { 0 };
 	struct bk_buf b;
-	char want[600];
+	char want[sizeof("\nname \n") + BK_REPO_NAME_MAX];
 	enum bk_code rc;
 
 	*found = false;

@@ -297,7 +297,7 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	}
 	for (size_t i = 0; i < keys.n; i++) {
 		struct bk_error e;
-		char name[600];
+		char name[BK_REPO_KEY_MAX];
 
 		res->snapshots++;
 		if (manifest_load(r, keys.key[i], &ms[i], &e)) {

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup/util.h"
 #include "store/store_impl.h"
 
 #define DIR_MODE 0700
@@ -103,127 +104,37 @@ fail:
 	return -1;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len < IO_CHUNK ? len : IO_CHUNK);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = ENOSPC;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int tmp_name(char out[32])
-{
-	uint8_t r[8];
-	ssize_t n;
-
-	do
-		n = getrandom(r, sizeof(r), 0);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(r))
-		return -1;
-	snprintf(out, 32, "%s%02x%02x%02x%02x%02x%02x%02x%02x",
-		 BK_STORE_TMP_PREFIX, r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-		 r[7]);
-	return 0;
-}
-
-/* Move tmp to base without ever replacing base: 0, or -1 with errno
- * (EEXIST when base is there). */
-static int move_noreplace(int dfd, const char *tmp, const char *base)
-{
-	if (renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-		return -1;
-	/* the file system cannot do RENAME_NOREPLACE: link(2) fails with
-	 * EEXIST just the same */
-	if (linkat(dfd, tmp, dfd, base, 0) != 0)
-		return -1;
-	unlinkat(dfd, tmp, 0);
-	return 0;
-}
-
 static enum bk_code local_put(void *priv, const char *key, const void *data,
 			      size_t len, unsigned flags, struct bk_error *err)
 {
 	bool replace = flags & BK_PUT_REPLACE, sync = !(flags & BK_PUT_NOSYNC);
 	const struct local *l = priv;
-	char dir[BK_STORE_KEY_MAX + 1], tmp[32];
+	char dir[BK_STORE_KEY_MAX + 1];
 	const char *base;
-	int dfd = -1, fd = -1, tries;
-	bool tmp_made = false;
+	struct bk_afile f;
+	int dfd;
 	enum bk_code rc = BK_OK;
 
 	base = split_key(key, dir);
 	dfd = open_dir(l, dir, true);
-	if (dfd < 0) {
+	if (dfd < 0)
+		return bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+				    strerror(errno));
+	if (bk_afile_open(&f, dfd, BK_STORE_TMP_PREFIX, FILE_MODE) != 0 ||
+	    bk_afile_write(&f, data, len) != 0 || bk_afile_close(&f, sync) != 0)
 		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
 				  strerror(errno));
-		goto out;
-	}
-	for (tries = 0; fd < 0; tries++) {
-		if (tmp_name(tmp) != 0) {
-			rc = bk_error_set(err, BK_ERR_IO,
-					  "put %s: no random temporary name: %s",
-					  key, strerror(errno));
-			goto out;
-		}
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			    FILE_MODE);
-		if (fd < 0 && (errno != EEXIST || tries >= 8)) {
-			rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
-					  strerror(errno));
-			goto out;
-		}
-	}
-	tmp_made = true;
-	if (write_all(fd, data, len) != 0 || (sync && fsync(fd) != 0)) {
-		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
-				  strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
-				  strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (replace ? renameat(dfd, tmp, dfd, base)
-		    : move_noreplace(dfd, tmp, base)) {
-		if (!replace && errno == EEXIST)
-			rc = bk_error_set(err, BK_ERR_EXISTS,
-					  "put %s: object already exists", key);
-		else
-			rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
-					  strerror(errno));
-		goto out;
-	}
-	tmp_made = false;
-	if (sync && fsync(dfd) != 0) {
-		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
-				  strerror(errno));
-		goto out;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp_made)
-		unlinkat(dfd, tmp, 0);
-	if (dfd >= 0)
-		close(dfd);
+	else if (bk_afile_commit(&f, base,
+				 (replace ? 0 : BK_AFILE_NOREPLACE) |
+					 (sync ? BK_AFILE_SYNC_DIR : 0)) != 0)
+		rc = !replace && errno == EEXIST
+			     ? bk_error_set(err, BK_ERR_EXISTS,
+					    "put %s: object already exists",
+					    key)
+			     : bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
+					    strerror(errno));
+	bk_afile_abort(&f);
+	close(dfd);
 	return rc;
 }
 

@@ -62,6 +62,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "backup/clock.h"
 #include "store/s3_impl.h"
 
 #define ERRBODY_MAX (64 * 1024)
@@ -135,14 +136,6 @@ static void global_init(void)
 	s3_xml_init();
 	if (sodium_init() < 0)
 		global_rc = CURLE_FAILED_INIT;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void sleep_ms(uint32_t ms)
@@ -570,7 +563,7 @@ static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
 	struct try t;
 	uint8_t hash[crypto_hash_sha256_BYTES];
 	char sha_hdr[128];
-	double start = now_s(), first_fail = 0;
+	double start = bk_mono(), first_fail = 0;
 	unsigned attempt, tries = 0;
 	bool maybe = false; /* an attempt may have landed unanswered */
 	enum bk_code rc = BK_OK;
@@ -615,7 +608,7 @@ static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
 						  "s3 %s %s: %s unreachable after %u attempts over %.0f s: %s",
 						  r->method, r->what,
 						  s->endpoint, tries,
-						  now_s() - start, t.last);
+						  bk_mono() - start, t.last);
 			goto out;
 		}
 		/* a repeat of what may have landed: is it there already? */
@@ -651,7 +644,7 @@ static enum bk_code perform(struct s3 *s, struct req *r, struct bk_error *err)
 			if (!t.retry)
 				goto out;
 		}
-		now = now_s();
+		now = bk_mono();
 		if (first_fail == 0)
 			first_fail = now;
 		since = storage_failed(s, now);

@@ -12,3 +12,11 @@ uint64_t bk_now(void)
 		return fake;
 	return (uint64_t)time(NULL);
 }
+
+double bk_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
