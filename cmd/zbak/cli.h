@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared bits of the command line: exit codes, messages, the command table. */
+/* Shared bits of the command line: exit codes, messages, the command table
+ * (main.c), the helpers every command uses (cli.c), passphrases (secret.c). */
 #ifndef ZBAK_CLI_H
 #define ZBAK_CLI_H
 

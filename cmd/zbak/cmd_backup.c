@@ -318,13 +318,10 @@ int cmd_backup(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *self = find_cmd("backup");
-	struct bk_config *cfg = NULL;
-	struct bk_settings *set = NULL;
-	const char *config = NULL, *path;
+	const char *config = NULL;
+	struct nightly nt = { .lockfd = -1 };
 	struct run run;
-	bool *chosen = NULL, *done = NULL;
-	uint64_t now;
-	int c, ret, lockfd = -1;
+	int c, ret;
 
 	memset(&run, 0, sizeof(run));
 	optind = 0;
@@ -337,39 +334,40 @@ int cmd_backup(int argc, char **argv)
 		}
 	}
 	if ((ret = nightly_begin(config, argc - optind, argv + optind, run.json,
-				 run.dry_run, &cfg, &set, &path, &chosen,
-				 &done, &lockfd, &now)))
+				 run.dry_run, &nt)))
 		goto out;
-	if ((ret = resolve_send_flags(set, chosen, path)))
+	if ((ret = resolve_send_flags(nt.set, nt.chosen, nt.path)))
 		goto out;
 	run.progress_on = !g.quiet && !run.json && isatty(STDERR_FILENO);
 	if (!run.dry_run)
-		nlog(LOG_INFO, NULL, "backup started (%s)", path);
+		nlog(LOG_INFO, NULL, "backup started (%s)", nt.path);
 
 	/* jobs that share a repository share one open of it */
-	for (size_t j = 0; j < set->njobs; j++) {
+	for (size_t j = 0; j < nt.set->njobs; j++) {
 		struct bk_repo *r = NULL;
 		struct bk_error err;
 		enum bk_code rc;
 
-		if (!chosen[j] || done[j])
+		if (!nt.chosen[j] || nt.done[j])
 			continue;
-		rc = nightly_open_repo(set, &set->jobs[j], cfg, &r, &err);
-		for (size_t k = j; k < set->njobs; k++) {
+		rc = nightly_open_repo(nt.set, &nt.set->jobs[j], nt.cfg, &r,
+				       &err);
+		for (size_t k = j; k < nt.set->njobs; k++) {
 			struct bk_backup_opts o;
 
-			if (!chosen[k] || done[k] ||
+			if (!nt.chosen[k] || nt.done[k] ||
 			    (k != j &&
-			     !nightly_same_repo(set, &set->jobs[j], &set->jobs[k])))
+			     !nightly_same_repo(nt.set, &nt.set->jobs[j],
+						&nt.set->jobs[k])))
 				continue;
-			done[k] = true;
+			nt.done[k] = true;
 			if (rc) {
-				job_failed(&run, &set->jobs[k], now, rc,
+				job_failed(&run, &nt.set->jobs[k], nt.now, rc,
 					   err.msg);
 				continue;
 			}
 			memset(&o, 0, sizeof(o));
-			o.now = now;
+			o.now = nt.now;
 			o.dry_run = run.dry_run;
 			o.progress = run.progress_on ? on_progress : NULL;
 			o.progress_ctx = &run;
@@ -378,25 +376,20 @@ int cmd_backup(int argc, char **argv)
 			o.warn_ctx = &run;
 			o.result = on_result;
 			o.result_ctx = &run;
-			bk_backup_job(r, &set->jobs[k], &o);
+			bk_backup_job(r, &nt.set->jobs[k], &o);
 		}
 		bk_repo_close(r);
 	}
 	ret = run_status(&run);
-	if (!run.dry_run && set->metrics_file[0])
-		write_metrics(set, &run, now);
+	if (!run.dry_run && nt.set->metrics_file[0])
+		write_metrics(nt.set, &run, nt.now);
 	if (!run.dry_run)
 		nlog(ret ? LOG_ERR : LOG_INFO, NULL,
 		     "backup finished: %zu datasets, exit %d", run.n, ret);
 	if (run.json)
 		ret = print_json(&run, ret);
 out:
-	nightly_unlock(lockfd);
-	nightly_log_close();
+	nightly_end(&nt);
 	free(run.v);
-	free(chosen);
-	free(done);
-	bk_settings_free(set);
-	bk_config_free(cfg);
 	return ret;
 }

@@ -19,48 +19,6 @@ static const struct cmd *self(void)
 	return find_cmd("pool");
 }
 
-const char *pool_dir(char *buf, size_t n)
-{
-	struct bk_config *cfg = NULL;
-	const char *v, *def = bk_config_default_path(); /* NULL: none */
-
-	if (g.pool_dir && *g.pool_dir) {
-		snprintf(buf, n, "%s", g.pool_dir);
-		return buf;
-	}
-	if (getenv("ZBAK_POOL_DIR") && *getenv("ZBAK_POOL_DIR"))
-		return bk_lpool_default_dir(buf, n);
-	/* the config's [pool] dir, when there is a config */
-	if ((g.config || (def && access(def, R_OK) == 0)) &&
-	    load_config(&cfg) == EXIT_OK && cfg &&
-	    (((v = bk_config_get(cfg, "pool", "dir")) && *v) ||
-	     ((v = bk_config_get(cfg, "zbak", "pool_dir")) && *v))) {
-		snprintf(buf, n, "%s", v);
-		bk_config_free(cfg);
-		return buf;
-	}
-	bk_config_free(cfg);
-	return bk_lpool_default_dir(buf, n);
-}
-
-int open_lpool(struct bk_lpool **out, bool create)
-{
-	char dir[4096];
-	struct bk_error err;
-	enum bk_code rc;
-
-	if (!pool_dir(dir, sizeof(dir))) {
-		msg("the local pool's directory name is too long");
-		return EXIT_USAGE;
-	}
-	rc = bk_lpool_open(dir, create, out, &err);
-	if (rc) {
-		msg("%s", err.msg);
-		return exit_for(rc);
-	}
-	return EXIT_OK;
-}
-
 static int fail(enum bk_code rc, const struct bk_error *err)
 {
 	msg("%s", err->msg);

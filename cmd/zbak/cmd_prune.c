@@ -186,8 +186,9 @@ int cmd_prune(int argc, char **argv)
 	const struct cmd *self = find_cmd("prune");
 	struct bk_config *cfg = NULL;
 	struct bk_settings *set = NULL;
-	const char *config = NULL, *path;
+	const char *config = NULL;
 	struct prune pr;
+	struct nightly nt;
 	struct bk_buf gcjs;
 	bool *chosen = NULL, *done = NULL;
 	uint64_t now;
@@ -207,9 +208,11 @@ int cmd_prune(int argc, char **argv)
 		default: return usage_error(self, NULL);
 		}
 	}
-	if ((ret = nightly_begin(config, argc - optind, argv + optind, pr.json,
-				 pr.dry_run, &cfg, &set, &path, &chosen,
-				 &done, &lockfd, &now)))
+	ret = nightly_begin(config, argc - optind, argv + optind, pr.json,
+			    pr.dry_run, &nt);
+	cfg = nt.cfg, set = nt.set, chosen = nt.chosen, done = nt.done;
+	lockfd = nt.lockfd, now = nt.now;
+	if (ret)
 		goto out;
 
 	/* per repository: every job's forget, then one gc */

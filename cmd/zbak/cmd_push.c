@@ -11,23 +11,6 @@
 
 #include "cli.h"
 
-void human_bytes(uint64_t n, char *out, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB",
-					    "PiB" };
-	double v = (double)n;
-	int u = 0;
-
-	while (v >= 1024 && u < 5) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(out, len, "%" PRIu64 " B", n);
-	else
-		snprintf(out, len, "%.2f %s", v, unit[u]);
-}
-
 static void progress(void *ctx, uint64_t in, uint64_t stored)
 {
 	char a[32], b[32];

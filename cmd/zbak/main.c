@@ -116,61 +116,12 @@ static const struct cmd commands[] = {
 	{ "version", cmd_version, "zbak version", false },
 };
 
-void msg(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", progname);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-int usage_error(const struct cmd *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fmt) {
-		fprintf(stderr, "%s: ", progname);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-	if (c)
-		fprintf(stderr, "usage: %s\n", c->usage);
-	return EXIT_USAGE;
-}
-
 const struct cmd *find_cmd(const char *name)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
-}
-
-int parse_size(const char *s, uint64_t *out)
-{
-	struct bk_error e;
-
-	return bk_parse_size(s, out, &e) == BK_OK ? 0 : -1;
-}
-
-int parse_number(const char *what, const char *s, uint64_t min, uint64_t max,
-		 uint64_t *out)
-{
-	struct bk_error e;
-	uint64_t v;
-
-	if (bk_parse_uint(s, max, &v, &e) != BK_OK || v < min) {
-		msg("%s '%.64s': give a whole number from %" PRIu64 " to %" PRIu64,
-		    what, s, min, max);
-		return EXIT_USAGE;
-	}
-	*out = v;
-	return EXIT_OK;
 }
 
 /*
@@ -192,23 +143,6 @@ static int check_env_numbers(void)
 			return ret;
 	}
 	return EXIT_OK;
-}
-
-int exit_for(enum bk_code code)
-{
-	switch (code) {
-	case BK_OK: return EXIT_OK;
-	case BK_ERR_USAGE: return EXIT_USAGE;
-	case BK_ERR_TRUNCATED:
-	case BK_ERR_CHECKSUM:
-	case BK_ERR_FORMAT:
-	case BK_ERR_RULE:
-	case BK_ERR_LIMIT:
-	case BK_ERR_AUTH:
-	case BK_ERR_MISSING: return EXIT_VERIFY;
-	case BK_ERR_STORAGE: return EXIT_STORAGE;
-	default: return EXIT_FAIL;
-	}
 }
 
 static void list_commands(FILE *f)

@@ -314,28 +314,39 @@ bool nightly_same_repo(const struct bk_settings *set, const struct bk_job *a,
 }
 
 int nightly_begin(const char *opt_config, int argc, char **argv, bool json,
-		  bool dry_run, struct bk_config **cfg,
-		  struct bk_settings **set, const char **path, bool **chosen,
-		  bool **done, int *lockfd, uint64_t *now)
+		  bool dry_run, struct nightly *nt)
 {
-	int ret = nightly_load(opt_config, cfg, set, path);
+	int ret;
 
-	if (ret)
+	memset(nt, 0, sizeof(*nt));
+	nt->lockfd = -1;
+	if ((ret = nightly_load(opt_config, &nt->cfg, &nt->set, &nt->path)))
 		return ret;
-	*chosen = calloc((*set)->njobs + 1, sizeof(**chosen));
-	*done = calloc((*set)->njobs + 1, sizeof(**done));
-	if (!*chosen || !*done) {
+	nt->chosen = calloc(nt->set->njobs + 1, sizeof(*nt->chosen));
+	nt->done = calloc(nt->set->njobs + 1, sizeof(*nt->done));
+	if (!nt->chosen || !nt->done) {
 		msg("out of memory");
 		return EXIT_FAIL;
 	}
-	if ((ret = nightly_select(*set, *path, argc, argv, *chosen)))
+	if ((ret = nightly_select(nt->set, nt->path, argc, argv, nt->chosen)))
 		return ret;
-	if ((*set)->njobs == 0 && !json && !g.quiet)
-		printf("%s has no [job NAME] section: nothing to do\n", *path);
+	if (nt->set->njobs == 0 && !json && !g.quiet)
+		printf("%s has no [job NAME] section: nothing to do\n", nt->path);
 	nightly_log_open();
-	if (!dry_run && (ret = nightly_lock(*set, lockfd)))
+	if (!dry_run && (ret = nightly_lock(nt->set, &nt->lockfd)))
 		return ret;
-	*now = bk_now();
+	nt->now = bk_now();
 	return EXIT_OK;
 }
 
+void nightly_end(struct nightly *nt)
+{
+	nightly_unlock(nt->lockfd);
+	nightly_log_close();
+	free(nt->chosen);
+	free(nt->done);
+	bk_settings_free(nt->set);
+	bk_config_free(nt->cfg);
+	memset(nt, 0, sizeof(*nt));
+	nt->lockfd = -1;
+}

@@ -26,15 +26,25 @@ int nightly_load(const char *opt_config, struct bk_config **cfg,
  * unknown name is a usage error. */
 int nightly_select(const struct bk_settings *set, const char *path, int argc,
 		   char **argv, bool *chosen);
+/* What nightly_begin sets up for a run of backup or prune. */
+struct nightly {
+	struct bk_config *cfg;    /* the config file */
+	struct bk_settings *set;  /* its settings */
+	const char *path;         /* the config file's name */
+	bool *chosen;             /* njobs + 1 flags: job j was named */
+	bool *done;               /* njobs + 1 flags, all false: the caller's */
+	int lockfd;               /* the run lock; -1: none (a dry run) */
+	uint64_t now;             /* the clock, read once for the whole run */
+};
 /* What backup and prune do first: load the settings, choose the jobs
  * named in argv (all when none), say when there is none, open the log,
- * take the run lock (not for a dry run) and read the clock.  Outputs as
- * the functions above; *chosen and *done (njobs + 1 flags) are the
- * caller's to free, also after an error. */
+ * take the run lock (not for a dry run) and read the clock, into *nt
+ * (as the functions above).  What it holds, also after an error, is
+ * nightly_end's to let go of. */
 int nightly_begin(const char *opt_config, int argc, char **argv, bool json,
-		  bool dry_run, struct bk_config **cfg,
-		  struct bk_settings **set, const char **path, bool **chosen,
-		  bool **done, int *lockfd, uint64_t *now);
+		  bool dry_run, struct nightly *nt);
+/* Unlock, close the log, free what nightly_begin set up. */
+void nightly_end(struct nightly *nt);
 /* The run lock (lock_file, lock_wait); EXIT_LOCKED after waiting. */
 int nightly_lock(const struct bk_settings *set, int *fd);
 void nightly_unlock(int fd);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Repository and passphrase from the environment, a file or a prompt;
- * never from argv.  Passphrases are wiped after use.
+ * Passphrases from a file, the environment or a prompt; never from argv.
+ * They are wiped after use.  Where the repository's URL and the
+ * passphrase file come from, and opening the repository: cli.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +15,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-struct global g;
 
 void secret_wipe(struct secret *s)
 {
@@ -243,114 +242,4 @@ int get_passphrase(const char *env, const char *file, bool twice,
 	    "a terminal",
 	    env);
 	return -1;
-}
-
-/* A [zbak] setting of the config file into buf ("" when none); the
- * status of loading the config (its error said). */
-static int zbak_setting(const char *key, char *buf, size_t n)
-{
-	struct bk_config *cfg = NULL;
-	const char *v;
-	int ret;
-
-	buf[0] = '\0';
-	ret = load_config(&cfg);
-	if (ret == EXIT_OK && cfg && (v = bk_config_get(cfg, "zbak", key)) &&
-	    strlen(v) < n)
-		memcpy(buf, v, strlen(v) + 1);
-	bk_config_free(cfg);
-	return ret;
-}
-
-const char *repo_url(void)
-{
-	static char from_config[1024];
-	const char *r = g.repo ? g.repo : getenv("ZBAK_REPO");
-
-	if (!r || !*r) {
-		if (zbak_setting("repository", from_config,
-				 sizeof(from_config)))
-			return NULL; /* the config is wrong: said */
-		r = from_config;
-	}
-	if (!*r) {
-		msg("no repository: give -r REPO, set ZBAK_REPO, or set "
-		    "repository in the [zbak] section of %s",
-		    g.config ? g.config : "/etc/zbak/zbak.conf");
-		return NULL;
-	}
-	return r;
-}
-
-const char *passphrase_file(void)
-{
-	static char from_config[1024];
-
-	if (g.passfile)
-		return g.passfile;
-	if (getenv("ZBAK_PASSPHRASE"))
-		return NULL; /* the environment wins over the config */
-	(void)zbak_setting("passphrase_file", from_config, sizeof(from_config));
-	return from_config[0] ? from_config : NULL;
-}
-
-int load_config(struct bk_config **out)
-{
-	const char *path = g.config ? g.config : bk_config_default_path();
-	struct bk_error err;
-	enum bk_code rc;
-
-	*out = NULL;
-	if (!path)
-		return EXIT_OK;
-	rc = bk_config_load(path, out, &err);
-	if (rc) {
-		msg("%s", err.msg);
-		/* a config that is missing or wrong is a usage error (2),
-		 * as for backup and prune, not "verification failed" */
-		return rc == BK_ERR_NOTFOUND || rc == BK_ERR_FORMAT ||
-				       rc == BK_ERR_LIMIT
-			       ? EXIT_USAGE
-			       : exit_for(rc);
-	}
-	return EXIT_OK;
-}
-
-/* What the library worked around, for the user. */
-static void warn_line(void *ctx, const char *line)
-{
-	(void)ctx;
-	msg("warning: %s", line);
-}
-
-int open_repo(struct bk_repo **out)
-{
-	const char *url = repo_url();
-	struct bk_config *cfg = NULL;
-	struct secret s;
-	int ret;
-	struct bk_error err;
-	enum bk_code rc;
-
-	*out = NULL;
-	if (!url)
-		return EXIT_USAGE;
-	ret = load_config(&cfg);
-	if (ret)
-		return ret;
-	memset(&s, 0, sizeof(s));
-	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(), false,
-			   "repository passphrase", &s)) {
-		bk_config_free(cfg);
-		return EXIT_USAGE;
-	}
-	rc = bk_repo_open_config(url, cfg, s.buf, s.len, out, &err);
-	secret_wipe(&s);
-	bk_config_free(cfg);
-	if (rc) {
-		msg("%s", err.msg);
-		return exit_for(rc);
-	}
-	bk_repo_set_warn(*out, warn_line, NULL);
-	return EXIT_OK;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ZFS send streams (DRR records): codec, running fletcher-4, pull parser,
- * receiver rules and writer.  The format is described in docs/ and in
- * ../shared/design/DRR-FORMAT.md.  Memory in, records out: nothing here
+ * receiver rules and writer.  The format is described in
+ * docs/stream-format.md.  Memory in, records out: nothing here
  * touches a file descriptor.
  */
 #ifndef BACKUP_DRR_H
@@ -384,10 +384,11 @@ struct bk_drr_vstate {
 };
 
 /*
- * Check one record against the rules of OpenZFS's receiver (DRR-FORMAT.md,
- * "What a receiver rejects").  Rules that need the target dataset (fromguid,
- * existence) are the receiver's business, not checked here.  Returns
- * BK_ERR_RULE with a message naming the field and the value.
+ * Check one record against the rules of OpenZFS's receiver
+ * (docs/stream-format.md, "What zbak holds a stream to").  Rules that need
+ * the target dataset (fromguid, existence) are the receiver's business, not
+ * checked here.  Returns BK_ERR_RULE with a message naming the field and
+ * the value.
  */
 BK_EXPORT enum bk_code bk_drr_validate(struct bk_drr_vstate *vs,
 				       const struct bk_drr *r,

@@ -17,7 +17,7 @@
  * A block is either "text" (words from a small vocabulary, which LZ4
  * compresses 2-4x) with probability `compressible`, or random bytes.
  *
- * Streams look like `zfs send` output (see DRR-FORMAT.md): BEGIN (features
+ * Streams look like `zfs send` output (docs/stream-format.md): BEGIN (features
  * SA_SPILL, plus LARGE_BLOCKS when blocks are over 128K; flags FREERECORDS
  * and SPILL_BLOCK), then per file OBJECT (type 19, bonus type 44 SA), FREE
  * past its end, its WRITEs in offset order; FREEOBJECTS for gaps and

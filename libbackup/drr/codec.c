@@ -2,7 +2,7 @@
 /*
  * Record header codec.  Each record type is a table of fields (offset in the
  * 312-byte header, width, place in struct bk_drr); decode and encode walk the
- * same table, so they cannot disagree.  Offsets: DRR-FORMAT.md.
+ * same table, so they cannot disagree.  Offsets: docs/stream-format.md.
  */
 #include <stddef.h>
 #include <stdio.h>

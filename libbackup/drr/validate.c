@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What OpenZFS's receiver rejects, record by record (DRR-FORMAT.md, "What a
- * receiver rejects").  Rules that depend on the target (fromguid, whether the
- * dataset exists) belong to the receiver and are not checked here.
+ * What OpenZFS's receiver rejects, record by record (docs/stream-format.md,
+ * "What zbak holds a stream to").  Rules that depend on the target
+ * (fromguid, whether the dataset exists) belong to the receiver and are not
+ * checked here.
  */
 #include <inttypes.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Receive a stream into the local pool with the rules of the seed's
- * dmu_recv_begin/dmu_recv_stream/dmu_recv_end (DRR-FORMAT.md): records
+ * dmu_recv_begin/dmu_recv_stream/dmu_recv_end (docs/stream-format.md): records
  * apply to a working copy of the dataset's state; only a stream that ends
  * with matching END checksums commits, all its snapshots in one rename of
  * the metadata.  Block payloads go to their files as they arrive; a

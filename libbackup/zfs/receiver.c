@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Receivers: the local pool or zfs receive behind one interface
- * (include/backup/receiver.h).  It sits with the zfs adapter (layer 9 of
- * ARCHITECTURE.md) because it uses the local pool below it.
+ * (include/backup/receiver.h).  It sits with the zfs adapter (its layer in
+ * docs/architecture.md) because it uses the local pool below it.
  */
 #include <inttypes.h>
 #include <stdio.h>

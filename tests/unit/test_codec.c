@@ -1,5 +1,6 @@
-/* Record codec: every field lands at the offset DRR-FORMAT.md gives, in both
- * byte orders; decode(encode(x)) == x; implied payload lengths. */
+/* Record codec: every field lands at the offset docs/stream-format.md
+ * gives, in both byte orders; decode(encode(x)) == x; implied payload
+ * lengths. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,7 @@ struct at {
 	uint64_t val;
 };
 
-/* Distinct values per field; offsets straight from DRR-FORMAT.md. */
+/* Distinct values per field; offsets from docs/stream-format.md. */
 static const struct at table[] = {
 	{ BK_DRR_BEGIN, 8, 8, BK_DRR_MAGIC },
 	{ BK_DRR_BEGIN, 16, 8, 0x1000011ull },

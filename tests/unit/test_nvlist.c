@@ -940,7 +940,7 @@ static uint64_t rd(const uint8_t *b, unsigned width, bool be)
 	return v;
 }
 
-/* Payload bytes after a record header (DRR-FORMAT.md). */
+/* Payload bytes after a record header (docs/stream-format.md). */
 static uint64_t payload_len(const uint8_t *h, bool be)
 {
 	switch (rd(h, 4, be)) {
