@@ -4,16 +4,17 @@
  *
  * The calling thread reads the stream into the parser (every trailer and END
  * checked) and cuts WRITE/SPILL payloads into chunks.  Each chunk becomes a
- * job for the workers: compute its id, claim it in the index (a duplicate
- * costs one hash, and, once per pack it is in, a question to the store
- * whether that pack is there: a chunk of a missing pack is stored again),
- * and if new compress, seal and pack it,
- * uploading full packs.  Jobs finish out of order; the calling thread keeps
+ * job for the workers: the repository saves it (repo_pipe.h's save_chunk:
+ * compute its id, claim it in the index (a duplicate costs one hash, and,
+ * once per pack it is in, a question to the store whether that pack is
+ * there: a chunk of a missing pack is stored again), and if new compress,
+ * seal and pack it, uploading full packs).  Jobs finish out of order; the calling thread keeps
  * them in a FIFO and writes each one's recipe entries ('C' with the id, then
  * the records that follow it) in stream order.  Memory is bounded: the
  * parser's buffer, the jobs in the FIFO (their buffers are recycled) and
  * the packs being uploaded.
  * Commit order: packs, index, recipe segments, manifest (put_new).
+ * The repository is only ever reached through repo_pipe.h's operations.
  */
 #include <errno.h>
 #include <poll.h>

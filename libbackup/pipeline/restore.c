@@ -2,8 +2,9 @@
 /*
  * zbak restore: manifest -> recipe -> chunks -> the stream, byte for byte.
  *
- * Chunks are fetched ahead by worker threads (each opened, decompressed and
- * its id recomputed); the calling thread walks the recipe, rebuilds every
+ * Chunks are fetched ahead by worker threads, neighbours in a pack with one
+ * ranged read (repo_pipe.h's load_chunks: each opened, decompressed and its
+ * id recomputed); the calling thread walks the recipe, rebuilds every
  * record and passes it through the stream parser, so every trailer and END
  * is checked again before the bytes are written.  At the end the length,
  * the digest over the recipe and the last END checksum must equal the

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Repository internals shared by libbackup/repo and libbackup/pipeline. */
+/* Repository internals, for libbackup/repo only: the pipeline sees the
+ * repository through repo_pipe.h. */
 #ifndef BK_REPO_IMPL_H
 #define BK_REPO_IMPL_H
 
