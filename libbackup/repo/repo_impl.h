@@ -332,7 +332,6 @@ enum bk_code manifest_encode(const struct manifest *m, struct bk_buf *out,
 /* Parse; m->segments allocated (manifest_release frees). */
 enum bk_code manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
 			    struct bk_error *err);
-void manifest_release(struct manifest *m);
 /* Get, open and parse snapshot `name`'s manifest. */
 enum bk_code manifest_load(struct bk_repo *r, const char *key,
 			   struct manifest *m, struct bk_error *err);

@@ -180,7 +180,7 @@ struct repo_pipe_ops {
 	/* One recipe segment's plaintext into out (reset first). */
 	enum bk_code (*get_recipe)(void *sess, const struct bk_id *id,
 				   struct bk_buf *out, struct bk_error *err);
-	/* (threads) Where chunk id is stored; false when nowhere. */
+	/* Where chunk id is stored; false when nowhere. */
 	bool (*locate)(void *sess, const struct bk_id *id, struct bk_loc *loc);
 	/* (threads) Chunks of one pack, read with one ranged read of the
 	 * union of their ranges (restic's LoadBlobsFromPack): each opened,
