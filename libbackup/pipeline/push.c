@@ -4,19 +4,21 @@
  *
  * The calling thread reads the stream into the parser (every trailer and END
  * checked) and cuts WRITE/SPILL payloads into chunks.  Each chunk becomes a
- * job for the workers: compute its id, claim it in the index (a duplicate
- * costs one hash, and, once per pack it is in, a question to the store
- * whether that pack is there: a chunk of a missing pack is stored again),
- * and if new compress, seal and pack it,
- * uploading full packs.  Jobs finish out of order; the calling thread keeps
+ * job for the workers: the repository saves it (repo_pipe.h's save_chunk:
+ * compute its id, claim it in the index (a duplicate costs one hash, and,
+ * once per pack it is in, a question to the store whether that pack is
+ * there: a chunk of a missing pack is stored again), and if new compress,
+ * seal and pack it, uploading full packs).  Jobs finish out of order; the calling thread keeps
  * them in a FIFO and writes each one's recipe entries ('C' with the id, then
  * the records that follow it) in stream order.  Memory is bounded: the
  * parser's buffer, the jobs in the FIFO (their buffers are recycled) and
  * the packs being uploaded.
  * Commit order: packs, index, recipe segments, manifest (put_new).
+ * The repository is only ever reached through repo_pipe.h's operations.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,7 +29,7 @@
 
 #include "backup/chunk.h"
 #include "backup/clock.h"
-#include "repo/repo_impl.h"
+#include "pipeline/pipeline.h"
 #include "util/pool.h"
 
 #define READ_SIZE (1u << 20)
@@ -48,16 +50,15 @@ struct job {
 #define FIFO_MAX 64
 
 struct push {
-	struct bk_repo *r;
-	struct bk_index *idx;
-	struct packcheck *pc; /* the packs of the chunks it reuses are there */
-	struct packer *pk;
+	const struct repo_pipe_ops *ops; /* the repository (repo_pipe.h) */
+	void *sess;
 	struct bk_pool *pool;
 	struct recipe_writer rw;
 	struct bk_chunker ck;
 	struct bk_buf chunk;   /* the chunk being filled */
 	struct bk_buf pending; /* recipe entries that follow its 'C' entry */
 	struct bk_buf entry;   /* scratch for one entry */
+	struct bk_buf centry;  /* scratch for one 'C' entry (drain) */
 	struct manifest m;
 	struct bk_push_result *res;
 	bool have_name, have_guid;
@@ -90,23 +91,9 @@ static void worker(void *arg)
 	struct bk_error err;
 	enum bk_code rc = BK_OK;
 
-	if (!atomic_load(&ps->failed)) {
-		bk_chunk_id(ps->r->keys, j->data.data, j->data.len, &j->id);
-		/* a chunk the index knows is reused only when its pack is
-		 * there: never a snapshot that points at missing data */
-		rc = index_claim_present(ps->idx, &j->id, ps->pc, &err);
-		if (rc == BK_ERR_EXISTS) {
-			j->reused = true;
-			rc = BK_OK;
-		} else if (rc == BK_OK) {
-			rc = chunk_encode(j->data.data, j->data.len, &j->enc,
-					  &err);
-			if (!rc)
-				rc = packer_add(ps->pk, &j->id, j->enc.data,
-						j->enc.len,
-						(uint32_t)j->data.len, &err);
-		}
-	}
+	if (!atomic_load(&ps->failed))
+		rc = ps->ops->save_chunk(ps->sess, j->data.data, j->data.len,
+					 &j->enc, &j->id, &j->reused, &err);
 	if (rc)
 		fail(ps, &err);
 	pthread_mutex_lock(&ps->mu);
@@ -153,7 +140,6 @@ static enum bk_code drain(struct push *ps, bool all, struct bk_error *err)
 
 	while (ps->n) {
 		struct job *j = ps->fifo[ps->head];
-		uint8_t entry[RECIPE_CHUNK_LEN];
 
 		pthread_mutex_lock(&ps->mu);
 		while (!j->done && (all || ps->n == ps->fifo_cap))
@@ -165,10 +151,12 @@ static enum bk_code drain(struct push *ps, bool all, struct bk_error *err)
 			*err = ps->werr;
 			return err->code;
 		}
-		entry[0] = RECIPE_CHUNK;
-		memcpy(entry + 1, j->id.b, BK_ID_LEN);
-		put_le32(entry + 1 + BK_ID_LEN, (uint32_t)j->data.len);
-		rc = recipe_append(&ps->rw, entry, sizeof(entry), err);
+		bk_buf_reset(&ps->centry);
+		rc = recipe_put_chunk(&ps->centry, &j->id,
+				      (uint32_t)j->data.len, err);
+		if (!rc)
+			rc = recipe_append(&ps->rw, ps->centry.data,
+					   ps->centry.len, err);
 		if (!rc && j->tail.len)
 			rc = recipe_append(&ps->rw, j->tail.data, j->tail.len,
 					   err);
@@ -245,7 +233,6 @@ static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
 	const char *name = o && o->name ? o->name : b->u.begin.toname;
 	bool header = BK_DRR_HDRTYPE(b->u.begin.versioninfo) ==
 		      BK_DRR_COMPOUNDSTREAM;
-	char key[BK_REPO_KEY_MAX];
 	struct manifest old;
 	enum bk_code rc;
 
@@ -274,9 +261,7 @@ static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
 	ps->m.creation_time = b->u.begin.creation_time;
 	ps->have_guid = true;
 	/* fail early when another snapshot holds the name */
-	rc = repo_manifest_key(ps->m.name, key, sizeof(key), err);
-	if (!rc)
-		rc = manifest_load(ps->r, key, &old, err);
+	rc = ps->ops->get_manifest(ps->sess, ps->m.name, &old, err);
 	if (rc == BK_ERR_NOTFOUND)
 		return BK_OK;
 	if (rc)
@@ -291,25 +276,6 @@ static enum bk_code on_begin(struct push *ps, const struct bk_push_opts *o,
 	 * no recipe (the stored one stands) */
 	ps->rw.dry = true;
 	manifest_release(&old);
-	return rc;
-}
-
-/* 'R' [u32 inline length][u32 chunked length][header][inline payload] */
-static enum bk_code rec_entry(struct bk_buf *b, const struct bk_drr_rec *rec,
-			      bool chunked, struct bk_error *err)
-{
-	uint8_t head[RECIPE_REC_HDR];
-	enum bk_code rc;
-
-	head[0] = RECIPE_REC;
-	put_le32(head + 1, chunked ? 0 : (uint32_t)rec->payload_len);
-	put_le32(head + 5, chunked ? (uint32_t)rec->payload_len : 0);
-	rc = bk_buf_append(b, head, sizeof(head), err);
-	if (!rc)
-		rc = bk_buf_append(b, rec->raw,
-				   BK_DRR_HDR_LEN +
-					   (chunked ? 0 : rec->payload_len),
-				   err);
 	return rc;
 }
 
@@ -338,7 +304,7 @@ static enum bk_code on_record(struct push *ps, const struct bk_push_opts *o,
 			rc = bk_buf_append(&ps->chunk, rec->payload,
 					   rec->payload_len, err);
 		if (!rc)
-			rc = rec_entry(&ps->pending, rec, true, err);
+			rc = recipe_put_record(&ps->pending, rec, true, err);
 		if (!rc && bk_chunker_add(&ps->ck, rec->payload,
 					  rec->payload_len))
 			rc = finish_chunk(ps, err);
@@ -346,13 +312,13 @@ static enum bk_code on_record(struct push *ps, const struct bk_push_opts *o,
 	}
 	if (ps->chunk.len) {
 		/* a chunk is open: this record must follow its 'C' entry */
-		rc = rec_entry(&ps->pending, rec, false, err);
+		rc = recipe_put_record(&ps->pending, rec, false, err);
 		if (!rc && ps->pending.len > PENDING_MAX)
 			rc = finish_chunk(ps, err);
 		return rc;
 	}
 	bk_buf_reset(&ps->entry);
-	rc = rec_entry(&ps->entry, rec, false, err);
+	rc = recipe_put_record(&ps->entry, rec, false, err);
 	if (!rc)
 		rc = append_unchunked(ps, &ps->entry, err);
 	if (!rc)
@@ -370,7 +336,7 @@ static int wait_readable(struct push *ps, int fd)
 		int n = poll(&pfd, 1, 250);
 		struct bk_error uerr;
 
-		if (packer_failed(ps->pk, &uerr))
+		if (ps->ops->save_failed(ps->sess, &uerr))
 			fail(ps, &uerr);
 		if (atomic_load(&ps->failed))
 			return -1;
@@ -410,7 +376,7 @@ static enum bk_code read_all(struct push *ps, int fd,
 			last = bk_mono();
 			o->progress(o->progress_ctx,
 				    bk_drr_parser_stats(p)->bytes,
-				    packer_uploaded(ps->pk));
+				    ps->ops->saved_bytes(ps->sess));
 		}
 		/* a pipe may stay quiet for long (a sender that pauses):
 		 * wait in slices, so that a failure of the workers (the
@@ -425,49 +391,106 @@ static enum bk_code read_all(struct push *ps, int fd,
 	}
 }
 
-enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
-		     struct bk_push_result *res, struct bk_error *err)
+/* The manifest last: the commit.  The same snapshot stored already is
+ * fine when it came from the same stream. */
+static enum bk_code commit(struct push *ps, struct bk_push_result *res,
+			   struct bk_error *err)
 {
-	struct bk_id ident;
+	struct manifest old;
+	enum bk_code rc;
+
+	/* new_bytes in the manifest: what this push added, manifest aside */
+	ps->m.new_bytes = res->new_bytes;
+	rc = ps->rw.dry ? BK_ERR_EXISTS
+			: ps->ops->put_manifest(ps->sess, &ps->m,
+						&res->new_bytes, err);
+	if (rc != BK_ERR_EXISTS)
+		return rc;
+	/* the same snapshot (same guid, checked at BEGIN) raced in or was
+	 * pushed before: fine if it is the same stream */
+	rc = ps->ops->get_manifest(ps->sess, ps->m.name, &old, err);
+	if (!rc && memcmp(&old.digest, &ps->m.digest, sizeof(old.digest)) == 0) {
+		res->already = true;
+	} else if (!rc) {
+		rc = bk_error_set(err, BK_ERR_EXISTS,
+				  "%s is already in the repository "
+				  "from another stream (a full and an "
+				  "incremental of one snapshot, say)",
+				  ps->m.name);
+	}
+	manifest_release(&old);
+	return rc;
+}
+
+/* The stream in, its chunks and recipe stored, the manifest written. */
+static enum bk_code store(struct push *ps, int fd, const struct bk_push_opts *o,
+			  struct bk_drr_parser *p, struct bk_push_result *res,
+			  struct bk_error *err)
+{
+	const struct bk_drr_stats *st;
+	enum bk_code rc;
+
+	ps->ops->chunker_init(ps->sess, &ps->ck);
+	rc = read_all(ps, fd, o, p, err);
+	if (!rc)
+		rc = finish_chunk(ps, err);
+	if (!rc)
+		rc = drain(ps, true, err);
+	/* the workers finish what they have, even after an error, so that
+	 * what was uploaded is whole */
+	bk_pool_wait(ps->pool);
+	if (!rc && atomic_load(&ps->failed)) {
+		*err = ps->werr;
+		rc = err->code;
+	}
+	if (rc)
+		return rc;
+	st = bk_drr_parser_stats(p);
+	res->stream_bytes = st->bytes;
+	res->records = st->records;
+	/* commit order: packs, index, recipe segments, manifest */
+	rc = ps->ops->save_finish(ps->sess, &res->new_bytes, err);
+	if (!rc)
+		rc = recipe_finish(&ps->rw, &ps->m.digest, err);
+	if (rc)
+		return rc;
+	res->new_bytes += ps->ops->saved_bytes(ps->sess) + ps->rw.stored;
+
+	ps->m.stream_bytes = st->bytes;
+	ps->m.records = st->records;
+	memcpy(ps->m.count, st->count, sizeof(ps->m.count));
+	ps->m.substreams = st->substreams;
+	ps->m.chunks = res->chunks;
+	ps->m.segments = ps->rw.ids;
+	ps->m.nsegments = ps->rw.nids;
+	ps->m.finished = (uint64_t)time(NULL);
+	return commit(ps, res, err);
+}
+
+enum bk_code pipe_push(const struct repo_pipe_ops *ops, void *repo, int fd,
+		       const struct bk_push_opts *o,
+		       struct bk_push_result *res, struct bk_error *err)
+{
 	struct push ps;
 	struct bk_drr_parser *p = NULL;
-	const struct bk_drr_stats *st;
-	char key[BK_REPO_KEY_MAX], marker[64] = "";
-	struct bk_buf mb;
 	double t0 = bk_mono();
 	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
-	struct repo_lock *lock = NULL;
 	enum bk_code rc;
 
 	memset(&ps, 0, sizeof(ps));
 	memset(res, 0, sizeof(*res));
-	ps.r = r;
+	ps.ops = ops;
 	ps.res = res;
 	pthread_mutex_init(&ps.mu, NULL);
 	pthread_cond_init(&ps.cv, NULL);
 	bk_buf_init(&ps.chunk, BK_DRR_MAX_PAYLOAD + BK_CHUNK_MAX);
 	bk_buf_init(&ps.pending, PENDING_MAX + BK_DRR_MAX_BEGIN_PAYLOAD + 1024);
-	bk_buf_init(&mb, MAX_MANIFEST);
 	bk_buf_init(&ps.entry, BK_DRR_MAX_BEGIN_PAYLOAD + 1024);
-	recipe_writer_init(&ps.rw, r, err);
+	bk_buf_init(&ps.centry, RECIPE_CHUNK_LEN);
 	ps.m.started = (uint64_t)time(NULL);
 
-	/* a shared lock: gc (exclusive) must not remove what this push finds
-	 * in the index and refers to */
-	rc = repo_lock_take(r, false, &lock, err);
-	/* not into a repository whose key file was rolled back */
-	if (!rc)
-		rc = repo_trust_keys(r, err);
-	if (!rc)
-		rc = repo_index(r, &ps.idx, err);
-	/* while this push runs, its marker tells later pushes on this
-	 * machine that unindexed packs may be its, not a dead push's */
-	if (!rc)
-		repo_cache_mark(r, marker, sizeof(marker));
-	if (!rc)
-		rc = packer_new(r, &ps.pk, err);
-	if (!rc)
-		rc = packcheck_new(r, &ps.pc, err);
+	rc = ops->push_open(repo, &ps.sess, err);
+	recipe_writer_init(&ps.rw, ops, ps.sess);
 	if (!rc)
 		rc = bk_pool_new(threads, FIFO_MAX, &ps.pool, err);
 	ps.fifo_cap = 4 * (size_t)threads + 4 < FIFO_MAX
@@ -475,86 +498,9 @@ enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
 			      : FIFO_MAX;
 	if (!rc)
 		rc = bk_drr_parser_new(NULL, &p, err);
-	if (rc)
-		goto out;
-	bk_chunker_init(&ps.ck, r->keys);
+	if (!rc)
+		rc = store(&ps, fd, o, p, res, err);
 
-	rc = read_all(&ps, fd, o, p, err);
-	if (!rc)
-		rc = finish_chunk(&ps, err);
-	if (!rc)
-		rc = drain(&ps, true, err);
-	/* the workers finish what they have, even after an error, so that
-	 * what was uploaded is whole */
-	bk_pool_wait(ps.pool);
-	if (!rc && atomic_load(&ps.failed)) {
-		*err = ps.werr;
-		rc = err->code;
-	}
-	if (!rc)
-		rc = packer_finish(ps.pk, err);
-	if (rc)
-		goto out;
-
-	st = bk_drr_parser_stats(p);
-	res->stream_bytes = st->bytes;
-	res->records = st->records;
-	/* packs went out unsynced: make them durable before anything that
-	 * refers to them */
-	rc = bk_store_sync(r->store, err);
-	if (!rc)
-		rc = index_write(r, ps.idx, &res->new_bytes, err);
-	if (!rc)
-		rc = recipe_finish(&ps.rw, &ps.m.digest, err);
-	if (rc)
-		goto out;
-	res->new_bytes += packer_uploaded(ps.pk) + ps.rw.stored;
-
-	ps.m.stream_bytes = st->bytes;
-	ps.m.records = st->records;
-	memcpy(ps.m.count, st->count, sizeof(ps.m.count));
-	ps.m.substreams = st->substreams;
-	ps.m.chunks = res->chunks;
-	ps.m.segments = ps.rw.ids;
-	ps.m.nsegments = ps.rw.nids;
-	ps.m.finished = (uint64_t)time(NULL);
-	rc = repo_manifest_key(ps.m.name, key, sizeof(key), err);
-	if (rc)
-		goto out;
-	/* new_bytes in the manifest: what this push added, manifest aside */
-	ps.m.new_bytes = res->new_bytes;
-	rc = manifest_encode(&ps.m, &mb, err);
-	if (!rc)
-		rc = ps.rw.dry ? BK_ERR_EXISTS
-			       : repo_put_sealed_id(r, BK_OBJ_MANIFEST, key,
-						    mb.data, mb.len, true,
-						    &res->new_bytes, &ident,
-						    err);
-	if (!rc) /* this machine remembers what it wrote (trust.c) */
-		repo_trust_pushed(r, key, &ident);
-	if (rc == BK_ERR_EXISTS) {
-		/* the same snapshot (same guid, checked at BEGIN) raced in or
-		 * was pushed before: fine if it is the same stream */
-		struct manifest old;
-
-		rc = manifest_load(r, key, &old, err);
-		if (!rc && memcmp(&old.digest, &ps.m.digest,
-				  sizeof(old.digest)) == 0) {
-			res->already = true;
-		} else if (!rc) {
-			rc = bk_error_set(err, BK_ERR_EXISTS,
-					  "%s is already in the repository "
-					  "from another stream (a full and an "
-					  "incremental of one snapshot, say)",
-					  ps.m.name);
-		}
-		manifest_release(&old);
-	}
-out:
-	if (!rc) /* committed: nothing of it is left unindexed */
-		repo_cache_unmark(r, marker);
-	else
-		repo_cache_failed(r, marker);
 	bk_pool_free(ps.pool); /* waits for every job */
 	for (size_t i = 0; i < ps.n; i++)
 		job_free(ps.fifo[(ps.head + i) % FIFO_MAX]);
@@ -564,18 +510,22 @@ out:
 		ps.free_jobs = j->next_free;
 		job_free(j);
 	}
-	packer_free(ps.pk);
-	packcheck_free(ps.pc);
 	bk_drr_parser_free(p);
 	ps.m.segments = NULL;
 	recipe_writer_release(&ps.rw);
 	bk_buf_release(&ps.chunk);
 	bk_buf_release(&ps.pending);
 	bk_buf_release(&ps.entry);
-	bk_buf_release(&mb);
+	bk_buf_release(&ps.centry);
 	pthread_mutex_destroy(&ps.mu);
 	pthread_cond_destroy(&ps.cv);
 	res->seconds = bk_mono() - t0;
-	repo_lock_release(lock);
+	ops->push_close(ps.sess, rc == BK_OK);
 	return rc;
+}
+
+enum bk_code bk_push(struct bk_repo *r, int fd, const struct bk_push_opts *o,
+		     struct bk_push_result *res, struct bk_error *err)
+{
+	return pipe_push(&repo_pipe_real, r, fd, o, res, err);
 }

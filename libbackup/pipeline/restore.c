@@ -2,8 +2,9 @@
 /*
  * zbak restore: manifest -> recipe -> chunks -> the stream, byte for byte.
  *
- * Chunks are fetched ahead by worker threads (each opened, decompressed and
- * its id recomputed); the calling thread walks the recipe, rebuilds every
+ * Chunks are fetched ahead by worker threads, neighbours in a pack with one
+ * ranged read (repo_pipe.h's load_chunks: each opened, decompressed and its
+ * id recomputed); the calling thread walks the recipe, rebuilds every
  * record and passes it through the stream parser, so every trailer and END
  * is checked again before the bytes are written.  At the end the length,
  * the digest over the recipe and the last END checksum must equal the
@@ -12,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@
 #include <unistd.h>
 
 #include "backup/clock.h"
-#include "repo/repo_impl.h"
+#include "pipeline/pipeline.h"
 #include "util/pool.h"
 
 #define WINDOW 64
@@ -42,8 +44,8 @@ struct slot {
 };
 
 struct restore {
-	struct bk_repo *r;
-	struct bk_index *idx;
+	const struct repo_pipe_ops *ops; /* the repository (repo_pipe.h) */
+	void *sess;
 	struct bk_pool *pool;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -60,6 +62,12 @@ struct restore {
 	 * at most `threads` are ever in use */
 	struct bk_buf spare[2 * 64];
 	size_t nspare;
+	/* the calling thread's walk of the recipe */
+	struct bk_drr_parser *p;
+	struct slot *cur; /* the chunk the records take payloads from */
+	size_t cur_pos;   /* bytes of it taken */
+	struct bk_cksum end_ck; /* of the last END of a substream */
+	double last;            /* progress reported */
 };
 
 #define SPARE_MAX (2u * (BK_DRR_MAX_PAYLOAD + (8u << 20)))
@@ -97,8 +105,7 @@ struct group {
 	struct bk_id pack;
 	uint64_t off, len; /* the range read */
 	uint64_t useful;   /* bytes of it the group's chunks use */
-	uint64_t offs[WINDOW];
-	uint32_t lens[WINDOW];
+	struct repo_blob blobs[WINDOW];
 	bool missing; /* the first chunk is in no index */
 };
 
@@ -107,37 +114,23 @@ static void fetch_job(void *arg)
 	struct group *gr = arg;
 	struct restore *rs = gr->rs;
 	struct slot *first = &rs->slots[gr->first % WINDOW];
-	char key[80], hex[2 * BK_ID_LEN + 1];
+	char hex[2 * BK_ID_LEN + 1];
 	struct bk_buf sealed, plain;
-	struct bk_error err;
-	enum bk_code rc = BK_OK;
 
 	take(rs, &sealed);
 	take(rs, &plain);
-	repo_pack_key(&gr->pack, key);
 	if (gr->missing) {
 		bk_id_hex(&first->id, hex);
-		rc = bk_error_set(&err, BK_ERR_MISSING,
-				  "chunk %s is in no index", hex);
+		first->rc = bk_error_set(&first->err, BK_ERR_MISSING,
+					 "chunk %s is in no index", hex);
 	} else {
-		rc = bk_store_get_range(rs->r->store, key, gr->off, gr->len,
-					&sealed, &err);
-		if (rc == BK_ERR_NOTFOUND)
-			rc = bk_error_set(&err, BK_ERR_MISSING,
-					  "pack %s is missing", key);
+		rs->ops->load_chunks(rs->sess, &gr->pack, gr->blobs, gr->count,
+				     &sealed, &plain);
 	}
-	for (size_t i = 0; i < gr->count; i++) {
+	for (size_t i = 0; !gr->missing && i < gr->count; i++) {
 		struct slot *s = &rs->slots[(gr->first + i) % WINDOW];
 
-		s->rc = rc;
-		if (rc) {
-			s->err = err;
-			continue;
-		}
-		s->rc = chunk_open_blob(rs->r->keys, &s->id, key, gr->offs[i],
-					sealed.data + (gr->offs[i] - gr->off),
-					gr->lens[i], &plain, &s->data,
-					&s->err);
+		s->rc = gr->blobs[i].rc;
 		if (!s->rc && s->data.len != s->rawlen)
 			s->rc = bk_error_set(&s->err, BK_ERR_FORMAT,
 					     "chunk length differs from the "
@@ -153,7 +146,8 @@ static void fetch_job(void *arg)
 	free(gr);
 }
 
-static enum bk_code queue_chunk(struct restore *rs, const uint8_t *e,
+static enum bk_code queue_chunk(struct restore *rs,
+				const struct recipe_entry *e,
 				struct bk_error *err)
 {
 	if (rs->qlen == rs->qcap) {
@@ -177,8 +171,8 @@ static enum bk_code queue_chunk(struct restore *rs, const uint8_t *e,
 			rs->qcap = nc;
 		}
 	}
-	memcpy(rs->q[rs->qlen].id.b, e + 1, BK_ID_LEN);
-	rs->q[rs->qlen].rawlen = get_le32(e + 1 + BK_ID_LEN);
+	rs->q[rs->qlen].id = e->id;
+	rs->q[rs->qlen].rawlen = e->rawlen;
 	rs->qlen++;
 	return BK_OK;
 }
@@ -191,10 +185,22 @@ static bool room_for(struct restore *rs, uint32_t rawlen)
 		rs->inflight_bytes + rawlen <= WINDOW_BYTES);
 }
 
-static void take_slot(struct restore *rs, const struct centry *c)
+/* The next slot for chunk c, which gr fetches from where loc says. */
+static void take_slot(struct restore *rs, const struct centry *c,
+		      struct group *gr, const struct bk_loc *loc)
 {
 	struct slot *s = &rs->slots[rs->next_submit % WINDOW];
 
+	if (loc) {
+		struct repo_blob *b = &gr->blobs[gr->count];
+
+		b->id = c->id;
+		b->off = loc->off;
+		b->len = loc->len;
+		b->out = &s->data;
+		b->err = &s->err;
+	}
+	gr->count++;
 	s->id = c->id;
 	s->rawlen = c->rawlen;
 	s->done = false;
@@ -224,21 +230,17 @@ static void submit_more(struct restore *rs)
 			break; /* the consumer waits; retried on its next call */
 		gr->rs = rs;
 		gr->first = rs->next_submit;
-		if (!index_get(rs->idx, &c->id, &loc)) {
+		if (!rs->ops->locate(rs->sess, &c->id, &loc)) {
 			gr->missing = true;
-			gr->count = 1;
-			take_slot(rs, c);
+			take_slot(rs, c, gr, NULL);
 			bk_pool_submit(rs->pool, fetch_job, gr);
 			continue;
 		}
 		gr->pack = loc.pack;
 		gr->off = loc.off;
 		gr->len = loc.len;
-		gr->offs[0] = loc.off;
-		gr->lens[0] = loc.len;
 		gr->useful = loc.len;
-		gr->count = 1;
-		take_slot(rs, c);
+		take_slot(rs, c, gr, &loc);
 		while (gr->count < WINDOW &&
 		       rs->next_submit < rs->qbase + rs->qlen) {
 			const struct centry *n =
@@ -248,7 +250,7 @@ static void submit_more(struct restore *rs)
 			uint64_t lo, hi;
 
 			if (!room_for(rs, n->rawlen) ||
-			    !index_get(rs->idx, &n->id, &nl) ||
+			    !rs->ops->locate(rs->sess, &n->id, &nl) ||
 			    memcmp(&nl.pack, &gr->pack, sizeof(nl.pack)) != 0)
 				break;
 			/* the union of the ranges, if it stays dense: workers
@@ -264,10 +266,7 @@ static void submit_more(struct restore *rs)
 			gr->off = lo;
 			gr->len = hi - lo;
 			gr->useful += nl.len;
-			gr->offs[gr->count] = nl.off;
-			gr->lens[gr->count] = nl.len;
-			gr->count++;
-			take_slot(rs, n);
+			take_slot(rs, n, gr, &nl);
 		}
 		bk_pool_submit(rs->pool, fetch_job, gr);
 	}
@@ -331,17 +330,246 @@ static enum bk_code through_parser(struct restore *rs, struct bk_drr_parser *p,
 	return BK_OK;
 }
 
-/* Scan a segment: check entry bounds, queue its chunk entries. */
-static enum bk_code queue_entry(void *ctx, const uint8_t *e,
-				struct bk_error *err)
+/* Check a segment's entries and queue its chunks (fetched ahead). */
+static enum bk_code queue_segment(struct restore *rs, const struct bk_buf *seg,
+				  struct bk_error *err)
 {
-	return queue_chunk(ctx, e, err);
+	struct recipe_iter it;
+	struct recipe_entry e;
+
+	recipe_iter_init(&it, seg->data, seg->len);
+	while (recipe_next(&it, &e)) {
+		enum bk_code rc = e.kind == RECIPE_CHUNK
+					  ? queue_chunk(rs, &e, err)
+					  : BK_OK;
+
+		if (rc)
+			return rc;
+	}
+	if (it.damaged)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "recipe: damaged recipe entry at byte %zu",
+				    it.pos);
+	return BK_OK;
 }
 
-static enum bk_code scan_segment(struct restore *rs, const struct bk_buf *seg,
-				 struct bk_error *err)
+/* The current chunk is used up: its slot goes back to the window. */
+static void release_chunk(struct restore *rs)
 {
-	return recipe_scan(seg->data, seg->len, "recipe", queue_entry, rs, err);
+	struct slot *cur = rs->cur;
+
+	rs->inflight_bytes -= cur->rawlen;
+	rs->next_consume++;
+	/* a large chunk's buffer is not kept for the slot's next, small one */
+	if (cur->data.cap > (2u << 20)) {
+		size_t max = cur->data.max;
+
+		bk_buf_release(&cur->data);
+		bk_buf_init(&cur->data, max);
+	}
+	submit_more(rs);
+}
+
+/* A 'C' entry: the previous chunk must be used up; wait for this one. */
+static enum bk_code on_chunk(struct restore *rs, const struct recipe_entry *e,
+			     struct bk_error *err)
+{
+	struct slot *cur = rs->cur;
+
+	if (cur && rs->cur_pos != cur->rawlen)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "recipe: %" PRIu32 " bytes of a chunk "
+				    "left unused",
+				    cur->rawlen - (uint32_t)rs->cur_pos);
+	if (cur)
+		release_chunk(rs);
+	cur = rs->cur = &rs->slots[rs->next_consume % WINDOW];
+	pthread_mutex_lock(&rs->mu);
+	while (!cur->done)
+		pthread_cond_wait(&rs->cv, &rs->mu);
+	pthread_mutex_unlock(&rs->mu);
+	if (cur->rc) {
+		*err = cur->err;
+		return cur->rc;
+	}
+	if (memcmp(&cur->id, &e->id, sizeof(e->id)) != 0)
+		return bk_error_set(err, BK_ERR_INTERNAL,
+				    "restore window out of step");
+	rs->cur_pos = 0;
+	return BK_OK;
+}
+
+/* An 'R' entry: the record rebuilt, its payload inline or taken from the
+ * current chunk, through the parser. */
+static enum bk_code on_record(struct restore *rs, const struct recipe_entry *e,
+			      struct bk_error *err)
+{
+	const uint8_t *payload = e->payload;
+	uint32_t inl = e->inline_len, chk = e->chunked_len;
+
+	if (inl && chk)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "recipe: record with inline and chunked "
+				    "payload");
+	if (chk) {
+		if (!rs->cur || rs->cur->rawlen - rs->cur_pos < chk)
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "recipe: a record needs %" PRIu32
+					    " chunk bytes that are not there",
+					    chk);
+		payload = rs->cur->data.data + rs->cur_pos;
+		rs->cur_pos += chk;
+	}
+	return through_parser(rs, rs->p, e->hdr, payload, inl ? inl : chk,
+			      &rs->end_ck, err);
+}
+
+/* Rebuild the records of one segment (queued by queue_segment). */
+static enum bk_code decode_segment(struct restore *rs, const struct bk_buf *seg,
+				   const struct bk_restore_opts *o,
+				   struct bk_error *err)
+{
+	struct recipe_iter it;
+	struct recipe_entry e;
+	enum bk_code rc = BK_OK;
+
+	recipe_iter_init(&it, seg->data, seg->len);
+	while (!rc && recipe_next(&it, &e)) {
+		if (o && o->progress && bk_mono() - rs->last >= 1.0) {
+			rs->last = bk_mono();
+			o->progress(o->progress_ctx,
+				    bk_drr_parser_stats(rs->p)->bytes, 0);
+		}
+		rc = e.kind == RECIPE_CHUNK ? on_chunk(rs, &e, err)
+					    : on_record(rs, &e, err);
+	}
+	return rc;
+}
+
+/* The recipe is walked: every chunk used, the stream ended, the rest of
+ * the bytes out, and what was restored what the manifest says. */
+static enum bk_code check_end(struct restore *rs, const struct manifest *m,
+			      struct bk_hash *digest,
+			      struct bk_restore_result *res,
+			      struct bk_error *err)
+{
+	const struct bk_drr_stats *st;
+	struct bk_drr_rec rec;
+	enum bk_drr_status s;
+	struct bk_id got;
+	enum bk_code rc = BK_OK;
+
+	if (rs->cur && rs->cur_pos != rs->cur->rawlen)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "recipe: the last chunk is not used up");
+	if ((rs->cur ? rs->next_consume + 1 : rs->next_consume) !=
+	    rs->qbase + rs->qlen)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "recipe: chunk entries without records");
+	bk_drr_parser_eof(rs->p);
+	s = bk_drr_parser_next(rs->p, &rec, err);
+	if (s == BK_DRR_ERROR)
+		return err->code;
+	if (s != BK_DRR_DONE)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "recipe: stream does not end");
+	if (rs->out.len) {
+		rc = rs->sink(rs->sink_ctx, rs->out.data, rs->out.len, err);
+		bk_buf_reset(&rs->out);
+		if (rc)
+			return rc;
+	}
+	st = bk_drr_parser_stats(rs->p);
+	bk_hash_final(digest, &got);
+	if (st->bytes != m->stream_bytes || st->records != m->records)
+		rc = bk_error_set(err, BK_ERR_CHECKSUM,
+				  "%s: restored %" PRIu64 " bytes in %" PRIu64
+				  " records, the manifest says %" PRIu64
+				  " in %" PRIu64,
+				  m->name, st->bytes, st->records,
+				  m->stream_bytes, m->records);
+	else if (memcmp(&got, &m->digest, sizeof(got)) != 0)
+		rc = bk_error_set(err, BK_ERR_CHECKSUM,
+				  "%s: stream digest does not match the "
+				  "manifest",
+				  m->name);
+	else if (memcmp(&rs->end_ck, &m->end_checksum,
+			sizeof(rs->end_ck)) != 0)
+		rc = bk_error_set(err, BK_ERR_CHECKSUM,
+				  "%s: END checksum does not match the "
+				  "manifest",
+				  m->name);
+	res->stream_bytes = st->bytes;
+	res->records = st->records;
+	return rc;
+}
+
+enum bk_code pipe_restore(const struct repo_pipe_ops *ops, void *repo,
+			  const char *name, bk_drr_sink_fn sink, void *ctx,
+			  const struct bk_restore_opts *o,
+			  struct bk_restore_result *res, struct bk_error *err)
+{
+	struct restore rs;
+	struct manifest m;
+	struct bk_buf seg;
+	struct bk_hash digest;
+	double t0 = bk_mono();
+	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
+	enum bk_code rc;
+
+	memset(&rs, 0, sizeof(rs));
+	memset(&m, 0, sizeof(m));
+	memset(res, 0, sizeof(*res));
+	rs.ops = ops;
+	rs.sink = sink;
+	rs.sink_ctx = ctx;
+	rs.last = t0;
+	pthread_mutex_init(&rs.mu, NULL);
+	pthread_cond_init(&rs.cv, NULL);
+	for (int i = 0; i < WINDOW; i++)
+		bk_buf_init(&rs.slots[i].data, BK_DRR_MAX_PAYLOAD + 1);
+	bk_buf_init(&rs.out, OUTBUF + 1);
+	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
+	bk_hash_init(&digest);
+
+	rc = ops->restore_open(repo, name, &rs.sess, &m, err);
+	/* fetches wait on the store as much as they compute: as many as the
+	 * store wants in flight, and at least one per CPU */
+	if (!rc && threads < ops->concurrency(rs.sess))
+		threads = ops->concurrency(rs.sess);
+	if (!rc)
+		rc = bk_pool_new(threads, WINDOW, &rs.pool, err);
+	if (!rc)
+		rc = bk_drr_parser_new(NULL, &rs.p, err);
+
+	for (size_t si = 0; !rc && si < m.nsegments; si++) {
+		rc = ops->get_recipe(rs.sess, &m.segments[si], &seg, err);
+		if (!rc) {
+			bk_hash_update(&digest, seg.data, seg.len);
+			rc = queue_segment(&rs, &seg, err);
+		}
+		if (!rc) {
+			submit_more(&rs);
+			rc = decode_segment(&rs, &seg, o, err);
+		}
+	}
+	if (!rc)
+		rc = check_end(&rs, &m, &digest, res, err);
+	bk_pool_free(rs.pool); /* waits for fetches still running */
+	bk_drr_parser_free(rs.p);
+	for (int i = 0; i < WINDOW; i++)
+		bk_buf_release(&rs.slots[i].data);
+	for (size_t i = 0; i < rs.nspare; i++)
+		bk_buf_release(&rs.spare[i]);
+	bk_buf_release(&rs.out);
+	bk_buf_release(&seg);
+	free(rs.q);
+	manifest_release(&m);
+	pthread_mutex_destroy(&rs.mu);
+	pthread_cond_destroy(&rs.cv);
+	res->seconds = bk_mono() - t0;
+	ops->restore_close(rs.sess);
+	return rc;
 }
 
 enum bk_code bk_restore(struct bk_repo *r, const char *name, int fd,
@@ -357,231 +585,5 @@ enum bk_code bk_restore_sink(struct bk_repo *r, const char *name,
 			     struct bk_restore_result *res,
 			     struct bk_error *err)
 {
-	struct restore rs;
-	struct manifest m;
-	struct bk_drr_parser *p = NULL;
-	struct bk_buf seg;
-	struct bk_hash digest;
-	struct bk_id got;
-	struct bk_cksum end_ck = { { 0 } };
-	struct slot *cur = NULL;
-	size_t cur_pos = 0;
-	char key[BK_REPO_KEY_MAX];
-	double t0 = bk_mono(), last = t0;
-	unsigned threads = o && o->threads ? o->threads : bk_ncpus();
-	const struct bk_drr_stats *st;
-	struct bk_drr_rec rec;
-	struct repo_lock *lock = NULL;
-	enum bk_code rc;
-
-	memset(&rs, 0, sizeof(rs));
-	memset(&m, 0, sizeof(m));
-	memset(res, 0, sizeof(*res));
-	rs.r = r;
-	rs.sink = sink;
-	rs.sink_ctx = ctx;
-	pthread_mutex_init(&rs.mu, NULL);
-	pthread_cond_init(&rs.cv, NULL);
-	for (int i = 0; i < WINDOW; i++)
-		bk_buf_init(&rs.slots[i].data, BK_DRR_MAX_PAYLOAD + 1);
-	bk_buf_init(&rs.out, OUTBUF + 1);
-	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
-	bk_hash_init(&digest);
-
-	/* shared: gc must not take packs away while they are read (a store
-	 * we may only read cannot hold a lock: restore from it all the same) */
-	rc = repo_lock_take(r, false, &lock, err);
-	if (rc && rc != BK_ERR_BUSY)
-		rc = BK_OK;
-	if (!rc)
-		rc = repo_manifest_key(name, key, sizeof(key), err);
-	if (!rc)
-		rc = manifest_load(r, key, &m, err);
-	if (rc == BK_ERR_NOTFOUND)
-		rc = bk_error_set(err, BK_ERR_NOTFOUND,
-				  "no snapshot %s in the repository", name);
-	if (!rc && strcmp(m.name, name) != 0)
-		rc = bk_error_set(err, BK_ERR_AUTH, "manifest %s names %s",
-				  key, m.name);
-	/* not one forgotten and put back, nor one put in the place of the
-	 * manifest this machine saw there (trust.c) */
-	if (!rc)
-		rc = repo_trust_manifest(r, key, &m.ident, err);
-	if (!rc)
-		rc = repo_index(r, &rs.idx, err);
-	/* fetches wait on the store as much as they compute: as many as the
-	 * store wants in flight, and at least one per CPU */
-	if (threads < bk_store_concurrency(r->store))
-		threads = bk_store_concurrency(r->store);
-	if (!rc)
-		rc = bk_pool_new(threads, WINDOW, &rs.pool, err);
-	if (!rc)
-		rc = bk_drr_parser_new(NULL, &p, err);
-
-	for (size_t si = 0; !rc && si < m.nsegments; si++) {
-		size_t pos = 0;
-
-		rc = recipe_load_segment(r, &m.segments[si], &seg, &digest,
-					 err);
-		if (!rc)
-			rc = scan_segment(&rs, &seg, err);
-		if (!rc)
-			submit_more(&rs);
-		while (!rc && pos < seg.len) {
-			const uint8_t *e = seg.data + pos;
-
-			if (o && o->progress && bk_mono() - last >= 1.0) {
-				last = bk_mono();
-				o->progress(o->progress_ctx,
-					    bk_drr_parser_stats(p)->bytes, 0);
-			}
-			if (e[0] == RECIPE_CHUNK) {
-				if (cur && cur_pos != cur->rawlen) {
-					rc = bk_error_set(err, BK_ERR_FORMAT,
-							  "recipe: %" PRIu32
-							  " bytes of a chunk "
-							  "left unused",
-							  cur->rawlen -
-								  (uint32_t)cur_pos);
-					break;
-				}
-				if (cur) {
-					rs.inflight_bytes -= cur->rawlen;
-					rs.next_consume++;
-					/* a large chunk's buffer is not kept
-					 * for the slot's next, small one */
-					if (cur->data.cap > (2u << 20)) {
-						size_t max = cur->data.max;
-
-						bk_buf_release(&cur->data);
-						bk_buf_init(&cur->data, max);
-					}
-					submit_more(&rs);
-				}
-				cur = &rs.slots[rs.next_consume % WINDOW];
-				pthread_mutex_lock(&rs.mu);
-				while (!cur->done)
-					pthread_cond_wait(&rs.cv, &rs.mu);
-				pthread_mutex_unlock(&rs.mu);
-				if (cur->rc) {
-					*err = cur->err;
-					rc = cur->rc;
-					break;
-				}
-				if (memcmp(cur->id.b, e + 1, BK_ID_LEN) != 0) {
-					rc = bk_error_set(err, BK_ERR_INTERNAL,
-							  "restore window out "
-							  "of step");
-					break;
-				}
-				cur_pos = 0;
-				pos += RECIPE_CHUNK_LEN;
-			} else {
-				uint32_t inl = get_le32(e + 1);
-				uint32_t chk = get_le32(e + 5);
-				const uint8_t *hdr = e + RECIPE_REC_HDR;
-				const uint8_t *payload = hdr + BK_DRR_HDR_LEN;
-
-				if (inl && chk) {
-					rc = bk_error_set(err, BK_ERR_FORMAT,
-							  "recipe: record with "
-							  "inline and chunked "
-							  "payload");
-					break;
-				}
-				if (chk) {
-					if (!cur || cur->rawlen - cur_pos < chk) {
-						rc = bk_error_set(
-							err, BK_ERR_FORMAT,
-							"recipe: a record needs "
-							"%" PRIu32 " chunk "
-							"bytes that are not there",
-							chk);
-						break;
-					}
-					payload = cur->data.data + cur_pos;
-					cur_pos += chk;
-				}
-				rc = through_parser(&rs, p, hdr, payload,
-						    inl ? inl : chk, &end_ck,
-						    err);
-				pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN + inl;
-			}
-		}
-	}
-	if (!rc && cur && cur_pos != cur->rawlen)
-		rc = bk_error_set(err, BK_ERR_FORMAT,
-				  "recipe: the last chunk is not used up");
-	if (!rc && (cur ? rs.next_consume + 1 : rs.next_consume) !=
-			   rs.qbase + rs.qlen)
-		rc = bk_error_set(err, BK_ERR_FORMAT,
-				  "recipe: chunk entries without records");
-	if (!rc) {
-		enum bk_drr_status s;
-
-		bk_drr_parser_eof(p);
-		s = bk_drr_parser_next(p, &rec, err);
-		if (s == BK_DRR_ERROR)
-			rc = err->code;
-		else if (s != BK_DRR_DONE)
-			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "recipe: stream does not end");
-	}
-	if (!rc && rs.out.len) {
-		rc = sink(ctx, rs.out.data, rs.out.len, err);
-		bk_buf_reset(&rs.out);
-	}
-	if (!rc) {
-		st = bk_drr_parser_stats(p);
-		bk_hash_final(&digest, &got);
-		if (st->bytes != m.stream_bytes || st->records != m.records)
-			rc = bk_error_set(err, BK_ERR_CHECKSUM,
-					  "%s: restored %" PRIu64
-					  " bytes in %" PRIu64
-					  " records, the manifest says %" PRIu64
-					  " in %" PRIu64,
-					  name, st->bytes, st->records,
-					  m.stream_bytes, m.records);
-		else if (memcmp(&got, &m.digest, sizeof(got)) != 0)
-			rc = bk_error_set(err, BK_ERR_CHECKSUM,
-					  "%s: stream digest does not match "
-					  "the manifest",
-					  name);
-		else if (memcmp(&end_ck, &m.end_checksum, sizeof(end_ck)) != 0)
-			rc = bk_error_set(err, BK_ERR_CHECKSUM,
-					  "%s: END checksum does not match the "
-					  "manifest",
-					  name);
-		res->stream_bytes = st->bytes;
-		res->records = st->records;
-	}
-	bk_pool_free(rs.pool); /* waits for fetches still running */
-	bk_drr_parser_free(p);
-	for (int i = 0; i < WINDOW; i++)
-		bk_buf_release(&rs.slots[i].data);
-	for (size_t i = 0; i < rs.nspare; i++)
-		bk_buf_release(&rs.spare[i]);
-	bk_buf_release(&rs.out);
-	bk_buf_release(&seg);
-	free(rs.q);
-	manifest_release(&m);
-	pthread_mutex_destroy(&rs.mu);
-	pthread_cond_destroy(&rs.cv);
-	res->seconds = bk_mono() - t0;
-	repo_lock_release(lock);
-	return rc;
-}
-
-/* For the fuzz target: scan a recipe segment's plaintext. */
-enum bk_code repo_fuzz_recipe(const uint8_t *p, size_t len);
-enum bk_code repo_fuzz_recipe(const uint8_t *p, size_t len)
-{
-	struct restore rs;
-	struct bk_buf seg = { (uint8_t *)p, len, len, len };
-	enum bk_code rc;
-
-	memset(&rs, 0, sizeof(rs));
-	rc = scan_segment(&rs, &seg, NULL);
-	free(rs.q);
-	return rc;
+	return pipe_restore(&repo_pipe_real, r, name, sink, ctx, o, res, err);
 }

@@ -78,12 +78,12 @@ static void say(struct gc *g, const char *fmt, ...)
 
 /* ---- 1. what is live ---------------------------------------------------- */
 
-static enum bk_code mark_chunk(void *ctx, const uint8_t *e,
+static enum bk_code mark_chunk(void *ctx, const struct recipe_entry *e,
 			       struct bk_error *err)
 {
 	struct gc *g = ctx;
 
-	return bk_idset_add(&g->live, e + 1, err);
+	return bk_idset_add(&g->live, e->id.b, err);
 }
 
 static enum bk_code scan_recipe(struct gc *g, const struct bk_buf *seg,

@@ -105,15 +105,13 @@ static enum bk_code index_pack(struct repair *rp, const char *key,
 }
 
 /* 3. a chunk of a snapshot's recipe: is it in the new index? */
-static enum bk_code count_missing(void *ctx, const uint8_t *entry,
+static enum bk_code count_missing(void *ctx, const struct recipe_entry *e,
 				  struct bk_error *err)
 {
 	struct repair *rp = ctx;
-	struct bk_id id;
 
 	(void)err;
-	memcpy(id.b, entry + 1, BK_ID_LEN);
-	if (!index_get(rp->idx, &id, NULL))
+	if (!index_get(rp->idx, &e->id, NULL))
 		rp->missing++;
 	return BK_OK;
 }

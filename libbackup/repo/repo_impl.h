@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Repository internals shared by libbackup/repo and libbackup/pipeline. */
+/* Repository internals, for libbackup/repo only: the pipeline sees the
+ * repository through repo_pipe.h. */
 #ifndef BK_REPO_IMPL_H
 #define BK_REPO_IMPL_H
 
@@ -15,10 +16,10 @@
 #include "backup/repo.h"
 #include "backup/store.h"
 #include "util/le.h"
+#include "repo/repo_pipe.h"
 
 #define REPO_VERSION 1
 #define PACK_TARGET (16u << 20)
-#define RECIPE_SEGMENT (4u << 20)
 #define MAX_MANIFEST (16u << 20)
 #define MAX_INDEX_OBJECT (512u << 20)
 #define MAX_SEGMENT_SEALED (RECIPE_SEGMENT + (RECIPE_SEGMENT / 255) + 4096)
@@ -157,9 +158,6 @@ void repo_cache_failed(struct bk_repo *r, const char *marker);
 
 /* ---- names ---- */
 
-/* Split and check "pool/fs@snap"; BK_ERR_USAGE with a reason. */
-enum bk_code repo_split_name(const char *name, char *dataset, size_t dn,
-			     char *snap, size_t sn, struct bk_error *err);
 /* "snapshots/<enc dataset>@<enc snap>" */
 enum bk_code repo_manifest_key(const char *name, char *out, size_t n,
 			       struct bk_error *err);
@@ -243,13 +241,6 @@ void packer_free(struct packer *pk);
 
 /* ---- index ---- */
 
-struct bk_loc {
-	struct bk_id pack;
-	uint64_t off;
-	uint32_t len;
-	uint32_t rawlen;
-};
-
 #define IDX_PENDING 1u /* claimed by this push, not uploaded yet */
 #define IDX_NEW 2u     /* stored by this push: goes into its index */
 #define IDX_ORPHAN 4u  /* found in a pack no index covers */
@@ -314,78 +305,36 @@ enum bk_code chunk_open_blob(const struct bk_keys *k, const struct bk_id *id,
 
 /* ---- manifests ---- */
 
-struct manifest {
-	char name[BK_REPO_NAME_MAX];
-	char dataset[256];
-	char snap[256];
-	uint64_t toguid, fromguid, creation_time;
-	uint64_t stream_bytes, records;
-	uint64_t count[BK_DRR_NUMTYPES];
-	uint32_t substreams;
-	bool compound;
-	struct bk_cksum end_checksum;
-	struct bk_id digest;
-	uint64_t chunks, new_bytes;
-	uint64_t started, finished;
-	struct bk_id *segments; /* recipe segment ids, in order */
-	size_t nsegments;
-	struct bk_id ident; /* manifest_load: the sealed object's hash */
-};
-
 enum bk_code manifest_encode(const struct manifest *m, struct bk_buf *out,
 			     struct bk_error *err);
 /* Parse; m->segments allocated (manifest_release frees). */
 enum bk_code manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
 			    struct bk_error *err);
-void manifest_release(struct manifest *m);
 /* Get, open and parse snapshot `name`'s manifest. */
 enum bk_code manifest_load(struct bk_repo *r, const char *key,
 			   struct manifest *m, struct bk_error *err);
 
-/* ---- recipes ---- */
+/* ---- recipes (the format: repo_pipe.h) ---- */
 
-#define RECIPE_REC 'R'
-#define RECIPE_CHUNK 'C'
-#define RECIPE_REC_HDR 9u   /* 'R' u32 inline length, u32 chunked length */
-#define RECIPE_CHUNK_LEN (1u + BK_ID_LEN + 4u)
-
-struct recipe_writer {
-	struct bk_repo *r;
-	bool dry; /* compute the digest, upload nothing */
-	struct bk_buf seg;
-	struct bk_buf packed;
-	struct bk_hash digest;
-	struct bk_id *ids;
-	size_t nids, capids;
-	uint64_t stored;
-};
-
-enum bk_code recipe_writer_init(struct recipe_writer *w, struct bk_repo *r,
-				struct bk_error *err);
-/* Append whole entries; segments are cut between append calls. */
-enum bk_code recipe_append(struct recipe_writer *w, const void *p, size_t len,
-			   struct bk_error *err);
-enum bk_code recipe_finish(struct recipe_writer *w, struct bk_id *digest,
-			   struct bk_error *err);
-void recipe_writer_release(struct recipe_writer *w);
-
-/* Walk a segment's plaintext: fn gets each chunk entry ('C' + id + u32
- * raw length); record entries are skipped.  BK_ERR_FORMAT ("<what>:
- * damaged recipe entry at byte N") for anything else. */
-typedef enum bk_code (*recipe_chunk_fn)(void *ctx, const uint8_t *entry,
+/* Walk a segment's plaintext: fn gets each chunk entry; record entries are
+ * skipped.  BK_ERR_FORMAT ("<what>: damaged recipe entry at byte N") for
+ * anything else. */
+typedef enum bk_code (*recipe_chunk_fn)(void *ctx,
+					const struct recipe_entry *e,
 					struct bk_error *err);
 enum bk_code recipe_scan(const uint8_t *p, size_t len, const char *what,
 			 recipe_chunk_fn fn, void *ctx, struct bk_error *err);
 
-/* Read one segment's plaintext (reset out first) and fold it into digest. */
+/* Read one segment's plaintext (reset out first) and fold it into digest
+ * (may be NULL). */
 enum bk_code recipe_load_segment(struct bk_repo *r, const struct bk_id *seg,
 				 struct bk_buf *out, struct bk_hash *digest,
 				 struct bk_error *err);
-
-/* Payload of this record kept in chunks (vs inline in the recipe)? */
-static inline bool record_chunked(const struct bk_drr *h, uint64_t plen)
-{
-	return plen > 0 && (h->type == BK_DRR_WRITE || h->type == BK_DRR_SPILL);
-}
+/* Store one segment's plaintext under a new random id: LZ4-compressed
+ * (packed: scratch), sealed.  *stored +=. */
+enum bk_code recipe_store_segment(struct bk_repo *r, const uint8_t *plain,
+				  size_t len, struct bk_buf *packed,
+				  struct bk_id *id, uint64_t *stored,
+				  struct bk_error *err);
 
 #endif

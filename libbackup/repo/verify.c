@@ -129,49 +129,39 @@ static void check_snapshot(struct vctx *c, struct bk_index *idx,
 	bk_hash_init(&digest);
 	for (size_t i = 0; i < m->nsegments; i++) {
 		struct bk_error err;
-		size_t pos = 0;
+		struct recipe_iter it;
+		struct recipe_entry e;
 
 		if (recipe_load_segment(c->r, &m->segments[i], seg, &digest,
 					&err)) {
 			problem(c, err.code, "%s: %s", m->name, err.msg);
 			return;
 		}
-		while (pos < seg->len) {
-			const uint8_t *e = seg->data + pos;
-			size_t left = seg->len - pos;
+		recipe_iter_init(&it, seg->data, seg->len);
+		while (recipe_next(&it, &e)) {
+			struct bk_loc loc;
 
-			if (e[0] == RECIPE_CHUNK && left >= RECIPE_CHUNK_LEN) {
-				struct bk_id id;
-				struct bk_loc loc;
+			if (e.kind != RECIPE_CHUNK)
+				continue;
+			if (!index_get(idx, &e.id, &loc)) {
+				char h[2 * BK_ID_LEN + 1];
 
-				memcpy(id.b, e + 1, BK_ID_LEN);
-				if (!index_get(idx, &id, &loc)) {
-					char h[2 * BK_ID_LEN + 1];
-
-					bk_id_hex(&id, h);
-					problem(c, BK_ERR_MISSING,
-						"%s: chunk %s is in no index",
-						m->name, h);
-				} else if (loc.rawlen !=
-					   get_le32(e + 1 + BK_ID_LEN)) {
-					problem(c, BK_ERR_FORMAT,
-						"%s: chunk length differs "
-						"from the index",
-						m->name);
-				}
-				chunks++;
-				pos += RECIPE_CHUNK_LEN;
-			} else if (e[0] == RECIPE_REC &&
-				   left >= RECIPE_REC_HDR + BK_DRR_HDR_LEN &&
-				   get_le32(e + 1) <= left - RECIPE_REC_HDR -
-							      BK_DRR_HDR_LEN) {
-				pos += RECIPE_REC_HDR + BK_DRR_HDR_LEN +
-				       get_le32(e + 1);
-			} else {
+				bk_id_hex(&e.id, h);
+				problem(c, BK_ERR_MISSING,
+					"%s: chunk %s is in no index",
+					m->name, h);
+			} else if (loc.rawlen != e.rawlen) {
 				problem(c, BK_ERR_FORMAT,
-					"%s: damaged recipe segment", m->name);
-				return;
+					"%s: chunk length differs "
+					"from the index",
+					m->name);
 			}
+			chunks++;
+		}
+		if (it.damaged) {
+			problem(c, BK_ERR_FORMAT,
+				"%s: damaged recipe segment", m->name);
+			return;
 		}
 	}
 	bk_hash_final(&digest, &got);
