@@ -26,7 +26,7 @@ root=${root%/}
 # the directory of libbackup/ that implements it; "" when none.
 public_layer() {
 	case $1 in
-	buf | clock | config | error | export) layer=util ;;
+	buf | clock | config | error | export | util) layer=util ;;
 	drr | gen | nvlist) layer=drr ;;
 	chunk) layer=chunk ;;
 	crypto) layer=crypto ;;
