@@ -38,8 +38,11 @@ export ZBAK_PASSPHRASE=$PASS AWS_SECRET_ACCESS_KEY=s3cr3t-k3y
 R=$TMP/repo
 CONF=$TMP/zbak.conf
 z() { "$ZBAK" -r "$R" "$@"; }
-# zb NIGHT ARGS: zbak backup at 02:00 UTC of day NIGHT of Dec 2026
-at() { echo $((1796090400 + ($1 - 1) * 86400)); }	# 2026-12-01T02:00:00Z
+# zb NIGHT ARGS: zbak backup at 02:00 UTC of day NIGHT, night 1 being
+# tomorrow: never before the real clock, by which zfs-fuse dates snapshots
+# (prune judges no snapshot made after its "now")
+T0=$((($(date +%s) / 86400 + 1) * 86400 + 7200))
+at() { echo $((T0 + ($1 - 1) * 86400)); }
 zb() { local n=$1; shift; ZBAK_NOW=$(at "$n") "$ZBAK" backup --config "$CONF" "$@"; }
 name() { date -u -d "@$(at "$1")" +zbak-%Y%m%dT%H%M%SZ; }
 holds() { ds_holds "$@"; }

@@ -26,7 +26,10 @@ zt_fuse && RECEIVER=zfs SEND_CONF=
 R=$TMP/repo
 CONF=$TMP/zbak.conf
 z() { "$ZBAK" --passphrase-file "$TMP/pass" -r "$R" "$@"; }
-at() { echo $((1796090400 + ($1 - 1) * 86400)); }	# 2026-12-01T02:00:00Z + days
+# night 1 is tomorrow at 02:00 UTC: never before the real clock, by which
+# zfs-fuse dates its snapshots (prune judges no snapshot made after "now")
+T0=$((($(date +%s) / 86400 + 1) * 86400 + 7200))
+at() { echo $((T0 + ($1 - 1) * 86400)); }
 name() { date -u -d "@$(at "$1")" +zbak-%Y%m%dT%H%M%SZ; }
 night() { # N: change the data, then back up and prune at that night's time
 	local n=$1
