@@ -31,10 +31,10 @@ public_layer() {
 	chunk) layer=chunk ;;
 	crypto) layer=crypto ;;
 	store) layer=store ;;
-	repo) layer=repo ;;
+	repo | chain) layer=repo ;;
 	lpool) layer=lpool ;;
 	zfs | receiver) layer=zfs ;;
-	job) layer=job ;;
+	job | plan) layer=job ;;
 	*) layer= ;;
 	esac
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "backup/buf.h"
+#include "backup/chain.h"
 #include "cli.h"
 
 static void when(uint64_t t, char *out, size_t n)
@@ -121,10 +122,10 @@ int cmd_ls(int argc, char **argv)
 		human_bytes(v[i].stream_bytes, s1, sizeof(s1));
 		human_bytes(v[i].new_bytes, s2, sizeof(s2));
 		printf("  %-24s %-24s %-17s %11s %11s\n", v[i].snap,
-		       v[i].fromguid ? (v[i].parent[0]
-						? strchr(v[i].parent, '@') + 1
-						: "(not stored)")
-				     : "-",
+		       bk_chain_needs_parent(&v[i])
+			       ? (v[i].parent[0] ? strchr(v[i].parent, '@') + 1
+						 : "(not stored)")
+			       : "-",
 		       t, s1, s2);
 	}
 	if (!json)

@@ -9,7 +9,7 @@
 
 #include "backup/clock.h"
 #include "backup/buf.h"
-#include "backup/util.h"
+#include "backup/plan.h"
 #include "cli.h"
 #include "nightly.h"
 
@@ -47,75 +47,49 @@ static void why_text(const struct bk_snapshot *sub, size_t n,
 			 sub[w->needed_by].dataset, sub[w->needed_by].snap);
 }
 
-static bool under(const char *ds, const char *top, bool recursive)
-{
-	return !strcmp(ds, top) || (recursive && bk_dataset_below(ds, top));
-}
-
-/* One job on an open repository: the names to forget go into *names. */
+/* One job's plan (bk_prune_plan), said: as text, and into pr->js. */
 static int plan_job(struct prune *pr, const struct bk_job *job,
 		    const struct bk_snapshot *v, size_t n, uint64_t now,
-		    char ***names, size_t *nnames)
+		    struct bk_prune_plan *pl)
 {
-	bool all_zero = !job->keep.last && !job->keep.hourly &&
-			!job->keep.daily && !job->keep.weekly &&
-			!job->keep.monthly && !job->keep.yearly;
 	struct bk_error err;
 
-	if (all_zero)
+	if (bk_prune_plan(job, v, n, now, pl, &err)) {
+		msg("%s", err.msg);
+		return EXIT_FAIL;
+	}
+	if (pl->keep_all)
 		nlog(LOG_INFO, pr->json || g.quiet ? NULL : stdout,
 		     "[job %s]: no keep_* set: keeping every snapshot",
 		     job->name);
-	/* the datasets stored under the job's, each on its own */
-	for (size_t i = 0; i < n;) {
-		size_t j = i, m;
-		bool mine = false;
-		struct bk_retention_why *why;
-		bool *keep;
+	for (size_t d = 0; d < pl->nds; d++) {
+		const struct bk_prune_dataset *ds = &pl->ds[d];
+		const struct bk_snapshot *sub = v + ds->first;
 
-		while (j < n && !strcmp(v[j].dataset, v[i].dataset))
-			j++;
-		m = j - i;
-		for (size_t d = 0; d < job->ndatasets && !mine; d++)
-			mine = under(v[i].dataset, job->datasets[d],
-				     job->recursive);
-		if (!mine) {
-			i = j;
-			continue;
-		}
-		why = calloc(m, sizeof(*why));
-		keep = calloc(m, sizeof(*keep));
-		if (!why || !keep) {
-			free(why);
-			free(keep);
-			msg("out of memory");
-			return EXIT_FAIL;
-		}
-		bk_retention_explain(v + i, m, &job->keep, now, keep, why);
 		if (bk_buf_printf(&pr->js, &err,
 				  "%s{\"job\":", pr->nds++ ? "," : "") ||
 		    bk_buf_json_str(&pr->js, job->name, &err) ||
 		    bk_buf_printf(&pr->js, &err, ",\"dataset\":") ||
-		    bk_buf_json_str(&pr->js, v[i].dataset, &err) ||
+		    bk_buf_json_str(&pr->js, sub->dataset, &err) ||
 		    bk_buf_printf(&pr->js, &err, ",\"snapshots\":["))
 			goto nomem;
-		for (size_t k = 0; k < m; k++) {
-			const struct bk_snapshot *s = &v[i + k];
+		for (size_t k = 0; k < ds->n; k++) {
+			const struct bk_snapshot *s = &sub[k];
 			char full[520], text[700];
 
 			snprintf(full, sizeof(full), "%s@%s", s->dataset,
 				 s->snap);
-			why_text(v + i, m, &why[k], text, sizeof(text));
+			why_text(sub, ds->n, &ds->why[k], text, sizeof(text));
 			if (bk_buf_printf(&pr->js, &err, "%s{\"name\":",
 					  k ? "," : "") ||
 			    bk_buf_json_str(&pr->js, full, &err) ||
 			    bk_buf_printf(&pr->js, &err, ",\"keep\":%s,\"why\":",
-					  keep[k] ? "true" : "false") ||
+					  ds->keep[k] ? "true" : "false") ||
 			    bk_buf_json_str(&pr->js, text, &err) ||
 			    bk_buf_printf(&pr->js, &err, "}"))
 				goto nomem;
 			if (!pr->json && !g.quiet) {
-				if (keep[k])
+				if (ds->keep[k])
 					printf("keep   %s (%s)\n", full, text);
 				else
 					printf("%s %s\n",
@@ -123,49 +97,23 @@ static int plan_job(struct prune *pr, const struct bk_job *job,
 							   : "forget",
 					       full);
 			}
-			if (!keep[k]) {
-				char **nn = realloc(*names, (*nnames + 1) *
-								    sizeof(*nn));
-
-				if (!nn || !(nn[*nnames] = strdup(full))) {
-					if (nn)
-						*names = nn;
-					goto nomem;
-				}
-				*names = nn;
-				(*nnames)++;
-			}
 		}
 		if (bk_buf_printf(&pr->js, &err, "]}"))
 			goto nomem;
-		{
-			size_t only_needed = 0;
-
-			for (size_t k = 0; k < m; k++)
-				only_needed += why[k].rules == BK_KEEP_NEEDED;
-			if (only_needed && !job->full_every &&
-			    !job->full_every_days)
-				nlog(LOG_INFO,
-				     pr->json || g.quiet ? NULL : stdout,
-				     "[job %s] %s: %zu snapshot%s kept only "
-				     "because later ones are incremental from "
-				     "them: full_every or full_every_days "
-				     "starts new chains that older ones can "
-				     "be pruned from",
-				     job->name, v[i].dataset, only_needed,
-				     only_needed == 1 ? "" : "s");
-		}
-		free(why);
-		free(keep);
-		i = j;
-		continue;
-nomem:
-		free(why);
-		free(keep);
-		msg("out of memory");
-		return EXIT_FAIL;
+		if (ds->only_needed && !job->full_every &&
+		    !job->full_every_days)
+			nlog(LOG_INFO, pr->json || g.quiet ? NULL : stdout,
+			     "[job %s] %s: %zu snapshot%s kept only because "
+			     "later ones are incremental from them: full_every "
+			     "or full_every_days starts new chains that older "
+			     "ones can be pruned from",
+			     job->name, sub->dataset, ds->only_needed,
+			     ds->only_needed == 1 ? "" : "s");
 	}
 	return EXIT_OK;
+nomem:
+	msg("out of memory");
+	return EXIT_FAIL;
 }
 
 static void gc_report(void *ctx, const char *line)
@@ -240,8 +188,7 @@ int cmd_prune(int argc, char **argv)
 			const struct bk_job *job = &set->jobs[k];
 			struct bk_forget_result fr;
 			struct bk_error e2;
-			char **names = NULL;
-			size_t nn = 0;
+			struct bk_prune_plan pl = { 0 };
 
 			if (!chosen[k] || done[k] ||
 			    (k != j &&
@@ -257,12 +204,11 @@ int cmd_prune(int argc, char **argv)
 				repo_failed = true;
 				continue;
 			}
-			if (plan_job(&pr, job, v, n, now, &names, &nn)) {
+			if (plan_job(&pr, job, v, n, now, &pl)) {
 				failed++;
-			} else if (nn) {
-				enum bk_code frc = bk_forget(
-					r, (const char *const *)names, nn,
-					pr.dry_run, &fr, &e2);
+			} else if (pl.nforget) {
+				enum bk_code frc = bk_prune_execute(
+					r, &pl, pr.dry_run, &fr, &e2);
 
 				if (frc) {
 					nlog(LOG_ERR, stderr,
@@ -285,9 +231,7 @@ int cmd_prune(int argc, char **argv)
 				nlog(LOG_INFO, pr.json || g.quiet ? NULL : stdout,
 				     "[job %s]: nothing to forget", job->name);
 			}
-			for (size_t i = 0; i < nn; i++)
-				free(names[i]);
-			free(names);
+			bk_prune_plan_release(&pl);
 		}
 		/* gc even when nothing was forgotten tonight: garbage of
 		 * earlier nights may have passed the margin since */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backup/clock.h"
+#include "backup/plan.h"
 #include "backup/receiver.h"
 #include "backup/util.h"
 #include "cli.h"
@@ -39,58 +40,6 @@ static void snap_name(const struct bk_snapshot *s, char *out, size_t n)
 	snprintf(out, n, "%s@%s", s->dataset, s->snap);
 }
 
-/* The stored snapshot called name (pool/fs@snap), or -1. */
-static long find_name(const struct bk_snapshot *all, size_t n,
-		      const char *name)
-{
-	size_t dl = strcspn(name, "@");
-
-	if (!name[dl])
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (strlen(all[i].dataset) == dl &&
-		    strncmp(all[i].dataset, name, dl) == 0 &&
-		    strcmp(all[i].snap, name + dl + 1) == 0)
-			return (long)i;
-	return -1;
-}
-
-/*
- * The stream s is incremental from: the stored snapshot whose toguid is
- * s->fromguid, one of s's own dataset first (the same snapshot can be
- * stored under two names, as a full and as an incremental, say), then a
- * single stream before a package.  -1 when there is none.
- */
-static long find_parent(const struct bk_snapshot *all, size_t n,
-			const struct bk_snapshot *s)
-{
-	long best = -1;
-	int best_score = -1;
-
-	for (size_t i = 0; i < n; i++) {
-		int score;
-
-		if (&all[i] == s || all[i].toguid != s->fromguid)
-			continue;
-		score = (strcmp(all[i].dataset, s->dataset) == 0) * 2 +
-			!all[i].compound;
-		if (score > best_score) {
-			best = (long)i;
-			best_score = score;
-		}
-	}
-	return best;
-}
-
-static long target_has(const struct bk_receiver_snap *ts, size_t nt,
-		       uint64_t guid)
-{
-	for (size_t i = 0; i < nt; i++)
-		if (ts[i].guid == guid)
-			return (long)i;
-	return -1;
-}
-
 /* The sink: the receiver, remembering whether it was the one that failed. */
 struct into {
 	struct bk_receiver *rv;
@@ -109,7 +58,8 @@ static enum bk_code into_sink(void *ctx, const void *buf, size_t len,
 }
 
 /* What was committed before a failure, and what that leaves. */
-static void report_committed(const struct bk_snapshot *all, const long *chain,
+static void report_committed(const struct bk_snapshot *all,
+			     const size_t *chain,
 			     size_t done, const char *to)
 {
 	char nm[BK_REPO_NAME_MAX];
@@ -136,11 +86,13 @@ static int restore_to(const char *name, const char *to,
 	struct bk_receiver *rv = NULL;
 	struct bk_snapshot *all = NULL;
 	struct bk_receiver_snap *ts = NULL;
+	struct bk_restore_plan pl = { 0 };
 	struct bk_error err, lerr;
 	enum bk_code rc, lrc;
-	size_t n = 0, nt = 0, len = 0, done = 0;
-	long *chain = NULL, cur, base = -1;
-	bool exists = false, first_package;
+	size_t n = 0, nt = 0, len = 0, done = 0, cur;
+	const size_t *chain;
+	long base;
+	bool exists = false;
 	uint64_t total = 0;
 	double t0 = bk_mono();
 	char nm[BK_REPO_NAME_MAX], s1[32];
@@ -152,8 +104,8 @@ static int restore_to(const char *name, const char *to,
 	/* every manifest; one that cannot be opened is left out, and its
 	 * error only matters if the chain needs it */
 	lrc = bk_list(r, &all, &n, &lerr);
-	cur = find_name(all, n, name);
-	if (cur < 0) {
+	cur = bk_plan_find(all, n, name);
+	if (cur == BK_CHAIN_NONE) {
 		if (lrc) {
 			msg("cannot list the repository: %s", lerr.msg);
 			ret = exit_for(lrc);
@@ -171,66 +123,41 @@ static int restore_to(const char *name, const char *to,
 		ret = rc == BK_ERR_USAGE ? EXIT_USAGE : EXIT_TARGET;
 		goto out;
 	}
-	if (target_has(ts, nt, all[cur].toguid) >= 0) {
+	rc = bk_restore_plan(all, n, cur, ts, nt, exists, ro->force, &pl,
+			     &err);
+	if (rc) {
+		msg("%s", err.msg);
+		ret = exit_for(rc);
+		goto out;
+	}
+	chain = pl.chain;
+	len = pl.len;
+	base = pl.base;
+	if (pl.len)
+		snap_name(&all[chain[0]], nm, sizeof(nm));
+	switch (pl.verdict) {
+	case BK_RESTORE_HAVE:
 		if (!g.quiet)
 			printf("%s already has %s (as %s): nothing to do\n", to,
-			       name, ts[target_has(ts, nt, all[cur].toguid)].name);
+			       name, ts[pl.have].name);
 		ret = EXIT_OK;
 		goto out;
-	}
-
-	/* the chain, newest first: back through fromguid to a full stream
-	 * or a package, or to a snapshot the target already has */
-	chain = calloc(n + 1, sizeof(*chain));
-	if (!chain) {
-		msg("out of memory");
-		ret = EXIT_FAIL;
+	case BK_RESTORE_BROKEN:
+		msg("the chain of %s is broken: %s is incremental from "
+		    "guid %016" PRIx64 ", which no snapshot in the "
+		    "repository has%s",
+		    name, nm, all[chain[0]].fromguid,
+		    exists ? " and the target does not have either" : "");
+		if (lrc)
+			msg("(a manifest could not be read: %s)", lerr.msg);
+		msg("'zbak verify' checks the repository's chains");
+		ret = EXIT_VERIFY;
 		goto out;
-	}
-	for (;;) {
-		const struct bk_snapshot *s = &all[cur];
-		long p;
-
-		chain[len++] = cur;
-		if (s->fromguid && (base = target_has(ts, nt, s->fromguid)) >= 0)
-			break;
-		if (!s->fromguid || s->compound)
-			break;
-		p = find_parent(all, n, s);
-		snap_name(s, nm, sizeof(nm));
-		if (p < 0) {
-			msg("the chain of %s is broken: %s is incremental from "
-			    "guid %016" PRIx64 ", which no snapshot in the "
-			    "repository has%s",
-			    name, nm, s->fromguid,
-			    exists ? " and the target does not have either"
-				   : "");
-			if (lrc)
-				msg("(a manifest could not be read: %s)",
-				    lerr.msg);
-			msg("'zbak verify' checks the repository's chains");
-			ret = EXIT_VERIFY;
-			goto out;
-		}
-		if (len > n) {
-			msg("the chain of %s loops (at %s)", name, nm);
-			ret = EXIT_VERIFY;
-			goto out;
-		}
-		cur = p;
-	}
-	/* oldest first */
-	for (size_t i = 0; i < len / 2; i++) {
-		long t = chain[i];
-
-		chain[i] = chain[len - 1 - i];
-		chain[len - 1 - i] = t;
-	}
-	first_package = all[chain[0]].compound;
-	snap_name(&all[chain[0]], nm, sizeof(nm));
-
-	/* what the receiver would refuse, said before anything moves */
-	if (base >= 0 && (size_t)base != nt - 1 && !ro->force) {
+	case BK_RESTORE_LOOP:
+		msg("the chain of %s loops (at %s)", name, nm);
+		ret = EXIT_VERIFY;
+		goto out;
+	case BK_RESTORE_DIVERGED:
 		msg("%s has snapshots after %s, where the chain continues: "
 		    "%s%s",
 		    to, ts[base].name, ts[nt - 1].name,
@@ -239,8 +166,7 @@ static int restore_to(const char *name, const char *to,
 		    ts[base].name);
 		ret = EXIT_TARGET;
 		goto out;
-	}
-	if (base < 0 && exists && !first_package && nt > 0) {
+	case BK_RESTORE_UNRELATED:
 		msg("%s has snapshots (%s%s) but none of the chain of %s, "
 		    "which starts with the full stream %s",
 		    to, ts[nt - 1].name, nt > 1 ? ", ..." : "", name, nm);
@@ -250,12 +176,13 @@ static int restore_to(const char *name, const char *to,
 		    to);
 		ret = EXIT_TARGET;
 		goto out;
-	}
-	if (base < 0 && exists && !first_package && !ro->force) {
+	case BK_RESTORE_NEEDS_FORCE:
 		msg("%s exists: the full stream %s replaces it only with -F",
 		    to, nm);
 		ret = EXIT_TARGET;
 		goto out;
+	case BK_RESTORE_GO:
+		break;
 	}
 	if (!g.quiet) {
 		if (base >= 0)
@@ -335,7 +262,7 @@ static int restore_to(const char *name, const char *to,
 out:
 	bk_receiver_close(rv);
 	bk_repo_close(r);
-	free(chain);
+	bk_restore_plan_release(&pl);
 	free(ts);
 	free(all);
 	return ret;

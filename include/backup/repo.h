@@ -137,6 +137,7 @@ struct bk_snapshot {
 	uint64_t chunks;
 	uint32_t substreams;
 	bool compound;
+	bool package_full;    /* a package of a full zfs send -R (chain.h) */
 	struct bk_id digest;
 };
 

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backup/chain.h"
 #include "backup/clock.h"
 #include "backup/job.h"
 #include "backup/zfs.h"
@@ -87,23 +88,34 @@ static const struct bk_snapshot *stored_guid(const struct bk_snapshot *v,
 
 /*
  * Should this night's stream be full although `base` is stored?  Walk the
- * chain of base back to its full stream: full_every_days since that full's
- * creation, or full_every incrementals since it.
+ * chain of base back to its start, a full stream or a package: full when
+ * the chain is broken, full_every_days since that start's creation, or
+ * full_every incrementals since it.
  */
 static bool want_full(const struct bk_job *job, const struct bk_snapshot *v,
 		      size_t n, const struct bk_snapshot *base, uint64_t now,
 		      char *why, size_t whyn)
 {
-	const struct bk_snapshot *s = base;
-	size_t incrementals = 0;
+	const struct bk_snapshot *s;
+	struct bk_chain ch;
+	struct bk_error e;
+	size_t incrementals;
+	bool whole;
 
 	if (!job->full_every_days && !job->full_every)
 		return false;
-	while (s && s->fromguid && incrementals <= n) {
-		s = stored_guid(v, n, base->dataset, s->fromguid);
-		incrementals++;
+	/* the chain as restore follows it (chain.c) */
+	if (bk_chain_walk(v, n, (size_t)(base - v), NULL, NULL, &ch, &e)) {
+		snprintf(why, whyn, "the chain of %s@%s cannot be followed "
+				    "(out of memory)",
+			 base->dataset, base->snap);
+		return true;
 	}
-	if (!s) {
+	whole = ch.status == BK_CHAIN_WHOLE;
+	s = &v[ch.idx[ch.len - 1]];
+	incrementals = ch.len - 1;
+	bk_chain_release(&ch);
+	if (!whole) {
 		snprintf(why, whyn, "the chain of %s@%s is not whole in the "
 				    "repository",
 			 base->dataset, base->snap);

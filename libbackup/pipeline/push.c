@@ -291,8 +291,11 @@ static enum bk_code on_record(struct push *ps, const struct bk_push_opts *o,
 		if (rc)
 			return rc;
 		if (BK_DRR_HDRTYPE(h->u.begin.versioninfo) ==
-		    BK_DRR_COMPOUNDSTREAM)
+		    BK_DRR_COMPOUNDSTREAM) {
 			ps->m.compound = true;
+			ps->m.package = repo_package_kind(
+				rec->payload, (size_t)rec->payload_len);
+		}
 	}
 	if (h->type == BK_DRR_END && rec->substream != 0)
 		ps->m.end_checksum = h->u.end.checksum;

@@ -16,34 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/chain.h"
 #include "repo/repo_impl.h"
-
-/* A snapshot other than i that stays and has toguid g. */
-static bool stays_with_guid(const struct bk_snapshot *s, size_t n,
-			    const bool *go, uint64_t g)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!go[i] && s[i].toguid == g)
-			return true;
-	return false;
-}
 
 /* How many stored sources lie below snapshot i (bounded by n). */
 static size_t depth(const struct bk_snapshot *s, size_t n, size_t i)
 {
 	size_t d = 0;
 
-	while (s[i].fromguid && d < n) {
-		size_t j;
-
-		for (j = 0; j < n; j++)
-			if (j != i && s[j].toguid == s[i].fromguid)
-				break;
-		if (j == n)
-			break;
-		i = j;
+	while (d < n && (i = bk_chain_parent(s, n, i, NULL)) != BK_CHAIN_NONE)
 		d++;
-	}
 	return d;
 }
 
@@ -169,23 +151,23 @@ enum bk_code bk_forget(struct bk_repo *r, const char *const *names, size_t n,
 				  names[k]);
 		goto out;
 	}
-	/* a snapshot that stays must keep its source */
+	/* a snapshot that stays must keep its source (chain.c): its parent,
+	 * or another copy of it that stays */
 	for (size_t i = 0; i < ns; i++) {
-		if (go[i] || !snaps[i].fromguid)
+		size_t p;
+
+		if (go[i])
 			continue;
-		if (stays_with_guid(snaps, ns, go, snaps[i].fromguid))
+		p = bk_chain_parent(snaps, ns, i, NULL);
+		if (p == BK_CHAIN_NONE || !go[p] ||
+		    bk_chain_parent(snaps, ns, i, go) != BK_CHAIN_NONE)
 			continue;
-		for (size_t j = 0; j < ns; j++)
-			if (go[j] && snaps[j].toguid == snaps[i].fromguid) {
-				rc = bk_error_set(
-					err, BK_ERR_EXISTS,
-					"cannot forget %s@%s: %s@%s, which "
-					"stays, is incremental from it "
-					"(forget the whole chain)",
-					snaps[j].dataset, snaps[j].snap,
-					snaps[i].dataset, snaps[i].snap);
-				goto out;
-			}
+		rc = bk_error_set(err, BK_ERR_EXISTS,
+				  "cannot forget %s@%s: %s@%s, which stays, is "
+				  "incremental from it (forget the whole chain)",
+				  snaps[p].dataset, snaps[p].snap,
+				  snaps[i].dataset, snaps[i].snap);
+		goto out;
 	}
 	/* dependents first: the deepest of each chain */
 	for (size_t i = 0; i < ns; i++)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/chain.h"
 #include "repo/repo_impl.h"
 
 static int by_dataset_time(const void *a, const void *b)
@@ -71,6 +72,7 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		s->chunks = m.chunks;
 		s->substreams = m.substreams;
 		s->compound = m.compound;
+		s->package_full = m.package == MANIFEST_PACKAGE_FULL;
 		s->digest = m.digest;
 		manifest_release(&m);
 		count++;
@@ -91,17 +93,13 @@ enum bk_code bk_list(struct bk_repo *r, struct bk_snapshot **out, size_t *n,
 		if (i + 1 == count)
 			count = j;
 	}
-	/* parents: the snapshot of the same dataset whose toguid is fromguid */
+	/* parents: the one rule of chain.c (a package has none) */
 	for (size_t i = 0; !rc && i < count; i++) {
-		if (!v[i].fromguid)
-			continue;
-		for (size_t j = 0; j < count; j++)
-			if (j != i && v[j].toguid == v[i].fromguid &&
-			    strcmp(v[j].dataset, v[i].dataset) == 0) {
-				snprintf(v[i].parent, sizeof(v[i].parent),
-					 "%s@%s", v[j].dataset, v[j].snap);
-				break;
-			}
+		size_t p = bk_chain_parent(v, count, i, NULL);
+
+		if (p != BK_CHAIN_NONE)
+			snprintf(v[i].parent, sizeof(v[i].parent), "%s@%s",
+				 v[p].dataset, v[p].snap);
 	}
 	keylist_free(&k);
 	free(t);

@@ -41,6 +41,13 @@ enum bk_code manifest_encode(const struct manifest *m, struct bk_buf *out,
 		rc = bk_buf_printf(out, err, " %" PRIu64, m->count[t]);
 	if (!rc)
 		rc = bk_buf_printf(out, err, "\n");
+	/* a line older readers skip; without it a package counts as
+	 * incremental (chain.c) */
+	if (!rc && m->compound && m->package != MANIFEST_PACKAGE_UNKNOWN)
+		rc = bk_buf_printf(out, err, "package %s\n",
+				   m->package == MANIFEST_PACKAGE_FULL
+					   ? "full"
+					   : "incremental");
 	for (size_t i = 0; !rc && i < m->nsegments; i++) {
 		bk_id_hex(&m->segments[i], dig);
 		rc = bk_buf_printf(out, err, "recipe %s\n", dig);
@@ -128,6 +135,12 @@ enum bk_code manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
 			m->substreams = (uint32_t)v;
 		} else if (!strcmp(line, "compound"))
 			m->compound = !strcmp(val, "1");
+		else if (!strcmp(line, "package"))
+			m->package = !strcmp(val, "full")
+					     ? MANIFEST_PACKAGE_FULL
+				     : !strcmp(val, "incremental")
+					     ? MANIFEST_PACKAGE_INCREMENTAL
+					     : MANIFEST_PACKAGE_UNKNOWN;
 		else if (!strcmp(line, "end_checksum"))
 			bad = sscanf(val, "%" SCNx64 "/%" SCNx64 "/%" SCNx64
 				     "/%" SCNx64,

@@ -34,6 +34,7 @@ struct manifest {
 	uint64_t count[BK_DRR_NUMTYPES];
 	uint32_t substreams;
 	bool compound;
+	uint8_t package; /* MANIFEST_PACKAGE_*: what a package needs */
 	struct bk_cksum end_checksum;
 	struct bk_id digest;
 	uint64_t chunks, new_bytes;
@@ -42,6 +43,15 @@ struct manifest {
 	size_t nsegments;
 	struct bk_id ident; /* manifest_load: the sealed object's hash */
 };
+
+/* A package's kind, from its header's nvlist (chain.c): full (no
+ * "fromsnap") needs nothing; incremental (zfs send -R -i/-I) needs its
+ * source; unknown (not a package, or an older zbak's manifest) counts as
+ * incremental when it has a fromguid. */
+#define MANIFEST_PACKAGE_UNKNOWN 0
+#define MANIFEST_PACKAGE_FULL 1
+#define MANIFEST_PACKAGE_INCREMENTAL 2
+uint8_t repo_package_kind(const void *header_payload, size_t len);
 
 void manifest_release(struct manifest *m); /* frees segments */
 

@@ -8,8 +8,8 @@
  * newest snapshot in each of the newest N buckets that have one", as
  * restic's --keep-daily and sanoid's daily do.  The rules are independent;
  * a snapshot kept by any of them stays.  Then the dependency closure: the
- * incremental source (fromguid) of a kept snapshot stays, recursively, so
- * that prune never leaves a chain without its base.
+ * parent (chain.c) of a kept snapshot stays, recursively, so that prune
+ * never leaves a chain without its base.
  *
  * Pure: no I/O, no clock (the caller gives `now`), no allocation beyond an
  * index array (without memory the function keeps everything).
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/chain.h"
 #include "backup/repo.h"
 
 /* Days since 1970-01-01 to a civil year and month (proleptic Gregorian),
@@ -158,21 +159,17 @@ void bk_retention_explain(const struct bk_snapshot *snaps, size_t n,
 			stack[top++] = ord[k].i;
 	while (top) {
 		size_t i = stack[--top];
-		uint64_t from = snaps[i].fromguid;
+		size_t j = bk_chain_parent(snaps, n, i, NULL);
 
-		if (!from)
+		if (j == BK_CHAIN_NONE)
 			continue;
-		for (size_t j = 0; j < n; j++) {
-			if (j == i || snaps[j].toguid != from)
-				continue;
-			if (!keep[j]) {
-				keep[j] = true;
-				stack[top++] = j; /* each j enters once */
-			}
-			if (why && !(why[j].rules & BK_KEEP_NEEDED)) {
-				why[j].rules |= BK_KEEP_NEEDED;
-				why[j].needed_by = i;
-			}
+		if (!keep[j]) {
+			keep[j] = true;
+			stack[top++] = j; /* each j enters once */
+		}
+		if (why && !(why[j].rules & BK_KEEP_NEEDED)) {
+			why[j].rules |= BK_KEEP_NEEDED;
+			why[j].needed_by = i;
 		}
 	}
 out:

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/chain.h"
 #include "repo/repo_impl.h"
 
 struct packsz {
@@ -231,6 +232,61 @@ out:
 	bk_buf_release(&chunk);
 }
 
+/* Chains (chain.c): every stream that needs a parent has one stored, and
+ * no parents loop. */
+static enum bk_code check_chains(struct vctx *c, const struct manifest *ms,
+				 const bool *ok, const struct keylist *keys,
+				 struct bk_error *err)
+{
+	struct bk_snapshot *v = calloc(keys->n ? keys->n : 1, sizeof(*v));
+	size_t *at = calloc(keys->n ? keys->n : 1, sizeof(*at));
+	size_t *parent = calloc(keys->n ? keys->n : 1, sizeof(*parent));
+	bool *cyclic = calloc(keys->n ? keys->n : 1, sizeof(*cyclic));
+	size_t n = 0;
+	enum bk_code rc = BK_OK;
+
+	if (!v || !at || !parent || !cyclic) {
+		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < keys->n; i++) {
+		if (!ok[i])
+			continue;
+		snprintf(v[n].dataset, sizeof(v[n].dataset), "%s",
+			 ms[i].dataset);
+		snprintf(v[n].snap, sizeof(v[n].snap), "%s", ms[i].snap);
+		snprintf(v[n].key, sizeof(v[n].key), "%s", keys->key[i]);
+		v[n].toguid = ms[i].toguid;
+		v[n].fromguid = ms[i].fromguid;
+		v[n].compound = ms[i].compound;
+		v[n].package_full = ms[i].package == MANIFEST_PACKAGE_FULL;
+		at[n++] = i;
+	}
+	rc = bk_chain_parents(v, n, parent, err);
+	if (!rc)
+		rc = bk_chain_cycles(parent, n, cyclic, err);
+	for (size_t k = 0; !rc && k < n; k++) {
+		const struct manifest *m = &ms[at[k]];
+
+		if (bk_chain_needs_parent(&v[k]) && parent[k] == BK_CHAIN_NONE)
+			problem(c, BK_ERR_MISSING,
+				"%s: chain broken: its source (guid %016" PRIx64
+				") is not in the repository",
+				m->name, m->fromguid);
+		else if (cyclic[k])
+			problem(c, BK_ERR_MISSING,
+				"%s: chain broken: its sources lead back to "
+				"it, never to a full stream",
+				m->name);
+	}
+out:
+	free(v);
+	free(at);
+	free(parent);
+	free(cyclic);
+	return rc;
+}
+
 enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 		       struct bk_verify_result *res, struct bk_error *err)
 {
@@ -332,20 +388,9 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 		free(t);
 	}
 	/* chains: every incremental's source is stored */
-	for (size_t i = 0; i < keys.n; i++) {
-		bool found = false;
-
-		if (!ok[i] || !ms[i].fromguid || ms[i].compound)
-			continue;
-		for (size_t j = 0; j < keys.n && !found; j++)
-			found = ok[j] && ms[j].toguid == ms[i].fromguid &&
-				strcmp(ms[j].dataset, ms[i].dataset) == 0;
-		if (!found)
-			problem(&c, BK_ERR_MISSING,
-				"%s: chain broken: its source (guid %016" PRIx64
-				") is not in the repository",
-				ms[i].name, ms[i].fromguid);
-	}
+	rc = check_chains(&c, ms, ok, &keys, err);
+	if (rc)
+		goto out;
 	for (size_t i = 0; i < c.npacks; i++) {
 		char key[80], line[200];
 
