@@ -451,32 +451,27 @@ static enum bk_code corrupt(struct bk_error *err, const char *what)
 			    what);
 }
 
-enum bk_code lp_state_decode(const uint8_t *p, size_t len, struct lp_state *s,
-			     struct bk_error *err)
+/* The fixed head: magic, flags, BEGIN fields and the package nvlist. */
+static enum bk_code decode_head(struct dec *d, struct lp_state *s,
+				struct bk_error *err)
 {
-	struct dec d = { p, len, false };
 	char magic[8];
-	uint64_t n;
-	enum bk_code rc;
+	uint8_t f[4];
 
-	lp_state_init(s);
-	get(&d, magic, 8);
-	if (d.bad || memcmp(magic, STATE_MAGIC, 8) != 0)
+	get(d, magic, 8);
+	if (d->bad || memcmp(magic, STATE_MAGIC, 8) != 0)
 		return corrupt(err, "not a state file");
-	{
-		uint8_t f[4];
-
-		get(&d, f, 4);
-		if (f[0] > 1 || f[1] > 1 || f[2] || f[3])
-			return corrupt(err, "flags");
-		s->order_set = f[0];
-		s->bigendian = f[1];
-	}
-	s->objset_type = get32(&d);
-	s->begin_flags = get32(&d);
-	s->features = get64(&d);
-	s->nvl_len = get32(&d);
-	if (d.bad || s->nvl_len > d.left || s->nvl_len > BK_DRR_MAX_BEGIN_PAYLOAD) {
+	get(d, f, 4);
+	if (f[0] > 1 || f[1] > 1 || f[2] || f[3])
+		return corrupt(err, "flags");
+	s->order_set = f[0];
+	s->bigendian = f[1];
+	s->objset_type = get32(d);
+	s->begin_flags = get32(d);
+	s->features = get64(d);
+	s->nvl_len = get32(d);
+	if (d->bad || s->nvl_len > d->left ||
+	    s->nvl_len > BK_DRR_MAX_BEGIN_PAYLOAD) {
 		s->nvl_len = 0;
 		return corrupt(err, "nvlist length");
 	}
@@ -486,172 +481,193 @@ enum bk_code lp_state_decode(const uint8_t *p, size_t len, struct lp_state *s,
 			s->nvl_len = 0;
 			return nomem(err);
 		}
-		get(&d, s->nvl, s->nvl_len);
+		get(d, s->nvl, s->nvl_len);
 	}
-	n = get64(&d);
-	if (d.bad || n > d.left / RANGE_MIN) {
-		rc = corrupt(err, "range count");
-		goto fail;
-	}
+	return BK_OK;
+}
+
+/* The object ranges (FREEOBJECTS and OBJECT_RANGE), in order. */
+static enum bk_code decode_ranges(struct dec *d, struct lp_state *s,
+				  struct bk_error *err)
+{
+	uint64_t n = get64(d);
+
+	if (d->bad || n > d->left / RANGE_MIN)
+		return corrupt(err, "range count");
 	if (n) {
 		s->ranges = calloc(n, sizeof(*s->ranges));
-		if (!s->ranges) {
-			rc = nomem(err);
-			goto fail;
-		}
+		if (!s->ranges)
+			return nomem(err);
 		s->rcap = n;
 	}
 	for (uint64_t i = 0; i < n; i++) {
 		struct lp_range *r = &s->ranges[i];
 
-		r->firstobj = get64(&d);
-		r->numslots = get64(&d);
-		r->birth = get64(&d);
-		r->flags = get8(&d);
-		get(&d, r->salt, 8);
-		get(&d, r->iv, 12);
-		get(&d, r->mac, 16);
+		r->firstobj = get64(d);
+		r->numslots = get64(d);
+		r->birth = get64(d);
+		r->flags = get8(d);
+		get(d, r->salt, 8);
+		get(d, r->iv, 12);
+		get(d, r->mac, 16);
 		s->nranges = i + 1;
-		if (i && r->firstobj <= s->ranges[i - 1].firstobj) {
-			rc = corrupt(err, "ranges out of order");
-			goto fail;
-		}
-	}
-	n = get64(&d);
-	if (d.bad || n > d.left / OBJECT_MIN) {
-		rc = corrupt(err, "object count");
-		goto fail;
-	}
-	if (n) {
-		s->objs = calloc(n, sizeof(*s->objs));
-		if (!s->objs) {
-			rc = nomem(err);
-			goto fail;
-		}
-		s->cap = n;
-	}
-	for (uint64_t i = 0; i < n; i++) {
-		struct lp_object *o = &s->objs[i];
-		uint64_t nb;
-
-		s->nobjs = i + 1;
-		o->object = get64(&d);
-		o->birth = get64(&d);
-		o->maxblkid = get64(&d);
-		o->type = get32(&d);
-		o->bonustype = get32(&d);
-		o->blksz = get32(&d);
-		o->bonuslen = get32(&d);
-		o->raw_bonuslen = get32(&d);
-		o->checksumtype = get8(&d);
-		o->compress = get8(&d);
-		o->dn_slots = get8(&d);
-		o->flags = get8(&d);
-		o->indblkshift = get8(&d);
-		o->nlevels = get8(&d);
-		o->nblkptr = get8(&d);
-		{
-			uint8_t hs = get8(&d);
-
-			if (hs > 1) {
-				rc = corrupt(err, "spill flag");
-				goto fail;
-			}
-			o->has_spill = hs;
-		}
-		o->bonus_paylen = get32(&d);
-		if (d.bad || o->object == 0 || o->object > BK_DRR_MAX_OBJECT ||
-		    (i && o->object <= s->objs[i - 1].object)) {
-			o->bonus_paylen = 0;
-			rc = corrupt(err, "object numbers");
-			goto fail;
-		}
-		if (o->bonus_paylen > LP_MAX_BONUS || o->bonus_paylen > d.left) {
-			o->bonus_paylen = 0;
-			rc = corrupt(err, "bonus length");
-			goto fail;
-		}
-		if (o->bonus_paylen) {
-			o->bonus = malloc(o->bonus_paylen);
-			if (!o->bonus) {
-				o->bonus_paylen = 0;
-				rc = nomem(err);
-				goto fail;
-			}
-			get(&d, o->bonus, o->bonus_paylen);
-		}
-		if (o->has_spill) {
-			struct lp_spill *sp = &o->spill;
-
-			sp->birth = get64(&d);
-			sp->length = get64(&d);
-			sp->compressed_size = get64(&d);
-			sp->type = get32(&d);
-			sp->flags = get8(&d);
-			sp->compression = get8(&d);
-			get(&d, sp->salt, 8);
-			get(&d, sp->iv, 12);
-			get(&d, sp->mac, 16);
-			get(&d, sp->hash, BK_ID_LEN);
-			sp->paylen = get32(&d);
-			if (sp->paylen > BK_DRR_MAX_PAYLOAD) {
-				rc = corrupt(err, "spill length");
-				goto fail;
-			}
-		}
-		nb = get64(&d);
-		if (d.bad || nb > d.left / BLOCK_MIN) {
-			rc = corrupt(err, "block count");
-			goto fail;
-		}
-		if (nb) {
-			o->blocks = calloc(nb, sizeof(*o->blocks));
-			if (!o->blocks) {
-				rc = nomem(err);
-				goto fail;
-			}
-			o->cap = nb;
-		}
-		for (uint64_t j = 0; j < nb; j++) {
-			struct lp_block *b = &o->blocks[j];
-
-			o->nblocks = j + 1;
-			b->offset = get64(&d);
-			b->birth = get64(&d);
-			b->lsize = get64(&d);
-			b->psize = get64(&d);
-			for (int k = 0; k < 4; k++)
-				b->key_cksum.word[k] = get64(&d);
-			b->key_prop = get64(&d);
-			b->type = get32(&d);
-			b->kind = get8(&d);
-			b->checksumtype = get8(&d);
-			b->flags = get8(&d);
-			b->compression = get8(&d);
-			b->etype = get8(&d);
-			get(&d, b->salt, 8);
-			get(&d, b->iv, 12);
-			get(&d, b->mac, 16);
-			get(&d, b->hash, BK_ID_LEN);
-			b->paylen = get32(&d);
-			if (d.bad || b->kind < LP_DATA || b->kind > LP_REDACT ||
-			    b->paylen > BK_DRR_MAX_PAYLOAD ||
-			    (j && b->offset <= o->blocks[j - 1].offset)) {
-				rc = corrupt(err, "block list");
-				goto fail;
-			}
-		}
-	}
-	if (d.bad) {
-		rc = corrupt(err, "truncated");
-		goto fail;
-	}
-	if (d.left) {
-		rc = corrupt(err, "trailing bytes");
-		goto fail;
+		if (i && r->firstobj <= s->ranges[i - 1].firstobj)
+			return corrupt(err, "ranges out of order");
 	}
 	return BK_OK;
-fail:
-	lp_state_free(s);
+}
+
+static enum bk_code decode_spill(struct dec *d, struct lp_spill *sp,
+				 struct bk_error *err)
+{
+	sp->birth = get64(d);
+	sp->length = get64(d);
+	sp->compressed_size = get64(d);
+	sp->type = get32(d);
+	sp->flags = get8(d);
+	sp->compression = get8(d);
+	get(d, sp->salt, 8);
+	get(d, sp->iv, 12);
+	get(d, sp->mac, 16);
+	get(d, sp->hash, BK_ID_LEN);
+	sp->paylen = get32(d);
+	if (sp->paylen > BK_DRR_MAX_PAYLOAD)
+		return corrupt(err, "spill length");
+	return BK_OK;
+}
+
+/* An object's blocks, in offset order. */
+static enum bk_code decode_blocks(struct dec *d, struct lp_object *o,
+				  struct bk_error *err)
+{
+	uint64_t nb = get64(d);
+
+	if (d->bad || nb > d->left / BLOCK_MIN)
+		return corrupt(err, "block count");
+	if (nb) {
+		o->blocks = calloc(nb, sizeof(*o->blocks));
+		if (!o->blocks)
+			return nomem(err);
+		o->cap = nb;
+	}
+	for (uint64_t j = 0; j < nb; j++) {
+		struct lp_block *b = &o->blocks[j];
+
+		o->nblocks = j + 1;
+		b->offset = get64(d);
+		b->birth = get64(d);
+		b->lsize = get64(d);
+		b->psize = get64(d);
+		for (int k = 0; k < 4; k++)
+			b->key_cksum.word[k] = get64(d);
+		b->key_prop = get64(d);
+		b->type = get32(d);
+		b->kind = get8(d);
+		b->checksumtype = get8(d);
+		b->flags = get8(d);
+		b->compression = get8(d);
+		b->etype = get8(d);
+		get(d, b->salt, 8);
+		get(d, b->iv, 12);
+		get(d, b->mac, 16);
+		get(d, b->hash, BK_ID_LEN);
+		b->paylen = get32(d);
+		if (d->bad || b->kind < LP_DATA || b->kind > LP_REDACT ||
+		    b->paylen > BK_DRR_MAX_PAYLOAD ||
+		    (j && b->offset <= o->blocks[j - 1].offset))
+			return corrupt(err, "block list");
+	}
+	return BK_OK;
+}
+
+/* Object i: its dnode fields, bonus, spill and blocks. */
+static enum bk_code decode_object(struct dec *d, struct lp_state *s,
+				  uint64_t i, struct bk_error *err)
+{
+	struct lp_object *o = &s->objs[i];
+	uint8_t hs;
+	enum bk_code rc;
+
+	s->nobjs = i + 1;
+	o->object = get64(d);
+	o->birth = get64(d);
+	o->maxblkid = get64(d);
+	o->type = get32(d);
+	o->bonustype = get32(d);
+	o->blksz = get32(d);
+	o->bonuslen = get32(d);
+	o->raw_bonuslen = get32(d);
+	o->checksumtype = get8(d);
+	o->compress = get8(d);
+	o->dn_slots = get8(d);
+	o->flags = get8(d);
+	o->indblkshift = get8(d);
+	o->nlevels = get8(d);
+	o->nblkptr = get8(d);
+	hs = get8(d);
+	if (hs > 1)
+		return corrupt(err, "spill flag");
+	o->has_spill = hs;
+	o->bonus_paylen = get32(d);
+	if (d->bad || o->object == 0 || o->object > BK_DRR_MAX_OBJECT ||
+	    (i && o->object <= s->objs[i - 1].object)) {
+		o->bonus_paylen = 0;
+		return corrupt(err, "object numbers");
+	}
+	if (o->bonus_paylen > LP_MAX_BONUS || o->bonus_paylen > d->left) {
+		o->bonus_paylen = 0;
+		return corrupt(err, "bonus length");
+	}
+	if (o->bonus_paylen) {
+		o->bonus = malloc(o->bonus_paylen);
+		if (!o->bonus) {
+			o->bonus_paylen = 0;
+			return nomem(err);
+		}
+		get(d, o->bonus, o->bonus_paylen);
+	}
+	if (o->has_spill && (rc = decode_spill(d, &o->spill, err)))
+		return rc;
+	return decode_blocks(d, o, err);
+}
+
+static enum bk_code decode_objects(struct dec *d, struct lp_state *s,
+				   struct bk_error *err)
+{
+	uint64_t n = get64(d);
+	enum bk_code rc;
+
+	if (d->bad || n > d->left / OBJECT_MIN)
+		return corrupt(err, "object count");
+	if (n) {
+		s->objs = calloc(n, sizeof(*s->objs));
+		if (!s->objs)
+			return nomem(err);
+		s->cap = n;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if ((rc = decode_object(d, s, i, err)))
+			return rc;
+	return BK_OK;
+}
+
+enum bk_code lp_state_decode(const uint8_t *p, size_t len, struct lp_state *s,
+			     struct bk_error *err)
+{
+	struct dec d = { p, len, false };
+	enum bk_code rc;
+
+	lp_state_init(s);
+	rc = decode_head(&d, s, err);
+	if (!rc)
+		rc = decode_ranges(&d, s, err);
+	if (!rc)
+		rc = decode_objects(&d, s, err);
+	if (!rc && d.bad)
+		rc = corrupt(err, "truncated");
+	if (!rc && d.left)
+		rc = corrupt(err, "trailing bytes");
+	if (rc)
+		lp_state_free(s);
 	return rc;
 }
