@@ -452,6 +452,182 @@ static enum bk_code flag_entry(void *ctx, const struct bk_id *id,
 	return BK_OK;
 }
 
+/* 2. what each pack holds: live bytes, in an index or not, to repack */
+static void weigh_packs(struct gc *g, struct bk_index *idx, unsigned pct)
+{
+	struct bk_gc_result *res = g->res;
+
+	res->packs = g->npacks;
+	for (size_t i = 0; i < g->npacks; i++) {
+		struct gpack *p = &g->packs[i];
+
+		res->bytes_before += p->size;
+		p->unindexed = !index_pack_listed(idx, &p->id);
+		res->packs_unindexed += p->unindexed;
+		if (p->live_chunks &&
+		    (p->size - p->live_bytes) * 100 > (uint64_t)pct * p->size)
+			p->repack = true;
+		if (p->chunks > p->live_chunks)
+			res->chunks_deleted += p->chunks - p->live_chunks;
+	}
+}
+
+/* 3. the live chunks of mostly dead packs into new packs */
+static enum bk_code repack_packs(struct gc *g, struct bk_index *idx,
+				 struct bk_error *err)
+{
+	struct packer *pk = NULL;
+	enum bk_code rc = BK_OK;
+
+	for (size_t i = 0; !rc && i < g->npacks; i++) {
+		char hex[2 * BK_ID_LEN + 1];
+
+		if (!g->packs[i].repack)
+			continue;
+		bk_id_hex(&g->packs[i].id, hex);
+		say(g, "repack data/%.2s/%s: %" PRIu64 " of %" PRIu64
+		       " bytes live",
+		    hex, hex, g->packs[i].live_bytes, g->packs[i].size);
+		g->res->packs_repacked++;
+		if (g->o->dry_run)
+			continue;
+		if (!pk)
+			rc = packer_new(g->r, &pk, err);
+		if (!rc)
+			rc = repack(g, idx, pk, &g->packs[i], err);
+	}
+	if (!rc && pk) {
+		rc = packer_finish(pk, err);
+		if (!rc)
+			rc = bk_store_sync(g->r->store, err);
+		if (!rc)
+			g->res->bytes_after += packer_uploaded(pk);
+	}
+	if (pk)
+		packer_free(pk);
+	return rc;
+}
+
+/* 4. one index for the live chunks, then the old ones go */
+static enum bk_code rewrite_index(struct gc *g, struct bk_index *idx,
+				  const struct keylist *old_idx,
+				  struct bk_error *err)
+{
+	struct mark_ctx mc = { g, NULL, 0, 0 };
+	enum bk_code rc;
+
+	if (g->o->dry_run) {
+		g->res->indexes_after = old_idx->n;
+		return BK_OK;
+	}
+	rc = index_foreach(idx, flag_entry, &mc, err);
+	for (size_t i = 0; !rc && i < mc.n; i++)
+		index_set(idx, &mc.v[i].id, &mc.v[i].loc,
+			  mc.v[i].live ? IDX_NEW : 0);
+	free(mc.v);
+	if (!rc)
+		rc = index_write(g->r, idx, NULL, err);
+	for (size_t i = 0; !rc && i < old_idx->n; i++)
+		rc = bk_store_delete(g->r->store, old_idx->key[i], err);
+	if (!rc)
+		g->res->indexes_after = g->live.n ? 1 : 0;
+	return rc;
+}
+
+/* 5. dead packs (repacked ones included), unreferenced segments */
+static enum bk_code collect_packs(struct gc *g, struct bk_error *err)
+{
+	struct bk_gc_result *res = g->res;
+
+	for (size_t i = 0; i < g->npacks; i++) {
+		struct gpack *p = &g->packs[i];
+		char key[80];
+		bool deleted;
+		enum bk_code rc;
+
+		if (p->live_chunks && !p->repack) {
+			res->bytes_after += p->size;
+			continue;
+		}
+		repo_pack_key(&p->id, key);
+		if ((rc = collect(g, key, &deleted, err)))
+			return rc;
+		if (deleted) {
+			res->packs_deleted++;
+			res->unindexed_deleted += p->unindexed;
+			say(g, "%s %s (%" PRIu64 " bytes%s%s)",
+			    g->o->dry_run ? "would delete" : "deleted", key,
+			    p->size, p->repack ? ", repacked" : "",
+			    p->unindexed ? ", in no index" : "");
+		} else {
+			res->packs_kept_recent++;
+			res->bytes_after += p->size;
+			say(g, "keep %s for now: garbage for less than the "
+			       "margin (%" PRIu64 " s)",
+			    key, g->margin);
+		}
+	}
+	return BK_OK;
+}
+
+static enum bk_code collect_recipes(struct gc *g, struct bk_error *err)
+{
+	struct keylist recipes = { 0 };
+	enum bk_code rc;
+
+	rc = keylist_collect(g->r->store, "recipes/", &recipes, err);
+	for (size_t i = 0; !rc && i < recipes.n; i++) {
+		struct bk_id id;
+		bool deleted;
+
+		if (bk_id_parse(recipes.key[i] + 8, &id, NULL) != BK_OK ||
+		    bk_idset_has(&g->segments, &id))
+			continue;
+		rc = collect(g, recipes.key[i], &deleted, err);
+		if (!rc && deleted)
+			g->res->recipes_deleted++;
+	}
+	keylist_free(&recipes);
+	return rc;
+}
+
+/* The cache keeps copies of index objects: only the new one remains. */
+static void prune_cache(struct bk_repo *r, struct bk_error *err)
+{
+	struct keylist now_idx = { 0 };
+
+	if (keylist_collect(r->store, "index/", &now_idx, err) == BK_OK)
+		repo_cache_prune(r, now_idx.key, now_idx.n);
+	keylist_free(&now_idx);
+}
+
+/* 1. what is live, what is stored, and a fresh index of it */
+static enum bk_code survey(struct gc *g, struct keylist *old_idx,
+			   struct bk_index **idx, struct bk_error *err)
+{
+	enum bk_code rc;
+
+	rc = load_pending(g, err);
+	if (!rc)
+		rc = mark_live(g, err);
+	if (!rc)
+		rc = keylist_collect(g->r->store, "index/", old_idx, err);
+	if (!rc)
+		rc = bk_store_list(g->r->store, "data/", note_pack, g, err);
+	if (rc)
+		return rc;
+	if (g->npacks > 1)
+		qsort(g->packs, g->npacks, sizeof(*g->packs), cmp_gpack);
+	/* a fresh index (the repository's own, so that the packer adds the
+	 * repacked locations to it), with the unindexed packs' headers */
+	rc = repo_index(g->r, idx, err);
+	if (!rc)
+		rc = check_live(g, *idx, err);
+	if (!rc)
+		rc = index_foreach(*idx, count_entry, g, err);
+	return rc;
+}
+
 enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 		   struct bk_gc_result *res, struct bk_error *err)
 {
@@ -459,8 +635,7 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 	struct gc g;
 	struct repo_lock *lock = NULL;
 	struct bk_index *idx = NULL;
-	struct packer *pk = NULL;
-	struct keylist old_idx = { 0 }, recipes = { 0 };
+	struct keylist old_idx = { 0 };
 	unsigned pct;
 	enum bk_code rc;
 	uint64_t removed;
@@ -477,146 +652,28 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 
 	rc = repo_lock_take(r, !g.o->dry_run, &lock, err);
 	if (!rc)
-		rc = load_pending(&g, err);
+		rc = survey(&g, &old_idx, &idx, err);
+	if (!rc) {
+		res->indexes_before = old_idx.n;
+		res->chunks_live = g.live.n;
+		weigh_packs(&g, idx, pct);
+		rc = repack_packs(&g, idx, err);
+	}
 	if (!rc)
-		rc = mark_live(&g, err);
+		rc = rewrite_index(&g, idx, &old_idx, err);
 	if (!rc)
-		rc = keylist_collect(r->store, "index/", &old_idx, err);
+		rc = collect_packs(&g, err);
 	if (!rc)
-		rc = bk_store_list(r->store, "data/", note_pack, &g, err);
-	if (rc)
-		goto out;
-	if (g.npacks > 1)
-		qsort(g.packs, g.npacks, sizeof(*g.packs), cmp_gpack);
-	/* a fresh index (the repository's own, so that the packer adds the
-	 * repacked locations to it), with the unindexed packs' headers */
-	rc = repo_index(r, &idx, err);
+		rc = collect_recipes(&g, err);
+	if (!rc && !g.o->dry_run) {
+		rc = bk_store_cleanup(r->store, g.margin, &removed, err);
+		if (!rc)
+			res->temporary_deleted = removed;
+	}
 	if (!rc)
-		rc = check_live(&g, idx, err);
-	if (!rc)
-		rc = index_foreach(idx, count_entry, &g, err);
-	if (rc)
-		goto out;
-	res->indexes_before = old_idx.n;
-	res->chunks_live = g.live.n;
-	res->packs = g.npacks;
-	for (size_t i = 0; i < g.npacks; i++) {
-		struct gpack *p = &g.packs[i];
-
-		res->bytes_before += p->size;
-		p->unindexed = !index_pack_listed(idx, &p->id);
-		res->packs_unindexed += p->unindexed;
-		if (p->live_chunks &&
-		    (p->size - p->live_bytes) * 100 > (uint64_t)pct * p->size)
-			p->repack = true;
-		if (p->chunks > p->live_chunks)
-			res->chunks_deleted += p->chunks - p->live_chunks;
-	}
-
-	/* 3. repack */
-	for (size_t i = 0; i < g.npacks; i++) {
-		char hex[2 * BK_ID_LEN + 1];
-
-		if (!g.packs[i].repack)
-			continue;
-		bk_id_hex(&g.packs[i].id, hex);
-		say(&g, "repack data/%.2s/%s: %" PRIu64 " of %" PRIu64
-			" bytes live",
-		    hex, hex, g.packs[i].live_bytes, g.packs[i].size);
-		res->packs_repacked++;
-		if (g.o->dry_run)
-			continue;
-		if (!pk && (rc = packer_new(r, &pk, err)))
-			goto out;
-		if ((rc = repack(&g, idx, pk, &g.packs[i], err)))
-			goto out;
-	}
-	if (pk) {
-		if ((rc = packer_finish(pk, err)) ||
-		    (rc = bk_store_sync(r->store, err)))
-			goto out;
-		res->bytes_after += packer_uploaded(pk);
-	}
-
-	/* 4. one index for the live chunks, then the old ones go */
-	if (!g.o->dry_run) {
-		struct mark_ctx mc = { &g, NULL, 0, 0 };
-
-		rc = index_foreach(idx, flag_entry, &mc, err);
-		for (size_t i = 0; !rc && i < mc.n; i++)
-			index_set(idx, &mc.v[i].id, &mc.v[i].loc,
-				  mc.v[i].live ? IDX_NEW : 0);
-		free(mc.v);
-		if (rc || (rc = index_write(r, idx, NULL, err)))
-			goto out;
-		for (size_t i = 0; i < old_idx.n; i++)
-			if ((rc = bk_store_delete(r->store, old_idx.key[i], err)))
-				goto out;
-		res->indexes_after = g.live.n ? 1 : 0;
-	} else {
-		res->indexes_after = old_idx.n;
-	}
-
-	/* 5. dead packs (repacked ones included), unreferenced segments */
-	for (size_t i = 0; i < g.npacks; i++) {
-		struct gpack *p = &g.packs[i];
-		char key[80];
-		bool deleted;
-
-		if (p->live_chunks && !p->repack) {
-			res->bytes_after += p->size;
-			continue;
-		}
-		repo_pack_key(&p->id, key);
-		if ((rc = collect(&g, key, &deleted, err)))
-			goto out;
-		if (deleted) {
-			res->packs_deleted++;
-			res->unindexed_deleted += p->unindexed;
-			say(&g, "%s %s (%" PRIu64 " bytes%s%s)",
-			    g.o->dry_run ? "would delete" : "deleted", key,
-			    p->size, p->repack ? ", repacked" : "",
-			    p->unindexed ? ", in no index" : "");
-		} else {
-			res->packs_kept_recent++;
-			res->bytes_after += p->size;
-			say(&g, "keep %s for now: garbage for less than the "
-				"margin (%" PRIu64 " s)",
-			    key, g.margin);
-		}
-	}
-	rc = keylist_collect(r->store, "recipes/", &recipes, err);
-	for (size_t i = 0; !rc && i < recipes.n; i++) {
-		struct bk_id id;
-		bool deleted;
-
-		if (bk_id_parse(recipes.key[i] + 8, &id, NULL) != BK_OK ||
-		    bk_idset_has(&g.segments, &id))
-			continue;
-		rc = collect(&g, recipes.key[i], &deleted, err);
-		if (!rc && deleted)
-			res->recipes_deleted++;
-	}
-	if (rc)
-		goto out;
-	if (!g.o->dry_run) {
-		if ((rc = bk_store_cleanup(r->store, g.margin, &removed, err)))
-			goto out;
-		res->temporary_deleted = removed;
-	}
-	rc = save_pending(&g, err);
-	if (!rc && !g.o->dry_run && r->cache) {
-		/* the cache keeps copies of index objects: only the new one
-		 * remains */
-		struct keylist now_idx = { 0 };
-
-		if (keylist_collect(r->store, "index/", &now_idx, err) == BK_OK)
-			repo_cache_prune(r, now_idx.key, now_idx.n);
-		keylist_free(&now_idx);
-	}
-out:
-	if (pk)
-		packer_free(pk);
+		rc = save_pending(&g, err);
+	if (!rc && !g.o->dry_run && r->cache)
+		prune_cache(r, err);
 	/* the in-memory index still names what is gone: the next user of
 	 * this repository handle loads it again */
 	pthread_mutex_lock(&r->index_mu);
@@ -626,7 +683,6 @@ out:
 	}
 	pthread_mutex_unlock(&r->index_mu);
 	keylist_free(&old_idx);
-	keylist_free(&recipes);
 	bk_idset_free(&g.live);
 	bk_idset_free(&g.segments);
 	free(g.packs);
