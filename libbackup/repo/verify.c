@@ -287,6 +287,134 @@ out:
 	return rc;
 }
 
+/* The indexes alone (chunks only in unindexed packs do not count), as
+ * the repository holds them, not the local cache's copies; then the packs,
+ * and every index entry against them. */
+static enum bk_code check_store(struct vctx *c, struct bk_index **idx,
+				struct bk_error *err)
+{
+	enum bk_code rc;
+
+	rc = index_new(idx, err);
+	if (!rc)
+		rc = index_load(c->r, *idx, false, false, index_problem, c,
+				err);
+	if (rc)
+		return rc;
+	c->res->indexes = index_objects(*idx);
+	rc = bk_store_list(c->r->store, "data/", note_pack, c, err);
+	if (rc)
+		return rc;
+	if (c->npacks)
+		qsort(c->packs, c->npacks, sizeof(*c->packs), cmp_pack);
+	c->res->packs = c->npacks;
+	return index_foreach(*idx, check_entry, c, err);
+}
+
+/* Each manifest: opened, under its own name, and all it needs present. */
+static void check_snapshots(struct vctx *c, struct bk_index *idx,
+			    const struct keylist *keys, struct manifest *ms,
+			    bool *ok, struct bk_buf *seg)
+{
+	for (size_t i = 0; i < keys->n; i++) {
+		struct bk_error e;
+		char name[BK_REPO_KEY_MAX];
+
+		c->res->snapshots++;
+		if (manifest_load(c->r, keys->key[i], &ms[i], &e)) {
+			problem(c, e.code, "%s", e.msg);
+			continue;
+		}
+		/* the manifest must name the key it is stored under */
+		if (repo_name_from_key(keys->key[i], name, sizeof(name), &e) ||
+		    strcmp(name, ms[i].name) != 0) {
+			problem(c, BK_ERR_AUTH, "%s holds the manifest of %s",
+				keys->key[i], ms[i].name);
+			continue;
+		}
+		ok[i] = true;
+		check_snapshot(c, idx, keys->key[i], &ms[i], seg);
+	}
+}
+
+/* Nothing deleted, replaced or put back behind zbak's back (trust.c);
+ * takes st over. */
+static enum bk_code check_trust(struct vctx *c, struct trust_state *st,
+				const struct keylist *keys,
+				const struct manifest *ms, const bool *ok,
+				struct bk_error *err)
+{
+	struct trust_snap *t = calloc(keys->n ? keys->n : 1, sizeof(*t));
+	struct bk_error e;
+
+	if (!t) {
+		repo_trust_abandon(st);
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < keys->n; i++) {
+		t[i].key = keys->key[i];
+		t[i].opened = ok[i];
+		t[i].ident = ms[i].ident;
+	}
+	if (repo_trust_listing(c->r, st, t, keys->n, &e))
+		problem(c, e.code, "%s", e.msg);
+	for (size_t i = 0; i < keys->n; i++)
+		if (t[i].forgotten)
+			problem(c, BK_ERR_AUTH,
+				"%s was forgotten, but its manifest is "
+				"there: a forget that did not finish, "
+				"or an old manifest put back ('zbak "
+				"forget %s' removes it)",
+				keys->key[i], ms[i].name);
+	free(t);
+	return BK_OK;
+}
+
+/* Packs in no index: garbage for gc, or a push in progress. */
+static void report_unindexed(struct vctx *c)
+{
+	for (size_t i = 0; i < c->npacks; i++) {
+		char key[80], line[200];
+
+		if (c->packs[i].indexed)
+			continue;
+		c->res->unindexed_packs++;
+		repo_pack_key(&c->packs[i].id, key);
+		snprintf(line, sizeof(line),
+			 "%s (%" PRIu64 " bytes) is in no index: left by a "
+			 "push that did not finish (or one in progress), "
+			 "garbage for gc",
+			 key, c->packs[i].size);
+		if (c->o && c->o->warn)
+			c->o->warn(c->o->report_ctx, line);
+	}
+}
+
+/* --read-data: a random sample of the packs that matter, from a random
+ * start, in id order. */
+static void read_sample(struct vctx *c, struct bk_index *idx)
+{
+	uint64_t indexed = c->npacks - c->res->unindexed_packs;
+	uint64_t want = (indexed * (uint64_t)c->o->read_data_percent + 99) /
+			100;
+	size_t start = 0;
+
+	if (c->npacks) {
+		uint32_t rnd;
+
+		bk_random(&rnd, sizeof(rnd));
+		start = rnd % c->npacks;
+	}
+	for (size_t i = 0; i < c->npacks && want; i++) {
+		struct packsz *p = &c->packs[(start + i) % c->npacks];
+
+		if (!p->indexed)
+			continue;
+		read_pack(c, idx, p);
+		want--;
+	}
+}
+
 enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 		       struct bk_verify_result *res, struct bk_error *err)
 {
@@ -314,121 +442,27 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	 * listed manifest needs is found even while pushes run beside us. */
 	st = repo_trust_begin(r); /* before the listing (repo_impl.h) */
 	rc = keylist_collect(r->store, "snapshots/", &keys, err);
-	if (rc)
-		goto out;
-	/* the indexes alone (chunks only in unindexed packs do not count),
-	 * as the repository holds them, not the local cache's copies */
-	rc = index_new(&idx, err);
 	if (!rc)
-		rc = index_load(r, idx, false, false, index_problem, &c,
-				err);
+		rc = check_store(&c, &idx, err);
 	if (rc)
 		goto out;
-	res->indexes = index_objects(idx);
-	rc = bk_store_list(r->store, "data/", note_pack, &c, err);
-	if (rc)
-		goto out;
-	if (c.npacks)
-		qsort(c.packs, c.npacks, sizeof(*c.packs), cmp_pack);
-	res->packs = c.npacks;
-	rc = index_foreach(idx, check_entry, &c, err);
-	if (rc)
-		goto out;
-
 	ms = calloc(keys.n ? keys.n : 1, sizeof(*ms));
 	ok = calloc(keys.n ? keys.n : 1, sizeof(*ok));
 	if (!ms || !ok) {
 		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < keys.n; i++) {
-		struct bk_error e;
-		char name[BK_REPO_KEY_MAX];
-
-		res->snapshots++;
-		if (manifest_load(r, keys.key[i], &ms[i], &e)) {
-			problem(&c, e.code, "%s", e.msg);
-			continue;
-		}
-		/* the manifest must name the key it is stored under */
-		if (repo_name_from_key(keys.key[i], name, sizeof(name), &e) ||
-		    strcmp(name, ms[i].name) != 0) {
-			problem(&c, BK_ERR_AUTH, "%s holds the manifest of %s",
-				keys.key[i], ms[i].name);
-			continue;
-		}
-		ok[i] = true;
-		check_snapshot(&c, idx, keys.key[i], &ms[i], &seg);
-	}
-	/* nothing deleted, replaced or put back behind zbak's back */
-	{
-		struct trust_snap *t = calloc(keys.n ? keys.n : 1, sizeof(*t));
-		struct bk_error e;
-
-		if (!t) {
-			rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < keys.n; i++) {
-			t[i].key = keys.key[i];
-			t[i].opened = ok[i];
-			t[i].ident = ms[i].ident;
-		}
-		if (repo_trust_listing(r, st, t, keys.n, &e))
-			problem(&c, e.code, "%s", e.msg);
-		st = NULL;
-		for (size_t i = 0; i < keys.n; i++)
-			if (t[i].forgotten)
-				problem(&c, BK_ERR_AUTH,
-					"%s was forgotten, but its manifest is "
-					"there: a forget that did not finish, "
-					"or an old manifest put back ('zbak "
-					"forget %s' removes it)",
-					keys.key[i], ms[i].name);
-		free(t);
-	}
+	check_snapshots(&c, idx, &keys, ms, ok, &seg);
+	rc = check_trust(&c, st, &keys, ms, ok, err);
+	st = NULL;
 	/* chains: every incremental's source is stored */
-	rc = check_chains(&c, ms, ok, &keys, err);
+	if (!rc)
+		rc = check_chains(&c, ms, ok, &keys, err);
 	if (rc)
 		goto out;
-	for (size_t i = 0; i < c.npacks; i++) {
-		char key[80], line[200];
-
-		if (c.packs[i].indexed)
-			continue;
-		res->unindexed_packs++;
-		repo_pack_key(&c.packs[i].id, key);
-		snprintf(line, sizeof(line),
-			 "%s (%" PRIu64 " bytes) is in no index: left by a "
-			 "push that did not finish (or one in progress), "
-			 "garbage for gc",
-			 key, c.packs[i].size);
-		if (o && o->warn)
-			o->warn(o->report_ctx, line);
-	}
-	if (o && o->read_data_percent) {
-		uint64_t indexed = c.npacks - res->unindexed_packs;
-		uint64_t want = (indexed * (uint64_t)o->read_data_percent +
-				 99) / 100;
-		/* a random sample of the packs that matter: from a random
-		 * start, in id order */
-		size_t start = 0;
-
-		if (c.npacks) {
-			uint32_t rnd;
-
-			bk_random(&rnd, sizeof(rnd));
-			start = rnd % c.npacks;
-		}
-		for (size_t i = 0; i < c.npacks && want; i++) {
-			struct packsz *p = &c.packs[(start + i) % c.npacks];
-
-			if (!p->indexed)
-				continue;
-			read_pack(&c, idx, p);
-			want--;
-		}
-	}
+	report_unindexed(&c);
+	if (o && o->read_data_percent)
+		read_sample(&c, idx);
 	rc = BK_OK;
 out:
 	for (size_t i = 0; ms && i < keys.n; i++)
