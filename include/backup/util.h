@@ -23,6 +23,8 @@ BK_EXPORT void bk_hex(const uint8_t *p, size_t n, char *out);
  * character (out then partly written).  What follows the digits is the
  * caller's to check. */
 BK_EXPORT bool bk_unhex(const char *s, size_t n, uint8_t *out);
+/* One hex digit of either case: its value, or -1. */
+BK_EXPORT int bk_hexval(char c);
 
 /* ---- dataset names ------------------------------------------------------ */
 

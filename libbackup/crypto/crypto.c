@@ -40,6 +40,7 @@
 #include <sodium.h>
 
 #include "backup/crypto.h"
+#include "backup/util.h"
 #include "util/hooks.h"
 #include "util/le.h"
 
@@ -575,17 +576,6 @@ void bk_id_hex(const struct bk_id *id, char out[2 * BK_ID_LEN + 1])
 	sodium_bin2hex(out, 2 * BK_ID_LEN + 1, id->b, sizeof(id->b));
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 enum bk_code bk_id_parse(const char *hex, struct bk_id *id,
 			 struct bk_error *err)
 {
@@ -599,8 +589,8 @@ enum bk_code bk_id_parse(const char *hex, struct bk_id *id,
 
 		if (hex[i] == '\0')
 			break;
-		hi = hexval(hex[i]);
-		lo = hex[i + 1] == '\0' ? -1 : hexval(hex[i + 1]);
+		hi = bk_hexval(hex[i]);
+		lo = hex[i + 1] == '\0' ? -1 : bk_hexval(hex[i + 1]);
 		if (hi < 0 || lo < 0)
 			break;
 		tmp.b[i / 2] = (uint8_t)(hi << 4 | lo);

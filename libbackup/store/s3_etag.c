@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "backup/util.h"
 #include "store/s3_impl.h"
 
 struct md5 {
@@ -135,17 +136,6 @@ void s3_md5(const void *data, size_t len, uint8_t out[S3_MD5_LEN])
 	md5_final(&m, out);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 enum s3_etag_form s3_etag_parse(const char *etag, uint8_t md5[S3_MD5_LEN],
 				unsigned *nparts)
 {
@@ -164,7 +154,7 @@ enum s3_etag_form s3_etag_parse(const char *etag, uint8_t md5[S3_MD5_LEN],
 	if (n < 2 * S3_MD5_LEN)
 		return S3_ETAG_OTHER;
 	for (unsigned i = 0; i < S3_MD5_LEN; i++) {
-		int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
+		int hi = bk_hexval(p[2 * i]), lo = bk_hexval(p[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return S3_ETAG_OTHER;

@@ -12,23 +12,27 @@ void bk_hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+int bk_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Lower case only: the names zbak writes have one spelling each. */
 bool bk_unhex(const char *s, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned v = 0;
+		char hi = s[2 * i], lo = s[2 * i + 1];
 
-		for (int j = 0; j < 2; j++) {
-			char c = s[2 * i + j];
-
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= (unsigned)(c - '0');
-			else if (c >= 'a' && c <= 'f')
-				v |= (unsigned)(c - 'a' + 10);
-			else
-				return false;
-		}
-		out[i] = (uint8_t)v;
+		if ((hi >= 'A' && hi <= 'F') || (lo >= 'A' && lo <= 'F') ||
+		    bk_hexval(hi) < 0 || bk_hexval(lo) < 0)
+			return false;
+		out[i] = (uint8_t)(bk_hexval(hi) << 4 | bk_hexval(lo));
 	}
 	return true;
 }

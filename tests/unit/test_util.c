@@ -51,6 +51,12 @@ static void unhex_refuses(void **state)
 	assert_false(bk_unhex("0AFF", 2, out));
 	assert_false(bk_unhex("0g00", 2, out));
 	assert_false(bk_unhex("0a 0", 2, out));
+	/* one digit of either case (ids and ETags): its value or -1 */
+	assert_int_equal(bk_hexval('0'), 0);
+	assert_int_equal(bk_hexval('f'), 15);
+	assert_int_equal(bk_hexval('F'), 15);
+	assert_int_equal(bk_hexval('g'), -1);
+	assert_int_equal(bk_hexval('\0'), -1);
 	/* short input: the terminator is no digit */
 	assert_false(bk_unhex("0a", 2, out));
 	/* what follows the digits is not looked at */
