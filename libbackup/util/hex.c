@@ -23,16 +23,22 @@ int bk_hexval(char c)
 	return -1;
 }
 
-/* Lower case only: the names zbak writes have one spelling each. */
+/* Lower case only: the names zbak writes have one spelling each.  Each
+ * digit is looked at before the next, so a string that ends early is never
+ * read past its '\0'. */
+static int lower_hexval(char c)
+{
+	return c >= 'A' && c <= 'F' ? -1 : bk_hexval(c);
+}
+
 bool bk_unhex(const char *s, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		char hi = s[2 * i], lo = s[2 * i + 1];
+		int hi = lower_hexval(s[2 * i]), lo;
 
-		if ((hi >= 'A' && hi <= 'F') || (lo >= 'A' && lo <= 'F') ||
-		    bk_hexval(hi) < 0 || bk_hexval(lo) < 0)
+		if (hi < 0 || (lo = lower_hexval(s[2 * i + 1])) < 0)
 			return false;
-		out[i] = (uint8_t)(bk_hexval(hi) << 4 | bk_hexval(lo));
+		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;
 }
