@@ -5,6 +5,7 @@
  * docs/architecture.md) because it uses the local pool below it.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,42 @@ static int by_txg(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* One listing's snapshots as the receiver's: n entries of width size,
+ * their fields at the given offsets (a zfs listing and a local pool's have
+ * different types, the same three fields). */
+static enum bk_code copy_snaps(const void *src, size_t n, size_t size,
+			       size_t name_off, size_t guid_off,
+			       size_t txg_off, struct bk_receiver_snap **out,
+			       struct bk_error *err)
+{
+	struct bk_receiver_snap *v;
+
+	*out = NULL;
+	if (!n)
+		return BK_OK;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *e = (const char *)src + i * size;
+
+		snprintf(v[i].name, sizeof(v[i].name), "%s", e + name_off);
+		memcpy(&v[i].guid, e + guid_off, sizeof(v[i].guid));
+		memcpy(&v[i].createtxg, e + txg_off, sizeof(v[i].createtxg));
+	}
+	*out = v;
+	return BK_OK;
+}
+
+_Static_assert(sizeof(((struct bk_zfs_snap *)0)->guid) == 8 &&
+		       sizeof(((struct bk_zfs_snap *)0)->createtxg) == 8 &&
+		       sizeof(((struct bk_lpool_entry *)0)->guid) == 8 &&
+		       sizeof(((struct bk_lpool_entry *)0)->createtxg) == 8,
+	       "copy_snaps copies 64-bit guids and txgs");
+#define COPY_SNAPS(src, n, type, out, err)                                   \
+	copy_snaps(src, n, sizeof(type), offsetof(type, name),               \
+		   offsetof(type, guid), offsetof(type, createtxg), out, err)
+
 enum bk_code bk_receiver_snapshots(struct bk_receiver *rv, bool *exists,
 				   struct bk_receiver_snap **out, size_t *n,
 				   struct bk_error *err)
@@ -203,23 +240,11 @@ enum bk_code bk_receiver_snapshots(struct bk_receiver *rv, bool *exists,
 		if (!rc && ex)
 			rc = bk_zfs_list_snapshots(rv->target, false, &z, &nv,
 						   err);
-		if (!rc && nv) {
-			v = calloc(nv, sizeof(*v));
-			if (!v)
-				rc = bk_error_set(err, BK_ERR_NOMEM,
-						  "out of memory");
-		}
-		for (size_t i = 0; !rc && i < nv; i++) {
-			snprintf(v[i].name, sizeof(v[i].name), "%s",
-				 z[i].name);
-			v[i].guid = z[i].guid;
-			v[i].createtxg = z[i].createtxg;
-		}
+		if (!rc)
+			rc = COPY_SNAPS(z, nv, struct bk_zfs_snap, &v, err);
 		free(z);
-		if (rc) {
-			free(v);
+		if (rc)
 			return rc;
-		}
 		*exists = ex;
 	} else {
 		struct bk_lpool_entry *e = NULL;
@@ -230,23 +255,11 @@ enum bk_code bk_receiver_snapshots(struct bk_receiver *rv, bool *exists,
 			bk_error_clear(err);
 			return BK_OK;
 		}
-		if (!rc && nv) {
-			v = calloc(nv, sizeof(*v));
-			if (!v)
-				rc = bk_error_set(err, BK_ERR_NOMEM,
-						  "out of memory");
-		}
-		for (size_t i = 0; !rc && i < nv; i++) {
-			snprintf(v[i].name, sizeof(v[i].name), "%s",
-				 e[i].name);
-			v[i].guid = e[i].guid;
-			v[i].createtxg = e[i].createtxg;
-		}
+		if (!rc)
+			rc = COPY_SNAPS(e, nv, struct bk_lpool_entry, &v, err);
 		free(e);
-		if (rc) {
-			free(v);
+		if (rc)
 			return rc;
-		}
 		*exists = true;
 		/* zfs lists oldest first already (by createtxg, which some
 		 * zfs do not report) */
