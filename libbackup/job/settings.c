@@ -123,19 +123,20 @@ size_t bk_send_flags_argv(unsigned flags, const char **argv)
 	return k;
 }
 
+/* The next word of a list separated by blanks or commas: *s moves to its
+ * start; its length, 0 at the end. */
+static size_t next_word(const char **s)
+{
+	*s += strspn(*s, " \t,");
+	return strcspn(*s, " \t,");
+}
+
 static enum bk_code parse_send_flags(const char *s, unsigned *out,
 				     struct bk_error *err)
 {
 	unsigned v = 0;
 
-	while (*s) {
-		size_t n;
-
-		while (*s == ' ' || *s == '\t' || *s == ',')
-			s++;
-		if (!*s)
-			break;
-		n = strcspn(s, " \t,");
+	for (size_t n; (n = next_word(&s)) != 0;) {
 		if (n == 2 && s[0] == '-' && strchr("cwLe", s[1])) {
 			v |= s[1] == 'c'   ? BK_SEND_COMPRESSED
 			     : s[1] == 'w' ? BK_SEND_RAW
@@ -195,17 +196,11 @@ static enum bk_code parse_datasets(const char *s, struct bk_job *j,
 	enum bk_code rc = BK_OK;
 
 	free_datasets(j);
-	while (*s && !rc) {
+	for (size_t n; !rc && (n = next_word(&s)) != 0;) {
 		char name[BK_LPOOL_NAME_MAX + 1];
 		struct bk_error e2;
 		char **nd;
-		size_t n;
 
-		while (*s == ' ' || *s == '\t' || *s == ',')
-			s++;
-		if (!*s)
-			break;
-		n = strcspn(s, " \t,");
 		if (n > BK_LPOOL_NAME_MAX) {
 			rc = bk_error_set(err, BK_ERR_USAGE,
 					  "'%.40s...': longer than %u bytes", s,
