@@ -1010,57 +1010,31 @@ static enum bk_code find_snap(struct lp_meta *m, const char *name,
 	return lp_meta_snap(m, name, &d, out, err);
 }
 
-enum bk_code bk_lpool_hold(struct bk_lpool *p, const char *snap,
-			   const char *tag, struct bk_error *err)
+static enum bk_code add_hold(struct lp_snap *s, const char *snap,
+			     const char *tag, struct bk_error *err)
 {
-	struct lp_meta m;
-	struct lp_snap *s;
-	enum bk_code rc;
-
-	if ((rc = lp_check_tag(tag, err)) ||
-	    (rc = lp_check_name(snap, true, err)))
-		return rc;
-	if ((rc = begin_change(p, &m, err)))
-		return rc;
-	if ((rc = find_snap(&m, snap, &s, err)))
-		goto out;
-	if (lp_holds_has(s->holds, tag)) {
-		rc = bk_error_set(err, BK_ERR_EXISTS,
-				  "cannot hold %s: tag %s already exists on "
-				  "it",
-				  snap, tag);
-		goto out;
-	}
+	if (lp_holds_has(s->holds, tag))
+		return bk_error_set(err, BK_ERR_EXISTS,
+				    "cannot hold %s: tag %s already exists on "
+				    "it",
+				    snap, tag);
 	if (!lp_holds_add(s->holds, tag))
-		rc = bk_error_set(err, BK_ERR_LIMIT,
-				  "cannot hold %s: too many holds (%s)", snap,
-				  s->holds);
-out:
-	return end_change(p, &m, rc, false, err);
+		return bk_error_set(err, BK_ERR_LIMIT,
+				    "cannot hold %s: too many holds (%s)", snap,
+				    s->holds);
+	return BK_OK;
 }
 
-enum bk_code bk_lpool_release(struct bk_lpool *p, const char *snap,
+static enum bk_code drop_hold(struct lp_snap *s, const char *snap,
 			      const char *tag, struct bk_error *err)
 {
-	struct lp_meta m;
-	struct lp_snap *s;
 	char kept[BK_LPOOL_HOLDS_MAX + 1] = "";
 	size_t k = 0;
-	enum bk_code rc;
 
-	if ((rc = lp_check_tag(tag, err)) ||
-	    (rc = lp_check_name(snap, true, err)))
-		return rc;
-	if ((rc = begin_change(p, &m, err)))
-		return rc;
-	if ((rc = find_snap(&m, snap, &s, err)))
-		goto out;
-	if (!lp_holds_has(s->holds, tag)) {
-		rc = bk_error_set(err, BK_ERR_NOTFOUND,
-				  "cannot release %s: no such tag %s on it",
-				  snap, tag);
-		goto out;
-	}
+	if (!lp_holds_has(s->holds, tag))
+		return bk_error_set(err, BK_ERR_NOTFOUND,
+				    "cannot release %s: no such tag %s on it",
+				    snap, tag);
 	for (const char *t = s->holds; *t;) {
 		size_t n = strcspn(t, " ");
 
@@ -1074,8 +1048,40 @@ enum bk_code bk_lpool_release(struct bk_lpool *p, const char *snap,
 			t++;
 	}
 	memcpy(s->holds, kept, sizeof(kept));
-out:
+	return BK_OK;
+}
+
+/* A hold put on (hold) or taken off a snapshot, in one change. */
+static enum bk_code change_hold(struct bk_lpool *p, const char *snap,
+				const char *tag, bool hold,
+				struct bk_error *err)
+{
+	struct lp_meta m;
+	struct lp_snap *s;
+	enum bk_code rc;
+
+	if ((rc = lp_check_tag(tag, err)) ||
+	    (rc = lp_check_name(snap, true, err)))
+		return rc;
+	if ((rc = begin_change(p, &m, err)))
+		return rc;
+	rc = find_snap(&m, snap, &s, err);
+	if (!rc)
+		rc = hold ? add_hold(s, snap, tag, err)
+			  : drop_hold(s, snap, tag, err);
 	return end_change(p, &m, rc, false, err);
+}
+
+enum bk_code bk_lpool_hold(struct bk_lpool *p, const char *snap,
+			   const char *tag, struct bk_error *err)
+{
+	return change_hold(p, snap, tag, true, err);
+}
+
+enum bk_code bk_lpool_release(struct bk_lpool *p, const char *snap,
+			      const char *tag, struct bk_error *err)
+{
+	return change_hold(p, snap, tag, false, err);
 }
 
 enum bk_code bk_lpool_holds(struct bk_lpool *p, const char *snap, char *out,
