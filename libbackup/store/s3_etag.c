@@ -8,6 +8,7 @@
 
 #include "backup/util.h"
 #include "store/s3_impl.h"
+#include "util/le.h"
 
 struct md5 {
 	uint32_t h[4];
@@ -18,12 +19,6 @@ struct md5 {
 static uint32_t rol(uint32_t x, unsigned n)
 {
 	return (x << n) | (x >> (32 - n));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
 }
 
 static void md5_block(struct md5 *m, const uint8_t *p)
@@ -52,7 +47,7 @@ static void md5_block(struct md5 *m, const uint8_t *p)
 	uint32_t w[16], a = m->h[0], b = m->h[1], c = m->h[2], d = m->h[3];
 
 	for (unsigned i = 0; i < 16; i++)
-		w[i] = get32(p + 4 * i);
+		w[i] = get_le32(p + 4 * i);
 	for (unsigned i = 0; i < 64; i++) {
 		uint32_t f, t;
 		unsigned g;
@@ -119,12 +114,10 @@ static void md5_final(struct md5 *m, uint8_t out[S3_MD5_LEN])
 	size_t have = (size_t)(m->len % 64);
 	size_t padlen = (have < 56 ? 56 : 120) - have;
 
-	for (unsigned i = 0; i < 8; i++)
-		pad[padlen + i] = (uint8_t)(bits >> (8 * i));
+	put_le64(pad + padlen, bits);
 	md5_update(m, pad, padlen + 8);
 	for (unsigned i = 0; i < 4; i++)
-		for (unsigned j = 0; j < 4; j++)
-			out[4 * i + j] = (uint8_t)(m->h[i] >> (8 * j));
+		put_le32(out + 4 * i, m->h[i]);
 }
 
 void s3_md5(const void *data, size_t len, uint8_t out[S3_MD5_LEN])
