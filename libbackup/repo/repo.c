@@ -91,9 +91,13 @@ enum bk_code repo_manifest_key(const char *name, char *out, size_t n,
 	return BK_OK;
 }
 
+/* The name a manifest key stands for.  Only a key that zbak would write for
+ * that name is one (repo_manifest_key gives it back to the letter): one
+ * spelling per name, and no escape that hides a NUL, a sign or a blank. */
 enum bk_code repo_name_from_key(const char *key, char *out, size_t n,
 				struct bk_error *err)
 {
+	char canon[BK_REPO_KEY_MAX];
 	const char *p = key;
 	size_t o = 0;
 
@@ -104,12 +108,13 @@ enum bk_code repo_name_from_key(const char *key, char *out, size_t n,
 		char c = *p;
 
 		if (c == '%') {
-			unsigned v;
+			int hi = bk_hexval(p[1]);
+			int lo = hi < 0 ? -1 : bk_hexval(p[2]);
 
-			if (sscanf(p + 1, "%2x", &v) != 1 || !p[1] || !p[2])
+			if (hi < 0 || lo < 0 || (hi | lo) == 0)
 				return bk_error_set(err, BK_ERR_FORMAT,
 						    "%s: bad escape", key);
-			c = (char)v;
+			c = (char)(hi << 4 | lo);
 			p += 2;
 		}
 		if (o + 1 >= n)
@@ -118,6 +123,12 @@ enum bk_code repo_name_from_key(const char *key, char *out, size_t n,
 		out[o++] = c;
 	}
 	out[o] = '\0';
+	if (repo_manifest_key(out, canon, sizeof(canon), NULL) != BK_OK ||
+	    strcmp(canon, key) != 0)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "%s: not a key zbak writes for a snapshot "
+				    "name",
+				    key);
 	return BK_OK;
 }
 
