@@ -137,17 +137,56 @@ const char *repo_url(void)
 		    g.config ? g.config : "/etc/zbak/zbak.conf");
 		return NULL;
 	}
+	/* "s3:/bucket" or "file:/path" would be taken for a relative path and
+	 * make a directory "./s3:" */
+	if ((!strncmp(r, "s3:", 3) && strncmp(r, "s3://", 5)) ||
+	    (!strncmp(r, "file:", 5) && strncmp(r, "file://", 7))) {
+		msg("%s: not a repository URL (s3://[HOST/]BUCKET[/PREFIX], "
+		    "file:///PATH, or a directory)",
+		    r);
+		return NULL;
+	}
 	return r;
+}
+
+const char *passphrase_command(void)
+{
+	const char *e = getenv("ZBAK_PASSPHRASE_COMMAND");
+
+	if (g.passfile)
+		return NULL;
+	if (g.passcmd)
+		return g.passcmd;
+	if (getenv("ZBAK_PASSPHRASE"))
+		return NULL;
+	return e && *e ? e : NULL;
+}
+
+const char *passphrase_env_file(bool *decided)
+{
+	const char *e = getenv("ZBAK_PASSPHRASE_FILE");
+
+	*decided = true;
+	if (g.passfile)
+		return g.passfile;
+	if (passphrase_command() || getenv("ZBAK_PASSPHRASE"))
+		return NULL; /* get_passphrase takes them */
+	if (e && *e)
+		return e;
+	*decided = false;
+	return NULL;
 }
 
 const char *passphrase_file(void)
 {
 	static char from_config[1024];
+	const char *f;
+	bool decided;
 
-	if (g.passfile)
-		return g.passfile;
-	if (getenv("ZBAK_PASSPHRASE"))
-		return NULL; /* the environment wins over the config */
+	f = passphrase_env_file(&decided);
+	if (decided)
+		return f; /* the command line and environment win over the
+			   * config */
 	(void)zbak_setting("passphrase_file", from_config, sizeof(from_config));
 	return from_config[0] ? from_config : NULL;
 }
@@ -162,6 +201,12 @@ int load_config(struct bk_config **out)
 	if (!path)
 		return EXIT_OK;
 	rc = bk_config_load(path, out, &err);
+	/* a typo in [zbak] (repostiory =) is named, not taken for "no
+	 * repository" */
+	if (!rc && (rc = bk_settings_check_zbak(*out, path, &err))) {
+		bk_config_free(*out);
+		*out = NULL;
+	}
 	if (rc) {
 		msg("%s", err.msg);
 		/* a config that is missing or wrong is a usage error (2),
@@ -197,7 +242,8 @@ int open_repo(struct bk_repo **out)
 	if (ret)
 		return ret;
 	memset(&s, 0, sizeof(s));
-	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(), false,
+	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(),
+			   passphrase_command(), false,
 			   "repository passphrase", &s)) {
 		bk_config_free(cfg);
 		return EXIT_USAGE;

@@ -45,6 +45,7 @@ int exit_for(enum bk_code code);
 struct global {
 	const char *repo;     /* -r; else $ZBAK_REPO */
 	const char *passfile; /* --passphrase-file */
+	const char *passcmd;  /* --passphrase-command */
 	const char *config;   /* --config; else bk_config_default_path() */
 	bool quiet;           /* -q: no progress, no summary */
 	const char *pool_dir; /* --pool-dir; else $ZBAK_POOL_DIR, [pool] dir */
@@ -59,18 +60,28 @@ struct secret {
 void secret_wipe(struct secret *s);
 /* Echo back on, when a passphrase prompt turned it off (an interrupt). */
 void tty_restore(void);
-/* From file (first line), else $env, else a prompt on the terminal (twice
- * when asked).  One rule for each (secret.c): 1 to 1023 bytes, no NUL, no
+/* From file (first line), else command (the first line it prints), else
+ * $env, else a prompt on the terminal (twice when asked).  One rule for each (secret.c): 1 to 1023 bytes, no NUL, no
  * line break; a file must be a regular file or a pipe that group and
  * others cannot open (mode 0600).  -1 with a message naming the source when
  * there is none or it breaks the rule (the caller exits 2). */
-int get_passphrase(const char *env, const char *file, bool twice,
-		   const char *what, struct secret *s);
+int get_passphrase(const char *env, const char *file, const char *command,
+		   bool twice, const char *what, struct secret *s);
 /* -r, $ZBAK_REPO, or repository in the config's [zbak] section; NULL
  * (and a message) when none. */
 const char *repo_url(void);
-/* --passphrase-file, else (unless $ZBAK_PASSPHRASE is set) the config's
- * [zbak] passphrase_file; NULL when neither. */
+/*
+ * Where the repository passphrase comes from, first found: --passphrase-file,
+ * --passphrase-command, $ZBAK_PASSPHRASE, $ZBAK_PASSPHRASE_COMMAND,
+ * $ZBAK_PASSPHRASE_FILE, passphrase_file in the config (the [zbak] section,
+ * or a job's), the terminal.  passphrase_command() is the command when it
+ * is the one, else NULL; passphrase_env_file() the file of the flag or of
+ * $ZBAK_PASSPHRASE_FILE when that is the one, else NULL (and *decided
+ * true when something before the config's file is the source).
+ */
+const char *passphrase_command(void);
+const char *passphrase_env_file(bool *decided);
+/* passphrase_env_file, else the config's [zbak] passphrase_file. */
 const char *passphrase_file(void);
 /* The config file (--config, $ZBAK_CONFIG, /etc/zbak/zbak.conf), *out
  * NULL when there is none; an exit status (with a message). */

@@ -24,7 +24,8 @@ int cmd_init(int argc, char **argv)
 		return EXIT_USAGE;
 	memset(&s, 0, sizeof(s));
 	/* never empty: get_passphrase refuses that */
-	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(), true,
+	if (get_passphrase("ZBAK_PASSPHRASE", passphrase_file(),
+			   passphrase_command(), true,
 			   "new repository passphrase", &s))
 		return EXIT_USAGE;
 	ret = load_config(&cfg);

@@ -33,7 +33,7 @@ int cmd_key(int argc, char **argv)
 	if (ret)
 		return ret;
 	memset(&s, 0, sizeof(s));
-	if (get_passphrase("ZBAK_NEW_PASSPHRASE", newfile, true,
+	if (get_passphrase("ZBAK_NEW_PASSPHRASE", newfile, NULL, true,
 			   "new passphrase", &s)) {
 		bk_repo_close(r);
 		return EXIT_USAGE;

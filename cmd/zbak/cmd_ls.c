@@ -76,6 +76,21 @@ static int print_json(const struct bk_snapshot *v, size_t n)
 	return rc ? EXIT_FAIL : EXIT_OK;
 }
 
+/* Whether snapshot x is one the arguments ask for: its dataset, or it by
+ * its whole name. */
+static bool wanted(const struct bk_snapshot *x, char **args, int nargs)
+{
+	char name[BK_REPO_NAME_MAX];
+
+	if (nargs == 0)
+		return true;
+	snprintf(name, sizeof(name), "%s@%s", x->dataset, x->snap);
+	for (int i = 0; i < nargs; i++)
+		if (!strcmp(args[i], x->dataset) || !strcmp(args[i], name))
+			return true;
+	return false;
+}
+
 int cmd_ls(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -98,8 +113,6 @@ int cmd_ls(int argc, char **argv)
 		else
 			return usage_error(self, NULL);
 	}
-	if (optind != argc)
-		return usage_error(self, "ls takes no arguments");
 	ret = open_repo(&r);
 	if (ret)
 		return ret;
@@ -109,8 +122,23 @@ int cmd_ls(int argc, char **argv)
 		ret = exit_for(rc);
 		goto out;
 	}
+	/* only the datasets (or snapshots) named, in the same order */
+	{
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (wanted(&v[i], argv + optind, argc - optind))
+				v[k++] = v[i];
+		n = k;
+	}
 	if (json)
 		ret = print_json(v, n);
+	else if (n == 0 && !rc && !g.quiet && optind == argc)
+		printf("no snapshots in %s\n", repo_url());
+	else if (n == 0 && !rc && !g.quiet)
+		printf("no snapshots of %s%s in %s\n", argv[optind],
+		       argc - optind > 1 ? " (or the others named)" : "",
+		       repo_url());
 	for (size_t i = 0; !json && i < n; i++) {
 		char t[32], s1[32], s2[32];
 

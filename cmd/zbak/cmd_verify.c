@@ -40,6 +40,14 @@ int cmd_verify(int argc, char **argv)
 			size_t n = optarg ? strlen(optarg) : 0;
 			uint64_t p = 100;
 
+			/* "--read-data 10" as well as "--read-data=10": the
+			 * next word, when it is a percentage (verify takes
+			 * no arguments of its own) */
+			if (!optarg && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9') {
+				optarg = argv[optind++];
+				n = strlen(optarg);
+			}
 			/* "--read-data=10" or "--read-data=10%" */
 			if (n && optarg[n - 1] == '%')
 				n--;

@@ -50,11 +50,11 @@ static const struct cmd commands[] = {
 	  "    or the local pool; each stream is verified before it is committed",
 	  false },
 	{ "ls", cmd_ls,
-	  "zbak -r REPO ls [--json]\n"
-	  "    list stored snapshots by dataset",
+	  "zbak -r REPO ls [--json] [DATASET|DATASET@SNAP...]\n"
+	  "    list stored snapshots by dataset (only those named, if any)",
 	  false },
 	{ "verify", cmd_verify,
-	  "zbak -r REPO verify [--read-data[=PERCENT]]\n"
+	  "zbak -r REPO verify [--read-data[[=]PERCENT]]\n"
 	  "    check manifests, recipes, indexes and chains; with --read-data\n"
 	  "    also download and authenticate the data",
 	  false },
@@ -148,7 +148,8 @@ static int check_env_numbers(void)
 static void list_commands(FILE *f)
 {
 	fprintf(f, "usage: zbak [-r REPO] [--config FILE] [--passphrase-file FILE] "
-		   "[--pool-dir DIR] [-q] COMMAND [ARGS]\n\ncommands:\n");
+		   "[--passphrase-command CMD]\n            [--pool-dir DIR] [-q] "
+		   "COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!commands[i].hidden)
 			fprintf(f, "%s\n", commands[i].usage);
@@ -237,11 +238,97 @@ static void catch_stop_signals(void)
 	pthread_detach(t);
 }
 
+/* "zbak CMD --help" or "-h" (before a "--"): that command's usage. */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+/* A global option named as NAME (short: "-r", long: "--repo"), at argv[*i]:
+ * its value into *val and *i moved past it; 0, 1 (taken) or -1 (no value
+ * given, said). */
+static int take_global(int argc, char **argv, int *i, const char *sh,
+		       const char *lg, const char **val)
+{
+	const char *a = argv[*i];
+	size_t ll = strlen(lg);
+
+	if (sh && strncmp(a, sh, 2) == 0 && a[2]) {
+		*val = a + 2;           /* -rREPO */
+		return 1;
+	}
+	if (strncmp(a, lg, ll) == 0 && a[ll] == '=') {
+		*val = a + ll + 1;      /* --repo=REPO */
+		return 1;
+	}
+	if (!(sh && strcmp(a, sh) == 0) && strcmp(a, lg) != 0)
+		return 0;
+	if (*i + 1 >= argc) {
+		usage_error(NULL, "option '%s' requires an argument", a);
+		return -1;
+	}
+	*val = argv[++*i];
+	return 1;
+}
+
+/*
+ * Global options after the command too ("zbak ls -r REPO"), as restic and
+ * borg take them: moved out of the command's arguments before it parses
+ * its own.  Not for pool (where -r is recursive, as in zfs) nor debug, and
+ * not --config for backup and prune, which take it themselves.  Returns
+ * the new argc, or -1 after a usage error.
+ */
+static int take_globals(const struct cmd *c, int argc, char **argv)
+{
+	bool config_too = strcmp(c->name, "backup") && strcmp(c->name, "prune");
+	int k = 1, i;
+
+	if (!strcmp(c->name, "pool") || !strcmp(c->name, "debug"))
+		return argc;
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *v = NULL;
+		int t;
+
+		if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+			g.quiet = true;
+			continue;
+		}
+		if ((t = take_global(argc, argv, &i, "-r", "--repo", &v)) > 0)
+			g.repo = v;
+		else if (!t && (t = take_global(argc, argv, &i, NULL,
+						"--passphrase-file", &v)) > 0)
+			g.passfile = v;
+		else if (!t && (t = take_global(argc, argv, &i, NULL,
+						"--passphrase-command",
+						&v)) > 0)
+			g.passcmd = v;
+		else if (!t && (t = take_global(argc, argv, &i, NULL,
+						"--pool-dir", &v)) > 0)
+			g.pool_dir = v;
+		else if (!t && config_too &&
+			 (t = take_global(argc, argv, &i, NULL, "--config",
+					  &v)) > 0)
+			g.config = v;
+		if (t < 0)
+			return -1;
+		if (!t)
+			argv[k++] = argv[i];
+	}
+	while (i < argc)
+		argv[k++] = argv[i++];
+	argv[k] = NULL;
+	return k;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "repo", required_argument, NULL, 'r' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
+		{ "passphrase-command", required_argument, NULL, 'X' },
 		{ "config", required_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "pool-dir", required_argument, NULL, 'D' },
@@ -266,6 +353,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'r': g.repo = optarg; break;
 		case 'P': g.passfile = optarg; break;
+		case 'X': g.passcmd = optarg; break;
 		case 'C': g.config = optarg; break;
 		case 'q': g.quiet = true; break;
 		case 'D': g.pool_dir = optarg; break;
@@ -289,6 +377,13 @@ int main(int argc, char **argv)
 		return ret;
 	argc -= optind;
 	argv += optind;
+	if (c->fn != cmd_debug && wants_help(argc, argv)) {
+		printf("usage: %s\n", c->usage);
+		return EXIT_OK;
+	}
+	argc = take_globals(c, argc, argv);
+	if (argc < 0)
+		return EXIT_USAGE;
 	/* each command parses its own options (optind = 0 resets getopt) */
 	return c->fn(argc, argv);
 }

@@ -256,10 +256,11 @@ const char *nightly_repo_url(const struct bk_settings *set,
 static const char *pass_file(const struct bk_settings *set,
 			     const struct bk_job *job)
 {
-	if (g.passfile)
-		return g.passfile;
-	if (getenv("ZBAK_PASSPHRASE"))
-		return NULL; /* get_passphrase takes it */
+	bool decided;
+	const char *f = passphrase_env_file(&decided);
+
+	if (decided)
+		return f; /* NULL: get_passphrase takes what was chosen */
 	if (job->passphrase_file[0])
 		return job->passphrase_file;
 	if (set->passphrase_file[0])
@@ -291,7 +292,8 @@ enum bk_code nightly_open_repo(const struct bk_settings *set,
 				    job->name);
 	memset(&s, 0, sizeof(s));
 	/* the passphrase never goes through argv or a log line */
-	if (get_passphrase("ZBAK_PASSPHRASE", pass_file(set, job), false,
+	if (get_passphrase("ZBAK_PASSPHRASE", pass_file(set, job),
+			   passphrase_command(), false,
 			   "repository passphrase", &s))
 		return bk_error_set(err, BK_ERR_USAGE,
 				    "[job %s]: no passphrase for %s", job->name,

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -206,14 +208,78 @@ static int have_tty(void)
 	return 1;
 }
 
-int get_passphrase(const char *env, const char *file, bool twice,
-		   const char *what, struct secret *s)
+/*
+ * The first line a command prints (--passphrase-command, as restic's
+ * --password-command and borg's BORG_PASSCOMMAND): run by /bin/sh, its
+ * standard error and input the terminal's; a command that fails, or prints
+ * no line, is refused.  The command line is named in messages, never what
+ * it printed.
+ */
+static int from_command(const char *cmd, struct secret *s)
+{
+	char source[160];
+	int fd[2], status, ret;
+	pid_t pid;
+
+	snprintf(source, sizeof(source), "passphrase command '%.100s%s'", cmd,
+		 strlen(cmd) > 100 ? "..." : "");
+	if (pipe2(fd, O_CLOEXEC) != 0) {
+		msg("%s: %s", source, strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		msg("%s: cannot start it: %s", source, strerror(errno));
+		close(fd[0]);
+		close(fd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		if (dup2(fd[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	ret = read_line(fd[0], source, s);
+	/* the rest of what it prints is not read into anything, but it is
+	 * read: a command stopped by SIGPIPE would count as failed */
+	for (char junk[4096];;) {
+		ssize_t n = read(fd[0], junk, sizeof(junk));
+
+		explicit_bzero(junk, sizeof(junk));
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+	}
+	close(fd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	/* a failed command is named so even when what it printed was
+	 * refused already ("empty") */
+	if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		if (WIFEXITED(status))
+			msg("%s exited with status %d", source,
+			    WEXITSTATUS(status));
+		else
+			msg("%s was killed by signal %d", source,
+			    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		secret_wipe(s);
+		ret = -1;
+	}
+	return ret;
+}
+
+int get_passphrase(const char *env, const char *file, const char *command,
+		   bool twice, const char *what, struct secret *s)
 {
 	const char *e = getenv(env);
 
 	secret_wipe(s);
 	if (file)
 		return from_file(file, s);
+	if (command)
+		return from_command(command, s);
 	if (e)
 		return from_env(env, e, s);
 	if (have_tty()) {
@@ -238,8 +304,8 @@ int get_passphrase(const char *env, const char *file, bool twice,
 		secret_wipe(&again);
 		return 0;
 	}
-	msg("no passphrase: set %s, use --passphrase-file FILE, or run on "
-	    "a terminal",
+	msg("no passphrase: set %s, use --passphrase-file FILE or "
+	    "--passphrase-command CMD, or run on a terminal",
 	    env);
 	return -1;
 }

@@ -80,6 +80,12 @@ BK_EXPORT enum bk_code bk_settings_load(const struct bk_config *cfg,
 					struct bk_settings **out,
 					struct bk_error *err);
 BK_EXPORT void bk_settings_free(struct bk_settings *s); /* NULL is fine */
+/* The [zbak] section alone, as strictly as bk_settings_load reads it (an
+ * unknown key named, with the key it may have meant): for the commands
+ * that need only the repository and the passphrase file from it. */
+BK_EXPORT enum bk_code bk_settings_check_zbak(const struct bk_config *cfg,
+					      const char *file,
+					      struct bk_error *err);
 /* The job of that name, or NULL. */
 BK_EXPORT const struct bk_job *bk_settings_job(const struct bk_settings *s,
 					       const char *name);

@@ -445,6 +445,23 @@ static enum bk_code check_job_name(const char *file, const char *section,
 	return BK_OK;
 }
 
+enum bk_code bk_settings_check_zbak(const struct bk_config *cfg,
+				    const char *file, struct bk_error *err)
+{
+	struct bk_settings *s;
+	enum bk_code rc;
+
+	if (!bk_config_has_section(cfg, "zbak"))
+		return BK_OK;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	rc = read_section(cfg, file ? file : "config", "zbak", zbak_keys,
+			  sizeof(zbak_keys) / sizeof(zbak_keys[0]), s, err);
+	bk_settings_free(s);
+	return rc;
+}
+
 enum bk_code bk_settings_load(const struct bk_config *cfg, const char *file,
 			      struct bk_settings **out, struct bk_error *err)
 {

@@ -77,7 +77,7 @@ run_cases() {
 		expect "help pr" "prune"
 	'
 	test_expect_success "global and per-command options$1" '
-		expect "--p" "--passphrase-file --pool-dir" &&
+		expect "--p" "--passphrase-command --passphrase-file --pool-dir" &&
 		expect "restore --" "--force --receiver --threads --to" &&
 		expect "restore --receiver " "auto local zfs" &&
 		expect "inspect --" "--json --validate" &&
