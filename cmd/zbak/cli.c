@@ -82,6 +82,7 @@ int exit_for(enum bk_code code)
 	case BK_ERR_AUTH:
 	case BK_ERR_MISSING: return EXIT_VERIFY;
 	case BK_ERR_STORAGE: return EXIT_STORAGE;
+	case BK_ERR_PASSPHRASE: return EXIT_PASSPHRASE;
 	default: return EXIT_FAIL;
 	}
 }

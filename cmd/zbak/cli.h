@@ -20,6 +20,7 @@ enum {
 	EXIT_STORAGE = 4,   /* repository or storage unreachable */
 	EXIT_PARTIAL = 5,   /* some items of a run failed, others succeeded */
 	EXIT_TARGET = 6,    /* restore --to: the target or its receiver refused */
+	EXIT_PASSPHRASE = 12, /* the passphrase does not open the keys (restic's 12) */
 	EXIT_LOCKED = 75,   /* another run holds the lock (EX_TEMPFAIL) */
 };
 

@@ -403,8 +403,11 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				    &r->keys, &kdf, err);
 	if (!rc)
 		r->keys_generation = kdf.generation;
+	/* the one failure a script must tell from damage: a passphrase that
+	 * does not open the keys (an altered keys object looks the same, and
+	 * the message says so) */
 	if (rc == BK_ERR_AUTH)
-		rc = bk_error_set(err, BK_ERR_AUTH,
+		rc = bk_error_set(err, BK_ERR_PASSPHRASE,
 				  "wrong passphrase for the repository at %s "
 				  "(or its keys or config object were altered)",
 				  url);

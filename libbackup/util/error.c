@@ -73,6 +73,7 @@ const char *bk_strerror(enum bk_code code)
 	case BK_ERR_STORAGE: return "storage unavailable";
 	case BK_ERR_BUSY: return "busy";
 	case BK_ERR_MISSING: return "missing object";
+	case BK_ERR_PASSPHRASE: return "wrong passphrase";
 	}
 	return "unknown error";
 }

@@ -140,7 +140,7 @@ test_expect_success 'ZBAK_PASSPHRASE_FILE; the order of the sources' '
 	# and the environment before the config file
 	printf "[zbak]\nrepository = %s\npassphrase_file = %s\n" "$R" "$TMP/wrong" >pf.conf &&
 	env -u ZBAK_PASSPHRASE ZBAK_PASSPHRASE_FILE=$TMP/pass "$ZBAK" --config pf.conf ls >/dev/null &&
-	code 3 env -u ZBAK_PASSPHRASE "$ZBAK" --config pf.conf ls 2>err
+	code 12 env -u ZBAK_PASSPHRASE "$ZBAK" --config pf.conf ls 2>err
 '
 
 test_done

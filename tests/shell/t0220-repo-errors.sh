@@ -48,23 +48,23 @@ test_expect_success 'setup: a repository with one 4 MiB snapshot' '
 
 # --- passphrase, repository location ---------------------------------------
 
-test_expect_success 'a wrong passphrase: exit 3 and a clear message for every command' '
+test_expect_success 'a wrong passphrase: exit 12 (not 3: no damage) and a clear message for every command' '
 	for cmd in "ls" "ls --json" "verify" "verify --read-data" "push $TMP/s1" \
 		   "restore pool/fs@v1" "key passwd"; do
 		ZBAK_PASSPHRASE=wrong ZBAK_NEW_PASSPHRASE=new "$ZBAK" -r "$R" $cmd \
 			>"$TMP/out" 2>"$TMP/err" </dev/null
 		rc=$?
-		[ $rc -eq 3 ] || { echo "$cmd: exit $rc, expected 3"; cat "$TMP/err"; exit 1; }
+		[ $rc -eq 12 ] || { echo "$cmd: exit $rc, expected 12"; cat "$TMP/err"; exit 1; }
 		grep -q "wrong passphrase" "$TMP/err" || { echo "$cmd:"; cat "$TMP/err"; exit 1; }
 		[ ! -s "$TMP/out" ] || { echo "$cmd wrote to stdout"; exit 1; }
 	done &&
 	state "$R" | cmp - "$TMP/pristine"
 '
 
-test_expect_success 'a wrong passphrase from --passphrase-file: exit 3 too' '
+test_expect_success 'a wrong passphrase from --passphrase-file: exit 12 too' '
 	echo wrong >"$TMP/pw" && chmod 600 "$TMP/pw" &&
 	"$ZBAK" -r "$R" --passphrase-file "$TMP/pw" ls >/dev/null 2>"$TMP/err"
-	test $? -eq 3 && grep -q "wrong passphrase" "$TMP/err" &&
+	test $? -eq 12 && grep -q "wrong passphrase" "$TMP/err" &&
 	echo "correct horse" >"$TMP/pw" &&
 	"$ZBAK" -r "$R" --passphrase-file "$TMP/pw" ls >"$TMP/out" &&
 	grep -q "pool/fs" "$TMP/out"
@@ -380,11 +380,11 @@ test_expect_success 'restore -o onto an existing file refuses without --force' '
 
 # --- key passwd -------------------------------------------------------------
 
-test_expect_success 'key passwd: the old passphrase fails (exit 3), the new one works' '
+test_expect_success 'key passwd: the old passphrase fails (exit 12), the new one works' '
 	state "$R" | grep -v " ./keys\$" >before &&
 	ZBAK_NEW_PASSPHRASE="battery staple" z key passwd >out &&
 	grep -q "passphrase changed" out &&
-	z ls >/dev/null 2>"$TMP/err"; test $? -eq 3 &&
+	z ls >/dev/null 2>"$TMP/err"; test $? -eq 12 &&
 	grep -q "wrong passphrase" "$TMP/err" &&
 	ZBAK_PASSPHRASE="battery staple" z ls >out && grep -q "pool/fs" out &&
 	ZBAK_PASSPHRASE="battery staple" z restore pool/fs@v1 | cmp - "$TMP/s1" &&
