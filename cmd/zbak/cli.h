@@ -116,6 +116,7 @@ int cmd_push(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 int cmd_debug_store(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_forget(int argc, char **argv);

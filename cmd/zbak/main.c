@@ -53,6 +53,11 @@ static const struct cmd commands[] = {
 	  "zbak -r REPO ls [--json] [DATASET|DATASET@SNAP...]\n"
 	  "    list stored snapshots by dataset (only those named, if any)",
 	  false },
+	{ "stats", cmd_stats,
+	  "zbak -r REPO stats [--json]\n"
+	  "    repository totals: snapshots, stream bytes, stored bytes, packs,\n"
+	  "    chunks, the ratio of the two (dedup and compression), per dataset",
+	  false },
 	{ "verify", cmd_verify,
 	  "zbak -r REPO verify [--read-data[[=]PERCENT]]\n"
 	  "    check manifests, recipes, indexes and chains; with --read-data\n"

@@ -141,6 +141,18 @@ struct bk_snapshot {
 	struct bk_id digest;
 };
 
+/* What the repository stores (zbak stats): packs and their bytes, the
+ * other objects (indexes, recipe segments, manifests) and theirs, and the
+ * chunks the index knows. */
+struct bk_repo_stats {
+	uint64_t packs, pack_bytes;
+	uint64_t other_objects, other_bytes;
+	uint64_t chunks;
+};
+BK_EXPORT enum bk_code bk_repo_stats(struct bk_repo *r,
+				     struct bk_repo_stats *st,
+				     struct bk_error *err);
+
 /* Every snapshot, sorted by dataset then creation time; caller frees *out
  * with free().  A manifest that cannot be opened is left out and its error
  * returned (the others are still in *out). */

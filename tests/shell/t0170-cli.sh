@@ -143,4 +143,23 @@ test_expect_success 'ZBAK_PASSPHRASE_FILE; the order of the sources' '
 	code 12 env -u ZBAK_PASSPHRASE "$ZBAK" --config pf.conf ls 2>err
 '
 
+test_expect_success 'stats: totals that add up, per dataset, JSON and text' '
+	"$ZBAK" -r "$R" stats --json >st.json &&
+	"$ZBAK" -r "$R" ls --json >ls.json &&
+	j() { grep -o "\"$1\":[0-9.]*" st.json | head -1 | cut -d: -f2; } &&
+	test "$(j snapshots)" = "$(grep -o "\"name\":" ls.json | wc -l)" &&
+	test "$(j snapshots)" -ge 2 &&
+	test "$(j datasets)" = 2 &&
+	test "$(j stored_bytes)" = $(($(j pack_bytes) + $(j other_bytes))) &&
+	sum=$(grep -o "\"stream_bytes\":[0-9]*" ls.json | cut -d: -f2 | awk "{s+=\$1} END {print s+0}") &&
+	test "$(j stream_bytes)" = "$sum" &&
+	test "$(j pack_bytes)" = "$(find "$R/data" -type f -printf "%s\n" | awk "{s+=\$1} END {print s+0}")" &&
+	test "$(j packs)" = "$(find "$R/data" -type f | wc -l)" &&
+	grep -q "\"dataset\":\"pool/other\",\"snapshots\":1" st.json &&
+	"$ZBAK" -r "$R" stats >st.txt &&
+	grep -q "^  snapshots   $(j snapshots) in 2 datasets" st.txt &&
+	grep -q "^  pool/other  *1 " st.txt &&
+	"$ZBAK" -r "$TMP/empty" stats | grep -q "^  snapshots   0 in 0 datasets"
+'
+
 test_done

@@ -70,7 +70,7 @@ expect() {
 
 run_cases() {
 	test_expect_success "commands$1" '
-		expect "" "accept-changes backup forget gc help init inspect key ls pool prune push repair restore unlock verify version" &&
+		expect "" "accept-changes backup forget gc help init inspect key ls pool prune push repair restore stats unlock verify version" &&
 		expect "p" "pool prune push" &&
 		expect "-q re" "repair restore" &&
 		expect "-r $TMP/repo --config $TMP/x veri" "verify" &&
