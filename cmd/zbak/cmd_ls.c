@@ -134,9 +134,9 @@ int cmd_ls(int argc, char **argv)
 	if (json)
 		ret = print_json(v, n);
 	else if (n == 0 && !rc && !g.quiet && optind == argc)
-		printf("no snapshots in %s\n", repo_url());
+		fprintf(stderr, "no snapshots in %s\n", repo_url());
 	else if (n == 0 && !rc && !g.quiet)
-		printf("no snapshots of %s%s in %s\n", argv[optind],
+		fprintf(stderr, "no snapshots of %s%s in %s\n", argv[optind],
 		       argc - optind > 1 ? " (or the others named)" : "",
 		       repo_url());
 	for (size_t i = 0; !json && i < n; i++) {

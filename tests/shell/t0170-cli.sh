@@ -69,11 +69,11 @@ test_expect_success 'verify --read-data 10 as well as --read-data=10 and 10%' '
 	grep -q "verify takes no arguments" err
 '
 
-test_expect_success 'ls of an empty repository says so; --json gives []' '
+test_expect_success 'ls of an empty repository says so on stderr, stdout stays empty; --json gives []' '
 	"$ZBAK" -r "$TMP/empty" init >/dev/null &&
-	"$ZBAK" -r "$TMP/empty" ls >out &&
-	test "$(cat out)" = "no snapshots in $TMP/empty" &&
-	"$ZBAK" -r "$TMP/empty" ls -q >out && test ! -s out &&
+	"$ZBAK" -r "$TMP/empty" ls >out 2>err &&
+	test ! -s out && test "$(cat err)" = "no snapshots in $TMP/empty" &&
+	"$ZBAK" -r "$TMP/empty" ls -q >out 2>err && test ! -s out && test ! -s err &&
 	"$ZBAK" -r "$TMP/empty" ls --json >out &&
 	test "$(tr -d "[:space:]" <out)" = "[]"
 '

@@ -84,7 +84,7 @@ test_expect_success 'init a repository' '
 '
 
 test_expect_success 'ls and verify on the empty repository' '
-	{ z ls >out 2>err && test ! -s out && test ! -s err &&
+	{ z ls >out 2>err && test ! -s out && grep -q "^no snapshots in " err &&
 	  z ls --json >out 2>err && test "$(cat out)" = "[]" && test ! -s err &&
 	  z verify >out 2>err && grep -q "^0 snapshots, .* 0 problems" out &&
 	  test ! -s err &&
