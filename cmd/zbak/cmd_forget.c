@@ -30,6 +30,10 @@ int cmd_forget(int argc, char **argv)
 		return usage_error(self, "forget takes one or more snapshots");
 	if ((ret = open_repo(&r)))
 		return ret;
+	if (!dry && (ret = need_admin(r, "forget deletes manifests"))) {
+		bk_repo_close(r);
+		return ret;
+	}
 	rc = bk_forget(r, (const char *const *)argv + optind,
 		       (size_t)(argc - optind), dry, &res, &err);
 	bk_repo_close(r);

@@ -59,6 +59,11 @@ int cmd_gc(int argc, char **argv)
 		return usage_error(self, "gc takes no arguments");
 	if ((ret = open_repo(&r)))
 		return ret;
+	if (!o.dry_run &&
+	    (ret = need_admin(r, "gc deletes what no snapshot needs"))) {
+		bk_repo_close(r);
+		return ret;
+	}
 	if (verbose || o.dry_run)
 		o.report = report;
 	rc = bk_gc(r, &o, &res, &err);

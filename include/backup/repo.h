@@ -36,6 +36,12 @@ BK_EXPORT enum bk_code bk_repo_init_config(const char *url,
 					   const char *pass, size_t passlen,
 					   const struct bk_kdf_params *kdf,
 					   struct bk_error *err);
+/* The same, append-only from the start (bk_repo_append_only). */
+BK_EXPORT enum bk_code bk_repo_init_mode(const char *url,
+					 const struct bk_config *cfg,
+					 const char *pass, size_t passlen,
+					 const struct bk_kdf_params *kdf,
+					 bool append_only, struct bk_error *err);
 BK_EXPORT enum bk_code bk_repo_open_config(const char *url,
 					   const struct bk_config *cfg,
 					   const char *pass, size_t passlen,
@@ -48,6 +54,21 @@ BK_EXPORT enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 				      const struct bk_kdf_params *kdf,
 				      struct bk_error *err);
 BK_EXPORT const char *bk_repo_describe(const struct bk_repo *r);
+
+/*
+ * Append-only repositories (docs/repository.md, "Append-only"): a client
+ * of one never deletes or replaces an object (its store refuses, see
+ * bk_store_set_append_only) and its locks are written, never removed,
+ * until bk_repo_admin() says that this run is the trusted one that may
+ * (forget, gc, prune, repair, unlock, key passwd).
+ * bk_repo_set_append_only rewrites the config object (an admin's change
+ * once the repository is append-only).
+ */
+BK_EXPORT bool bk_repo_append_only(const struct bk_repo *r);
+BK_EXPORT void bk_repo_admin(struct bk_repo *r);
+BK_EXPORT bool bk_repo_is_admin(const struct bk_repo *r);
+BK_EXPORT enum bk_code bk_repo_set_append_only(struct bk_repo *r, bool on,
+					       struct bk_error *err);
 
 /* Progress, called from the calling thread about once a second. */
 typedef void (*bk_progress_fn)(void *ctx, uint64_t bytes_in,

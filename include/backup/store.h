@@ -49,6 +49,15 @@ BK_EXPORT enum bk_code bk_store_open_config(const char *url, bool create,
 BK_EXPORT bool bk_store_remote(const struct bk_store *s);
 BK_EXPORT unsigned bk_store_concurrency(const struct bk_store *s);
 BK_EXPORT void bk_store_close(struct bk_store *s); /* NULL is fine */
+/*
+ * Append-only: from now on every delete is refused (BK_ERR_APPEND_ONLY)
+ * and every put only creates (a put that would replace an object fails
+ * with BK_ERR_EXISTS), as a credential without delete rights would
+ * allow, so that a host that may not delete finds out here and not from
+ * the storage half-way through.  false lifts it (an admin's run).
+ */
+BK_EXPORT void bk_store_set_append_only(struct bk_store *s, bool on);
+BK_EXPORT bool bk_store_append_only(const struct bk_store *s);
 /* A description for messages ("directory /srv/backup"). */
 BK_EXPORT const char *bk_store_describe(const struct bk_store *s);
 

@@ -248,8 +248,15 @@ void keylist_free(struct keylist *l)
 
 /* ---- config ---- */
 
+/*
+ * The config object: "zbak-repository 1", "id <hex>", "created <time>",
+ * then optional lines; "append_only yes" puts every client that is not
+ * an admin run into append-only mode (docs/repository.md, "Append-only").
+ * zbak before that line ignores it, so an append-only repository wants
+ * this version or later on every machine that writes to it.
+ */
 static enum bk_code parse_config(const uint8_t *p, size_t len,
-				 uint8_t id[BK_REPO_ID_LEN],
+				 uint8_t id[BK_REPO_ID_LEN], bool *append_only,
 				 struct bk_error *err)
 {
 	char text[MAX_CONFIG_BLOB], idhex[2 * BK_REPO_ID_LEN + 1];
@@ -270,6 +277,7 @@ static enum bk_code parse_config(const uint8_t *p, size_t len,
 	if (strlen(idhex) != 2 * BK_REPO_ID_LEN ||
 	    !bk_unhex(idhex, BK_REPO_ID_LEN, id))
 		return bk_error_set(err, BK_ERR_FORMAT, "config: bad id");
+	*append_only = strstr(text, "\nappend_only yes\n") != NULL;
 	return BK_OK;
 }
 
@@ -284,6 +292,14 @@ enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
 				 const char *pass, size_t passlen,
 				 const struct bk_kdf_params *kdf,
 				 struct bk_error *err)
+{
+	return bk_repo_init_mode(url, cfg, pass, passlen, kdf, false, err);
+}
+
+enum bk_code bk_repo_init_mode(const char *url, const struct bk_config *cfg,
+			       const char *pass, size_t passlen,
+			       const struct bk_kdf_params *kdf, bool append_only,
+			       struct bk_error *err)
 {
 	struct bk_store *s = NULL;
 	struct bk_keys *k = NULL;
@@ -343,8 +359,9 @@ enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
 		goto out;
 	bk_hex(id, sizeof(id), idhex);
 	n = snprintf(config, sizeof(config),
-		     "zbak-repository %d\nid %s\ncreated %lld\n", REPO_VERSION,
-		     idhex, (long long)time(NULL));
+		     "zbak-repository %d\nid %s\ncreated %lld\n%s", REPO_VERSION,
+		     idhex, (long long)time(NULL),
+		     append_only ? "append_only yes\n" : "");
 	rc = bk_store_put_new(s, CONFIG_KEY, config, (size_t)n, err);
 out:
 	bk_buf_release(&blob);
@@ -390,9 +407,15 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				  "no repository at %s (no config object)",
 				  url);
 	if (!rc)
-		rc = parse_config(b.data, b.len, r->id, err);
+		rc = parse_config(b.data, b.len, r->id, &r->append_only, err);
 	if (rc)
 		goto out;
+	if (b.len < sizeof(r->config)) {
+		memcpy(r->config, b.data, b.len);
+		r->config[b.len] = '\0';
+	}
+	/* every client is a host until it says it is an admin run */
+	bk_store_set_append_only(r->store, r->append_only);
 	bk_buf_reset(&b);
 	rc = bk_store_get(r->store, KEYS_KEY, &b, err);
 	if (rc == BK_ERR_NOTFOUND)
@@ -440,6 +463,69 @@ const char *bk_repo_describe(const struct bk_repo *r)
 	return r->url;
 }
 
+bool bk_repo_append_only(const struct bk_repo *r)
+{
+	return r->append_only;
+}
+
+void bk_repo_admin(struct bk_repo *r)
+{
+	r->admin = true;
+	bk_store_set_append_only(r->store, false);
+}
+
+bool bk_repo_is_admin(const struct bk_repo *r)
+{
+	return r->admin;
+}
+
+/* The config object again, with its append_only line set or dropped: the
+ * one rewrite of config, an admin's (the id and the rest stay). */
+enum bk_code bk_repo_set_append_only(struct bk_repo *r, bool on,
+				     struct bk_error *err)
+{
+	char text[MAX_CONFIG_BLOB], *line;
+	size_t n = 0;
+	enum bk_code rc;
+
+	if (r->append_only && !r->admin)
+		return bk_error_set(err, BK_ERR_APPEND_ONLY,
+				    "config: not rewritten: the repository is "
+				    "append-only, and only an admin run "
+				    "(--admin) changes its mode");
+	if (!r->config[0])
+		return bk_error_set(err, BK_ERR_INTERNAL, "config not kept");
+	/* every line but append_only, then the new one */
+	for (char *p = r->config; *p; p = line + 1) {
+		line = strchr(p, '\n');
+		if (!line)
+			break;
+		if (!strncmp(p, "append_only ", 12))
+			continue;
+		if (n + (size_t)(line + 1 - p) >= sizeof(text))
+			return bk_error_set(err, BK_ERR_LIMIT,
+					    "config: too large");
+		memcpy(text + n, p, (size_t)(line + 1 - p));
+		n += (size_t)(line + 1 - p);
+	}
+	if (on) {
+		if (n + 17 >= sizeof(text))
+			return bk_error_set(err, BK_ERR_LIMIT,
+					    "config: too large");
+		memcpy(text + n, "append_only yes\n", 16);
+		n += 16;
+	}
+	text[n] = '\0';
+	rc = bk_store_put(r->store, CONFIG_KEY, text, n, err);
+	if (!rc) {
+		memcpy(r->config, text, n + 1);
+		r->append_only = on;
+		if (!r->admin)
+			bk_store_set_append_only(r->store, on);
+	}
+	return rc;
+}
+
 enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 			    size_t passlen, const struct bk_kdf_params *kdf,
 			    struct bk_error *err)
@@ -448,6 +534,11 @@ enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 	struct bk_kdf_params p;
 	enum bk_code rc;
 
+	if (r->append_only && !r->admin)
+		return bk_error_set(err, BK_ERR_APPEND_ONLY,
+				    "keys: not rewritten: the repository is "
+				    "append-only, and only an admin run "
+				    "(--admin) changes the passphrase");
 	if (kdf)
 		p = *kdf;
 	else

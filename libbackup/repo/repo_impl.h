@@ -44,6 +44,9 @@ struct bk_repo {
 	void *warn_ctx;
 	unsigned keys_generation; /* of the key file that opened */
 	bool accept_changes;      /* trust.c: record, do not refuse */
+	bool append_only;         /* config says so (docs: "Append-only") */
+	bool admin;               /* bk_repo_admin: this run may delete */
+	char config[512];         /* the config object as read */
 	size_t trust_changes;     /* trust.c: changes seen (accepted) */
 };
 

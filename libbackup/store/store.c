@@ -178,6 +178,16 @@ bool bk_store_remote(const struct bk_store *s)
 	return s && s->remote;
 }
 
+void bk_store_set_append_only(struct bk_store *s, bool on)
+{
+	s->append_only = on;
+}
+
+bool bk_store_append_only(const struct bk_store *s)
+{
+	return s && s->append_only;
+}
+
 const char *bk_store_describe(const struct bk_store *s)
 {
 	return s && s->desc ? s->desc : "store";
@@ -193,6 +203,8 @@ static enum bk_code put(struct bk_store *s, const char *key, const void *data,
 		return rc;
 	if (!data && len)
 		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
+	if (s->append_only)
+		flags &= ~BK_PUT_REPLACE; /* create, never replace */
 	return s->ops->put(s->priv, key, data, len, flags, err);
 }
 
@@ -259,6 +271,12 @@ enum bk_code bk_store_delete(struct bk_store *s, const char *key,
 
 	if (rc)
 		return rc;
+	if (s->append_only)
+		return bk_error_set(err, BK_ERR_APPEND_ONLY,
+				    "%s: not deleted: the repository is "
+				    "append-only, and only an admin run "
+				    "(--admin) deletes",
+				    key);
 	return s->ops->del(s->priv, key, err);
 }
 
@@ -266,8 +284,8 @@ enum bk_code bk_store_cleanup(struct bk_store *s, uint64_t min_age,
 			      uint64_t *removed, struct bk_error *err)
 {
 	*removed = 0;
-	if (!s->ops->cleanup)
-		return BK_OK;
+	if (!s->ops->cleanup || s->append_only)
+		return BK_OK; /* temporaries are an admin's to remove */
 	return s->ops->cleanup(s->priv, min_age, removed, err);
 }
 

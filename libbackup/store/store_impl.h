@@ -60,6 +60,7 @@ struct bk_store {
 	char *desc; /* malloc'ed, freed by bk_store_close */
 	unsigned concurrency; /* 0: the number of CPUs */
 	bool remote;          /* requests cost a round trip (S3) */
+	bool append_only;     /* bk_store_set_append_only: no delete, no overwrite */
 };
 
 #define BK_PUT_REPLACE 1u
