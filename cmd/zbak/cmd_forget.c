@@ -50,5 +50,10 @@ int cmd_forget(int argc, char **argv)
 		       " recipe segments); zbak gc frees their data\n",
 		       dry ? "would forget" : "forgot", res.snapshots,
 		       res.snapshots == 1 ? "" : "s", res.recipes);
+	if (!g.quiet && res.retained)
+		printf("%" PRIu64 " of their objects stay under Object Lock "
+		       "retention (they count as forgotten; gc deletes them "
+		       "when it ends)\n",
+		       res.retained);
 	return EXIT_OK;
 }

@@ -245,6 +245,9 @@ struct bk_forget_result {
 	uint64_t snapshots; /* manifests deleted (or that would be) */
 	uint64_t recipes;   /* recipe segments deleted */
 	uint64_t already;   /* names forgotten before (a forget repeated) */
+	/* objects left under Object Lock retention (the forget record
+	 * still makes the snapshot gone; gc deletes them when it ends) */
+	uint64_t retained;
 };
 
 /*
@@ -329,6 +332,13 @@ struct bk_gc_result {
 	 * deleted (or that would be) */
 	uint64_t packs_unindexed, unindexed_deleted;
 	uint64_t bytes_before, bytes_after; /* in data/ */
+	/* forgotten manifests still there (a forget stopped, or kept under
+	 * retention), deleted now */
+	uint64_t leftovers_deleted;
+	/* Object Lock: garbage kept because its retention has not ended;
+	 * live objects whose retention was (or would be) extended, of those
+	 * checked */
+	uint64_t retained, extended, lock_checked;
 	/* gc/pending did not open (why; "" when it did): set aside, every
 	 * garbage object counts from now (a warning for the user) */
 	char pending_problem[BK_ERROR_MSG_MAX];

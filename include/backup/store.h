@@ -58,6 +58,24 @@ BK_EXPORT void bk_store_close(struct bk_store *s); /* NULL is fine */
  */
 BK_EXPORT void bk_store_set_append_only(struct bk_store *s, bool on);
 BK_EXPORT bool bk_store_append_only(const struct bk_store *s);
+/*
+ * S3 Object Lock ([s3] object_lock): the days of retention new objects
+ * get (0: none); when key's retention ends (0: none); a later end for it.
+ * bk_store_delete of an object under retention is BK_ERR_RETAINED.
+ */
+BK_EXPORT unsigned bk_store_lock_days(const struct bk_store *s);
+/* A put of an object that is soon replaced or removed (locks, gc/pending):
+ * never under retention, whatever the settings. */
+BK_EXPORT enum bk_code bk_store_put_transient(struct bk_store *s,
+					      const char *key,
+					      const void *data, size_t len,
+					      bool replace,
+					      struct bk_error *err);
+BK_EXPORT enum bk_code bk_store_retention(struct bk_store *s, const char *key,
+					  uint64_t *until,
+					  struct bk_error *err);
+BK_EXPORT enum bk_code bk_store_retain(struct bk_store *s, const char *key,
+				       uint64_t until, struct bk_error *err);
 /* A description for messages ("directory /srv/backup"). */
 BK_EXPORT const char *bk_store_describe(const struct bk_store *s);
 

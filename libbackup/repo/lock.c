@@ -151,8 +151,8 @@ static enum bk_code write_lock(struct repo_lock *l, struct bk_error *err)
 		snprintf(l->cur, sizeof(l->cur), "%s.%u", l->key, l->seq);
 	else
 		snprintf(l->cur, sizeof(l->cur), "%s", l->key);
-	return repo_put_sealed(l->r, BK_OBJ_LOCK, l->cur, body, strlen(body),
-			       false, NULL, err);
+	return repo_put_sealed_transient(l->r, BK_OBJ_LOCK, l->cur, body,
+					 strlen(body), false, err);
 }
 
 #define LOCK_END_BODY "zbak-lock-end 1\n"
@@ -169,8 +169,9 @@ static enum bk_code end_group(struct bk_repo *r, bool append,
 
 	snprintf(end, sizeof(end), "%s.end", base);
 	if (append) {
-		rc = repo_put_sealed(r, BK_OBJ_LOCK, end, LOCK_END_BODY,
-				     strlen(LOCK_END_BODY), true, NULL, err);
+		rc = repo_put_sealed_transient(r, BK_OBJ_LOCK, end,
+					       LOCK_END_BODY,
+					       strlen(LOCK_END_BODY), true, err);
 		return rc == BK_ERR_EXISTS ? BK_OK : rc;
 	}
 	for (size_t i = 0; i < n; i++)

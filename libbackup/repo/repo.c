@@ -150,6 +150,11 @@ static void sealed_ident(const struct bk_buf *b, struct bk_id *ident)
 	bk_hash_final(&h, ident);
 }
 
+static enum bk_code put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
+			       const char *key, const void *plain, size_t len,
+			       bool excl, bool transient, uint64_t *stored,
+			       struct bk_id *ident, struct bk_error *err);
+
 enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
 			     const char *key, const void *plain, size_t len,
 			     bool excl, uint64_t *stored, struct bk_error *err)
@@ -158,10 +163,28 @@ enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
 				  err);
 }
 
+enum bk_code repo_put_sealed_transient(struct bk_repo *r,
+				       enum bk_obj_kind kind, const char *key,
+				       const void *plain, size_t len, bool excl,
+				       struct bk_error *err)
+{
+	return put_sealed(r, kind, key, plain, len, excl, true, NULL, NULL,
+			  err);
+}
+
 enum bk_code repo_put_sealed_id(struct bk_repo *r, enum bk_obj_kind kind,
 				const char *key, const void *plain, size_t len,
 				bool excl, uint64_t *stored,
 				struct bk_id *ident, struct bk_error *err)
+{
+	return put_sealed(r, kind, key, plain, len, excl, false, stored, ident,
+			  err);
+}
+
+static enum bk_code put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
+			       const char *key, const void *plain, size_t len,
+			       bool excl, bool transient, uint64_t *stored,
+			       struct bk_id *ident, struct bk_error *err)
 {
 	struct bk_buf b;
 	enum bk_code rc;
@@ -170,7 +193,10 @@ enum bk_code repo_put_sealed_id(struct bk_repo *r, enum bk_obj_kind kind,
 	rc = bk_seal(r->keys, kind, key, plain, len, &b, err);
 	if (!rc && ident)
 		sealed_ident(&b, ident);
-	if (!rc)
+	if (!rc && transient)
+		rc = bk_store_put_transient(r->store, key, b.data, b.len, !excl,
+					    err);
+	else if (!rc)
 		rc = excl ? bk_store_put_new(r->store, key, b.data, b.len, err)
 			  : bk_store_put(r->store, key, b.data, b.len, err);
 	if (!rc && stored)
@@ -205,8 +231,8 @@ enum bk_code repo_get_opened_id(struct bk_repo *r, enum bk_obj_kind kind,
 	return rc;
 }
 
-static enum bk_code keylist_add(void *ctx, const char *key, uint64_t size,
-				struct bk_error *err)
+enum bk_code keylist_add(void *ctx, const char *key, uint64_t size,
+			 struct bk_error *err)
 {
 	struct keylist *l = ctx;
 

@@ -48,6 +48,12 @@ struct s3_settings {
 	long retry_time;      /* seconds, total for one request's retries */
 	uint64_t multipart_threshold;
 	uint64_t part_size;
+	/* sent with every object written: a canned ACL (NULL: none), and
+	 * S3 Object Lock retention (docs/repository.md, "Object Lock") */
+	char *object_acl;
+	enum s3_lock { S3_LOCK_NONE, S3_LOCK_GOVERNANCE, S3_LOCK_COMPLIANCE }
+		object_lock;
+	unsigned object_lock_days;
 };
 
 /* The environment, injectable for tests (getenv's signature). */

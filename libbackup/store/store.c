@@ -188,6 +188,35 @@ bool bk_store_append_only(const struct bk_store *s)
 	return s && s->append_only;
 }
 
+unsigned bk_store_lock_days(const struct bk_store *s)
+{
+	return s && s->ops->retain ? s->lock_days : 0;
+}
+
+enum bk_code bk_store_retention(struct bk_store *s, const char *key,
+				uint64_t *until, struct bk_error *err)
+{
+	enum bk_code rc = check_name("head", key, false, err);
+
+	*until = 0;
+	if (rc || !s->ops->retention)
+		return rc;
+	return s->ops->retention(s->priv, key, until, err);
+}
+
+enum bk_code bk_store_retain(struct bk_store *s, const char *key,
+			     uint64_t until, struct bk_error *err)
+{
+	enum bk_code rc = check_name("put", key, false, err);
+
+	if (rc)
+		return rc;
+	if (!s->ops->retain)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "%s: the store has no Object Lock", key);
+	return s->ops->retain(s->priv, key, until, err);
+}
+
 const char *bk_store_describe(const struct bk_store *s)
 {
 	return s && s->desc ? s->desc : "store";
@@ -226,6 +255,14 @@ enum bk_code bk_store_put_new(struct bk_store *s, const char *key,
 			      struct bk_error *err)
 {
 	return put(s, key, data, len, 0, err);
+}
+
+enum bk_code bk_store_put_transient(struct bk_store *s, const char *key,
+				    const void *data, size_t len, bool replace,
+				    struct bk_error *err)
+{
+	return put(s, key, data, len,
+		   BK_PUT_TRANSIENT | (replace ? BK_PUT_REPLACE : 0), err);
 }
 
 enum bk_code bk_store_sync(struct bk_store *s, struct bk_error *err)
