@@ -692,8 +692,9 @@ static enum bk_code extend_segment(void *ctx, const char *key, uint64_t size,
 static enum bk_code extend_retention(struct gc *g, struct bk_error *err)
 {
 	uint64_t days = bk_store_lock_days(g->r->store);
-	struct extend_ctx x = { g, g->now + days * 86400,
-				g->now + days * 86400 / 2 };
+	/* retention is the server's real time, never a simulated one */
+	uint64_t now = (uint64_t)time(NULL);
+	struct extend_ctx x = { g, now + days * 86400, now + days * 86400 / 2 };
 	enum bk_code rc = BK_OK;
 	static const char *const fixed[] = { "config", "keys" };
 	static const char *const lists[] = { "index/", "forgotten/" };

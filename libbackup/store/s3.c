@@ -975,7 +975,10 @@ static void object_hdrs(struct s3 *s, struct write_hdrs *w, struct req *r,
 	if (retain && s->st.object_lock != S3_LOCK_NONE) {
 		char d[40];
 
-		iso_date(bk_now() + (uint64_t)s->st.object_lock_days * 86400,
+		/* the server's clock decides: the real time, never a test's
+		 * simulated one */
+		iso_date((uint64_t)time(NULL) +
+				 (uint64_t)s->st.object_lock_days * 86400,
 			 d, sizeof(d));
 		snprintf(w->mode, sizeof(w->mode),
 			 "x-amz-object-lock-mode: %s", lock_mode(s));
@@ -1057,7 +1060,7 @@ static enum bk_code s3_del(void *priv, const char *key, struct bk_error *err)
 	rc = retention_of(s, key, &until, version, sizeof(version), err);
 	if (rc)
 		return rc == BK_ERR_NOTFOUND ? BK_OK : rc;
-	if (until > bk_now()) {
+	if (until > (uint64_t)time(NULL)) {
 		iso_date(until, until_s, sizeof(until_s));
 		return bk_error_set(err, BK_ERR_RETAINED,
 				    "%s: under Object Lock retention until %s",
