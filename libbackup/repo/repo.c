@@ -2,6 +2,7 @@
 /* Repository life cycle, object names, sealed get/put. */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,6 +397,64 @@ out:
 	return rc;
 }
 
+/*
+ * A machine that once saw the repository append-only keeps it so, even
+ * when config no longer says it (config is not sealed: whoever can write
+ * the store can drop the line): ransomware cannot switch a host back to
+ * deleting.  An admin's `config append_only no` is taken by each host
+ * with `zbak accept-changes`; until then every command warns.
+ */
+#define MODE_FILE "append-only"
+
+static void mode_remembered(struct bk_repo *r)
+{
+	char path[1100];
+	struct state_file sf;
+	FILE *f;
+
+	if (repo_state_path(r, MODE_FILE, path, sizeof(path)))
+		return;
+	if (r->append_only) {
+		if (access(path, F_OK) != 0 &&
+		    (f = repo_state_create(r, MODE_FILE, &sf)))
+			repo_state_commit(f, &sf);
+		return;
+	}
+	if (access(path, F_OK) != 0)
+		return;
+	/* said once the caller listens (bk_repo_set_warn) */
+	r->append_only = r->mode_dropped = true;
+	bk_store_set_append_only(r->store, true);
+}
+
+static void mode_forget(struct bk_repo *r)
+{
+	char path[1100];
+
+	if (!repo_state_path(r, MODE_FILE, path, sizeof(path)))
+		unlink(path);
+}
+
+void repo_mode_accept(struct bk_repo *r)
+{
+	if (!r->mode_dropped)
+		return;
+	mode_forget(r);
+	r->mode_dropped = r->append_only = false;
+	bk_store_set_append_only(r->store, false);
+	r->trust_changes++;
+}
+
+void repo_mode_warn(struct bk_repo *r)
+{
+	if (r->mode_dropped)
+		repo_warn(r, "config says the repository is not append-only, "
+			     "but this machine saw it append-only, and keeps "
+			     "it so: if an admin turned it off, 'zbak "
+			     "accept-changes' takes that; if not, the config "
+			     "object was altered");
+}
+
 enum bk_code bk_repo_open(const char *url, const char *pass, size_t passlen,
 			  struct bk_repo **out, struct bk_error *err)
 {
@@ -462,6 +521,8 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				  url);
 	if (!rc)
 		repo_cache_open(r);
+	if (!rc)
+		mode_remembered(r);
 out:
 	bk_buf_release(&b);
 	if (rc) {
@@ -494,6 +555,8 @@ bool bk_repo_append_only(const struct bk_repo *r)
 	return r->append_only;
 }
 
+static void mode_remembered(struct bk_repo *r);
+
 void bk_repo_admin(struct bk_repo *r)
 {
 	r->admin = true;
@@ -514,7 +577,7 @@ enum bk_code bk_repo_set_append_only(struct bk_repo *r, bool on,
 	size_t n = 0;
 	enum bk_code rc;
 
-	if (r->append_only && !r->admin)
+	if (r->append_only && !r->admin && !r->mode_dropped)
 		return bk_error_set(err, BK_ERR_APPEND_ONLY,
 				    "config: not rewritten: the repository is "
 				    "append-only, and only an admin run "
@@ -546,8 +609,13 @@ enum bk_code bk_repo_set_append_only(struct bk_repo *r, bool on,
 	if (!rc) {
 		memcpy(r->config, text, n + 1);
 		r->append_only = on;
+		r->mode_dropped = false;
 		if (!r->admin)
 			bk_store_set_append_only(r->store, on);
+		if (on)
+			mode_remembered(r);
+		else
+			mode_forget(r);
 	}
 	return rc;
 }
@@ -592,6 +660,7 @@ void bk_repo_set_warn(struct bk_repo *r, bk_report_fn fn, void *ctx)
 {
 	r->warn = fn;
 	r->warn_ctx = ctx;
+	repo_mode_warn(r);
 }
 
 void repo_warn(struct bk_repo *r, const char *fmt, ...)

@@ -46,9 +46,15 @@ struct bk_repo {
 	bool accept_changes;      /* trust.c: record, do not refuse */
 	bool append_only;         /* config says so (docs: "Append-only") */
 	bool admin;               /* bk_repo_admin: this run may delete */
+	bool mode_dropped;        /* config lost append_only: kept (repo.c) */
 	char config[512];         /* the config object as read */
 	size_t trust_changes;     /* trust.c: changes seen (accepted) */
 };
+
+/* The append-only mode this machine remembers (repo.c): warn that config
+ * dropped it; accept that it did (accept-changes). */
+void repo_mode_warn(struct bk_repo *r);
+void repo_mode_accept(struct bk_repo *r);
 
 /* A problem worked around, for the user (through bk_repo_set_warn). */
 void repo_warn(struct bk_repo *r, const char *fmt, ...)

@@ -578,6 +578,7 @@ enum bk_code bk_repo_accept_changes(struct bk_repo *r, size_t *changes,
 
 	r->accept_changes = true;
 	r->trust_changes = 0;
+	repo_mode_accept(r);
 	rc = bk_list(r, &v, &n, err);
 	free(v);
 	r->accept_changes = false;

@@ -461,6 +461,11 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	if (rc)
 		goto out;
 	report_unindexed(&c);
+	if (r->mode_dropped)
+		problem(&c, BK_ERR_AUTH,
+			"config: append_only is gone, but this machine saw the "
+			"repository append-only (an admin's change: 'zbak "
+			"accept-changes'; otherwise the config was altered)");
 	if (o && o->read_data_percent)
 		read_sample(&c, idx);
 	rc = BK_OK;

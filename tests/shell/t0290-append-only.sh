@@ -96,6 +96,23 @@ test_expect_success 'config append_only: on by a host, off only by an admin' '
 	{ z config colour blue 2>/dev/null; test $? = 2; }
 '
 
+test_expect_success 'config altered to drop append_only: this machine stays append-only, verify says so' '
+	z config >/dev/null && state "$TMP/s4" &&
+	"$ZBAK" debug store get "$R" config | grep -v "^append_only" >cfg &&
+	"$ZBAK" debug store put "$R" config <cfg &&
+	z ls >/dev/null 2>err && grep -q "this machine saw it append-only, and keeps it so" err &&
+	{ z gc >/dev/null 2>err; test $? = 1; } && grep -q "is append-only" err &&
+	{ z verify >out 2>err; test $? = 3; } && grep -q "append_only is gone" err &&
+	z push --name pool/fs@v3 "$TMP/v2" >/dev/null 2>&1 &&
+	"$ZBAK" debug store get "$R" config >cfg.now && cmp cfg cfg.now
+'
+
+test_expect_success 'accept-changes takes an admin turning it off' '
+	z accept-changes >out 2>/dev/null && grep -q "1 change accepted" out &&
+	z verify >out && grep -q " 0 problems" out &&
+	z gc --dry-run >/dev/null && test "$(z config)" = "append_only no"
+'
+
 # --- S3: through a proxy that answers as a put-only credential -------------
 if ! is_s3; then
 	test_skip 'through a put-only credential (S3)' \
