@@ -73,7 +73,7 @@ test_expect_success 'a killed push: the next host run goes on, and removes nothi
 			while read -r k; do repo_has "$R" "$k.end" || echo "$k"; done | grep -q . && break
 		sleep 0.1
 	done &&
-	pkill -9 -f "zbak.* push --name pool/big@v1" ; wait ;
+	pkill -9 -f -- "-r $R push --name pool/big@v1" ; wait ;
 	kept_all "$TMP/s3" &&
 	z push "$TMP/big" --name pool/big@v1 >/dev/null &&
 	z restore pool/big@v1 -o "$TMP/rst" --force && cmp "$TMP/rst" "$TMP/big" &&
