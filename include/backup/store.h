@@ -64,6 +64,18 @@ BK_EXPORT bool bk_store_append_only(const struct bk_store *s);
  * bk_store_delete of an object under retention is BK_ERR_RETAINED.
  */
 BK_EXPORT unsigned bk_store_lock_days(const struct bk_store *s);
+/*
+ * Every version of every object under prefix, delete markers included
+ * (marker true), where the store keeps versions (S3: a versioned bucket,
+ * which Object Lock needs).  BK_ERR_UNSUPPORTED where it does not.
+ */
+typedef enum bk_code (*bk_store_version_fn)(void *ctx, const char *key,
+					    uint64_t size, bool marker,
+					    struct bk_error *err);
+BK_EXPORT enum bk_code bk_store_versions(struct bk_store *s,
+					 const char *prefix,
+					 bk_store_version_fn fn, void *ctx,
+					 struct bk_error *err);
 /* A put of an object that is soon replaced or removed (locks, gc/pending):
  * never under retention, whatever the settings. */
 BK_EXPORT enum bk_code bk_store_put_transient(struct bk_store *s,

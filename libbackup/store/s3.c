@@ -1429,6 +1429,80 @@ out:
 	return rc;
 }
 
+/* ListObjectVersions, page by page (key and version-id markers). */
+static enum bk_code s3_versions(void *priv, const char *prefix,
+				bk_store_version_fn fn, void *ctx,
+				struct bk_error *err)
+{
+	struct s3 *s = priv;
+	struct bk_buf full, q, resp;
+	struct s3_list_page page;
+	char *kmark = NULL, *vmark = NULL;
+	size_t plen = strlen(s->prefix);
+	enum bk_code rc;
+
+	memset(&page, 0, sizeof(page));
+	bk_buf_init(&full, 2 * BK_STORE_KEY_MAX + 16);
+	bk_buf_init(&q, 16384);
+	bk_buf_init(&resp, S3_XML_MAX);
+	rc = bk_buf_printf(&full, err, "%s%s", s->prefix, prefix);
+	while (!rc) {
+		struct s3_param qp[4] = {
+			{ "versions", "" },
+			{ "prefix", (const char *)full.data },
+			{ "key-marker", kmark },
+			{ "version-id-marker", vmark },
+		};
+		struct req r = { .method = "GET", .what = "(versions)",
+				 .out = &resp };
+
+		bk_buf_reset(&q);
+		bk_buf_reset(&resp);
+		rc = s3_canon_query(&q, qp, kmark ? (vmark ? 4 : 3) : 2, err);
+		r.query = (const char *)q.data;
+		if (!rc)
+			rc = perform(s, &r, err);
+		/* a server without versions (s3rver) */
+		if (rc && (r.status == 405 || r.status == 501))
+			rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
+					  "%s keeps no versions", s->endpoint);
+		if (!rc)
+			rc = s3_xml_versions((const char *)resp.data, resp.len,
+					     &page, err);
+		for (size_t i = 0; !rc && i < page.n; i++) {
+			const char *k = page.items[i].key;
+
+			if (strlen(k) <= plen || strncmp(k, s->prefix, plen))
+				continue;
+			rc = fn(ctx, k + plen, page.items[i].size,
+				page.items[i].marker, err);
+		}
+		if (rc || !page.truncated)
+			break;
+		if (kmark && !strcmp(kmark, page.next_token) &&
+		    (!vmark || !page.next_version ||
+		     !strcmp(vmark, page.next_version))) {
+			rc = bk_error_set(err, BK_ERR_STORAGE,
+					  "versions: %s repeated a marker",
+					  s->endpoint);
+			break;
+		}
+		free(kmark);
+		free(vmark);
+		kmark = page.next_token;
+		vmark = page.next_version;
+		page.next_token = page.next_version = NULL;
+		s3_list_page_release(&page);
+	}
+	s3_list_page_release(&page);
+	free(kmark);
+	free(vmark);
+	bk_buf_release(&full);
+	bk_buf_release(&q);
+	bk_buf_release(&resp);
+	return rc;
+}
+
 static void s3_close(void *priv)
 {
 	struct s3 *s = priv;
@@ -1505,6 +1579,7 @@ static const struct bk_store_ops s3_ops = {
 	.any = s3_any,
 	.retention = s3_retention,
 	.retain = s3_retain,
+	.versions = s3_versions,
 };
 
 /* The bucket exists (a one-key listing, which carries an error code where

@@ -204,6 +204,20 @@ enum bk_code bk_store_retention(struct bk_store *s, const char *key,
 	return s->ops->retention(s->priv, key, until, err);
 }
 
+enum bk_code bk_store_versions(struct bk_store *s, const char *prefix,
+				bk_store_version_fn fn, void *ctx,
+				struct bk_error *err)
+{
+	enum bk_code rc = check_name("list", prefix, true, err);
+
+	if (rc)
+		return rc;
+	if (!s->ops->versions)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "%s keeps no versions", bk_store_describe(s));
+	return s->ops->versions(s->priv, prefix, fn, ctx, err);
+}
+
 enum bk_code bk_store_retain(struct bk_store *s, const char *key,
 			     uint64_t until, struct bk_error *err)
 {

@@ -58,6 +58,10 @@ struct bk_store_ops {
 				  uint64_t *until, struct bk_error *err);
 	enum bk_code (*retain)(void *priv, const char *key, uint64_t until,
 			       struct bk_error *err);
+	/* Every version under prefix (NULL where the store keeps none). */
+	enum bk_code (*versions)(void *priv, const char *prefix,
+				 bk_store_version_fn fn, void *ctx,
+				 struct bk_error *err);
 };
 
 struct bk_store {

@@ -162,6 +162,14 @@ test_expect_success 'gc with more days extends the retention of what is live, no
 	zl3 --admin gc >out && grep -q "retention of 0 of [1-9][0-9]* live objects extended" out
 '
 
+test_expect_success 'verify finds an object written twice (its versions), as tampering' '
+	zl verify >out && grep -q " 0 problems" out &&
+	k=$(repo_keys "$L" forgotten/ | head -1 | cut -d" " -f2) &&
+	"$ZBAK" debug store get "$L" "$k" >obj && "$ZBAK" debug store put "$L" "$k" <obj &&
+	{ zl verify >out 2>err; test $? = 3; } &&
+	grep -q "$k: 2 versions: an object zbak writes once was written again" err
+'
+
 test_expect_success 'once the retention of the garbage ends, gc deletes it (its version)' '
 	soon=$(date -u -d "+3 seconds" +%Y-%m-%dT%H:%M:%SZ) &&
 	printf "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>GOVERNANCE</Mode><RetainUntilDate>%s</RetainUntilDate></Retention>" "$soon" >ret.xml &&
