@@ -147,8 +147,10 @@ static int print_json(const struct run *run, int status)
 			rc = bk_buf_json_str(&b, r->dataset, &err);
 		if (!rc)
 			rc = bk_buf_printf(&b, &err, ",\"snapshot\":");
-		if (!rc)
+		if (!rc && r->snapshot[0])
 			rc = bk_buf_json_str(&b, r->snapshot, &err);
+		else if (!rc)
+			rc = bk_buf_printf(&b, &err, "null");
 		if (!rc)
 			rc = bk_buf_printf(&b, &err, ",\"base\":");
 		if (!rc && r->base[0])
@@ -195,9 +197,7 @@ static int print_json(const struct run *run, int status)
 static void job_failed(struct run *run, const struct bk_job *job,
 		       uint64_t now, enum bk_code code, const char *why)
 {
-	char snapname[BK_JOB_PREFIX_MAX + 32];
-
-	bk_backup_snapname(job, now, snapname, sizeof(snapname));
+	/* no snapshot was taken: none is named */
 	for (size_t d = 0; d < job->ndatasets; d++) {
 		struct bk_backup_result res;
 
@@ -205,8 +205,6 @@ static void job_failed(struct run *run, const struct bk_job *job,
 		snprintf(res.job, sizeof(res.job), "%s", job->name);
 		snprintf(res.dataset, sizeof(res.dataset), "%s",
 			 job->datasets[d]);
-		snprintf(res.snapshot, sizeof(res.snapshot), "%s@%s",
-			 job->datasets[d], snapname);
 		res.status = BK_BACKUP_FAILED;
 		res.code = code;
 		snprintf(res.error, sizeof(res.error), "%s", why);
@@ -250,7 +248,21 @@ static void write_metrics(const struct bk_settings *set, const struct run *run,
 	}
 	for (size_t i = 0; i < run->n; i++) {
 		const struct bk_backup_result *r = &run->v[i];
+		size_t at = 0;
 
+		/* snapshots = existing sends several per dataset: one
+		 * series each, the run's sums, failed if one failed */
+		while (at < k && (strcmp(m[at].job, r->job) ||
+				  strcmp(m[at].dataset, r->dataset)))
+			at++;
+		if (at < k) {
+			m[at].ok = m[at].ok && r->status != BK_BACKUP_FAILED;
+			m[at].last_success = m[at].ok ? now : 0;
+			m[at].duration += r->seconds;
+			m[at].sent += r->bytes_sent;
+			m[at].stored += r->bytes_stored;
+			continue;
+		}
 		snprintf(m[k].job, sizeof(m[k].job), "%s", r->job);
 		snprintf(m[k].dataset, sizeof(m[k].dataset), "%s", r->dataset);
 		m[k].ok = r->status != BK_BACKUP_FAILED;
