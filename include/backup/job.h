@@ -181,6 +181,28 @@ BK_EXPORT void bk_backup_snapname(const struct bk_job *job, uint64_t now,
 BK_EXPORT size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 			       const struct bk_backup_opts *o);
 
+/* ---- the alert hook (on_failure, on_success) ------------------------------- */
+
+/* The command for a run that ended with this exit status: on_success for
+ * 0, on_failure for any other; NULL when that one is not set. */
+BK_EXPORT const char *bk_hook_command(const struct bk_settings *s,
+				      int status);
+/*
+ * Run command (an absolute path, then arguments split at blanks; no
+ * shell) with input[0..len) on its standard input, its standard output
+ * sent to our standard error, in its own process group, and zbak's
+ * environment without its secrets (ZBAK_PASSPHRASE, ZBAK_NEW_PASSPHRASE,
+ * ZBAK_PASSPHRASE_COMMAND, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) plus
+ * extra_env ("NAME=value" strings, NULL-terminated; may be NULL).  After
+ * `timeout` seconds it gets SIGTERM, two seconds later SIGKILL.  BK_OK when
+ * it exited 0; otherwise an error saying what happened (it could not be
+ * run, its exit status or signal, the timeout).
+ */
+BK_EXPORT enum bk_code bk_hook_run(const char *command,
+				   const char *const *extra_env,
+				   const void *input, size_t len,
+				   unsigned timeout, struct bk_error *err);
+
 /* ---- reading a stream at a bounded rate ----------------------------------- */
 
 struct bk_throttle;
