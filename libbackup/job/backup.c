@@ -434,13 +434,15 @@ static void report(const struct bk_backup_opts *o,
  * The full-or-incremental choice for local[k], sent after local[prev]
  * (SIZE_MAX: none), as one() makes it; *sv is the repository's listing,
  * refreshed after each push so that full_every counts what this run
- * stored too.
+ * stored too.  `pushed`: this run stored local[prev] (a dry run: would
+ * have), so that it is the base even when the listing missed it.
  */
 static void existing_plan(const struct bk_job *job,
 			  const struct bk_backup_opts *o,
 			  const struct bk_snapshot *sv, size_t sn,
 			  const char *ds, const struct bk_zfs_snap *local,
-			  size_t prev, struct bk_backup_result *res)
+			  size_t prev, bool pushed,
+			  struct bk_backup_result *res)
 {
 	const struct bk_snapshot *base = NULL;
 	char why[640] = "";
@@ -449,8 +451,7 @@ static void existing_plan(const struct bk_job *job,
 		base = stored_guid(sv, sn, ds, local[prev].guid);
 	if (base && want_full(job, sv, sn, base, o->now, why, sizeof(why)))
 		snprintf(res->reason, sizeof(res->reason), "%s", why);
-	else if (base || (prev != SIZE_MAX && o->dry_run))
-		/* a dry run stores nothing: the one before is the base */
+	else if (base || pushed)
 		snprintf(res->base, sizeof(res->base), "%s", local[prev].name);
 	else
 		no_base(o, sv, sn, ds, res->reason, sizeof(res->reason));
@@ -478,6 +479,7 @@ static void existing_dataset(struct bk_repo *r, const struct bk_job *job,
 	struct bk_error err;
 	double t0 = bk_mono();
 	enum bk_code rc;
+	bool pushed = false;
 
 	result_init(&res, job, ds);
 	rc = bk_zfs_list_snapshots(ds, false, &local, &nl, &err);
@@ -514,10 +516,11 @@ static void existing_dataset(struct bk_repo *r, const struct bk_job *job,
 		result_init(&res, job, ds);
 		snprintf(res.snapshot, sizeof(res.snapshot), "%s",
 			 local[k].name);
-		existing_plan(job, o, *sv, *sn, ds, local, prev, &res);
+		existing_plan(job, o, *sv, *sn, ds, local, prev, pushed, &res);
 		if (o->dry_run) {
 			report(o, &res, t0, failed);
 			prev = k;
+			pushed = true; /* a dry run stores nothing: as if */
 			continue;
 		}
 		if (o->starting)
@@ -548,6 +551,7 @@ static void existing_dataset(struct bk_repo *r, const struct bk_job *job,
 		if (res.status == BK_BACKUP_FAILED)
 			break;
 		prev = k;
+		pushed = true;
 	}
 out:
 	free(local);
