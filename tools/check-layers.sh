@@ -8,6 +8,8 @@
 # that the check cannot pass by not looking.  The walls:
 #   - drr, chunk and crypto never include store, repo, pipeline, lpool,
 #     zfs, job or cmd;
+#   - zpl (the file reader, on util alone) never includes store, repo,
+#     pipeline, lpool, zfs, job or cmd;
 #   - store never includes repo;
 #   - lpool never includes repo or store;
 #   - libbackup never includes cmd;
@@ -32,7 +34,8 @@ public_layer() {
 	crypto) layer=crypto ;;
 	store) layer=store ;;
 	repo | chain) layer=repo ;;
-	lpool) layer=lpool ;;
+	lpool | lpool_zpl) layer=lpool ;;
+	zpl) layer=zpl ;;
 	zfs | receiver) layer=zfs ;;
 	job | plan) layer=job ;;
 	*) layer= ;;
@@ -64,6 +67,10 @@ wall() {
 	drr | chunk | crypto)
 		case $to in store | repo | pipeline | lpool | zfs | job | cmd)
 			why="drr, chunk and crypto never include $to" ;;
+		esac ;;
+	zpl)
+		case $to in store | repo | pipeline | lpool | zfs | job | cmd)
+			why="zpl never includes $to" ;;
 		esac ;;
 	store)
 		[ "$to" = repo ] && why="store never includes repo" ;;

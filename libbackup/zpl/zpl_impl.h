@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of the ZPL reader (include/backup/zpl.h). */
+#ifndef ZPL_IMPL_H
+#define ZPL_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backup/zpl.h"
+
+struct bk_zpl {
+	struct bk_zpl_source src;
+	uint64_t version, root;
+	uint8_t *blk; /* one block, BK_ZPL_BLOCK_MAX at most */
+	size_t blkcap;
+};
+
+/* Integers of the dataset's byte order (ZAP headers, znodes): the
+ * receiver kept payloads as they came, never byte-swapped. */
+static inline uint64_t zpl_get(const uint8_t *p, unsigned n, bool be)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[be ? n - 1 - i : i] << (8 * i);
+	return v;
+}
+
+static inline uint64_t zpl_u64(const uint8_t *p, bool be)
+{
+	return zpl_get(p, 8, be);
+}
+
+static inline uint32_t zpl_u32(const uint8_t *p, bool be)
+{
+	return (uint32_t)zpl_get(p, 4, be);
+}
+
+static inline uint16_t zpl_u16(const uint8_t *p, bool be)
+{
+	return (uint16_t)zpl_get(p, 2, be);
+}
+
+/* The block buffer of z, grown to len (bounded by BK_ZPL_BLOCK_MAX). */
+enum bk_code zpl_block_buf(struct bk_zpl *z, size_t len, uint8_t **out,
+			   struct bk_error *err);
+
+/* A directory's entries, sorted by name (tree.c). */
+struct zpl_ent {
+	char *name;
+	uint64_t obj;
+};
+struct zpl_ents {
+	struct zpl_ent *v;
+	size_t n, cap;
+	bool nomem;
+};
+enum bk_code zpl_dir_entries(struct bk_zpl *z, uint64_t dir,
+			     struct zpl_ents *out, struct bk_error *err);
+void zpl_ents_free(struct zpl_ents *e);
+
+/* Directories a walk has entered: each may be entered once. */
+struct zpl_seen {
+	uint64_t *v; /* sorted */
+	size_t n, cap;
+};
+/* BK_ERR_FORMAT when obj was entered before (a cycle). */
+enum bk_code zpl_seen_add(struct zpl_seen *s, uint64_t obj,
+			  struct bk_error *err);
+void zpl_seen_free(struct zpl_seen *s);
+
+#endif
