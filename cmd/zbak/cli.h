@@ -132,6 +132,7 @@ int cmd_prune(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_accept(int argc, char **argv);
+int cmd_files(int argc, char **argv);
 
 struct bk_lpool;
 /* The local pool's directory: --pool-dir, $ZBAK_POOL_DIR, the config's

@@ -102,6 +102,13 @@ static const struct cmd commands[] = {
 	  "    diff [-d OTHER_POOL_DIR] A B     compare two snapshots' or datasets' data\n"
 	  "    hold TAG SNAP   release TAG SNAP   holds [-H] SNAP...   user holds, as zfs has them",
 	  false },
+	{ "files", cmd_files,
+	  "zbak [--pool-dir DIR] files SUBCOMMAND --pool SNAPSHOT [PATH]   the files of a snapshot, without ZFS\n"
+	  "    ls [-l] [-R] [--json] --pool POOL/FS[@SNAP] [PATH]   list a directory (-R: the tree below)\n"
+	  "    cat --pool POOL/FS[@SNAP] PATH                       one file to stdout (also: dump)\n"
+	  "    extract --pool -t DIR POOL/FS[@SNAP] [PATH]           restore a file or a tree into DIR\n"
+	  "    (a repository's snapshot: restore it with --to and --receiver local first)",
+	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"
 	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects\n"
