@@ -69,7 +69,8 @@ enum bk_code zpl_dir_entries(struct bk_zpl *z, uint64_t dir,
 		zpl_ents_free(out);
 		return rc;
 	}
-	qsort(out->v, out->n, sizeof(*out->v), ent_cmp);
+	if (out->n > 1) /* qsort of NULL is undefined, even for 0 */
+		qsort(out->v, out->n, sizeof(*out->v), ent_cmp);
 	/* two entries of one name would make a restore replace one with
 	 * the other: a damaged or hostile directory */
 	for (size_t i = 1; i < out->n; i++)
