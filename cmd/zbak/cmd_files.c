@@ -3,10 +3,14 @@
  * zbak files ls|cat|extract: the files of a snapshot, read without ZFS by
  * the ZPL reader (include/backup/zpl.h).  `zbak ls` lists a repository's
  * snapshots, so the file commands are a family of their own (zbak(1),
- * "FILES").  They read a snapshot or dataset of the local pool (--pool).
+ * "FILES").  They read a snapshot or dataset of the local pool (--pool),
+ * or a repository's snapshot, whose chain is received first into a
+ * temporary local pool under the cache directory (the whole chain: a map
+ * to fetch only what a command reads is future work, issue 13).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,6 +23,9 @@
 #include "backup/buf.h"
 #include "backup/lpool.h"
 #include "backup/lpool_zpl.h"
+#include "backup/plan.h"
+#include "backup/receiver.h"
+#include "backup/repo.h"
 #include "backup/zpl.h"
 #include "cli.h"
 
@@ -37,34 +44,181 @@ static int fail(enum bk_code rc, const struct bk_error *err)
 struct fs {
 	struct bk_lpool *pool;
 	struct bk_zpl *z;
+	char tmp[1024]; /* a temporary pool directory to remove, or "" */
 };
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
 
 static void fs_close(struct fs *f)
 {
 	bk_zpl_close(f->z);
 	bk_lpool_close(f->pool);
+	if (f->tmp[0])
+		nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	memset(f, 0, sizeof(*f));
 }
 
-/* Open snapshot or dataset `name` of the local pool; an exit status. */
+/* mkdir -p (0700 for what it makes) */
+static int mkdirs(const char *dir)
+{
+	char p[1024];
+
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+		return -1;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0700) && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+/* Receive the streams of plan pl (from r) into rv, oldest first. */
+static int fetch_chain(struct bk_repo *r, const struct bk_snapshot *all,
+		       const struct bk_restore_plan *pl,
+		       struct bk_receiver *rv)
+{
+	struct bk_restore_opts o = { 0 };
+	struct bk_error err;
+	enum bk_code rc;
+	char nm[BK_REPO_NAME_MAX];
+
+	for (size_t i = 0; i < pl->len; i++) {
+		const struct bk_snapshot *s = &all[pl->chain[i]];
+		struct bk_restore_result res;
+		struct bk_receiver_result rr;
+
+		snprintf(nm, sizeof(nm), "%s@%s", s->dataset, s->snap);
+		rc = bk_receiver_begin(rv, &err);
+		if (!rc)
+			rc = bk_restore_sink(r, nm, bk_receiver_write, rv, &o,
+					     &res, &err);
+		if (!rc)
+			rc = bk_receiver_finish(rv, &rr, &err);
+		if (rc) {
+			bk_receiver_abort(rv);
+			msg("%s: %s", nm, err.msg);
+			return exit_for(rc);
+		}
+	}
+	return EXIT_OK;
+}
+
+/*
+ * The chain of repository snapshot `name` into a new local pool under the
+ * cache directory (f->tmp, removed by fs_close), as dataset f/d; the
+ * local name of the snapshot into lname.  The restore plan decides the
+ * chain, as for restore --to.
+ */
+static int fetch(const char *name, struct fs *f, char *lname, size_t ln)
+{
+	struct bk_receiver_opts ro = { .kind = BK_RECEIVER_LOCAL };
+	struct bk_restore_plan pl = { 0 };
+	struct bk_receiver *rv = NULL;
+	struct bk_snapshot *all = NULL;
+	struct bk_repo *r = NULL;
+	struct bk_lpool *p = NULL;
+	struct bk_error err, lerr;
+	enum bk_code lrc;
+	const char *at = strchr(name, '@');
+	char base[900];
+	size_t n = 0, cur;
+	int ret;
+
+	if (!at)
+		return usage_error(self(), "a repository's snapshot is "
+					   "POOL/FS@SNAP");
+	if (bk_cache_dir(base, sizeof(base)) || mkdirs(base)) {
+		msg("no cache directory to fetch %s into (ZBAK_CACHE_DIR)",
+		    name);
+		return EXIT_FAIL;
+	}
+	if ((ret = open_repo(&r)))
+		return ret;
+	lrc = bk_list(r, &all, &n, &lerr);
+	if ((cur = bk_plan_find(all, n, name)) == BK_CHAIN_NONE) {
+		if (lrc)
+			msg("cannot list the repository: %s", lerr.msg);
+		else
+			msg("no snapshot %s in the repository", name);
+		ret = lrc ? exit_for(lrc) : EXIT_FAIL;
+		goto out;
+	}
+	snprintf(f->tmp, sizeof(f->tmp), "%s/files-XXXXXX", base);
+	if (!mkdtemp(f->tmp)) {
+		msg("mkdtemp %s: %s", f->tmp, strerror(errno));
+		f->tmp[0] = 0;
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	ro.pool_dir = f->tmp;
+	if ((lrc = bk_lpool_open(f->tmp, true, &p, &err)) ||
+	    (lrc = bk_lpool_create(p, "f", false, &err)) ||
+	    (lrc = bk_receiver_open("f/d", &ro, &rv, &err)) ||
+	    (lrc = bk_restore_plan(all, n, cur, NULL, 0, false, false, &pl,
+				   &err))) {
+		msg("%s", err.msg);
+		ret = exit_for(lrc);
+		goto out;
+	}
+	if (pl.verdict != BK_RESTORE_GO) {
+		msg("the chain of %s cannot be restored (broken, or it "
+		    "loops): 'zbak verify' says more",
+		    name);
+		ret = EXIT_VERIFY;
+		goto out;
+	}
+	if (!g.quiet)
+		fprintf(stderr, "fetching %zu stream%s of %s into a temporary "
+				"local pool\n",
+			pl.len, pl.len == 1 ? "" : "s", name);
+	ret = fetch_chain(r, all, &pl, rv);
+	snprintf(lname, ln, "f/d@%s", at + 1);
+out:
+	bk_receiver_close(rv);
+	bk_lpool_close(p);
+	bk_repo_close(r);
+	bk_restore_plan_release(&pl);
+	free(all);
+	return ret;
+}
+
+/* Open snapshot or dataset `name` of the local pool (pool), else snapshot
+ * `name` of the repository; an exit status. */
 static int fs_open(const char *name, bool pool, struct fs *f)
 {
 	struct bk_zpl_source src;
 	struct bk_error err;
 	enum bk_code rc;
+	char lname[2 * BK_LPOOL_NAME_MAX + 8];
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	if (!pool) {
-		msg("files: reading a repository's snapshot is not there yet; "
-		    "restore it into the local pool (zbak restore %s --to "
-		    "POOL/FS --receiver local) and use --pool",
-		    name);
-		return EXIT_USAGE;
+	if (pool) {
+		ret = open_lpool(&f->pool, false);
+		snprintf(lname, sizeof(lname), "%s", name);
+	} else if (!(ret = fetch(name, f, lname, sizeof(lname)))) {
+		rc = bk_lpool_open(f->tmp, false, &f->pool, &err);
+		if (rc) {
+			fs_close(f);
+			return fail(rc, &err);
+		}
 	}
-	if ((ret = open_lpool(&f->pool, false)))
+	if (ret) {
+		fs_close(f);
 		return ret;
-	if ((rc = bk_lpool_zpl_source(f->pool, name, &src, &err)) ||
+	}
+	if ((rc = bk_lpool_zpl_source(f->pool, lname, &src, &err)) ||
 	    (rc = bk_zpl_open(&src, &f->z, &err))) {
 		bk_error_prefix(&err, "%s", name);
 		fs_close(f);

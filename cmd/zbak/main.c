@@ -103,11 +103,12 @@ static const struct cmd commands[] = {
 	  "    hold TAG SNAP   release TAG SNAP   holds [-H] SNAP...   user holds, as zfs has them",
 	  false },
 	{ "files", cmd_files,
-	  "zbak [--pool-dir DIR] files SUBCOMMAND --pool SNAPSHOT [PATH]   the files of a snapshot, without ZFS\n"
-	  "    ls [-l] [-R] [--json] --pool POOL/FS[@SNAP] [PATH]   list a directory (-R: the tree below)\n"
-	  "    cat --pool POOL/FS[@SNAP] PATH                       one file to stdout (also: dump)\n"
-	  "    extract --pool -t DIR POOL/FS[@SNAP] [PATH]           restore a file or a tree into DIR\n"
-	  "    (a repository's snapshot: restore it with --to and --receiver local first)",
+	  "zbak [-r REPO | --pool-dir DIR] files SUBCOMMAND ...   the files of a snapshot, without ZFS\n"
+	  "    ls [-l] [-R] [--json] [--pool] POOL/FS@SNAP [PATH]   list a directory (-R: the tree below)\n"
+	  "    cat [--pool] POOL/FS@SNAP PATH                       one file to stdout (also: dump)\n"
+	  "    extract [--pool] -t DIR POOL/FS@SNAP [PATH]           a file or a tree into DIR (also: restore)\n"
+	  "    --pool: a snapshot (or dataset) of the local pool; else the repository's\n"
+	  "    snapshot, its chain fetched into a temporary local pool under the cache dir",
 	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"

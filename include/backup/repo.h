@@ -174,6 +174,12 @@ BK_EXPORT enum bk_code bk_repo_stats(struct bk_repo *r,
 				     struct bk_repo_stats *st,
 				     struct bk_error *err);
 
+/* The cache directory ($ZBAK_CACHE_DIR, else $XDG_CACHE_HOME/zbak, else
+ * ~/.cache/zbak) into out[n]: 0, or -1 when there is none or it does not
+ * fit.  Users other than the repository's own cache (the file commands'
+ * temporary pools) keep below it. */
+BK_EXPORT int bk_cache_dir(char *out, size_t n);
+
 /* Every snapshot, sorted by dataset then creation time; caller frees *out
  * with free().  A manifest that cannot be opened is left out and its error
  * returned (the others are still in *out). */

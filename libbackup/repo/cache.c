@@ -42,6 +42,11 @@ static int cache_base(char *out, size_t n)
 	return -1;
 }
 
+int bk_cache_dir(char *out, size_t n)
+{
+	return cache_base(out, n);
+}
+
 void repo_cache_open(struct bk_repo *r)
 {
 	char base[900], path[1024], idhex[2 * BK_REPO_ID_LEN + 1];
