@@ -70,7 +70,7 @@ expect() {
 
 run_cases() {
 	test_expect_success "commands$1" '
-		expect "" "accept-changes backup config forget gc help init inspect key ls pool prune push repair restore stats unlock verify version" &&
+		expect "" "accept-changes backup config files forget gc help init inspect key ls pool prune push repair restore stats unlock verify version" &&
 		expect "p" "pool prune push" &&
 		expect "-q re" "repair restore" &&
 		expect "-r $TMP/repo --config $TMP/x veri" "verify" &&
@@ -129,7 +129,11 @@ run_cases() {
 		expect "--pool-dir $TMP/pool pool rollback " "tank/fs@one" &&
 		expect "--pool-dir $TMP/pool pool snapshot tank/" "tank/fs@" &&
 		ZBAK_POOL_DIR=$TMP/pool expect "restore x --receiver local --to tank/" "tank/fs" &&
-		expect "--pool-dir $TMP/pool pool list " "tank tank/fs tank/fs@one"
+		expect "--pool-dir $TMP/pool pool list " "tank tank/fs tank/fs@one" &&
+		expect "files " "cat dump extract ls restore" &&
+		expect "files ls -" "--json --pool -R -l" &&
+		expect "--pool-dir $TMP/pool files ls --pool tank/fs@" "tank/fs@one" &&
+		expect "files extract -" "--pool --target -t"
 	'
 	test_expect_success "options of a file and a directory complete file names$1" '
 		touch "$TMP/some-file" && mkdir -p "$TMP/some-dir" &&
