@@ -525,7 +525,8 @@ static int files_cat(int argc, char **argv)
 
 /* ---- extract ------------------------------------------------------------ */
 
-/* The last component of path ("" for the root). */
+/* The last component of path: "" for the root, and for a path that ends
+ * in "." (its directory's contents go into the target, as for the root). */
 static const char *last_name(const char *path, char *buf, size_t n)
 {
 	size_t len;
@@ -536,7 +537,8 @@ static const char *last_name(const char *path, char *buf, size_t n)
 	while (len && buf[len - 1] == '/')
 		buf[--len] = 0;
 	s = strrchr(buf, '/');
-	return s ? s + 1 : buf;
+	s = s ? s + 1 : buf;
+	return strcmp(s, ".") ? s : "";
 }
 
 static int files_extract(int argc, char **argv)

@@ -148,7 +148,9 @@ test_expect_success 'extract of a subtree and of one file' '
 	zf extract --pool -t part t/fs@s1 /dir/deeper/deepest/file &&
 	echo deep | cmp - part/file &&
 	zf extract --pool -t part t/fs@s1 /short-link &&
-	test "$(readlink part/short-link)" = random
+	test "$(readlink part/short-link)" = random &&
+	zf extract --pool -t dot t/fs@s1 /dir/. &&
+	test -f dot/private && test "$(stat -c %a dot/private)" = 600
 '
 
 test_expect_success 'a dataset (not a snapshot) is read too, and errors say what' '
