@@ -209,4 +209,16 @@ test_expect_success 'hostile names are refused, nothing lands outside the target
 	zf ls --pool t/dotdot@e /d 2>err; grep -q "not a safe name" err
 '
 
+test_expect_success 'symlinks planted in the target are replaced or refused, never followed' '
+	mkdir -p outside plant && echo victim >outside/victim &&
+	ln -s "$TMP/outside/victim" "plant/a name with spaces" &&
+	ln -s "$TMP/outside" plant/dir &&
+	zf extract --pool -t plant t/fs@s1 2>err; test $? = 1 &&
+	grep -q "open directory dir" err &&
+	echo victim | cmp - outside/victim &&
+	test "$(ls outside)" = victim &&
+	test -f "plant/a name with spaces" && test ! -L "plant/a name with spaces" &&
+	echo spaced | cmp - "plant/a name with spaces"
+'
+
 test_done

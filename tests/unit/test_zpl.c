@@ -554,6 +554,23 @@ static void reader(void **state)
 			 BK_ERR_FORMAT);
 	assert_non_null(strstr(err.msg, "not a safe name"));
 	bk_zpl_close(z);
+	/* the root's pointer table in a block of its own (block 2), every
+	 * entry naming leaf 1: read once; one naming a hole: refused */
+	build_fs();
+	put(mem[1].blocks[0] + 16, 8, 2, false); /* first block */
+	put(mem[1].blocks[0] + 24, 8, 1, false); /* one block */
+	put(mem[1].blocks[0] + 32, 8, 6, false); /* 64 entries */
+	for (unsigned i = 0; i < 64; i++)
+		put(mem[1].blocks[2] + 8 * i, 8, 1, false);
+	v.n = 0;
+	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_OK);
+	assert_int_equal(bk_zpl_tree(z, 2, "/", false, visit, &v, &err),
+			 BK_OK);
+	assert_int_equal(v.n, 3);
+	put(mem[1].blocks[2] + 8 * 5, 8, 0, false); /* the header block */
+	assert_int_equal(bk_zpl_tree(z, 2, "/", false, visit, &v, &err),
+			 BK_ERR_FORMAT);
+	bk_zpl_close(z);
 	/* a ZPL 5 object: named as not read yet */
 	build_fs();
 	mem[2].bonustype = BK_ZPL_OT_SA;
