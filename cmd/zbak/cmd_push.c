@@ -112,6 +112,8 @@ int cmd_push(int argc, char **argv)
 		o.progress_ctx = &pg;
 	}
 	rc = bk_push(r, fd, &o, &res, &err);
+	if (!rc)
+		progress_part_done(&pg, res.stream_bytes);
 	progress_end(&pg);
 	if (rc) {
 		msg("push failed: %s", err.msg);
