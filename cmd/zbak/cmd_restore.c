@@ -149,6 +149,14 @@ static int json_to(int ret, const char *name, const char *to,
 	return json_end(&b, stdout, ret);
 }
 
+/* The message just said, when advice follows it: JSON's error is the
+ * failure, not the advice. */
+static const char *keep_first(char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", last_message());
+	return buf;
+}
+
 static int restore_to(const char *name, const char *to,
 		      const struct bk_receiver_opts *ro,
 		      const struct bk_restore_opts *o_in,
@@ -172,6 +180,7 @@ static int restore_to(const char *name, const char *to,
 	struct progress pg = { 0 };
 	struct bk_buf js;
 	const char *why = ""; /* the failure: the last message */
+	char first[1024];
 	int ret;
 
 	bk_buf_init(&js, 64u << 20);
@@ -226,6 +235,7 @@ static int restore_to(const char *name, const char *to,
 		    "repository has%s",
 		    name, nm, all[chain[0]].fromguid,
 		    exists ? " and the target does not have either" : "");
+		why = keep_first(first, sizeof(first));
 		if (lrc)
 			msg("(a manifest could not be read: %s)", lerr.msg);
 		msg("'zbak verify' checks the repository's chains");
@@ -240,6 +250,7 @@ static int restore_to(const char *name, const char *to,
 		    "%s%s",
 		    to, ts[base].name, ts[nt - 1].name,
 		    (size_t)base + 2 < nt ? " and others" : "");
+		why = keep_first(first, sizeof(first));
 		msg("-F rolls %s back to %s and destroys them", to,
 		    ts[base].name);
 		ret = EXIT_TARGET;
@@ -248,6 +259,7 @@ static int restore_to(const char *name, const char *to,
 		msg("%s has snapshots (%s%s) but none of the chain of %s, "
 		    "which starts with the full stream %s",
 		    to, ts[nt - 1].name, nt > 1 ? ", ..." : "", name, nm);
+		why = keep_first(first, sizeof(first));
 		msg("a full stream goes only into a new dataset or one "
 		    "without snapshots: restore --to another dataset, or "
 		    "destroy %s's snapshots first",

@@ -116,7 +116,10 @@ test_expect_success 'restore --to --json --progress: the chain as streams, its t
 	ls_json &&
 	py "[s[\"snapshot\"] for s in j(\"to.json\")[\"streams\"]] == [\"pool/fs@v1\", \"pool/fs@v2\"]" to.json &&
 	py "j(\"to.json\")[\"stream_bytes\"] == sum(x[\"stream_bytes\"] for x in j(\"ls.json\") if x[\"name\"] in (\"pool/fs@v1\", \"pool/fs@v2\")) == lines(\"status\")[-1][\"total_bytes\"] == lines(\"status\")[-1][\"bytes_done\"]" to.json ls.json status &&
-	py "j(\"to.json\")[\"target\"] == \"t/r\" and j(\"to.json\")[\"streams\"][1][\"received_as\"] == \"t/r@v2\"" to.json
+	py "j(\"to.json\")[\"target\"] == \"t/r\" and j(\"to.json\")[\"streams\"][1][\"received_as\"] == \"t/r@v2\"" to.json &&
+	"$ZBAK" --pool-dir pool pool create t/e &&
+	code 6 z restore pool/fs@v2 --to t/e --receiver local --pool-dir pool --json >fail.json 2>err &&
+	py "j(\"fail.json\")[\"ok\"] is False and j(\"fail.json\")[\"exit\"] == 6 and j(\"fail.json\")[\"streams\"] == [] and \"only with -F\" in j(\"fail.json\")[\"error\"]" fail.json
 '
 
 test_expect_success 'verify --read-data --json --progress: status over the packs read, summary counts' '
