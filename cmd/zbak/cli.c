@@ -275,7 +275,19 @@ int open_repo(struct bk_repo **out)
 		return exit_for(rc);
 	}
 	bk_repo_set_warn(*out, warn_line, NULL);
+	if (g.admin)
+		bk_repo_admin(*out);
 	return EXIT_OK;
+}
+
+int need_admin(struct bk_repo *r, const char *what)
+{
+	if (!bk_repo_append_only(r) || bk_repo_is_admin(r))
+		return 0;
+	msg("%s is append-only: %s, which only an admin run does (with "
+	    "--admin, on a trusted machine whose credentials may delete)",
+	    bk_repo_describe(r), what);
+	return EXIT_FAIL;
 }
 
 const char *pool_dir(char *buf, size_t n)

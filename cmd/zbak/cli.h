@@ -52,6 +52,7 @@ struct global {
 	const char *config;   /* --config; else bk_config_default_path() */
 	bool quiet;           /* -q: no progress, no summary */
 	const char *pool_dir; /* --pool-dir; else $ZBAK_POOL_DIR, [pool] dir */
+	bool admin;           /* --admin: this run may delete (append-only) */
 };
 extern struct global g;
 
@@ -118,6 +119,10 @@ void human_rate(uint64_t n, double seconds, char *out, size_t len);
 int cmd_inspect(int argc, char **argv);
 int cmd_debug(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+/* 0, or (said) EXIT_FAIL when r is append-only and this run is no admin
+ * run: what names what the command would delete. */
+int need_admin(struct bk_repo *r, const char *what);
 int cmd_key(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_restore(int argc, char **argv);

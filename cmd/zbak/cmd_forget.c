@@ -70,6 +70,12 @@ int cmd_forget(int argc, char **argv)
 			json_failure(stdout, "forget", ret, NULL);
 		return ret;
 	}
+	if (!dry && (ret = need_admin(r, "forget deletes manifests"))) {
+		bk_repo_close(r);
+		if (json)
+			json_failure(stdout, "forget", ret, NULL);
+		return ret;
+	}
 	rc = bk_forget(r, (const char *const *)argv + optind,
 		       (size_t)(argc - optind), dry, &res, &err);
 	bk_repo_close(r);
@@ -91,5 +97,10 @@ int cmd_forget(int argc, char **argv)
 		       " recipe segments); zbak gc frees their data\n",
 		       dry ? "would forget" : "forgot", res.snapshots,
 		       res.snapshots == 1 ? "" : "s", res.recipes);
+	if (!g.quiet && res.retained)
+		printf("%" PRIu64 " of their objects stay under Object Lock "
+		       "retention (they count as forgotten; gc deletes them "
+		       "when it ends)\n",
+		       res.retained);
 	return EXIT_OK;
 }

@@ -120,6 +120,13 @@ int cmd_gc(int argc, char **argv)
 			json_failure(stdout, "gc", ret, NULL);
 		return ret;
 	}
+	if (!o.dry_run &&
+	    (ret = need_admin(r, "gc deletes what no snapshot needs"))) {
+		bk_repo_close(r);
+		if (json)
+			json_failure(stdout, "gc", ret, NULL);
+		return ret;
+	}
 	bk_buf_init(&actions, 64u << 20);
 	if (verbose || o.dry_run || json) {
 		o.report = report;
@@ -168,6 +175,22 @@ int cmd_gc(int argc, char **argv)
 			       res.packs_unindexed, o.dry_run ? "are" : "were",
 			       res.unindexed_deleted,
 			       o.dry_run ? "would be deleted" : "deleted");
+		if (res.leftovers_deleted)
+			printf("%s: %" PRIu64 " forgotten manifest%s still "
+			       "there %s\n",
+			       o.dry_run ? "gc (dry run)" : "gc",
+			       res.leftovers_deleted,
+			       res.leftovers_deleted == 1 ? "" : "s",
+			       o.dry_run ? "would be deleted" : "deleted");
+		if (res.lock_checked)
+			printf("%s: Object Lock: %" PRIu64 " garbage object%s "
+			       "kept until %s retention ends; retention of "
+			       "%" PRIu64 " of %" PRIu64 " live objects %s\n",
+			       o.dry_run ? "gc (dry run)" : "gc", res.retained,
+			       res.retained == 1 ? "" : "s",
+			       res.retained == 1 ? "its" : "their",
+			       res.extended, res.lock_checked,
+			       o.dry_run ? "would be extended" : "extended");
 	}
 	return EXIT_OK;
 }

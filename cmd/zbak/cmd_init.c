@@ -16,9 +16,22 @@ int cmd_init(int argc, char **argv)
 	struct bk_error err;
 	enum bk_code rc;
 
-	if (argc != 1)
+	static const struct option longopts[] = {
+		{ "append-only", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool append_only = false;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c != 'a')
+			return usage_error(self, NULL);
+		append_only = true;
+	}
+	if (optind != argc)
 		return usage_error(self, "init takes no arguments, not '%s'",
-				   argv[1]);
+				   argv[optind]);
 	url = repo_url();
 	if (!url)
 		return EXIT_USAGE;
@@ -33,7 +46,7 @@ int cmd_init(int argc, char **argv)
 		secret_wipe(&s);
 		return ret;
 	}
-	rc = bk_repo_init_config(url, cfg, s.buf, s.len, NULL, &err);
+	rc = bk_repo_init_mode(url, cfg, s.buf, s.len, NULL, append_only, &err);
 	secret_wipe(&s);
 	bk_config_free(cfg);
 	if (rc) {
@@ -41,9 +54,9 @@ int cmd_init(int argc, char **argv)
 		return exit_for(rc);
 	}
 	if (!g.quiet)
-		printf("created repository %s\n"
+		printf("created %srepository %s\n"
 		       "keep the passphrase safe: without it the backups "
 		       "cannot be read\n",
-		       url);
+		       append_only ? "append-only " : "", url);
 	return EXIT_OK;
 }

@@ -32,6 +32,10 @@ int cmd_key(int argc, char **argv)
 	ret = open_repo(&r);
 	if (ret)
 		return ret;
+	if ((ret = need_admin(r, "key passwd rewrites the keys object"))) {
+		bk_repo_close(r);
+		return ret;
+	}
 	memset(&s, 0, sizeof(s));
 	if (get_passphrase("ZBAK_NEW_PASSPHRASE", newfile, NULL, true,
 			   "new passphrase", &s)) {

@@ -175,6 +175,15 @@ int cmd_prune(int argc, char **argv)
 		if (!chosen[j] || done[j])
 			continue;
 		rc = nightly_open_repo(set, &set->jobs[j], cfg, &r, &err);
+		if (!rc && !pr.dry_run && bk_repo_append_only(r) &&
+		    !bk_repo_is_admin(r))
+			rc = bk_error_set(&err, BK_ERR_APPEND_ONLY,
+					  "%s is append-only: prune forgets "
+					  "and collects, which only an admin "
+					  "run does (--admin, on a trusted "
+					  "machine whose credentials may "
+					  "delete)",
+					  bk_repo_describe(r));
 		if (!rc) {
 			rc = bk_list(r, &v, &n, &err);
 			if (rc)

@@ -40,6 +40,10 @@ int cmd_repair(int argc, char **argv)
 		return usage_error(self, "repair takes no arguments");
 	if ((ret = open_repo(&r)))
 		return ret;
+	if (!o.dry_run && (ret = need_admin(r, "repair rewrites the index"))) {
+		bk_repo_close(r);
+		return ret;
+	}
 	o.report = report;
 	rc = bk_repair(r, &o, &res, &err);
 	bk_repo_close(r);

@@ -36,6 +36,12 @@ int cmd_unlock(int argc, char **argv)
 		return usage_error(self, "unlock takes no arguments");
 	if ((ret = open_repo(&r)))
 		return ret;
+	if ((ret = need_admin(r, "unlock deletes locks (a host ends its "
+				 "own when it lets go; an admin's gc "
+				 "removes them)"))) {
+		bk_repo_close(r);
+		return ret;
+	}
 	rc = bk_repo_unlock(r, all, report, NULL, &res, &err);
 	bk_repo_close(r);
 	if (rc) {

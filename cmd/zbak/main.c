@@ -29,8 +29,14 @@ static const struct cmd commands[] = {
 	  "    --json      one JSON object: ok, length, substreams, records, errors",
 	  false },
 	{ "init", cmd_init,
-	  "zbak -r REPO init\n"
-	  "    create a repository (a directory or file:///path) and its keys",
+	  "zbak -r REPO init [--append-only]\n"
+	  "    create a repository (a directory or file:///path) and its keys\n"
+	  "    --append-only  hosts never delete or overwrite; only --admin runs do",
+	  false },
+	{ "config", cmd_config,
+	  "zbak -r REPO config [append_only [yes|no]]\n"
+	  "    show the repository's settings, or set one (append_only: once on,\n"
+	  "    only an --admin run turns it off)",
 	  false },
 	{ "key", cmd_key,
 	  "zbak -r REPO key passwd\n"
@@ -304,6 +310,10 @@ static int take_globals(const struct cmd *c, int argc, char **argv)
 			g.quiet = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "--admin")) {
+			g.admin = true;
+			continue;
+		}
 		if ((t = take_global(argc, argv, &i, "-r", "--repo", &v)) > 0)
 			g.repo = v;
 		else if (!t && (t = take_global(argc, argv, &i, NULL,
@@ -340,6 +350,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'C' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "pool-dir", required_argument, NULL, 'D' },
+		{ "admin", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -365,6 +376,7 @@ int main(int argc, char **argv)
 		case 'C': g.config = optarg; break;
 		case 'q': g.quiet = true; break;
 		case 'D': g.pool_dir = optarg; break;
+		case 'A': g.admin = true; break;
 		case 'h': return cmd_help(1, argv);
 		case 'V': return cmd_version(1, argv);
 		default:

@@ -302,6 +302,8 @@ enum bk_code nightly_open_repo(const struct bk_settings *set,
 	secret_wipe(&s);
 	if (!rc)
 		bk_repo_set_warn(*out, nightly_warn, NULL);
+	if (!rc && g.admin)
+		bk_repo_admin(*out);
 	return rc;
 }
 

@@ -32,6 +32,8 @@ enum bk_code {
 	BK_ERR_BUSY = 15,       /* locked by another process */
 	BK_ERR_MISSING = 16,    /* an object that another one needs is gone: damage */
 	BK_ERR_PASSPHRASE = 17, /* the passphrase does not open the keys */
+	BK_ERR_APPEND_ONLY = 18, /* a delete or overwrite in append-only mode */
+	BK_ERR_RETAINED = 19,   /* under Object Lock retention: not deleted */
 };
 
 #define BK_ERROR_MSG_MAX 512

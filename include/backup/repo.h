@@ -36,6 +36,12 @@ BK_EXPORT enum bk_code bk_repo_init_config(const char *url,
 					   const char *pass, size_t passlen,
 					   const struct bk_kdf_params *kdf,
 					   struct bk_error *err);
+/* The same, append-only from the start (bk_repo_append_only). */
+BK_EXPORT enum bk_code bk_repo_init_mode(const char *url,
+					 const struct bk_config *cfg,
+					 const char *pass, size_t passlen,
+					 const struct bk_kdf_params *kdf,
+					 bool append_only, struct bk_error *err);
 BK_EXPORT enum bk_code bk_repo_open_config(const char *url,
 					   const struct bk_config *cfg,
 					   const char *pass, size_t passlen,
@@ -48,6 +54,21 @@ BK_EXPORT enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 				      const struct bk_kdf_params *kdf,
 				      struct bk_error *err);
 BK_EXPORT const char *bk_repo_describe(const struct bk_repo *r);
+
+/*
+ * Append-only repositories (docs/repository.md, "Append-only"): a client
+ * of one never deletes or replaces an object (its store refuses, see
+ * bk_store_set_append_only) and its locks are written, never removed,
+ * until bk_repo_admin() says that this run is the trusted one that may
+ * (forget, gc, prune, repair, unlock, key passwd).
+ * bk_repo_set_append_only rewrites the config object (an admin's change
+ * once the repository is append-only).
+ */
+BK_EXPORT bool bk_repo_append_only(const struct bk_repo *r);
+BK_EXPORT void bk_repo_admin(struct bk_repo *r);
+BK_EXPORT bool bk_repo_is_admin(const struct bk_repo *r);
+BK_EXPORT enum bk_code bk_repo_set_append_only(struct bk_repo *r, bool on,
+					       struct bk_error *err);
 
 /*
  * Progress, called from the calling thread at most every BK_PROGRESS_EVERY
@@ -239,6 +260,9 @@ struct bk_forget_result {
 	uint64_t snapshots; /* manifests deleted (or that would be) */
 	uint64_t recipes;   /* recipe segments deleted */
 	uint64_t already;   /* names forgotten before (a forget repeated) */
+	/* objects left under Object Lock retention (the forget record
+	 * still makes the snapshot gone; gc deletes them when it ends) */
+	uint64_t retained;
 };
 
 /*
@@ -323,6 +347,13 @@ struct bk_gc_result {
 	 * deleted (or that would be) */
 	uint64_t packs_unindexed, unindexed_deleted;
 	uint64_t bytes_before, bytes_after; /* in data/ */
+	/* forgotten manifests still there (a forget stopped, or kept under
+	 * retention), deleted now */
+	uint64_t leftovers_deleted;
+	/* Object Lock: garbage kept because its retention has not ended;
+	 * live objects whose retention was (or would be) extended, of those
+	 * checked */
+	uint64_t retained, extended, lock_checked;
 	/* gc/pending did not open (why; "" when it did): set aside, every
 	 * garbage object counts from now (a warning for the user) */
 	char pending_problem[BK_ERROR_MSG_MAX];

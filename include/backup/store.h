@@ -49,6 +49,45 @@ BK_EXPORT enum bk_code bk_store_open_config(const char *url, bool create,
 BK_EXPORT bool bk_store_remote(const struct bk_store *s);
 BK_EXPORT unsigned bk_store_concurrency(const struct bk_store *s);
 BK_EXPORT void bk_store_close(struct bk_store *s); /* NULL is fine */
+/*
+ * Append-only: from now on every delete is refused (BK_ERR_APPEND_ONLY)
+ * and every put only creates (a put that would replace an object fails
+ * with BK_ERR_EXISTS), as a credential without delete rights would
+ * allow, so that a host that may not delete finds out here and not from
+ * the storage half-way through.  false lifts it (an admin's run).
+ */
+BK_EXPORT void bk_store_set_append_only(struct bk_store *s, bool on);
+BK_EXPORT bool bk_store_append_only(const struct bk_store *s);
+/*
+ * S3 Object Lock ([s3] object_lock): the days of retention new objects
+ * get (0: none); when key's retention ends (0: none); a later end for it.
+ * bk_store_delete of an object under retention is BK_ERR_RETAINED.
+ */
+BK_EXPORT unsigned bk_store_lock_days(const struct bk_store *s);
+/*
+ * Every version of every object under prefix, delete markers included
+ * (marker true), where the store keeps versions (S3: a versioned bucket,
+ * which Object Lock needs).  BK_ERR_UNSUPPORTED where it does not.
+ */
+typedef enum bk_code (*bk_store_version_fn)(void *ctx, const char *key,
+					    uint64_t size, bool marker,
+					    struct bk_error *err);
+BK_EXPORT enum bk_code bk_store_versions(struct bk_store *s,
+					 const char *prefix,
+					 bk_store_version_fn fn, void *ctx,
+					 struct bk_error *err);
+/* A put of an object that is soon replaced or removed (locks, gc/pending):
+ * never under retention, whatever the settings. */
+BK_EXPORT enum bk_code bk_store_put_transient(struct bk_store *s,
+					      const char *key,
+					      const void *data, size_t len,
+					      bool replace,
+					      struct bk_error *err);
+BK_EXPORT enum bk_code bk_store_retention(struct bk_store *s, const char *key,
+					  uint64_t *until,
+					  struct bk_error *err);
+BK_EXPORT enum bk_code bk_store_retain(struct bk_store *s, const char *key,
+				       uint64_t until, struct bk_error *err);
 /* A description for messages ("directory /srv/backup"). */
 BK_EXPORT const char *bk_store_describe(const struct bk_store *s);
 

@@ -42,6 +42,16 @@ static int deepest_first(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
+/* Under Object Lock an object whose retention has not ended stays: the
+ * forget record already makes the snapshot gone, gc deletes it later. */
+static enum bk_code retained_ok(enum bk_code rc, struct bk_forget_result *res)
+{
+	if (rc != BK_ERR_RETAINED)
+		return rc;
+	res->retained++;
+	return BK_OK;
+}
+
 /* One snapshot: its record, then its manifest, then its segments. */
 static enum bk_code forget_one(struct bk_repo *r, const struct bk_snapshot *s,
 			       bool dry_run, struct bk_forget_result *res,
@@ -62,13 +72,13 @@ static enum bk_code forget_one(struct bk_repo *r, const struct bk_snapshot *s,
 	/* the manifest next: the snapshot is gone at once, and a failure
 	 * later leaves only unreferenced segments, which gc collects */
 	if (!rc && !dry_run)
-		rc = bk_store_delete(r->store, s->key, err);
+		rc = retained_ok(bk_store_delete(r->store, s->key, err), res);
 	for (size_t i = 0; !rc && !dry_run && i < m.nsegments; i++) {
 		char hex[2 * BK_ID_LEN + 1], key[96];
 
 		bk_id_hex(&m.segments[i], hex);
 		snprintf(key, sizeof(key), "recipes/%s", hex);
-		rc = bk_store_delete(r->store, key, err);
+		rc = retained_ok(bk_store_delete(r->store, key, err), res);
 	}
 	manifest_release(&m);
 	return rc;

@@ -57,6 +57,9 @@ struct gc {
 	size_t npend;
 	struct pending *next; /* what the new gc/pending will hold */
 	size_t nnext, capnext;
+	struct keylist leftovers; /* forgotten manifests still there */
+	struct keylist manifests; /* the others: live */
+	bool held; /* the last collect() was refused by retention */
 	uint64_t now, margin;
 };
 
@@ -135,8 +138,11 @@ static enum bk_code mark_live(struct gc *g, struct bk_error *err)
 	}
 	repo_trust_abandon(st);
 	for (size_t i = 0; !rc && i < keys.n; i++) {
-		if (t[i].forgotten)
+		if (t[i].forgotten) {
+			rc = keylist_add(&g->leftovers, keys.key[i], 0, err);
 			continue;
+		}
+		rc = keylist_add(&g->manifests, keys.key[i], 0, err);
 		for (size_t s = 0; !rc && s < ms[i].nsegments; s++) {
 			struct bk_hash h;
 
@@ -267,22 +273,42 @@ static uint64_t garbage_since(struct gc *g, const char *key)
 	return g->now;
 }
 
-/* Delete key when it has been garbage long enough, else remember it. */
+/* A delete that Object Lock retention refused: kept, counted, said. */
+static enum bk_code kept_retained(struct gc *g, enum bk_code rc,
+				  struct bk_error *err)
+{
+	if (rc != BK_ERR_RETAINED)
+		return rc;
+	g->res->retained++;
+	say(g, "keep %s", err->msg);
+	return BK_OK;
+}
+
+/* Delete key when it has been garbage long enough, else remember it (also
+ * when its Object Lock retention keeps it: *deleted is false then). */
 static enum bk_code collect(struct gc *g, const char *key, bool *deleted,
 			    struct bk_error *err)
 {
 	uint64_t since = garbage_since(g, key);
+	bool held = false;
 
 	*deleted = false;
+	g->held = false;
 	if (since + g->margin <= g->now) {
 		if (!g->o->dry_run) {
 			enum bk_code rc = bk_store_delete(g->r->store, key, err);
 
-			if (rc)
+			if (rc == BK_ERR_RETAINED) {
+				held = g->held = true;
+				kept_retained(g, rc, err);
+			} else if (rc) {
 				return rc;
+			}
 		}
-		*deleted = true;
-		return BK_OK;
+		if (!held) {
+			*deleted = true;
+			return BK_OK;
+		}
 	}
 	if (g->nnext == g->capnext) {
 		size_t nc = g->capnext ? 2 * g->capnext : 64;
@@ -316,8 +342,8 @@ static enum bk_code save_pending(struct gc *g, struct bk_error *err)
 		rc = bk_buf_printf(&b, err, "%s %" PRIu64 "\n", g->next[i].key,
 				   g->next[i].since);
 	if (!rc)
-		rc = repo_put_sealed(g->r, BK_OBJ_GC, PENDING_KEY, b.data, b.len,
-				     false, NULL, err);
+		rc = repo_put_sealed_transient(g->r, BK_OBJ_GC, PENDING_KEY,
+					       b.data, b.len, false, err);
 	bk_buf_release(&b);
 	return rc;
 }
@@ -527,8 +553,12 @@ static enum bk_code rewrite_index(struct gc *g, struct bk_index *idx,
 	free(mc.v);
 	if (!rc)
 		rc = index_write(g->r, idx, NULL, err);
+	/* an old index kept by its retention does no harm: a chunk two
+	 * indexes place is looked up in the pack that is there */
 	for (size_t i = 0; !rc && i < old_idx->n; i++)
-		rc = bk_store_delete(g->r->store, old_idx->key[i], err);
+		rc = kept_retained(
+			g, bk_store_delete(g->r->store, old_idx->key[i], err),
+			err);
 	if (!rc)
 		g->res->indexes_after = g->live.n ? 1 : 0;
 	return rc;
@@ -559,6 +589,8 @@ static enum bk_code collect_packs(struct gc *g, struct bk_error *err)
 			    g->o->dry_run ? "would delete" : "deleted", key,
 			    p->size, p->repack ? ", repacked" : "",
 			    p->unindexed ? ", in no index" : "");
+		} else if (g->held) {
+			res->bytes_after += p->size; /* counted as retained */
 		} else {
 			res->packs_kept_recent++;
 			res->bytes_after += p->size;
@@ -568,6 +600,26 @@ static enum bk_code collect_packs(struct gc *g, struct bk_error *err)
 		}
 	}
 	return BK_OK;
+}
+
+/* Forgotten manifests still there: no client uses them, they go now. */
+static enum bk_code collect_leftovers(struct gc *g, struct bk_error *err)
+{
+	enum bk_code rc = BK_OK;
+
+	for (size_t i = 0; !rc && i < g->leftovers.n; i++) {
+		if (g->o->dry_run) {
+			g->res->leftovers_deleted++;
+			continue;
+		}
+		rc = bk_store_delete(g->r->store, g->leftovers.key[i], err);
+		if (!rc) {
+			g->res->leftovers_deleted++;
+			say(g, "deleted %s (forgotten)", g->leftovers.key[i]);
+		}
+		rc = kept_retained(g, rc, err);
+	}
+	return rc;
 }
 
 static enum bk_code collect_recipes(struct gc *g, struct bk_error *err)
@@ -588,6 +640,84 @@ static enum bk_code collect_recipes(struct gc *g, struct bk_error *err)
 			g->res->recipes_deleted++;
 	}
 	keylist_free(&recipes);
+	return rc;
+}
+
+/*
+ * Object Lock: what kept snapshots still need keeps its protection.  Each
+ * live object whose retention ends within half the configured days gets
+ * the full days again from now (a HEAD each, a PutObjectRetention for
+ * those), so that protection never lapses for data still needed while
+ * garbage stops being extended and can go once its own retention ends.
+ */
+struct extend_ctx {
+	struct gc *g;
+	uint64_t until, threshold;
+};
+
+static enum bk_code extend_one(void *ctx, const char *key, uint64_t size,
+			       struct bk_error *err)
+{
+	struct extend_ctx *x = ctx;
+	uint64_t until;
+	enum bk_code rc;
+
+	(void)size;
+	x->g->res->lock_checked++;
+	rc = bk_store_retention(x->g->r->store, key, &until, err);
+	if (rc == BK_ERR_NOTFOUND)
+		return BK_OK; /* gone meanwhile: nothing to protect */
+	if (rc || until >= x->threshold)
+		return rc;
+	x->g->res->extended++;
+	if (x->g->o->dry_run)
+		return BK_OK;
+	return bk_store_retain(x->g->r->store, key, x->until, err);
+}
+
+/* recipes/<id>: only the segments a live manifest names */
+static enum bk_code extend_segment(void *ctx, const char *key, uint64_t size,
+				   struct bk_error *err)
+{
+	struct extend_ctx *x = ctx;
+	struct bk_id id;
+
+	if (strncmp(key, "recipes/", 8) != 0 ||
+	    bk_id_parse(key + 8, &id, NULL) != BK_OK ||
+	    !bk_idset_has(&x->g->segments, &id))
+		return BK_OK;
+	return extend_one(ctx, key, size, err);
+}
+
+static enum bk_code extend_retention(struct gc *g, struct bk_error *err)
+{
+	uint64_t days = bk_store_lock_days(g->r->store);
+	/* retention is the server's real time, never a simulated one */
+	uint64_t now = (uint64_t)time(NULL);
+	struct extend_ctx x = { g, now + days * 86400, now + days * 86400 / 2 };
+	enum bk_code rc = BK_OK;
+	static const char *const fixed[] = { "config", "keys" };
+	static const char *const lists[] = { "index/", "forgotten/" };
+
+	for (size_t i = 0; !rc && i < 2; i++)
+		rc = extend_one(&x, fixed[i], 0, err);
+	for (size_t i = 0; !rc && i < 2; i++)
+		rc = bk_store_list(g->r->store, lists[i], extend_one, &x, err);
+	for (size_t i = 0; !rc && i < g->manifests.n; i++)
+		rc = extend_one(&x, g->manifests.key[i], 0, err);
+	for (size_t i = 0; !rc && i < g->npacks; i++) {
+		char key[80];
+
+		if (!g->packs[i].live_chunks || g->packs[i].repack)
+			continue;
+		repo_pack_key(&g->packs[i].id, key);
+		rc = extend_one(&x, key, 0, err);
+	}
+	if (!rc)
+		rc = bk_store_list(g->r->store, "recipes/", extend_segment, &x,
+				   err);
+	if (rc)
+		bk_error_prefix(err, "extending Object Lock retention");
 	return rc;
 }
 
@@ -665,6 +795,10 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 		rc = collect_packs(&g, err);
 	if (!rc)
 		rc = collect_recipes(&g, err);
+	if (!rc)
+		rc = collect_leftovers(&g, err);
+	if (!rc && bk_store_lock_days(r->store))
+		rc = extend_retention(&g, err);
 	if (!rc && !g.o->dry_run) {
 		rc = bk_store_cleanup(r->store, g.margin, &removed, err);
 		if (!rc)
@@ -683,6 +817,8 @@ enum bk_code bk_gc(struct bk_repo *r, const struct bk_gc_opts *o,
 	}
 	pthread_mutex_unlock(&r->index_mu);
 	keylist_free(&old_idx);
+	keylist_free(&g.leftovers);
+	keylist_free(&g.manifests);
 	bk_idset_free(&g.live);
 	bk_idset_free(&g.segments);
 	free(g.packs);

@@ -26,6 +26,15 @@
  * locks a process holds are registered, so that an interrupted process
  * (SIGINT, SIGTERM, SIGHUP: the command line's signal thread) lets go of
  * them before it exits (bk_repo_release_locks).
+ *
+ * In an append-only repository a host may not delete or replace (its
+ * store refuses), so its locks are written, never removed: a lock is the
+ * group of objects locks/<id> (the first), locks/<id>.<n> (each rewrite,
+ * a new object), and locks/<id>.end, which says the holder let go.  Every
+ * reader sees a group as its newest object and an ended group as no lock;
+ * whoever may delete (an admin run, or any client of a repository that is
+ * not append-only) removes ended groups as it passes.  A repository that
+ * is not append-only only ever has single-object groups.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +46,7 @@
 #include <unistd.h>
 
 #include "backup/clock.h"
+#include "backup/util.h"
 #include "repo/repo_impl.h"
 
 #define LOCK_REFRESH 300 /* seconds between rewrites */
@@ -47,7 +57,10 @@
 
 struct repo_lock {
 	struct bk_repo *r;
-	char key[64];
+	char key[64];   /* locks/<id>: the group's first object */
+	char cur[80];   /* the object written last (key, or key.<seq>) */
+	unsigned seq;   /* rewrites so far (append-only: one object each) */
+	bool append;    /* write, never delete or replace */
 	bool exclusive;
 	uint64_t since;
 	pthread_t thread;
@@ -133,8 +146,56 @@ static enum bk_code write_lock(struct repo_lock *l, struct bk_error *err)
 		 "start %llu\n",
 		 l->exclusive ? "exclusive" : "shared", host, w.pid, l->since,
 		 bk_now(), w.machine, w.boot, w.pidns, w.start);
-	return repo_put_sealed(l->r, BK_OBJ_LOCK, l->key, body, strlen(body),
-			       false, NULL, err);
+	/* append-only: each rewrite is an object of its own */
+	if (l->append && l->seq)
+		snprintf(l->cur, sizeof(l->cur), "%s.%u", l->key, l->seq);
+	else
+		snprintf(l->cur, sizeof(l->cur), "%s", l->key);
+	return repo_put_sealed_transient(l->r, BK_OBJ_LOCK, l->cur, body,
+					 strlen(body), false, err);
+}
+
+#define LOCK_END_BODY "zbak-lock-end 1\n"
+
+/* Let go of a lock group: delete its objects (the end marker last, so
+ * that a delete that fails half-way leaves a group still ended), or,
+ * where this client may not delete, write the end marker. */
+static enum bk_code end_group(struct bk_repo *r, bool append,
+			      char *const *keys, size_t n, const char *base,
+			      struct bk_error *err)
+{
+	char end[80];
+	enum bk_code rc = BK_OK, rc2;
+
+	snprintf(end, sizeof(end), "%s.end", base);
+	if (append) {
+		rc = repo_put_sealed_transient(r, BK_OBJ_LOCK, end,
+					       LOCK_END_BODY,
+					       strlen(LOCK_END_BODY), true, err);
+		return rc == BK_ERR_EXISTS ? BK_OK : rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i], end) != 0 &&
+		    (rc2 = bk_store_delete(r->store, keys[i], err)) &&
+		    rc2 != BK_ERR_NOTFOUND)
+			rc = rc2;
+	for (size_t i = 0; i < n && !rc; i++)
+		if (!strcmp(keys[i], end) &&
+		    (rc2 = bk_store_delete(r->store, keys[i], err)) &&
+		    rc2 != BK_ERR_NOTFOUND)
+			rc = rc2;
+	return rc;
+}
+
+/* Our own lock: its objects are the ones we wrote. */
+static void end_own(struct repo_lock *l)
+{
+	struct bk_error e2;
+
+	if (l->append)
+		end_group(l->r, true, NULL, 0, l->key, &e2);
+	else
+		bk_store_delete(l->r->store, l->key, &e2);
 }
 
 static void copy_word(char *out, size_t n, const char *v)
@@ -316,12 +377,91 @@ static void describe(const struct lock_info *li, uint64_t now, char *out,
 			       : "a push, restore or verify");
 }
 
-/* One pass over locks/: each foreign lock classified; fn is called for
- * each (ctx, key, info, state, why); what was seen is remembered. */
-typedef void (*lock_visit_fn)(void *ctx, const char *key,
+/* A lock as readers see it: the objects of one group (sorted, so the
+ * first is locks/<id>), its newest object, and whether it ended. */
+struct lock_group {
+	char *const *keys;
+	size_t n;
+	char base[40];     /* locks/<32 hex> */
+	const char *newest;
+	unsigned seq;
+	bool ended;
+};
+
+typedef void (*lock_visit_fn)(void *ctx, const struct lock_group *g,
 			      const struct lock_info *li, enum lock_state st,
 			      const char *why);
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* locks/<32 hex>, then nothing, ".<n>" or ".end"; anything else is not
+ * a lock of this format and is left alone. */
+static bool lock_key_parse(const char *key, char base[40], unsigned *seq,
+			   bool *end)
+{
+	const char *p = key + 6;
+
+	if (strncmp(key, "locks/", 6) != 0)
+		return false;
+	for (int i = 0; i < 32; i++)
+		if (bk_hexval((unsigned char)p[i]) < 0)
+			return false;
+	memcpy(base, key, 38);
+	base[38] = '\0';
+	p += 32;
+	*seq = 0;
+	*end = false;
+	if (!*p)
+		return true;
+	if (*p++ != '.')
+		return false;
+	if (!strcmp(p, "end")) {
+		*end = true;
+		return true;
+	}
+	if (!*p || strlen(p) > 9 || strspn(p, "0123456789") != strlen(p))
+		return false;
+	*seq = (unsigned)strtoul(p, NULL, 10);
+	return true;
+}
+
+/* The group that starts at v[*i]; *i moves past it. */
+static bool next_group(char **v, size_t n, size_t *i, struct lock_group *g)
+{
+	memset(g, 0, sizeof(*g));
+	while (*i < n) {
+		char base[40];
+		unsigned seq;
+		bool end;
+
+		if (!lock_key_parse(v[*i], base, &seq, &end)) {
+			(*i)++;
+			continue;
+		}
+		if (!g->keys) {
+			g->keys = v + *i;
+			memcpy(g->base, base, sizeof(base));
+		} else if (strcmp(base, g->base) != 0) {
+			break;
+		}
+		g->n++;
+		if (end)
+			g->ended = true;
+		else if (!g->newest || seq >= g->seq) {
+			g->newest = v[*i];
+			g->seq = seq;
+		}
+		(*i)++;
+	}
+	return g->keys != NULL;
+}
+
+/* One pass over locks/: each foreign lock classified; fn is called for
+ * each (ctx, group, info, state, why); what was seen is remembered.
+ * Ended groups are no locks: removed here where this client may delete. */
 static enum bk_code visit_locks(struct bk_repo *r, const char *own,
 				lock_visit_fn fn, void *ctx,
 				struct bk_error *err)
@@ -329,7 +469,9 @@ static enum bk_code visit_locks(struct bk_repo *r, const char *own,
 	struct keylist keys = { 0 };
 	struct seen_set old;
 	struct seen *now_v = NULL;
-	size_t now_n = 0;
+	size_t now_n = 0, i = 0;
+	char **v = NULL;
+	struct lock_group g;
 	struct bk_buf b;
 	struct who me;
 	uint64_t now = bk_now();
@@ -338,26 +480,40 @@ static enum bk_code visit_locks(struct bk_repo *r, const char *own,
 	rc = keylist_collect(r->store, "locks/", &keys, err);
 	if (rc)
 		return rc;
+	if (keys.n && !(v = malloc(keys.n * sizeof(*v)))) {
+		keylist_free(&keys);
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	for (size_t k = 0; k < keys.n; k++)
+		v[k] = keys.key[k];
+	if (keys.n)
+		qsort(v, keys.n, sizeof(*v), cmp_str);
 	who_am_i(&me);
 	seen_load(r, &old);
 	if (keys.n)
 		now_v = calloc(keys.n < SEEN_MAX ? keys.n : SEEN_MAX,
 			       sizeof(*now_v));
 	bk_buf_init(&b, LOCK_MAX);
-	for (size_t i = 0; i < keys.n; i++) {
+	while (next_group(v, keys.n, &i, &g)) {
 		struct lock_info li;
 		struct bk_error e2;
 		char why[128] = "";
 		enum lock_state st = LOCK_LIVE;
 		uint64_t age;
 
-		if (own && !strcmp(keys.key[i], own))
+		if (own && !strcmp(g.base, own))
 			continue;
-		if (repo_get_opened(r, BK_OBJ_LOCK, keys.key[i], LOCK_MAX, &b,
+		if (g.ended) {
+			if (!bk_store_append_only(r->store))
+				end_group(r, false, g.keys, g.n, g.base, &e2);
+			continue;
+		}
+		if (!g.newest ||
+		    repo_get_opened(r, BK_OBJ_LOCK, g.newest, LOCK_MAX, &b,
 				    &e2) != BK_OK ||
 		    !parse_lock((const char *)b.data, b.len, &li))
 			continue; /* gone meanwhile (a holder let go) */
-		age = seen_for(&old, keys.key[i], li.time, now);
+		age = seen_for(&old, g.base, li.time, now);
 		if (dead_here(&li, &me, why, sizeof(why))) {
 			st = LOCK_DEAD;
 		} else if (age >= STALE_AFTER) {
@@ -367,20 +523,30 @@ static enum bk_code visit_locks(struct bk_repo *r, const char *own,
 				 " min, as this machine saw it",
 				 age / 60);
 		}
-		if (now_v && now_n < SEEN_MAX && strlen(keys.key[i]) < 64) {
+		if (now_v && now_n < SEEN_MAX) {
 			snprintf(now_v[now_n].key, sizeof(now_v[now_n].key),
-				 "%s", keys.key[i]);
+				 "%s", g.base);
 			now_v[now_n].time = li.time;
 			now_n++;
 		}
-		fn(ctx, keys.key[i], &li, st, why);
+		fn(ctx, &g, &li, st, why);
 	}
 	seen_save(r, &old, now_v, now_n, now);
 	bk_buf_release(&b);
 	free(now_v);
+	free(v);
 	free(old.v);
 	keylist_free(&keys);
 	return BK_OK;
+}
+
+/* Remove a foreign lock (dead, stale, or unlock's): its objects go where
+ * this client may delete; otherwise it is ended, which a host may do. */
+static enum bk_code drop_group(struct bk_repo *r, const struct lock_group *g,
+			       struct bk_error *err)
+{
+	return end_group(r, bk_store_append_only(r->store), g->keys, g->n,
+			 g->base, err);
 }
 
 /* ---- taking and letting go ------------------------------------------------- */
@@ -391,17 +557,19 @@ struct conflict_ctx {
 	char why[700];
 };
 
-static void on_other(void *ctx, const char *key, const struct lock_info *li,
-		     enum lock_state st, const char *why)
+static void on_other(void *ctx, const struct lock_group *g,
+		     const struct lock_info *li, enum lock_state st,
+		     const char *why)
 {
 	struct conflict_ctx *c = ctx;
 	struct bk_error e2;
 
 	(void)why;
-	/* a dead process's lock goes, whoever looks; a stale one is
-	 * cleared by an exclusive taker (shared ones ignore it) */
+	/* a dead process's lock goes, whoever looks (a host of an
+	 * append-only repository ends it); a stale one is cleared by an
+	 * exclusive taker (shared ones ignore it) */
 	if (st == LOCK_DEAD || (st == LOCK_STALE && c->l->exclusive)) {
-		bk_store_delete(c->l->r->store, key, &e2);
+		drop_group(c->l->r, g, &e2);
 		return;
 	}
 	if (st == LOCK_STALE || (!c->l->exclusive && !li->exclusive) ||
@@ -428,6 +596,8 @@ static void *refresher(void *arg)
 			struct bk_error e2;
 
 			pthread_mutex_unlock(&l->mu);
+			if (l->append)
+				l->seq++; /* a new object, never a rewrite */
 			write_lock(l, &e2); /* a failure: the next try fixes it */
 			pthread_mutex_lock(&l->mu);
 		}
@@ -436,11 +606,9 @@ static void *refresher(void *arg)
 	return NULL;
 }
 
-/* Stop the refresher, then delete the object (once). */
+/* Stop the refresher, then let go of the lock (once). */
 static void let_go(struct repo_lock *l)
 {
-	struct bk_error e2;
-
 	if (l->thread_started) {
 		pthread_mutex_lock(&l->mu);
 		l->stop = true;
@@ -450,8 +618,23 @@ static void let_go(struct repo_lock *l)
 		l->thread_started = false;
 	}
 	if (!l->released)
-		bk_store_delete(l->r->store, l->key, &e2);
+		end_own(l);
 	l->released = true;
+}
+
+/* A fresh random locks/<id> (an ended one is never written again). */
+static void new_name(struct repo_lock *l)
+{
+	uint8_t rnd[16];
+	char hex[2 * BK_ID_LEN + 1];
+	struct bk_id id;
+
+	bk_random(rnd, sizeof(rnd));
+	memset(&id, 0, sizeof(id));
+	memcpy(id.b, rnd, sizeof(rnd));
+	bk_id_hex(&id, hex);
+	snprintf(l->key, sizeof(l->key), "locks/%.32s", hex);
+	l->seq = 0;
 }
 
 enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
@@ -460,10 +643,7 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 	const char *w = getenv("ZBAK_LOCK_WAIT");
 	double wait = w && *w ? atof(w) : 60.0, waited = 0;
 	struct repo_lock *l = calloc(1, sizeof(*l));
-	uint8_t rnd[16];
-	char hex[2 * BK_ID_LEN + 1];
 	struct conflict_ctx c;
-	struct bk_id id;
 	enum bk_code rc;
 
 	*out = NULL;
@@ -471,15 +651,12 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	l->r = r;
 	l->exclusive = exclusive;
+	l->append = bk_store_append_only(r->store);
 	l->since = bk_now();
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
-	bk_random(rnd, sizeof(rnd));
-	memset(&id, 0, sizeof(id));
-	memcpy(id.b, rnd, sizeof(rnd));
-	bk_id_hex(&id, hex);
-	snprintf(l->key, sizeof(l->key), "locks/%.32s", hex);
 	for (;;) {
+		new_name(l);
 		if ((rc = write_lock(l, err)))
 			goto fail;
 		memset(&c, 0, sizeof(c));
@@ -488,7 +665,7 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 			goto fail_del;
 		if (!c.conflict)
 			break;
-		bk_store_delete(r->store, l->key, err);
+		end_own(l); /* the next try has a new name */
 		if (waited >= wait) {
 			rc = bk_error_set(err, BK_ERR_BUSY,
 					  "the repository is busy: %s; waited "
@@ -519,11 +696,8 @@ enum bk_code repo_lock_take(struct bk_repo *r, bool exclusive,
 	pthread_mutex_unlock(&held_mu);
 	*out = l;
 	return BK_OK;
-fail_del: {
-	struct bk_error e2;
-
-	bk_store_delete(r->store, l->key, &e2);
-}
+fail_del:
+	end_own(l);
 fail:
 	pthread_mutex_destroy(&l->mu);
 	pthread_cond_destroy(&l->cv);
@@ -566,12 +740,14 @@ struct unlock_ctx {
 	struct bk_unlock_result *res;
 };
 
-static void on_unlock(void *ctx, const char *key, const struct lock_info *li,
-		      enum lock_state st, const char *why)
+static void on_unlock(void *ctx, const struct lock_group *g,
+		      const struct lock_info *li, enum lock_state st,
+		      const char *why)
 {
 	struct unlock_ctx *u = ctx;
 	struct bk_error e2;
 	char what[700], line[1400];
+	const char *key = g->base;
 
 	describe(li, bk_now(), what, sizeof(what));
 	if (st == LOCK_LIVE && !u->all) {
@@ -580,7 +756,7 @@ static void on_unlock(void *ctx, const char *key, const struct lock_info *li,
 			 "kept %s: %s (it may be running; --remove-all "
 			 "removes it too)",
 			 key, what);
-	} else if (bk_store_delete(u->r->store, key, &e2) != BK_OK) {
+	} else if (drop_group(u->r, g, &e2) != BK_OK) {
 		u->res->kept++;
 		snprintf(line, sizeof(line), "could not remove %s: %s: %s", key,
 			 what, e2.msg);

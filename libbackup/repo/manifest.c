@@ -217,7 +217,8 @@ enum bk_code manifest_load(struct bk_repo *r, const char *key,
 	bk_buf_init(&b, MAX_MANIFEST);
 	rc = repo_get_opened_id(r, BK_OBJ_MANIFEST, key, MAX_MANIFEST, &b,
 				&ident, err);
-	if (rc == BK_ERR_AUTH)
+	/* (not when the storage refused the request: its answer says why) */
+	if (rc == BK_ERR_AUTH && !strstr(err->msg, " answered "))
 		rc = bk_error_set(err, BK_ERR_AUTH,
 				  "manifest %s: authentication failed (altered, "
 				  "or moved from another name)",

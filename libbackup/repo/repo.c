@@ -2,6 +2,7 @@
 /* Repository life cycle, object names, sealed get/put. */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,11 @@ static void sealed_ident(const struct bk_buf *b, struct bk_id *ident)
 	bk_hash_final(&h, ident);
 }
 
+static enum bk_code put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
+			       const char *key, const void *plain, size_t len,
+			       bool excl, bool transient, uint64_t *stored,
+			       struct bk_id *ident, struct bk_error *err);
+
 enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
 			     const char *key, const void *plain, size_t len,
 			     bool excl, uint64_t *stored, struct bk_error *err)
@@ -158,10 +164,28 @@ enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
 				  err);
 }
 
+enum bk_code repo_put_sealed_transient(struct bk_repo *r,
+				       enum bk_obj_kind kind, const char *key,
+				       const void *plain, size_t len, bool excl,
+				       struct bk_error *err)
+{
+	return put_sealed(r, kind, key, plain, len, excl, true, NULL, NULL,
+			  err);
+}
+
 enum bk_code repo_put_sealed_id(struct bk_repo *r, enum bk_obj_kind kind,
 				const char *key, const void *plain, size_t len,
 				bool excl, uint64_t *stored,
 				struct bk_id *ident, struct bk_error *err)
+{
+	return put_sealed(r, kind, key, plain, len, excl, false, stored, ident,
+			  err);
+}
+
+static enum bk_code put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
+			       const char *key, const void *plain, size_t len,
+			       bool excl, bool transient, uint64_t *stored,
+			       struct bk_id *ident, struct bk_error *err)
 {
 	struct bk_buf b;
 	enum bk_code rc;
@@ -170,7 +194,10 @@ enum bk_code repo_put_sealed_id(struct bk_repo *r, enum bk_obj_kind kind,
 	rc = bk_seal(r->keys, kind, key, plain, len, &b, err);
 	if (!rc && ident)
 		sealed_ident(&b, ident);
-	if (!rc)
+	if (!rc && transient)
+		rc = bk_store_put_transient(r->store, key, b.data, b.len, !excl,
+					    err);
+	else if (!rc)
 		rc = excl ? bk_store_put_new(r->store, key, b.data, b.len, err)
 			  : bk_store_put(r->store, key, b.data, b.len, err);
 	if (!rc && stored)
@@ -205,8 +232,8 @@ enum bk_code repo_get_opened_id(struct bk_repo *r, enum bk_obj_kind kind,
 	return rc;
 }
 
-static enum bk_code keylist_add(void *ctx, const char *key, uint64_t size,
-				struct bk_error *err)
+enum bk_code keylist_add(void *ctx, const char *key, uint64_t size,
+			 struct bk_error *err)
 {
 	struct keylist *l = ctx;
 
@@ -248,8 +275,15 @@ void keylist_free(struct keylist *l)
 
 /* ---- config ---- */
 
+/*
+ * The config object: "zbak-repository 1", "id <hex>", "created <time>",
+ * then optional lines; "append_only yes" puts every client that is not
+ * an admin run into append-only mode (docs/repository.md, "Append-only").
+ * zbak before that line ignores it, so an append-only repository wants
+ * this version or later on every machine that writes to it.
+ */
 static enum bk_code parse_config(const uint8_t *p, size_t len,
-				 uint8_t id[BK_REPO_ID_LEN],
+				 uint8_t id[BK_REPO_ID_LEN], bool *append_only,
 				 struct bk_error *err)
 {
 	char text[MAX_CONFIG_BLOB], idhex[2 * BK_REPO_ID_LEN + 1];
@@ -270,6 +304,7 @@ static enum bk_code parse_config(const uint8_t *p, size_t len,
 	if (strlen(idhex) != 2 * BK_REPO_ID_LEN ||
 	    !bk_unhex(idhex, BK_REPO_ID_LEN, id))
 		return bk_error_set(err, BK_ERR_FORMAT, "config: bad id");
+	*append_only = strstr(text, "\nappend_only yes\n") != NULL;
 	return BK_OK;
 }
 
@@ -284,6 +319,14 @@ enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
 				 const char *pass, size_t passlen,
 				 const struct bk_kdf_params *kdf,
 				 struct bk_error *err)
+{
+	return bk_repo_init_mode(url, cfg, pass, passlen, kdf, false, err);
+}
+
+enum bk_code bk_repo_init_mode(const char *url, const struct bk_config *cfg,
+			       const char *pass, size_t passlen,
+			       const struct bk_kdf_params *kdf, bool append_only,
+			       struct bk_error *err)
 {
 	struct bk_store *s = NULL;
 	struct bk_keys *k = NULL;
@@ -343,14 +386,73 @@ enum bk_code bk_repo_init_config(const char *url, const struct bk_config *cfg,
 		goto out;
 	bk_hex(id, sizeof(id), idhex);
 	n = snprintf(config, sizeof(config),
-		     "zbak-repository %d\nid %s\ncreated %lld\n", REPO_VERSION,
-		     idhex, (long long)time(NULL));
+		     "zbak-repository %d\nid %s\ncreated %lld\n%s", REPO_VERSION,
+		     idhex, (long long)time(NULL),
+		     append_only ? "append_only yes\n" : "");
 	rc = bk_store_put_new(s, CONFIG_KEY, config, (size_t)n, err);
 out:
 	bk_buf_release(&blob);
 	bk_keys_free(k);
 	bk_store_close(s);
 	return rc;
+}
+
+/*
+ * A machine that once saw the repository append-only keeps it so, even
+ * when config no longer says it (config is not sealed: whoever can write
+ * the store can drop the line): ransomware cannot switch a host back to
+ * deleting.  An admin's `config append_only no` is taken by each host
+ * with `zbak accept-changes`; until then every command warns.
+ */
+#define MODE_FILE "append-only"
+
+static void mode_remembered(struct bk_repo *r)
+{
+	char path[1100];
+	struct state_file sf;
+	FILE *f;
+
+	if (repo_state_path(r, MODE_FILE, path, sizeof(path)))
+		return;
+	if (r->append_only) {
+		if (access(path, F_OK) != 0 &&
+		    (f = repo_state_create(r, MODE_FILE, &sf)))
+			repo_state_commit(f, &sf);
+		return;
+	}
+	if (access(path, F_OK) != 0)
+		return;
+	/* said once the caller listens (bk_repo_set_warn) */
+	r->append_only = r->mode_dropped = true;
+	bk_store_set_append_only(r->store, true);
+}
+
+static void mode_forget(struct bk_repo *r)
+{
+	char path[1100];
+
+	if (!repo_state_path(r, MODE_FILE, path, sizeof(path)))
+		unlink(path);
+}
+
+void repo_mode_accept(struct bk_repo *r)
+{
+	if (!r->mode_dropped)
+		return;
+	mode_forget(r);
+	r->mode_dropped = r->append_only = false;
+	bk_store_set_append_only(r->store, false);
+	r->trust_changes++;
+}
+
+void repo_mode_warn(struct bk_repo *r)
+{
+	if (r->mode_dropped)
+		repo_warn(r, "config says the repository is not append-only, "
+			     "but this machine saw it append-only, and keeps "
+			     "it so: if an admin turned it off, 'zbak "
+			     "accept-changes' takes that; if not, the config "
+			     "object was altered");
 }
 
 enum bk_code bk_repo_open(const char *url, const char *pass, size_t passlen,
@@ -390,9 +492,15 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				  "no repository at %s (no config object)",
 				  url);
 	if (!rc)
-		rc = parse_config(b.data, b.len, r->id, err);
+		rc = parse_config(b.data, b.len, r->id, &r->append_only, err);
 	if (rc)
 		goto out;
+	if (b.len < sizeof(r->config)) {
+		memcpy(r->config, b.data, b.len);
+		r->config[b.len] = '\0';
+	}
+	/* every client is a host until it says it is an admin run */
+	bk_store_set_append_only(r->store, r->append_only);
 	bk_buf_reset(&b);
 	rc = bk_store_get(r->store, KEYS_KEY, &b, err);
 	if (rc == BK_ERR_NOTFOUND)
@@ -413,6 +521,8 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				  url);
 	if (!rc)
 		repo_cache_open(r);
+	if (!rc)
+		mode_remembered(r);
 out:
 	bk_buf_release(&b);
 	if (rc) {
@@ -440,6 +550,76 @@ const char *bk_repo_describe(const struct bk_repo *r)
 	return r->url;
 }
 
+bool bk_repo_append_only(const struct bk_repo *r)
+{
+	return r->append_only;
+}
+
+static void mode_remembered(struct bk_repo *r);
+
+void bk_repo_admin(struct bk_repo *r)
+{
+	r->admin = true;
+	bk_store_set_append_only(r->store, false);
+}
+
+bool bk_repo_is_admin(const struct bk_repo *r)
+{
+	return r->admin;
+}
+
+/* The config object again, with its append_only line set or dropped: the
+ * one rewrite of config, an admin's (the id and the rest stay). */
+enum bk_code bk_repo_set_append_only(struct bk_repo *r, bool on,
+				     struct bk_error *err)
+{
+	char text[MAX_CONFIG_BLOB], *line;
+	size_t n = 0;
+	enum bk_code rc;
+
+	if (r->append_only && !r->admin && !r->mode_dropped)
+		return bk_error_set(err, BK_ERR_APPEND_ONLY,
+				    "config: not rewritten: the repository is "
+				    "append-only, and only an admin run "
+				    "(--admin) changes its mode");
+	if (!r->config[0])
+		return bk_error_set(err, BK_ERR_INTERNAL, "config not kept");
+	/* every line but append_only, then the new one */
+	for (char *p = r->config; *p; p = line + 1) {
+		line = strchr(p, '\n');
+		if (!line)
+			break;
+		if (!strncmp(p, "append_only ", 12))
+			continue;
+		if (n + (size_t)(line + 1 - p) >= sizeof(text))
+			return bk_error_set(err, BK_ERR_LIMIT,
+					    "config: too large");
+		memcpy(text + n, p, (size_t)(line + 1 - p));
+		n += (size_t)(line + 1 - p);
+	}
+	if (on) {
+		if (n + 17 >= sizeof(text))
+			return bk_error_set(err, BK_ERR_LIMIT,
+					    "config: too large");
+		memcpy(text + n, "append_only yes\n", 16);
+		n += 16;
+	}
+	text[n] = '\0';
+	rc = bk_store_put(r->store, CONFIG_KEY, text, n, err);
+	if (!rc) {
+		memcpy(r->config, text, n + 1);
+		r->append_only = on;
+		r->mode_dropped = false;
+		if (!r->admin)
+			bk_store_set_append_only(r->store, on);
+		if (on)
+			mode_remembered(r);
+		else
+			mode_forget(r);
+	}
+	return rc;
+}
+
 enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 			    size_t passlen, const struct bk_kdf_params *kdf,
 			    struct bk_error *err)
@@ -448,6 +628,11 @@ enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 	struct bk_kdf_params p;
 	enum bk_code rc;
 
+	if (r->append_only && !r->admin)
+		return bk_error_set(err, BK_ERR_APPEND_ONLY,
+				    "keys: not rewritten: the repository is "
+				    "append-only, and only an admin run "
+				    "(--admin) changes the passphrase");
 	if (kdf)
 		p = *kdf;
 	else
@@ -475,6 +660,7 @@ void bk_repo_set_warn(struct bk_repo *r, bk_report_fn fn, void *ctx)
 {
 	r->warn = fn;
 	r->warn_ctx = ctx;
+	repo_mode_warn(r);
 }
 
 void repo_warn(struct bk_repo *r, const char *fmt, ...)

@@ -44,8 +44,17 @@ struct bk_repo {
 	void *warn_ctx;
 	unsigned keys_generation; /* of the key file that opened */
 	bool accept_changes;      /* trust.c: record, do not refuse */
+	bool append_only;         /* config says so (docs: "Append-only") */
+	bool admin;               /* bk_repo_admin: this run may delete */
+	bool mode_dropped;        /* config lost append_only: kept (repo.c) */
+	char config[512];         /* the config object as read */
 	size_t trust_changes;     /* trust.c: changes seen (accepted) */
 };
+
+/* The append-only mode this machine remembers (repo.c): warn that config
+ * dropped it; accept that it did (accept-changes). */
+void repo_mode_warn(struct bk_repo *r);
+void repo_mode_accept(struct bk_repo *r);
 
 /* A problem worked around, for the user (through bk_repo_set_warn). */
 void repo_warn(struct bk_repo *r, const char *fmt, ...)
@@ -61,6 +70,9 @@ struct keylist {
 enum bk_code keylist_collect(struct bk_store *s, const char *prefix,
 			     struct keylist *l, struct bk_error *err);
 void keylist_free(struct keylist *l);
+/* One more key (ctx: the struct keylist; a bk_store_list_fn). */
+enum bk_code keylist_add(void *ctx, const char *key, uint64_t size,
+			 struct bk_error *err);
 
 /* ---- locks (lock.c) ---- */
 
@@ -134,6 +146,10 @@ void repo_trust_keys_changed(struct bk_repo *r);
 enum bk_code repo_forget_record(struct bk_repo *r, const char *name,
 				const struct bk_id *ident,
 				struct bk_error *err);
+/* Is there a forget record for that very manifest? */
+enum bk_code repo_manifest_forgotten(struct bk_repo *r,
+				     const struct bk_id *ident, bool *yes,
+				     struct bk_error *err);
 /* Is there a forget record for a snapshot of that name? */
 enum bk_code repo_forgotten_name(struct bk_repo *r, const char *name,
 				 bool *found, struct bk_error *err);
@@ -168,6 +184,12 @@ void repo_pack_key(const struct bk_id *pack, char out[80]);
 
 /* Seal plain and put it under key (put_new when excl); ident (may be
  * NULL): the BLAKE2b-256 of the sealed bytes. */
+/* The same for objects soon replaced or removed (locks, gc/pending): never
+ * under Object Lock retention. */
+enum bk_code repo_put_sealed_transient(struct bk_repo *r,
+				       enum bk_obj_kind kind, const char *key,
+				       const void *plain, size_t len, bool excl,
+				       struct bk_error *err);
 enum bk_code repo_put_sealed(struct bk_repo *r, enum bk_obj_kind kind,
 			     const char *key, const void *plain, size_t len,
 			     bool excl, uint64_t *stored, struct bk_error *err);

@@ -171,9 +171,25 @@ static enum bk_code get_manifest(void *sess, const char *name,
 	struct push_sess *s = sess;
 	char key[BK_REPO_KEY_MAX];
 	enum bk_code rc = repo_manifest_key(name, key, sizeof(key), err);
+	bool gone = false;
 
 	if (!rc)
 		rc = manifest_load(s->r, key, m, err);
+	if (!rc)
+		rc = repo_manifest_forgotten(s->r, &m->ident, &gone, err);
+	/* a forgotten manifest still there is no snapshot, and its name
+	 * cannot be written again while it stays */
+	if (!rc && gone)
+		rc = bk_error_set(
+			err, BK_ERR_EXISTS,
+			"%s was forgotten, but its old manifest is still there "
+			"(%s), so the name cannot be stored again yet",
+			name,
+			bk_store_lock_days(s->r->store)
+				? "kept by Object Lock retention: gc deletes "
+				  "it when that ends; or push under another name"
+				: "a forget that did not finish: 'zbak forget' "
+				  "of that snapshot removes it");
 	return rc;
 }
 

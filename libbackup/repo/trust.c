@@ -231,6 +231,21 @@ static void forgotten_when(struct bk_repo *r, const struct bk_id *ident,
 	snprintf(out, n, "forgotten %s on %s", stamp, host);
 }
 
+enum bk_code repo_manifest_forgotten(struct bk_repo *r,
+				     const struct bk_id *ident, bool *yes,
+				     struct bk_error *err)
+{
+	char hex[2 * BK_ID_LEN + 1], key[96];
+	uint64_t size;
+	enum bk_code rc;
+
+	bk_id_hex(ident, hex);
+	snprintf(key, sizeof(key), FORGOTTEN "%s", hex);
+	rc = bk_store_head(r->store, key, &size, err);
+	*yes = rc == BK_OK;
+	return rc == BK_ERR_NOTFOUND ? BK_OK : rc;
+}
+
 enum bk_code repo_forgotten_name(struct bk_repo *r, const char *name,
 				 bool *found, struct bk_error *err)
 {
@@ -432,6 +447,10 @@ enum bk_code repo_trust_listing(struct bk_repo *r, struct trust_state *st,
 		v[i].forgotten = v[i].opened && is_forgotten(&fg, &v[i].ident);
 		if (!v[i].forgotten)
 			continue;
+		/* under Object Lock it stays until its retention ends: as
+		 * expected, and gc deletes it then */
+		if (bk_store_lock_days(r->store))
+			continue;
 		forgotten_when(r, &v[i].ident, when, sizeof(when));
 		repo_warn(r,
 			  "%s was %s, but its manifest is there: a forget that "
@@ -559,6 +578,7 @@ enum bk_code bk_repo_accept_changes(struct bk_repo *r, size_t *changes,
 
 	r->accept_changes = true;
 	r->trust_changes = 0;
+	repo_mode_accept(r);
 	rc = bk_list(r, &v, &n, err);
 	free(v);
 	r->accept_changes = false;

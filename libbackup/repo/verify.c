@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backup/chain.h"
 #include "backup/clock.h"
@@ -49,6 +50,73 @@ static void problem(struct vctx *c, enum bk_code code, const char *fmt, ...)
 	}
 	if (c->o && c->o->report)
 		c->o->report(c->o->report_ctx, msg);
+}
+
+/*
+ * Tampering that versions show (a versioned bucket: Object Lock needs one,
+ * and an append-only repository wants one): an object zbak writes once
+ * (packs, indexes, recipe segments, manifests, forget records) that has
+ * more than one version was written again, by someone holding the keys
+ * (a compromised host may overwrite what it may put) or by a fault.
+ * S3 lists the versions of one key together, newest first.
+ */
+struct vers_ctx {
+	struct vctx *c;
+	char last[BK_REPO_KEY_MAX];
+	unsigned n;
+};
+
+static bool written_once(const char *key)
+{
+	static const char *const pfx[] = { "data/", "index/", "recipes/",
+					   "snapshots/", "forgotten/" };
+
+	for (size_t i = 0; i < sizeof(pfx) / sizeof(pfx[0]); i++)
+		if (!strncmp(key, pfx[i], strlen(pfx[i])))
+			return true;
+	return false;
+}
+
+static void vers_flush(struct vers_ctx *v)
+{
+	if (v->n > 1 && written_once(v->last))
+		problem(v->c, BK_ERR_AUTH,
+			"%s: %u versions: an object zbak writes once was "
+			"written again (tampering by someone holding the "
+			"keys, or a storage fault)",
+			v->last, v->n);
+}
+
+static enum bk_code on_version(void *ctx, const char *key, uint64_t size,
+			       bool marker, struct bk_error *err)
+{
+	struct vers_ctx *v = ctx;
+
+	(void)size;
+	(void)err;
+	if (strcmp(key, v->last) != 0) {
+		vers_flush(v);
+		snprintf(v->last, sizeof(v->last), "%s", key);
+		v->n = 0;
+	}
+	if (!marker)
+		v->n++;
+	return BK_OK;
+}
+
+static void check_versions(struct vctx *c)
+{
+	struct vers_ctx v = { c, "", 0 };
+	struct bk_error e;
+	enum bk_code rc;
+
+	if (!bk_repo_append_only(c->r) && !bk_store_lock_days(c->r->store))
+		return;
+	rc = bk_store_versions(c->r->store, "", on_version, &v, &e);
+	if (!rc)
+		vers_flush(&v);
+	else if (rc != BK_ERR_UNSUPPORTED)
+		repo_warn(c->r, "object versions not checked: %s", e.msg);
 }
 
 /* An index object that does not open: damage (index_load goes on without
@@ -338,6 +406,18 @@ static void check_snapshots(struct vctx *c, struct bk_index *idx,
 	}
 }
 
+/* A forgotten manifest that Object Lock retention still keeps is as
+ * expected: gc deletes it when the retention ends. */
+static bool kept_by_retention(struct vctx *c, const char *key)
+{
+	uint64_t until;
+	struct bk_error e;
+
+	return bk_store_lock_days(c->r->store) &&
+	       bk_store_retention(c->r->store, key, &until, &e) == BK_OK &&
+	       until > (uint64_t)time(NULL);
+}
+
 /* Nothing deleted, replaced or put back behind zbak's back (trust.c);
  * takes st over. */
 static enum bk_code check_trust(struct vctx *c, struct trust_state *st,
@@ -360,7 +440,7 @@ static enum bk_code check_trust(struct vctx *c, struct trust_state *st,
 	if (repo_trust_listing(c->r, st, t, keys->n, &e))
 		problem(c, e.code, "%s", e.msg);
 	for (size_t i = 0; i < keys->n; i++)
-		if (t[i].forgotten)
+		if (t[i].forgotten && !kept_by_retention(c, keys->key[i]))
 			problem(c, BK_ERR_AUTH,
 				"%s was forgotten, but its manifest is "
 				"there: a forget that did not finish, "
@@ -481,6 +561,12 @@ enum bk_code bk_verify(struct bk_repo *r, const struct bk_verify_opts *o,
 	if (rc)
 		goto out;
 	report_unindexed(&c);
+	check_versions(&c);
+	if (r->mode_dropped)
+		problem(&c, BK_ERR_AUTH,
+			"config: append_only is gone, but this machine saw the "
+			"repository append-only (an admin's change: 'zbak "
+			"accept-changes'; otherwise the config was altered)");
 	if (o && o->read_data_percent)
 		read_sample(&c, idx);
 	rc = BK_OK;

@@ -105,7 +105,7 @@ struct req {
 	const char *query;   /* canonical, or NULL */
 	const uint8_t *body; /* PUT and POST */
 	size_t body_len;
-	const char *hdr[4];
+	const char *hdr[8];
 	struct bk_buf *out; /* 2xx body (bounded); NULL: dropped */
 	landed_fn landed;   /* NULL: repeating it is harmless */
 	const void *landed_ctx;
@@ -117,6 +117,8 @@ struct req {
 	char etag[S3_ETAG_MAX];
 	char code[64];
 	char message[200];
+	char version_id[160];  /* x-amz-version-id ("" when none) */
+	char lock_until[48];   /* x-amz-object-lock-retain-until-date */
 };
 
 struct xfer {
@@ -297,6 +299,18 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 		if (vl < sizeof(r->etag)) {
 			memcpy(r->etag, v, vl);
 			r->etag[vl] = '\0';
+		}
+	} else if (len > 17 && strncasecmp(p, "x-amz-version-id:", 17) == 0) {
+		if (vl < sizeof(r->version_id)) {
+			memcpy(r->version_id, v, vl);
+			r->version_id[vl] = '\0';
+		}
+	} else if (len > 36 &&
+		   strncasecmp(p, "x-amz-object-lock-retain-until-date:",
+			       36) == 0) {
+		if (vl < sizeof(r->lock_until)) {
+			memcpy(r->lock_until, v, vl);
+			r->lock_until[vl] = '\0';
 		}
 	}
 	return len;
@@ -480,6 +494,7 @@ static enum bk_code try_once(struct s3 *s, struct req *r, struct try *t,
 	r->status = 0;
 	r->have_clen = false;
 	r->etag[0] = r->code[0] = r->message[0] = '\0';
+	r->version_id[0] = r->lock_until[0] = '\0';
 	t->errbuf[0] = '\0';
 	h = handle_get(s);
 	if (!h)
@@ -884,25 +899,205 @@ static enum bk_code s3_get(void *priv, const char *key, bool whole,
 	return BK_OK;
 }
 
+/* ---- ACLs and Object Lock ------------------------------------------------ */
+
+/* "2026-12-17T12:00:00Z": the form S3 takes and gives (with or without
+ * milliseconds, which are dropped). */
+static void iso_date(uint64_t t, char *out, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, n, "1970-01-01T00:00:00Z");
+}
+
+static uint64_t iso_parse(const char *v)
+{
+	struct tm tm;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(v, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon,
+		   &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm);
+	return t > 0 ? (uint64_t)t : 0;
+}
+
+/* What a write carries besides its body: the settings' canned ACL and
+ * retention (on a PUT or a multipart create), and the Content-MD5 that S3
+ * wants of every body written under Object Lock (a PUT, each part, a
+ * retention change). */
+struct write_hdrs {
+	char acl[80], mode[64], until[96], md5[64];
+};
+
+static const char *lock_mode(const struct s3 *s)
+{
+	return s->st.object_lock == S3_LOCK_COMPLIANCE ? "COMPLIANCE"
+						       : "GOVERNANCE";
+}
+
+static void add_hdr(struct req *r, const char *h)
+{
+	for (size_t i = 0; i < sizeof(r->hdr) / sizeof(r->hdr[0]); i++)
+		if (!r->hdr[i]) {
+			r->hdr[i] = h;
+			return;
+		}
+}
+
+static void content_md5(struct write_hdrs *w, struct req *r,
+			const void *body, size_t len)
+{
+	uint8_t md5[S3_MD5_LEN];
+	char b64[sodium_base64_ENCODED_LEN(S3_MD5_LEN,
+					   sodium_base64_VARIANT_ORIGINAL)];
+
+	s3_md5(body, len, md5);
+	sodium_bin2base64(b64, sizeof(b64), md5, sizeof(md5),
+			  sodium_base64_VARIANT_ORIGINAL);
+	snprintf(w->md5, sizeof(w->md5), "Content-MD5: %s", b64);
+	add_hdr(r, w->md5);
+}
+
+static void object_hdrs(struct s3 *s, struct write_hdrs *w, struct req *r,
+			bool retain)
+{
+	if (s->st.object_acl) {
+		snprintf(w->acl, sizeof(w->acl), "x-amz-acl: %s",
+			 s->st.object_acl);
+		add_hdr(r, w->acl);
+	}
+	if (retain && s->st.object_lock != S3_LOCK_NONE) {
+		char d[40];
+
+		/* the server's clock decides: the real time, never a test's
+		 * simulated one */
+		iso_date((uint64_t)time(NULL) +
+				 (uint64_t)s->st.object_lock_days * 86400,
+			 d, sizeof(d));
+		snprintf(w->mode, sizeof(w->mode),
+			 "x-amz-object-lock-mode: %s", lock_mode(s));
+		snprintf(w->until, sizeof(w->until),
+			 "x-amz-object-lock-retain-until-date: %s", d);
+		add_hdr(r, w->mode);
+		add_hdr(r, w->until);
+	}
+}
+
+/* When the object's retention ends (0: none, or no Object Lock) and its
+ * version: one HEAD. */
+static enum bk_code retention_of(struct s3 *s, const char *key,
+				 uint64_t *until, char *version, size_t vn,
+				 struct bk_error *err)
+{
+	struct req r = { .method = "HEAD", .what = key, .key = key };
+	enum bk_code rc = perform(s, &r, err);
+
+	*until = 0;
+	if (version)
+		snprintf(version, vn, "%s", rc ? "" : r.version_id);
+	if (rc)
+		return rc;
+	if (r.lock_until[0])
+		*until = iso_parse(r.lock_until);
+	return BK_OK;
+}
+
+static enum bk_code s3_retention(void *priv, const char *key, uint64_t *until,
+				 struct bk_error *err)
+{
+	return retention_of(priv, key, until, NULL, 0, err);
+}
+
+/* Retention of the current version until `until` (PutObjectRetention). */
+static enum bk_code s3_retain(void *priv, const char *key, uint64_t until,
+			      struct bk_error *err)
+{
+	struct s3 *s = priv;
+	struct write_hdrs w;
+	char d[40], body[320];
+	struct req r = { .method = "PUT", .what = key, .key = key,
+			 .query = "retention=" };
+	int n;
+
+	iso_date(until, d, sizeof(d));
+	n = snprintf(body, sizeof(body),
+		     "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		     "<Mode>%s</Mode><RetainUntilDate>%s</RetainUntilDate>"
+		     "</Retention>",
+		     lock_mode(s), d);
+	r.body = (const uint8_t *)body;
+	r.body_len = (size_t)n;
+	memset(&w, 0, sizeof(w));
+	content_md5(&w, &r, body, (size_t)n);
+	return perform(s, &r, err);
+}
+
+/*
+ * Under Object Lock (the settings say so) a plain DELETE would only hide
+ * the object behind a delete marker, and free nothing: the version is
+ * deleted instead, after a HEAD has shown that its retention is over
+ * (BK_ERR_RETAINED, with the date, when it is not).
+ */
 static enum bk_code s3_del(void *priv, const char *key, struct bk_error *err)
 {
+	struct s3 *s = priv;
 	struct req r = { .method = "DELETE", .what = key, .key = key };
-	enum bk_code rc = perform(priv, &r, err);
+	char version[160], until_s[40];
+	struct bk_buf q;
+	uint64_t until;
+	enum bk_code rc;
 
+	if (s->st.object_lock == S3_LOCK_NONE) {
+		rc = perform(s, &r, err);
+		return rc == BK_ERR_NOTFOUND ? BK_OK : rc;
+	}
+	rc = retention_of(s, key, &until, version, sizeof(version), err);
+	if (rc)
+		return rc == BK_ERR_NOTFOUND ? BK_OK : rc;
+	if (until > (uint64_t)time(NULL)) {
+		iso_date(until, until_s, sizeof(until_s));
+		return bk_error_set(err, BK_ERR_RETAINED,
+				    "%s: under Object Lock retention until %s",
+				    key, until_s);
+	}
+	bk_buf_init(&q, 512);
+	if (version[0]) {
+		struct s3_param qp[1] = { { "versionId", version } };
+
+		rc = s3_canon_query(&q, qp, 1, err);
+		if (rc) {
+			bk_buf_release(&q);
+			return rc;
+		}
+		r.query = (const char *)q.data;
+	}
+	rc = perform(s, &r, err);
+	bk_buf_release(&q);
 	return rc == BK_ERR_NOTFOUND ? BK_OK : rc;
 }
 
 static enum bk_code put_simple(struct s3 *s, const char *key,
 			       const void *data, size_t len, bool replace,
-			       struct bk_error *err)
+			       bool transient, struct bk_error *err)
 {
 	struct req r = { .method = "PUT", .what = key, .key = key,
 			 .body = data, .body_len = len,
 			 .landed = put_landed };
+	struct write_hdrs w;
 	enum bk_code rc;
 
 	if (!replace)
 		r.hdr[0] = "If-None-Match: *";
+	memset(&w, 0, sizeof(w));
+	object_hdrs(s, &w, &r, !transient);
+	if (s->st.object_lock != S3_LOCK_NONE)
+		content_md5(&w, &r, data, len);
 	rc = perform(s, &r, err);
 	if (rc == BK_ERR_EXISTS)
 		return bk_error_set(err, BK_ERR_EXISTS,
@@ -932,6 +1127,7 @@ static void *mp_worker(void *arg)
 	for (;;) {
 		struct bk_error err;
 		struct req r = { .method = "PUT", .what = m->key, .key = m->key };
+		struct write_hdrs w;
 		struct s3_param qp[2];
 		struct bk_buf q;
 		char num[16];
@@ -954,6 +1150,8 @@ static void *mp_worker(void *arg)
 		r.body = m->data + (size_t)i * m->part;
 		r.body_len = i + 1 == m->nparts ? m->len - (size_t)i * m->part
 						: m->part;
+		if (m->s->st.object_lock != S3_LOCK_NONE)
+			content_md5(&w, &r, r.body, r.body_len);
 		if (!rc)
 			rc = perform(m->s, &r, &err);
 		if (!rc && !r.etag[0])
@@ -1017,7 +1215,10 @@ static enum bk_code put_multipart(struct s3 *s, const char *key,
 	{
 		struct req r = { .method = "POST", .what = key, .key = key,
 				 .query = "uploads=", .out = &resp };
+		struct write_hdrs w;
 
+		memset(&w, 0, sizeof(w));
+		object_hdrs(s, &w, &r, true);
 		rc = perform(s, &r, err);
 		if (!rc)
 			rc = s3_xml_upload_id((const char *)resp.data, resp.len,
@@ -1123,6 +1324,7 @@ static enum bk_code s3_put(void *priv, const char *key, const void *data,
 			   size_t len, unsigned flags, struct bk_error *err)
 {
 	bool replace = flags & BK_PUT_REPLACE; /* an acknowledged PUT is durable */
+	bool transient = flags & BK_PUT_TRANSIENT;
 	struct s3 *s = priv;
 	uint64_t size;
 	enum bk_code rc;
@@ -1136,9 +1338,9 @@ static enum bk_code s3_put(void *priv, const char *key, const void *data,
 		if (rc != BK_ERR_NOTFOUND)
 			return rc;
 	}
-	if ((uint64_t)len > s->st.multipart_threshold)
+	if ((uint64_t)len > s->st.multipart_threshold && !transient)
 		return put_multipart(s, key, data, len, replace, err);
-	return put_simple(s, key, data, len, replace, err);
+	return put_simple(s, key, data, len, replace, transient, err);
 }
 
 static enum bk_code s3_list(void *priv, const char *prefix,
@@ -1227,6 +1429,80 @@ out:
 	return rc;
 }
 
+/* ListObjectVersions, page by page (key and version-id markers). */
+static enum bk_code s3_versions(void *priv, const char *prefix,
+				bk_store_version_fn fn, void *ctx,
+				struct bk_error *err)
+{
+	struct s3 *s = priv;
+	struct bk_buf full, q, resp;
+	struct s3_list_page page;
+	char *kmark = NULL, *vmark = NULL;
+	size_t plen = strlen(s->prefix);
+	enum bk_code rc;
+
+	memset(&page, 0, sizeof(page));
+	bk_buf_init(&full, 2 * BK_STORE_KEY_MAX + 16);
+	bk_buf_init(&q, 16384);
+	bk_buf_init(&resp, S3_XML_MAX);
+	rc = bk_buf_printf(&full, err, "%s%s", s->prefix, prefix);
+	while (!rc) {
+		struct s3_param qp[4] = {
+			{ "versions", "" },
+			{ "prefix", (const char *)full.data },
+			{ "key-marker", kmark },
+			{ "version-id-marker", vmark },
+		};
+		struct req r = { .method = "GET", .what = "(versions)",
+				 .out = &resp };
+
+		bk_buf_reset(&q);
+		bk_buf_reset(&resp);
+		rc = s3_canon_query(&q, qp, kmark ? (vmark ? 4 : 3) : 2, err);
+		r.query = (const char *)q.data;
+		if (!rc)
+			rc = perform(s, &r, err);
+		/* a server without versions (s3rver) */
+		if (rc && (r.status == 405 || r.status == 501))
+			rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
+					  "%s keeps no versions", s->endpoint);
+		if (!rc)
+			rc = s3_xml_versions((const char *)resp.data, resp.len,
+					     &page, err);
+		for (size_t i = 0; !rc && i < page.n; i++) {
+			const char *k = page.items[i].key;
+
+			if (strlen(k) <= plen || strncmp(k, s->prefix, plen))
+				continue;
+			rc = fn(ctx, k + plen, page.items[i].size,
+				page.items[i].marker, err);
+		}
+		if (rc || !page.truncated)
+			break;
+		if (kmark && !strcmp(kmark, page.next_token) &&
+		    (!vmark || !page.next_version ||
+		     !strcmp(vmark, page.next_version))) {
+			rc = bk_error_set(err, BK_ERR_STORAGE,
+					  "versions: %s repeated a marker",
+					  s->endpoint);
+			break;
+		}
+		free(kmark);
+		free(vmark);
+		kmark = page.next_token;
+		vmark = page.next_version;
+		page.next_token = page.next_version = NULL;
+		s3_list_page_release(&page);
+	}
+	s3_list_page_release(&page);
+	free(kmark);
+	free(vmark);
+	bk_buf_release(&full);
+	bk_buf_release(&q);
+	bk_buf_release(&resp);
+	return rc;
+}
+
 static void s3_close(void *priv)
 {
 	struct s3 *s = priv;
@@ -1301,6 +1577,9 @@ static const struct bk_store_ops s3_ops = {
 	.del = s3_del,
 	.list = s3_list,
 	.any = s3_any,
+	.retention = s3_retention,
+	.retain = s3_retain,
+	.versions = s3_versions,
 };
 
 /* The bucket exists (a one-key listing, which carries an error code where
@@ -1346,6 +1625,9 @@ static enum bk_code check_bucket(struct s3 *s, bool create,
 		struct req c = { .method = "PUT", .what = what,
 				 .body = body.data, .body_len = body.len };
 
+		/* a bucket zbak makes for Object Lock must be made with it */
+		if (s->st.object_lock != S3_LOCK_NONE)
+			c.hdr[0] = "x-amz-bucket-object-lock-enabled: true";
 		rc = perform(s, &c, err);
 		if (rc && c.status == 409 &&
 		    strcmp(c.code, "BucketAlreadyOwnedByYou") == 0)
@@ -1430,6 +1712,9 @@ enum bk_code bk_store_s3_open(const char *rest, bool create,
 	st->desc = desc;
 	st->concurrency = s->st.concurrency;
 	st->remote = true;
+	st->lock_days = s->st.object_lock == S3_LOCK_NONE
+				? 0
+				: s->st.object_lock_days;
 	s = NULL;
 	desc = NULL;
 out:

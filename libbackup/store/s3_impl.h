@@ -48,6 +48,12 @@ struct s3_settings {
 	long retry_time;      /* seconds, total for one request's retries */
 	uint64_t multipart_threshold;
 	uint64_t part_size;
+	/* sent with every object written: a canned ACL (NULL: none), and
+	 * S3 Object Lock retention (docs/repository.md, "Object Lock") */
+	char *object_acl;
+	enum s3_lock { S3_LOCK_NONE, S3_LOCK_GOVERNANCE, S3_LOCK_COMPLIANCE }
+		object_lock;
+	unsigned object_lock_days;
 };
 
 /* The environment, injectable for tests (getenv's signature). */
@@ -156,16 +162,22 @@ bool s3_etag_multipart(const char (*parts)[S3_ETAG_MAX], unsigned n,
 struct s3_list_item {
 	char *key;
 	uint64_t size;
+	bool marker; /* versions: a delete marker */
 };
 struct s3_list_page {
 	bool truncated;
 	char *next_token; /* NULL when none */
+	char *next_version; /* versions: NextVersionIdMarker */
 	struct s3_list_item *items;
 	size_t n;
 };
 enum bk_code s3_xml_list(const char *buf, size_t len, struct s3_list_page *out,
 			 struct bk_error *err);
 void s3_list_page_release(struct s3_list_page *p);
+/* A ListVersionsResult page: every Version and DeleteMarker (marker set),
+ * next_token the NextKeyMarker, next_version the NextVersionIdMarker. */
+enum bk_code s3_xml_versions(const char *buf, size_t len,
+			     struct s3_list_page *out, struct bk_error *err);
 /* An <Error> body: code and message copied (truncated, control bytes
  * replaced); false when buf is not one. */
 bool s3_xml_error(const char *buf, size_t len, char *code, size_t codecap,

@@ -24,6 +24,13 @@
  *   [s3] concurrency (8), connect_timeout (10 s), stall_timeout (30 s),
  *   retry_time (120 s), multipart_threshold (64M), part_size (16M, at
  *   least 5M): numbers, sizes with an optional K/M/G suffix (powers of 2).
+ *   [s3] object_acl: a canned ACL for every object written, one of
+ *   private, bucket-owner-read, bucket-owner-full-control (never a public
+ *   one), for hosts whose objects the bucket's owner must read (Ceph RGW
+ *   users, AWS accounts other than the bucket's).
+ *   [s3] object_lock (none, governance, compliance) and object_lock_days
+ *   (30): the retention every object is written with, in a bucket made
+ *   with Object Lock.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -55,6 +62,7 @@ static void wipe_free(char *s)
 void s3_settings_release(struct s3_settings *st)
 {
 	free(st->scheme);
+	free(st->object_acl);
 	free(st->hostport);
 	free(st->region);
 	wipe_free(st->access_key);
@@ -317,6 +325,49 @@ check:
 	return BK_OK;
 }
 
+/* object_acl, object_lock, object_lock_days (see the top). */
+static enum bk_code resolve_protection(const struct bk_config *cfg,
+				       struct s3_settings *st,
+				       struct bk_error *err)
+{
+	static const char *const acls[] = { "private", "bucket-owner-read",
+					    "bucket-owner-full-control" };
+	const char *v = bk_config_get(cfg, SEC, "object_acl");
+	uint64_t n;
+	enum bk_code rc;
+
+	if (v && *v) {
+		size_t i;
+
+		for (i = 0; i < sizeof(acls) / sizeof(acls[0]); i++)
+			if (!strcmp(v, acls[i]))
+				break;
+		if (i == sizeof(acls) / sizeof(acls[0]))
+			return bk_error_set(err, BK_ERR_USAGE,
+					    "config [s3] object_acl = %.64s: give "
+					    "private, bucket-owner-read or "
+					    "bucket-owner-full-control",
+					    v);
+		if (!(st->object_acl = strdup(v)))
+			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	v = bk_config_get(cfg, SEC, "object_lock");
+	if (!v || !*v || !strcasecmp(v, "none"))
+		st->object_lock = S3_LOCK_NONE;
+	else if (!strcasecmp(v, "governance"))
+		st->object_lock = S3_LOCK_GOVERNANCE;
+	else if (!strcasecmp(v, "compliance"))
+		st->object_lock = S3_LOCK_COMPLIANCE;
+	else
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "config [s3] object_lock = %.64s: give none, "
+				    "governance or compliance",
+				    v);
+	rc = num_setting(cfg, "object_lock_days", 30, 1, 36500, false, &n, err);
+	st->object_lock_days = (unsigned)n;
+	return rc;
+}
+
 enum bk_code s3_settings_resolve(const struct bk_config *cfg,
 				 s3_getenv_fn env, const char *bucket,
 				 struct s3_settings *st, struct bk_error *err)
@@ -418,6 +469,8 @@ enum bk_code s3_settings_resolve(const struct bk_config *cfg,
 		return rc;
 	rc = num_setting(cfg, "multipart_threshold", 64 * S3_MIB, S3_PART_MIN,
 			 (uint64_t)5 << 30, true, &st->multipart_threshold, err);
+	if (!rc)
+		rc = resolve_protection(cfg, st, err);
 	if (rc)
 		return rc;
 	return resolve_creds(cfg, env, st, err);

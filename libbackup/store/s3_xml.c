@@ -127,6 +127,7 @@ void s3_list_page_release(struct s3_list_page *p)
 		free(p->items[i].key);
 	free(p->items);
 	free(p->next_token);
+	free(p->next_version);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -210,6 +211,7 @@ enum bk_code s3_xml_list(const char *buf, size_t len, struct s3_list_page *out,
 			rc = bk_error_set(err, BK_ERR_FORMAT,
 					  "s3 list: an entry without a key");
 		it = &out->items[out->n];
+		it->marker = false;
 		if (!rc && parse_size(size, &it->size))
 			rc = bk_error_set(err, BK_ERR_FORMAT,
 					  "s3 list: entry %.200s: bad size",
@@ -218,6 +220,93 @@ enum bk_code s3_xml_list(const char *buf, size_t len, struct s3_list_page *out,
 		if (rc) {
 			free(key);
 			goto out;
+		}
+		it->key = key;
+		out->n++;
+	}
+out:
+	free(t);
+	if (rc)
+		s3_list_page_release(out);
+	xmlFreeDoc(doc);
+	return rc;
+}
+
+enum bk_code s3_xml_versions(const char *buf, size_t len,
+			     struct s3_list_page *out, struct bk_error *err)
+{
+	xmlDocPtr doc = NULL;
+	xmlNodePtr root;
+	char *t = NULL;
+	size_t cap = 0;
+	enum bk_code rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = parse(buf, len, "versions", &doc, err);
+	if (rc)
+		goto out;
+	root = xmlDocGetRootElement(doc);
+	if (!named(root, "ListVersionsResult")) {
+		rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
+				  "s3 versions: response is not a "
+				  "ListVersionsResult");
+		goto out;
+	}
+	rc = text_child(root, "IsTruncated", "versions", &t, err);
+	if (!rc)
+		out->truncated = t && strcmp(t, "true") == 0;
+	if (!rc)
+		rc = text_child(root, "NextKeyMarker", "versions",
+				&out->next_token, err);
+	if (!rc)
+		rc = text_child(root, "NextVersionIdMarker", "versions",
+				&out->next_version, err);
+	if (!rc && out->truncated &&
+	    (!out->next_token || !out->next_token[0]))
+		rc = bk_error_set(err, BK_ERR_FORMAT,
+				  "s3 versions: truncated without a marker");
+	for (xmlNodePtr n = root->children; !rc && n; n = n->next) {
+		struct s3_list_item *it;
+		char *key = NULL, *size = NULL;
+		bool marker = named(n, "DeleteMarker");
+
+		if (!marker && !named(n, "Version"))
+			continue;
+		if (out->n >= S3_LIST_ITEMS_MAX) {
+			rc = bk_error_set(err, BK_ERR_LIMIT,
+					  "s3 versions: more than %d in one page",
+					  S3_LIST_ITEMS_MAX);
+			break;
+		}
+		if (out->n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+
+			it = realloc(out->items, ncap * sizeof(*it));
+			if (!it) {
+				rc = bk_error_set(err, BK_ERR_NOMEM,
+						  "s3 versions: out of memory");
+				break;
+			}
+			out->items = it;
+			cap = ncap;
+		}
+		rc = text_child(n, "Key", "versions", &key, err);
+		if (!rc && !marker)
+			rc = text_child(n, "Size", "versions", &size, err);
+		if (!rc && (!key || !key[0]))
+			rc = bk_error_set(err, BK_ERR_FORMAT,
+					  "s3 versions: an entry without a key");
+		it = &out->items[out->n];
+		it->size = 0;
+		it->marker = marker;
+		if (!rc && !marker && parse_size(size, &it->size))
+			rc = bk_error_set(err, BK_ERR_FORMAT,
+					  "s3 versions: entry %.200s: bad size",
+					  key);
+		free(size);
+		if (rc) {
+			free(key);
+			break;
 		}
 		it->key = key;
 		out->n++;

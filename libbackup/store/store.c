@@ -178,6 +178,59 @@ bool bk_store_remote(const struct bk_store *s)
 	return s && s->remote;
 }
 
+void bk_store_set_append_only(struct bk_store *s, bool on)
+{
+	s->append_only = on;
+}
+
+bool bk_store_append_only(const struct bk_store *s)
+{
+	return s && s->append_only;
+}
+
+unsigned bk_store_lock_days(const struct bk_store *s)
+{
+	return s && s->ops->retain ? s->lock_days : 0;
+}
+
+enum bk_code bk_store_retention(struct bk_store *s, const char *key,
+				uint64_t *until, struct bk_error *err)
+{
+	enum bk_code rc = check_name("head", key, false, err);
+
+	*until = 0;
+	if (rc || !s->ops->retention)
+		return rc;
+	return s->ops->retention(s->priv, key, until, err);
+}
+
+enum bk_code bk_store_versions(struct bk_store *s, const char *prefix,
+				bk_store_version_fn fn, void *ctx,
+				struct bk_error *err)
+{
+	enum bk_code rc = check_name("list", prefix, true, err);
+
+	if (rc)
+		return rc;
+	if (!s->ops->versions)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "%s keeps no versions", bk_store_describe(s));
+	return s->ops->versions(s->priv, prefix, fn, ctx, err);
+}
+
+enum bk_code bk_store_retain(struct bk_store *s, const char *key,
+			     uint64_t until, struct bk_error *err)
+{
+	enum bk_code rc = check_name("put", key, false, err);
+
+	if (rc)
+		return rc;
+	if (!s->ops->retain)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "%s: the store has no Object Lock", key);
+	return s->ops->retain(s->priv, key, until, err);
+}
+
 const char *bk_store_describe(const struct bk_store *s)
 {
 	return s && s->desc ? s->desc : "store";
@@ -193,6 +246,8 @@ static enum bk_code put(struct bk_store *s, const char *key, const void *data,
 		return rc;
 	if (!data && len)
 		return bk_error_set(err, BK_ERR_USAGE, "put %s: no data", key);
+	if (s->append_only)
+		flags &= ~BK_PUT_REPLACE; /* create, never replace */
 	return s->ops->put(s->priv, key, data, len, flags, err);
 }
 
@@ -214,6 +269,14 @@ enum bk_code bk_store_put_new(struct bk_store *s, const char *key,
 			      struct bk_error *err)
 {
 	return put(s, key, data, len, 0, err);
+}
+
+enum bk_code bk_store_put_transient(struct bk_store *s, const char *key,
+				    const void *data, size_t len, bool replace,
+				    struct bk_error *err)
+{
+	return put(s, key, data, len,
+		   BK_PUT_TRANSIENT | (replace ? BK_PUT_REPLACE : 0), err);
 }
 
 enum bk_code bk_store_sync(struct bk_store *s, struct bk_error *err)
@@ -259,6 +322,12 @@ enum bk_code bk_store_delete(struct bk_store *s, const char *key,
 
 	if (rc)
 		return rc;
+	if (s->append_only)
+		return bk_error_set(err, BK_ERR_APPEND_ONLY,
+				    "%s: not deleted: the repository is "
+				    "append-only, and only an admin run "
+				    "(--admin) deletes",
+				    key);
 	return s->ops->del(s->priv, key, err);
 }
 
@@ -266,8 +335,8 @@ enum bk_code bk_store_cleanup(struct bk_store *s, uint64_t min_age,
 			      uint64_t *removed, struct bk_error *err)
 {
 	*removed = 0;
-	if (!s->ops->cleanup)
-		return BK_OK;
+	if (!s->ops->cleanup || s->append_only)
+		return BK_OK; /* temporaries are an admin's to remove */
 	return s->ops->cleanup(s->priv, min_age, removed, err);
 }
 

@@ -52,6 +52,16 @@ struct bk_store_ops {
 	 * list reports), into what[0, n); "" when there is none. */
 	enum bk_code (*any)(void *priv, char *what, size_t n,
 			    struct bk_error *err);
+	/* Object Lock (NULL where there is none): when an object's
+	 * retention ends (0: none), and a new end for it. */
+	enum bk_code (*retention)(void *priv, const char *key,
+				  uint64_t *until, struct bk_error *err);
+	enum bk_code (*retain)(void *priv, const char *key, uint64_t until,
+			       struct bk_error *err);
+	/* Every version under prefix (NULL where the store keeps none). */
+	enum bk_code (*versions)(void *priv, const char *prefix,
+				 bk_store_version_fn fn, void *ctx,
+				 struct bk_error *err);
 };
 
 struct bk_store {
@@ -60,10 +70,13 @@ struct bk_store {
 	char *desc; /* malloc'ed, freed by bk_store_close */
 	unsigned concurrency; /* 0: the number of CPUs */
 	bool remote;          /* requests cost a round trip (S3) */
+	bool append_only;     /* bk_store_set_append_only: no delete, no overwrite */
+	unsigned lock_days;   /* Object Lock retention of new objects, or 0 */
 };
 
 #define BK_PUT_REPLACE 1u
 #define BK_PUT_NOSYNC 2u
+#define BK_PUT_TRANSIENT 4u /* no Object Lock retention: small, soon gone */
 
 /* Longest key or prefix accepted, in bytes. */
 #define BK_STORE_KEY_MAX 1024

@@ -74,6 +74,8 @@ const char *bk_strerror(enum bk_code code)
 	case BK_ERR_BUSY: return "busy";
 	case BK_ERR_MISSING: return "missing object";
 	case BK_ERR_PASSPHRASE: return "wrong passphrase";
+	case BK_ERR_APPEND_ONLY: return "refused: append-only";
+	case BK_ERR_RETAINED: return "under retention";
 	}
 	return "unknown error";
 }

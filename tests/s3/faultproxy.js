@@ -26,6 +26,14 @@
 //                   earlier write through the proxy stored (and no DELETE
 //                   removed) is answered 412 PreconditionFailed, as S3
 //                   does; s3rver ignores the header
+//   --put-only      a credential that may put, get and list but not delete
+//                   (an AWS policy of s3:PutObject, s3:GetObject and
+//                   s3:ListBucket): DELETE, multipart aborts and
+//                   multi-object deletes are answered 403 AccessDenied, and
+//                   so is a PUT or Complete over a path an earlier write
+//                   through the proxy stored (an overwrite, which S3 would
+//                   allow: refused here so that a test sees any); each is
+//                   logged "denied"
 // --seed N makes the choices repeatable.  --log FILE appends one line per
 // request: "<n> <fault|ok> <METHOD> <path>".
 //
@@ -53,7 +61,7 @@ function usage(msg) {
   if (msg) console.error(`faultproxy: ${msg}`);
   console.error('usage: faultproxy.js --target http://HOST:PORT [--port N] [--drop P] [--drop-mid P]\n' +
     '       [--err500 P] [--slowdown P] [--delay P] [--delay-ms MS] [--lose P] [--lose-once KIND[:TEXT]]...\n' +
-    '       [--if-none-match] [--seed N] [--log FILE] [--control FILE]');
+    '       [--if-none-match] [--put-only] [--seed N] [--log FILE] [--control FILE]');
   process.exit(2);
 }
 
@@ -64,6 +72,7 @@ const opt = {
 };
 let target = null, port = 0, seed = Date.now() >>> 0, logFile = null, control = null;
 let ifNoneMatch = false;
+let putOnly = false;
 function checkSpec(a, v) {
   if (typeof v !== 'string' || !KINDS.includes(v.split(':')[0])) usage(`${a}: KIND[:TEXT] with KIND one of ${KINDS.join(' ')}: ${v}`);
   return v;
@@ -89,6 +98,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--lose': opt.lose = num(); break;
     case '--lose-once': opt.loseOnce.push(checkSpec(a, v)); i++; break;
     case '--if-none-match': ifNoneMatch = true; break;
+    case '--put-only': putOnly = true; break;
     case '--seed': seed = num() >>> 0; break;
     case '--log': logFile = v; i++; break;
     case '--control': control = v; i++; break;
@@ -108,7 +118,7 @@ function rand() {
 
 const counts = {
   requests: 0, ok: 0, drop: 0, dropMid: 0, err500: 0, slowdown: 0, delay: 0, lose: 0, refused: 0,
-  preconditionFailed: 0,
+  preconditionFailed: 0, denied: 0,
 };
 let logFd = logFile ? fs.openSync(logFile, 'a') : null;
 function log(n, what, req) {
@@ -128,6 +138,15 @@ readControl();
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const sockets = new Set();
+
+// --put-only: what such a credential may not do
+function deniedToPutOnly(req, c) {
+  if (c.kind === 'delete' || c.kind === 'abort') return true;
+  if (c.kind === 'post' && new URL(req.url, 'http://proxy').searchParams.has('delete')) return true;
+  // a conditional put over it is S3's 412 (--if-none-match), no overwrite
+  if (ifNoneMatch && req.headers['if-none-match'] === '*') return false;
+  return (c.kind === 'put' || c.kind === 'complete') && stored.has(c.path);
+}
 
 // what a request is (KINDS) and its path
 function classify(req) {
@@ -240,6 +259,13 @@ function handle(req, res) {
     log(n, 'gone', req);
     req.socket.destroy();
     gone();
+    return;
+  }
+  if (putOnly && deniedToPutOnly(req, c)) {
+    counts.denied++;
+    log(n, 'denied', req);
+    req.resume();
+    req.on('end', () => s3error(res, 403, 'AccessDenied', 'Access Denied'));
     return;
   }
   const go = () => {

@@ -70,7 +70,7 @@ expect() {
 
 run_cases() {
 	test_expect_success "commands$1" '
-		expect "" "accept-changes backup forget gc help init inspect key ls pool prune push repair restore stats unlock verify version" &&
+		expect "" "accept-changes backup config forget gc help init inspect key ls pool prune push repair restore stats unlock verify version" &&
 		expect "p" "pool prune push" &&
 		expect "-q re" "repair restore" &&
 		expect "-r $TMP/repo --config $TMP/x veri" "verify" &&
@@ -87,6 +87,10 @@ run_cases() {
 		expect "gc --" "--dry-run --json --margin --repack" &&
 		expect "backup --p" "--progress" &&
 		expect "key " "passwd" &&
+		expect "--ad" "--admin" &&
+		expect "init --" "--append-only" &&
+		expect "config " "append_only" &&
+		expect "config append_only " "no yes" &&
 		expect "ls " "--json" &&
 		expect "verify --read" "--read-data --read-data=" &&
 		expect "pool " "create destroy diff free hold holds list recv release rollback send snapshot write" &&
