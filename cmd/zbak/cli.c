@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backup/config.h"
@@ -181,6 +182,28 @@ const char *passphrase_command(void)
 	return e && *e ? e : NULL;
 }
 
+/*
+ * The systemd credential zbak-passphrase ($CREDENTIALS_DIRECTORY, set by
+ * LoadCredential= or LoadCredentialEncrypted= in the unit), when the
+ * service was given one: it comes with the run as the environment does,
+ * so it wins over the config's passphrase_file as the environment does.
+ * A credentials directory without it (the unit loads other credentials)
+ * is no source.
+ */
+static const char *credential_file(void)
+{
+	static char path[4096];
+	const char *d = getenv("CREDENTIALS_DIRECTORY");
+	struct stat st;
+
+	if (!d || !*d)
+		return NULL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/zbak-passphrase", d) >=
+	    sizeof(path))
+		return NULL;
+	return lstat(path, &st) == 0 ? path : NULL;
+}
+
 const char *passphrase_env_file(bool *decided)
 {
 	const char *e = getenv("ZBAK_PASSPHRASE_FILE");
@@ -191,6 +214,8 @@ const char *passphrase_env_file(bool *decided)
 	if (passphrase_command() || getenv("ZBAK_PASSPHRASE"))
 		return NULL; /* get_passphrase takes them */
 	if (e && *e)
+		return e;
+	if ((e = credential_file()))
 		return e;
 	*decided = false;
 	return NULL;

@@ -77,8 +77,9 @@ const char *repo_url(void);
 /*
  * Where the repository passphrase comes from, first found: --passphrase-file,
  * --passphrase-command, $ZBAK_PASSPHRASE, $ZBAK_PASSPHRASE_COMMAND,
- * $ZBAK_PASSPHRASE_FILE, passphrase_file in the config (the [zbak] section,
- * or a job's), the terminal.  passphrase_command() is the command when it
+ * $ZBAK_PASSPHRASE_FILE, the systemd credential zbak-passphrase
+ * ($CREDENTIALS_DIRECTORY/zbak-passphrase), passphrase_file in the config
+ * (the [zbak] section, or a job's), the terminal.  passphrase_command() is the command when it
  * is the one, else NULL; passphrase_env_file() the file of the flag or of
  * $ZBAK_PASSPHRASE_FILE when that is the one, else NULL (and *decided
  * true when something before the config's file is the source).

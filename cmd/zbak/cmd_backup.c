@@ -122,55 +122,56 @@ static void on_result(void *ctx, const struct bk_backup_result *res)
 	fflush(stdout);
 }
 
-static int print_json(const struct run *run, int status)
+/* The run's account, for --json and the hook, into b (initialized). */
+static enum bk_code json_account(const struct run *run, int status,
+				 struct bk_buf *b, struct bk_error *err)
 {
-	struct bk_buf b;
-	struct bk_error err;
 	enum bk_code rc;
 
-	bk_buf_init(&b, 256u << 20);
-	rc = bk_buf_printf(&b, &err, "{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,"
+	rc = bk_buf_printf(b, err, "{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,"
 				     "\"datasets\":[",
 			   status == EXIT_OK ? "true" : "false", status,
 			   run->dry_run ? "true" : "false");
 	for (size_t i = 0; !rc && i < run->n; i++) {
 		const struct bk_backup_result *r = &run->v[i];
 
-		rc = bk_buf_printf(&b, &err, "%s{\"job\":", i ? "," : "");
+		rc = bk_buf_printf(b, err, "%s{\"job\":", i ? "," : "");
 		if (!rc)
-			rc = bk_buf_json_str(&b, r->job, &err);
+			rc = bk_buf_json_str(b, r->job, err);
 		if (!rc)
-			rc = bk_buf_printf(&b, &err, ",\"name\":");
+			rc = bk_buf_printf(b, err, ",\"name\":");
 		if (!rc)
-			rc = bk_buf_json_str(&b, r->dataset, &err);
+			rc = bk_buf_json_str(b, r->dataset, err);
 		if (!rc)
-			rc = bk_buf_printf(&b, &err, ",\"snapshot\":");
-		if (!rc)
-			rc = bk_buf_json_str(&b, r->snapshot, &err);
-		if (!rc)
-			rc = bk_buf_printf(&b, &err, ",\"base\":");
-		if (!rc && r->base[0])
-			rc = bk_buf_json_str(&b, r->base, &err);
+			rc = bk_buf_printf(b, err, ",\"snapshot\":");
+		if (!rc && r->snapshot[0])
+			rc = bk_buf_json_str(b, r->snapshot, err);
 		else if (!rc)
-			rc = bk_buf_printf(&b, &err, "null");
+			rc = bk_buf_printf(b, err, "null");
 		if (!rc)
-			rc = bk_buf_printf(&b, &err,
+			rc = bk_buf_printf(b, err, ",\"base\":");
+		if (!rc && r->base[0])
+			rc = bk_buf_json_str(b, r->base, err);
+		else if (!rc)
+			rc = bk_buf_printf(b, err, "null");
+		if (!rc)
+			rc = bk_buf_printf(b, err,
 					   ",\"kind\":\"%s\",\"status\":\"%s\","
 					   "\"reason\":",
 					   kind_name(r->kind),
 					   status_name(r->status));
 		if (!rc && r->reason[0])
-			rc = bk_buf_json_str(&b, r->reason, &err);
+			rc = bk_buf_json_str(b, r->reason, err);
 		else if (!rc)
-			rc = bk_buf_printf(&b, &err, "null");
+			rc = bk_buf_printf(b, err, "null");
 		if (!rc)
-			rc = bk_buf_printf(&b, &err, ",\"error\":");
+			rc = bk_buf_printf(b, err, ",\"error\":");
 		if (!rc && r->status == BK_BACKUP_FAILED)
-			rc = bk_buf_json_str(&b, r->error, &err);
+			rc = bk_buf_json_str(b, r->error, err);
 		else if (!rc)
-			rc = bk_buf_printf(&b, &err, "null");
+			rc = bk_buf_printf(b, err, "null");
 		if (!rc)
-			rc = bk_buf_printf(&b, &err,
+			rc = bk_buf_printf(b, err,
 					   ",\"bytes_sent\":%" PRIu64
 					   ",\"bytes_stored\":%" PRIu64
 					   ",\"seconds\":%.3f}",
@@ -178,9 +179,28 @@ static int print_json(const struct run *run, int status)
 					   r->seconds);
 	}
 	if (!rc)
-		rc = bk_buf_printf(&b, &err, "]}\n");
-	if (!rc)
+		rc = bk_buf_printf(b, err, "]}\n");
+	return rc;
+}
+
+/* --json, and the hook when one is set for how the run ended */
+static int account(const struct run *run, const struct bk_settings *set,
+		   int status)
+{
+	struct bk_buf b;
+	struct bk_error err;
+	enum bk_code rc;
+
+	if (!run->json && (run->dry_run || !bk_hook_command(set, status)))
+		return status;
+	bk_buf_init(&b, 256u << 20);
+	rc = json_account(run, status, &b, &err);
+	if (!rc && run->json)
 		fwrite(b.data, 1, b.len, stdout);
+	if (!rc && !run->dry_run) {
+		fflush(stdout);
+		nightly_hook(set, "backup", status, b.data, b.len);
+	}
 	bk_buf_release(&b);
 	if (rc) {
 		msg("%s", err.msg);
@@ -193,9 +213,7 @@ static int print_json(const struct run *run, int status)
 static void job_failed(struct run *run, const struct bk_job *job,
 		       uint64_t now, enum bk_code code, const char *why)
 {
-	char snapname[BK_JOB_PREFIX_MAX + 32];
-
-	bk_backup_snapname(job, now, snapname, sizeof(snapname));
+	/* no snapshot was taken: none is named */
 	for (size_t d = 0; d < job->ndatasets; d++) {
 		struct bk_backup_result res;
 
@@ -203,8 +221,6 @@ static void job_failed(struct run *run, const struct bk_job *job,
 		snprintf(res.job, sizeof(res.job), "%s", job->name);
 		snprintf(res.dataset, sizeof(res.dataset), "%s",
 			 job->datasets[d]);
-		snprintf(res.snapshot, sizeof(res.snapshot), "%s@%s",
-			 job->datasets[d], snapname);
 		res.status = BK_BACKUP_FAILED;
 		res.code = code;
 		snprintf(res.error, sizeof(res.error), "%s", why);
@@ -248,7 +264,21 @@ static void write_metrics(const struct bk_settings *set, const struct run *run,
 	}
 	for (size_t i = 0; i < run->n; i++) {
 		const struct bk_backup_result *r = &run->v[i];
+		size_t at = 0;
 
+		/* snapshots = existing sends several per dataset: one
+		 * series each, the run's sums, failed if one failed */
+		while (at < k && (strcmp(m[at].job, r->job) ||
+				  strcmp(m[at].dataset, r->dataset)))
+			at++;
+		if (at < k) {
+			m[at].ok = m[at].ok && r->status != BK_BACKUP_FAILED;
+			m[at].last_success = m[at].ok ? now : 0;
+			m[at].duration += r->seconds;
+			m[at].sent += r->bytes_sent;
+			m[at].stored += r->bytes_stored;
+			continue;
+		}
 		snprintf(m[k].job, sizeof(m[k].job), "%s", r->job);
 		snprintf(m[k].dataset, sizeof(m[k].dataset), "%s", r->dataset);
 		m[k].ok = r->status != BK_BACKUP_FAILED;
@@ -387,8 +417,7 @@ int cmd_backup(int argc, char **argv)
 	if (!run.dry_run)
 		nlog(ret ? LOG_ERR : LOG_INFO, NULL,
 		     "backup finished: %zu datasets, exit %d", run.n, ret);
-	if (run.json)
-		ret = print_json(&run, ret);
+	ret = account(&run, nt.set, ret);
 out:
 	nightly_end(&nt);
 	free(run.v);

@@ -306,13 +306,31 @@ int cmd_prune(int argc, char **argv)
 	else
 		status = storage == failed ? EXIT_STORAGE : EXIT_FAIL;
 	ret = status;
-	if (pr.json)
-		printf("{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,\"datasets\":[%s],"
-		       "\"gc\":[%s]}\n",
-		       status ? "false" : "true", status,
-		       pr.dry_run ? "true" : "false",
-		       pr.js.data ? (const char *)pr.js.data : "",
-		       gcjs.data ? (const char *)gcjs.data : "");
+	if (pr.json || (!pr.dry_run && bk_hook_command(set, status))) {
+		/* the account: for --json, and for the hook */
+		struct bk_buf all;
+		struct bk_error err;
+
+		bk_buf_init(&all, 512u << 20);
+		if (bk_buf_printf(&all, &err,
+				  "{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,"
+				  "\"datasets\":[%s],\"gc\":[%s]}\n",
+				  status ? "false" : "true", status,
+				  pr.dry_run ? "true" : "false",
+				  pr.js.data ? (const char *)pr.js.data : "",
+				  gcjs.data ? (const char *)gcjs.data : "")) {
+			msg("%s", err.msg);
+			ret = EXIT_FAIL;
+		} else {
+			if (pr.json)
+				fwrite(all.data, 1, all.len, stdout);
+			fflush(stdout);
+			if (!pr.dry_run)
+				nightly_hook(set, "prune", status, all.data,
+					     all.len);
+		}
+		bk_buf_release(&all);
+	}
 out:
 	nightly_unlock(lockfd);
 	nightly_log_close();

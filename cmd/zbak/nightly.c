@@ -307,6 +307,24 @@ enum bk_code nightly_open_repo(const struct bk_settings *set,
 	return rc;
 }
 
+void nightly_hook(const struct bk_settings *set, const char *event,
+		  int status, const void *json, size_t len)
+{
+	const char *cmd = bk_hook_command(set, status);
+	char ev[64], st[32];
+	const char *env[] = { ev, st, NULL };
+	struct bk_error err;
+
+	if (!cmd)
+		return;
+	/* for a hook that wants no JSON parser: what and how it ended */
+	snprintf(ev, sizeof(ev), "ZBAK_EVENT=%s", event);
+	snprintf(st, sizeof(st), "ZBAK_EXIT=%d", status);
+	if (bk_hook_run(cmd, env, json, len, set->hook_timeout, &err))
+		nlog(LOG_WARNING, stderr, "warning: %s hook: %s",
+		     status ? "on_failure" : "on_success", err.msg);
+}
+
 bool nightly_same_repo(const struct bk_settings *set, const struct bk_job *a,
 		       const struct bk_job *b)
 {

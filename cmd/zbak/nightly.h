@@ -57,6 +57,12 @@ enum bk_code nightly_open_repo(const struct bk_settings *set,
 			       const struct bk_job *job,
 			       const struct bk_config *cfg,
 			       struct bk_repo **out, struct bk_error *err);
+/* After a run of backup or prune (event) that ended with exit status
+ * `status`: on_failure or on_success, when set, with the run's JSON
+ * account on its standard input; what goes wrong with it is logged and
+ * changes nothing else (zbak.conf(5) on_failure). */
+void nightly_hook(const struct bk_settings *set, const char *event,
+		  int status, const void *json, size_t len);
 /* Same repository and passphrase: one open serves both jobs. */
 bool nightly_same_repo(const struct bk_settings *set, const struct bk_job *a,
 		       const struct bk_job *b);

@@ -55,6 +55,11 @@ struct bk_job {
 	struct bk_retention keep;
 	char repository[BK_JOB_PATH_MAX];      /* "" : the [zbak] one */
 	char passphrase_file[BK_JOB_PATH_MAX]; /* "" : the [zbak] one */
+	/* snapshots = existing: take no snapshot, send those of another
+	 * tool (sanoid, zrepl, zfs-auto-snapshot) whose name after '@'
+	 * matches one of the globs of snapshot_match (blank-separated) */
+	bool existing;
+	char match[BK_JOB_PATH_MAX];
 };
 
 struct bk_settings {
@@ -66,6 +71,12 @@ struct bk_settings {
 	char pool_dir[BK_JOB_PATH_MAX];
 	struct bk_job *jobs; /* in the order of the file */
 	size_t njobs;
+	/* the alert hook: a command (absolute path, then arguments split at
+	 * blanks, no shell) run after a backup or prune that failed (or
+	 * succeeded), with the run's JSON account on its standard input */
+	char on_failure[BK_JOB_PATH_MAX]; /* "": none */
+	char on_success[BK_JOB_PATH_MAX]; /* "": none */
+	unsigned hook_timeout;            /* seconds (default 60) */
 };
 
 /*
@@ -115,7 +126,9 @@ enum bk_backup_status { BK_BACKUP_OK = 0, BK_BACKUP_FAILED, BK_BACKUP_SKIPPED };
 struct bk_backup_result {
 	char job[BK_JOB_NAME_MAX + 1];
 	char dataset[256];
-	/* pool/fs@snap made (or that would be) */
+	/* pool/fs@snap made or sent (or that would be, in a dry run); ""
+	 * when none exists: a failure before the snapshot was taken, or
+	 * after it was destroyed again */
 	char snapshot[BK_REPO_NAME_MAX];
 	char base[BK_REPO_NAME_MAX]; /* the incremental source, "" for a full */
 	char reason[640];   /* why full, why skipped ("" otherwise) */
@@ -142,7 +155,9 @@ struct bk_backup_opts {
 	void (*starting)(void *ctx, const char *snapshot);
 	bk_report_fn warn; /* problems that fail nothing: holds, cleanup */
 	void *warn_ctx;
-	bk_backup_result_fn result; /* one call per dataset */
+	/* one call per dataset; with snapshots = existing, one per
+	 * snapshot sent (or one saying why none was) */
+	bk_backup_result_fn result;
 	void *result_ctx;
 };
 
@@ -158,9 +173,35 @@ BK_EXPORT void bk_backup_snapname(const struct bk_job *job, uint64_t now,
  * stored, an incremental send from it or a full one, the push, then the
  * hold moved to the new snapshot.  A dataset that fails does not stop the
  * others; each gets one call of o->result.  Returns how many failed.
+ * With job->existing no snapshot is taken: each dataset's snapshots that
+ * match job->match and are newer than the newest stored one are sent in
+ * creation order, each incremental from the one before, and none is ever
+ * destroyed (zbak(1), "snapshots = existing").
  */
 BK_EXPORT size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 			       const struct bk_backup_opts *o);
+
+/* ---- the alert hook (on_failure, on_success) ------------------------------- */
+
+/* The command for a run that ended with this exit status: on_success for
+ * 0, on_failure for any other; NULL when that one is not set. */
+BK_EXPORT const char *bk_hook_command(const struct bk_settings *s,
+				      int status);
+/*
+ * Run command (an absolute path, then arguments split at blanks; no
+ * shell) with input[0..len) on its standard input, its standard output
+ * sent to our standard error, in its own process group, and zbak's
+ * environment without its secrets (ZBAK_PASSPHRASE, ZBAK_NEW_PASSPHRASE,
+ * ZBAK_PASSPHRASE_COMMAND, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) plus
+ * extra_env ("NAME=value" strings, NULL-terminated; may be NULL).  After
+ * `timeout` seconds it gets SIGTERM, two seconds later SIGKILL.  BK_OK when
+ * it exited 0; otherwise an error saying what happened (it could not be
+ * run, its exit status or signal, the timeout).
+ */
+BK_EXPORT enum bk_code bk_hook_run(const char *command,
+				   const char *const *extra_env,
+				   const void *input, size_t len,
+				   unsigned timeout, struct bk_error *err);
 
 /* ---- reading a stream at a bounded rate ----------------------------------- */
 

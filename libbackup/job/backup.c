@@ -20,8 +20,10 @@
  * would otherwise pile up snapshots nothing refers to, and the next night
  * takes a new one and sends it from the newest stored snapshot anyway.
  */
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +271,31 @@ static void send_push(struct bk_repo *r, const struct bk_job *job,
 		     err.msg);
 }
 
+/*
+ * Why a stream is full without a base: nothing of ds is stored yet, or
+ * what is stored is no longer on the host (destroyed by hand, or by a
+ * tool while no hold of ours protected it), which is said loudly: a full
+ * stream where an incremental was expected costs time and space.
+ */
+static void no_base(const struct bk_backup_opts *o,
+		    const struct bk_snapshot *sv, size_t sn, const char *ds,
+		    char *why, size_t n)
+{
+	size_t stored = 0;
+
+	for (size_t i = 0; i < sn; i++)
+		stored += !strcmp(sv[i].dataset, ds);
+	if (!stored) {
+		snprintf(why, n, "no snapshot of %s is stored yet", ds);
+		return;
+	}
+	snprintf(why, n,
+		 "none of the %zu snapshots of %s in the repository is on "
+		 "the host any more",
+		 stored, ds);
+	warn(o, "%s: %s: sending a full stream", ds, why);
+}
+
 /* Back up one dataset whose snapshot (res->snapshot) exists, or would. */
 static void one(struct bk_repo *r, const struct bk_job *job,
 		const struct bk_backup_opts *o, const struct bk_snapshot *sv,
@@ -313,6 +340,7 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 		     "%s does not exist (a dataset created after the "
 		     "recursive snapshot?)",
 		     res->snapshot);
+		res->snapshot[0] = '\0'; /* a result names only what exists */
 		goto out;
 	}
 	if (newest)
@@ -322,8 +350,7 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 	else if (base)
 		snprintf(res->base, sizeof(res->base), "%s", newest->name);
 	else
-		snprintf(res->reason, sizeof(res->reason),
-			 "no snapshot of %s is stored yet", ds);
+		no_base(o, sv, sn, ds, res->reason, sizeof(res->reason));
 	res->kind = res->base[0] ? BK_BACKUP_INCREMENTAL : BK_BACKUP_FULL;
 	if (o->dry_run)
 		goto out;
@@ -338,6 +365,8 @@ static void one(struct bk_repo *r, const struct bk_job *job,
 			warn(o, "%s: could not destroy the snapshot of the "
 				"failed backup: %s",
 			     res->snapshot, e2.msg);
+		else
+			res->snapshot[0] = '\0'; /* no longer exists */
 	}
 	if (!stored)
 		goto out;
@@ -357,6 +386,210 @@ out:
 	free(local);
 }
 
+/* ---- snapshots = existing: another tool's snapshots ---------------------- */
+
+/* Does the name after '@' match one of the globs of snapshot_match? */
+static bool matches(const struct bk_job *job, const char *name)
+{
+	const char *at = strchr(name, '@'), *s = job->match;
+
+	if (!at)
+		return false;
+	for (;;) {
+		char glob[BK_JOB_PATH_MAX];
+		size_t n;
+
+		s += strspn(s, " \t");
+		if (!(n = strcspn(s, " \t")))
+			return false;
+		memcpy(glob, s, n);
+		glob[n] = '\0';
+		/* no FNM_PATHNAME: a snapshot name has no '/' after '@' */
+		if (fnmatch(glob, at + 1, 0) == 0)
+			return true;
+		s += n;
+	}
+}
+
+static void result_init(struct bk_backup_result *res, const struct bk_job *job,
+			const char *ds)
+{
+	memset(res, 0, sizeof(*res));
+	snprintf(res->job, sizeof(res->job), "%s", job->name);
+	snprintf(res->dataset, sizeof(res->dataset), "%s", ds);
+}
+
+static void report(const struct bk_backup_opts *o,
+		   struct bk_backup_result *res, double t0, size_t *failed)
+{
+	res->seconds = bk_mono() - t0;
+	res->finished = o->now;
+	if (res->status == BK_BACKUP_FAILED)
+		(*failed)++;
+	if (o->result)
+		o->result(o->result_ctx, res);
+}
+
+/*
+ * The full-or-incremental choice for local[k], sent after local[prev]
+ * (SIZE_MAX: none), as one() makes it; *sv is the repository's listing,
+ * refreshed after each push so that full_every counts what this run
+ * stored too.  `pushed`: this run stored local[prev] (a dry run: would
+ * have), so that it is the base even when the listing missed it.
+ */
+static void existing_plan(const struct bk_job *job,
+			  const struct bk_backup_opts *o,
+			  const struct bk_snapshot *sv, size_t sn,
+			  const char *ds, const struct bk_zfs_snap *local,
+			  size_t prev, bool pushed,
+			  struct bk_backup_result *res)
+{
+	const struct bk_snapshot *base = NULL;
+	char why[640] = "";
+
+	if (prev != SIZE_MAX)
+		base = stored_guid(sv, sn, ds, local[prev].guid);
+	if (base && want_full(job, sv, sn, base, o->now, why, sizeof(why)))
+		snprintf(res->reason, sizeof(res->reason), "%s", why);
+	else if (base || pushed)
+		snprintf(res->base, sizeof(res->base), "%s", local[prev].name);
+	else
+		no_base(o, sv, sn, ds, res->reason, sizeof(res->reason));
+	res->kind = res->base[0] ? BK_BACKUP_INCREMENTAL : BK_BACKUP_FULL;
+}
+
+/*
+ * Send the snapshots of ds that match, oldest first (createtxg), each
+ * incremental from the one before, starting after the newest that the
+ * repository stores (found by guid, as one() finds its base; matching
+ * snapshots older than it are not sent: they would not fit the chain).
+ * The first failure stops the dataset: what follows would have no base;
+ * the next run carries on from the newest stored one.  Holds move as for
+ * zbak's own snapshots; no snapshot is ever destroyed, as none is zbak's.
+ */
+static void existing_dataset(struct bk_repo *r, const struct bk_job *job,
+			     const struct bk_backup_opts *o,
+			     struct bk_snapshot **sv, size_t *sn,
+			     const char *ds, size_t *failed)
+{
+	const char *tag = o->hold_tag ? o->hold_tag : "zbak";
+	struct bk_zfs_snap *local = NULL;
+	struct bk_backup_result res;
+	size_t nl = 0, prev = SIZE_MAX, todo = 0;
+	struct bk_error err;
+	double t0 = bk_mono();
+	enum bk_code rc;
+	bool pushed = false;
+
+	result_init(&res, job, ds);
+	rc = bk_zfs_list_snapshots(ds, false, &local, &nl, &err);
+	if (rc) {
+		fail(&res, rc, "%s", err.msg);
+		report(o, &res, t0, failed);
+		return;
+	}
+	for (size_t i = 0; i < nl; i++)
+		if (stored_guid(*sv, *sn, ds, local[i].guid))
+			prev = i;
+	for (size_t i = prev == SIZE_MAX ? 0 : prev + 1; i < nl; i++)
+		todo += matches(job, local[i].name);
+	if (!todo) {
+		res.status = BK_BACKUP_SKIPPED;
+		if (prev != SIZE_MAX)
+			snprintf(res.reason, sizeof(res.reason),
+				 "no snapshot matching '%.200s' after %.300s, the "
+				 "newest stored",
+				 job->match, local[prev].name);
+		else
+			snprintf(res.reason, sizeof(res.reason),
+				 "no snapshot of %.256s matches '%.200s'", ds,
+				 job->match);
+		report(o, &res, t0, failed);
+		goto out;
+	}
+	for (size_t k = prev == SIZE_MAX ? 0 : prev + 1; k < nl; k++) {
+		bool stored = false;
+
+		if (!matches(job, local[k].name))
+			continue;
+		t0 = bk_mono();
+		result_init(&res, job, ds);
+		snprintf(res.snapshot, sizeof(res.snapshot), "%s",
+			 local[k].name);
+		existing_plan(job, o, *sv, *sn, ds, local, prev, pushed, &res);
+		if (o->dry_run) {
+			report(o, &res, t0, failed);
+			prev = k;
+			pushed = true; /* a dry run stores nothing: as if */
+			continue;
+		}
+		if (o->starting)
+			o->starting(o->progress_ctx, res.snapshot);
+		send_push(r, job, o,
+			  res.base[0] ? strchr(res.base, '@') + 1 : NULL, &res,
+			  &stored);
+		if (stored) {
+			rc = bk_zfs_hold(tag, res.snapshot, &err);
+			if (rc && !strstr(err.msg, "already exists")) {
+				warn(o, "%s is stored but could not be held "
+					"(local pruning may destroy it before "
+					"the next run): %s",
+				     res.snapshot, err.msg);
+			} else {
+				release_older(o, tag, local, k);
+				/* the listing predates the hold: the next
+				 * release must see it */
+				local[k].userrefs++;
+			}
+			free(*sv);
+			*sv = NULL;
+			*sn = 0;
+			if (bk_list(r, sv, sn, &err))
+				warn(o, "listing the repository: %s", err.msg);
+		}
+		report(o, &res, t0, failed);
+		if (res.status == BK_BACKUP_FAILED)
+			break;
+		prev = k;
+		pushed = true;
+	}
+out:
+	free(local);
+}
+
+/* A job of snapshots = existing: every dataset (with recursive, each
+ * descendant too) on its own; no snapshot is taken. */
+static size_t backup_existing(struct bk_repo *r, const struct bk_job *job,
+			      const struct bk_backup_opts *o,
+			      struct bk_snapshot **sv, size_t *sn)
+{
+	size_t failed = 0;
+
+	for (size_t d = 0; d < job->ndatasets; d++) {
+		const char *top = job->datasets[d];
+		char **names = NULL;
+		size_t nn = 0;
+		struct bk_error err;
+
+		if (!job->recursive) {
+			existing_dataset(r, job, o, sv, sn, top, &failed);
+			continue;
+		}
+		if (bk_zfs_list_datasets(top, true, &names, &nn, &err)) {
+			struct bk_backup_result res;
+
+			result_init(&res, job, top);
+			fail(&res, err.code, "%s", err.msg);
+			report(o, &res, bk_mono(), &failed);
+			continue;
+		}
+		for (size_t i = 0; i < nn; i++)
+			existing_dataset(r, job, o, sv, sn, names[i], &failed);
+		bk_zfs_names_free(names, nn);
+	}
+	return failed;
+}
+
 size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 		     const struct bk_backup_opts *o)
 {
@@ -372,6 +605,11 @@ size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 		/* others are still listed; a snapshot whose manifest cannot
 		 * be read is not taken as a base */
 		warn(o, "listing the repository: %s", err.msg);
+	if (job->existing) {
+		failed = backup_existing(r, job, o, &sv, &sn);
+		free(sv);
+		return failed;
+	}
 
 	for (size_t d = 0; d < job->ndatasets; d++) {
 		const char *top = job->datasets[d];
@@ -403,7 +641,10 @@ size_t bk_backup_job(struct bk_repo *r, const struct bk_job *job,
 			memset(&res, 0, sizeof(res));
 			snprintf(res.job, sizeof(res.job), "%s", job->name);
 			snprintf(res.dataset, sizeof(res.dataset), "%s", top);
-			snprintf(res.snapshot, sizeof(res.snapshot), "%s", full);
+			/* named only when it exists: made, or there before */
+			if (exists || made)
+				snprintf(res.snapshot, sizeof(res.snapshot),
+					 "%s", full);
 			fail(&res, rc, "%s", err.msg);
 			res.finished = o->now;
 			failed++;

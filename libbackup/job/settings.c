@@ -240,10 +240,56 @@ static enum bk_code parse_datasets(const char *s, struct bk_job *j,
 	return rc;
 }
 
+/* snapshots = own (zbak takes them) or existing (another tool does) */
+static enum bk_code parse_snapshots(const char *v, bool *existing,
+				    struct bk_error *err)
+{
+	if (strcasecmp(v, "own") == 0 || strcasecmp(v, "existing") == 0) {
+		*existing = strcasecmp(v, "existing") == 0;
+		return BK_OK;
+	}
+	return bk_error_set(err, BK_ERR_USAGE,
+			    "'%.64s': own (zbak takes a snapshot) or existing "
+			    "(zbak sends those of snapshot_match)",
+			    v);
+}
+
+/* snapshot_match: globs of what follows '@', separated by blanks.  Only
+ * what a snapshot name may hold, and the glob characters: a pattern that
+ * can match no snapshot is a typo to name now, not a silent no-op. */
+static enum bk_code parse_match(const char *v, char *out, size_t n,
+				struct bk_error *err)
+{
+	for (const char *c = v; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("_-.:*?[]! \t", *c))
+			return bk_error_set(err, BK_ERR_USAGE,
+					    "'%.64s': a pattern takes what a "
+					    "snapshot name takes (letters, "
+					    "digits, _ - . :) and * ? [ ] !, "
+					    "patterns separated by blanks",
+					    v);
+	if (strspn(v, " \t") == strlen(v))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "no pattern (autosnap_*_daily, say)");
+	return copy_str(v, out, n, err);
+}
+
+/* on_failure, on_success: an absolute path, then its arguments */
+static enum bk_code parse_command(const char *v, char *out, size_t n,
+				  struct bk_error *err)
+{
+	if (v[0] && v[0] != '/')
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "'%.64s' does not start with an absolute "
+				    "path (the command is run without a shell)",
+				    v);
+	return copy_str(v, out, n, err);
+}
+
 /* ---- keys ------------------------------------------------------------------ */
 
 enum kind { K_STR, K_PATH, K_UINT, K_SIZE, K_BOOL, K_DATASETS, K_FLAGS,
-	    K_PREFIX };
+	    K_PREFIX, K_SNAPSHOTS, K_MATCH, K_COMMAND };
 
 struct key {
 	const char *name;
@@ -262,6 +308,9 @@ static const struct key zbak_keys[] = {
 	{ "lock_wait", K_UINT, S(lock_wait), 7 * 86400 },
 	{ "metrics_file", K_PATH, S(metrics_file), 0 },
 	{ "pool_dir", K_PATH, S(pool_dir), 0 },
+	{ "on_failure", K_COMMAND, S(on_failure), 0 },
+	{ "on_success", K_COMMAND, S(on_success), 0 },
+	{ "hook_timeout", K_UINT, S(hook_timeout), 86400 },
 };
 
 #define KEEP_MAX 1000000
@@ -282,6 +331,8 @@ static const struct key job_keys[] = {
 	{ "keep_yearly", K_UINT, J(keep.yearly), KEEP_MAX },
 	{ "repository", K_STR, J(repository), 0 },
 	{ "passphrase_file", K_PATH, J(passphrase_file), 0 },
+	{ "snapshots", K_SNAPSHOTS, J(existing), 0 },
+	{ "snapshot_match", K_MATCH, J(match), 0 },
 };
 
 /* Edit distance of two short words (case-insensitive), capped. */
@@ -371,6 +422,9 @@ static enum bk_code set_value(const struct key *k, void *base,
 	case K_FLAGS: return parse_send_flags(v, (unsigned *)(void *)p, err);
 	case K_PREFIX: return parse_prefix(v, p, BK_JOB_PREFIX_MAX + 1, err);
 	case K_DATASETS: return parse_datasets(v, base, err);
+	case K_SNAPSHOTS: return parse_snapshots(v, (bool *)(void *)p, err);
+	case K_MATCH: return parse_match(v, p, BK_JOB_PATH_MAX, err);
+	case K_COMMAND: return parse_command(v, p, BK_JOB_PATH_MAX, err);
 	}
 	return bk_error_set(err, BK_ERR_INTERNAL, "bad key kind");
 }
@@ -445,6 +499,32 @@ static enum bk_code check_job_name(const char *file, const char *section,
 	return BK_OK;
 }
 
+/* snapshots = existing and snapshot_match go together; a prefix would
+ * name snapshots zbak does not take there, so it is a mistake to say. */
+static enum bk_code check_existing(const struct bk_config *cfg,
+				   const char *file, const char *sec,
+				   const struct bk_job *j, struct bk_error *err)
+{
+	if (j->existing && !j->match[0])
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "%s: [%s]: snapshots = existing needs "
+				    "snapshot_match (the names to send: "
+				    "autosnap_*_daily, say)",
+				    file, sec);
+	if (!j->existing && j->match[0])
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "%s: [%s] snapshot_match: only with "
+				    "snapshots = existing",
+				    file, sec);
+	if (j->existing && bk_config_get(cfg, sec, "snapshot_prefix"))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "%s: [%s] snapshot_prefix: zbak takes no "
+				    "snapshot with snapshots = existing "
+				    "(snapshot_match chooses them)",
+				    file, sec);
+	return BK_OK;
+}
+
 enum bk_code bk_settings_check_zbak(const struct bk_config *cfg,
 				    const char *file, struct bk_error *err)
 {
@@ -475,6 +555,7 @@ enum bk_code bk_settings_load(const struct bk_config *cfg, const char *file,
 	if (!s)
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	s->lock_wait = 60;
+	s->hook_timeout = 60;
 	if (bk_config_key_count(cfg, "") > 0) {
 		rc = bk_error_set(err, BK_ERR_USAGE,
 				  "%s: %s: a key before any [section]", file,
@@ -531,6 +612,8 @@ enum bk_code bk_settings_load(const struct bk_config *cfg, const char *file,
 					  "datasets to back up, separated by "
 					  "spaces or commas)",
 					  file, sec);
+		if (!rc)
+			rc = check_existing(cfg, file, sec, j, err);
 	}
 	/* a dataset in two jobs (or under a recursive one of another job)
 	 * would be snapshotted and pruned twice over */

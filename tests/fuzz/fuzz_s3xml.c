@@ -1,7 +1,8 @@
 /* libFuzzer target: S3 response bodies and INI / credentials files are
  * untrusted bytes.  The first input byte picks the parser:
  *   0 ListObjectsV2 page, 1 Error body, 2 InitiateMultipartUpload,
- *   3 config file (bk_config_parse), 4 shared-credentials file.
+ *   3 config file (bk_config_parse), 4 shared-credentials file;
+ * a first byte 'V': a ListObjectVersions page.
  * Outputs are checked for consistency; any crash, leak or sanitizer report
  * is a bug. */
 #include <stddef.h>
@@ -23,6 +24,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	s3_xml_init();
+	if (data[0] == 'V') {
+		struct s3_list_page pg;
+
+		if (s3_xml_versions(p, n, &pg, &err) == BK_OK) {
+			if (pg.truncated && !pg.next_token)
+				abort();
+			for (size_t i = 0; i < pg.n; i++)
+				if (!pg.items[i].key || !pg.items[i].key[0] ||
+				    (pg.items[i].marker && pg.items[i].size))
+					abort();
+			s3_list_page_release(&pg);
+		} else if (!err.msg[0]) {
+			abort();
+		}
+		return 0;
+	}
 	switch (data[0] % 5) {
 	case 0: {
 		struct s3_list_page pg;

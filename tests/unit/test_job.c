@@ -164,6 +164,59 @@ static void defaults_and_values(void **state)
 	}
 }
 
+/* snapshots = existing, snapshot_match, the hook keys */
+static void existing_and_hooks(void **state)
+{
+	static const struct {
+		const char *text, *word;
+	} bad[] = {
+		{ "[job a]\ndatasets = t/a\nsnapshots = existing\n",
+		  "needs snapshot_match" },
+		{ "[job a]\ndatasets = t/a\nsnapshot_match = x*\n",
+		  "only with snapshots = existing" },
+		{ "[job a]\ndatasets = t/a\nsnapshots = existing\n"
+		  "snapshot_match = x*\nsnapshot_prefix = y-\n",
+		  "[job a] snapshot_prefix: zbak takes no snapshot" },
+		{ "[job a]\ndatasets = t/a\nsnapshots = some\n",
+		  "[job a] snapshots: 'some'" },
+		{ "[job a]\ndatasets = t/a\nsnapshots = existing\n"
+		  "snapshot_match = a/b\n",
+		  "[job a] snapshot_match: 'a/b'" },
+		{ "[zbak]\non_failure = alert\n",
+		  "[zbak] on_failure: 'alert' does not start with an absolute" },
+		{ "[zbak]\nhook_timeout = 1m\n", "[zbak] hook_timeout" },
+	};
+	struct bk_settings *s = NULL;
+	struct bk_error err;
+	const struct bk_job *j;
+
+	(void)state;
+	assert_int_equal(load("[zbak]\non_failure = /bin/alert -x  a\n"
+			      "[job a]\ndatasets = t/a\n"
+			      "snapshots = Existing\n"
+			      "snapshot_match = autosnap_*_daily zrepl_*\n"
+			      "[job b]\ndatasets = t/b\nsnapshots = own\n",
+			      &s, &err),
+			 BK_OK);
+	assert_string_equal(s->on_failure, "/bin/alert -x  a");
+	assert_string_equal(s->on_success, "");
+	assert_int_equal(s->hook_timeout, 60);
+	assert_string_equal(bk_hook_command(s, 5), "/bin/alert -x  a");
+	assert_null(bk_hook_command(s, 0));
+	j = bk_settings_job(s, "a");
+	assert_true(j->existing);
+	assert_string_equal(j->match, "autosnap_*_daily zrepl_*");
+	assert_false(bk_settings_job(s, "b")->existing);
+	bk_settings_free(s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		s = NULL;
+		assert_int_equal(load(bad[i].text, &s, &err), BK_ERR_USAGE);
+		assert_null(s);
+		if (!strstr(err.msg, bad[i].word))
+			fail_msg("%zu: %s", i, err.msg);
+	}
+}
+
 static void refused(void **state)
 {
 	static const struct {
@@ -410,6 +463,7 @@ int main(void)
 		cmocka_unit_test(throttle),
 		cmocka_unit_test(defaults_and_values),
 		cmocka_unit_test(refused),
+		cmocka_unit_test(existing_and_hooks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
