@@ -128,8 +128,10 @@ static enum bk_code json_account(const struct run *run, int status,
 {
 	enum bk_code rc;
 
-	rc = bk_buf_printf(b, err, "{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,"
-				     "\"datasets\":[",
+	/* message_type and command: the summary convention of zbak(1), JSON */
+	rc = bk_buf_printf(b, err, "{\"message_type\":\"summary\","
+				     "\"command\":\"backup\",\"ok\":%s,"
+				     "\"exit\":%d,\"dry_run\":%s,\"datasets\":[",
 			   status == EXIT_OK ? "true" : "false", status,
 			   run->dry_run ? "true" : "false");
 	for (size_t i = 0; !rc && i < run->n; i++) {

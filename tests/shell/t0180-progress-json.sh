@@ -154,7 +154,7 @@ test_expect_success 'verify --json of a damaged repository: ok false, exit 3, th
 	rm -rf "$R" && mv good "$R"
 '
 
-test_expect_success 'backup: progress per snapshot when forced, JSON status lines with --json' '
+test_expect_success 'backup: progress per snapshot when forced, JSON status lines with --json; backup and prune summaries marked as the others' '
 	zt_setup &&
 	ds_create $P/home &&
 	head -c 3000000 /dev/urandom | ds_write $P/home 2 0 &&
@@ -173,6 +173,9 @@ test_expect_success 'backup: progress per snapshot when forced, JSON status line
 	! grep -q "%" err &&
 	head -c 100000 /dev/urandom | ds_write $P/home 3 0 &&
 	ZBAK_NOW=$(($(date +%s) + 100)) "$ZBAK" backup --config zbak.conf --json --progress >b.json 2>status &&
+	py "j(\"b.json\")[\"message_type\"] == \"summary\" and j(\"b.json\")[\"command\"] == \"backup\" and j(\"b.json\")[\"ok\"]" b.json &&
+	"$ZBAK" prune --config zbak.conf --dry-run --json >p.json &&
+	py "j(\"p.json\")[\"message_type\"] == \"summary\" and j(\"p.json\")[\"command\"] == \"prune\"" p.json &&
 	py "lines(\"status\")[-1][\"command\"] == \"backup\" and lines(\"status\")[-1][\"snapshot\"].startswith(\"$P/home@zbak-\") and \"percent_done\" not in lines(\"status\")[-1] and lines(\"status\")[-1][\"bytes_done\"] == j(\"b.json\")[\"datasets\"][0][\"bytes_sent\"]" status b.json
 '
 
