@@ -18,18 +18,27 @@
 #include "backup/job.h"   /* bk_parse_size, bk_parse_uint */
 #include "backup/lpool.h"
 #include "cli.h"
+#include "progress.h"
 
 struct global g;
+
+/* the last msg(), for the "error" of a command's JSON */
+static char last_msg[4096];
 
 void msg(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", progname);
+	progress_hide_active(); /* not mixed into a progress line */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s: %s\n", progname, last_msg);
+}
+
+const char *last_message(void)
+{
+	return last_msg;
 }
 
 int usage_error(const struct cmd *c, const char *fmt, ...)
@@ -103,6 +112,15 @@ void human_bytes(uint64_t n, char *out, size_t len)
 		snprintf(out, len, "%" PRIu64 " B", n);
 	else
 		snprintf(out, len, "%.2f %s", v, unit[u]);
+}
+
+void human_rate(uint64_t n, double seconds, char *out, size_t len)
+{
+	char b[32];
+
+	human_bytes(seconds > 0 ? (uint64_t)((double)n / seconds) : 0, b,
+		    sizeof(b));
+	snprintf(out, len, "%s/s", b);
 }
 
 /* A [zbak] setting of the config file into buf ("" when none); the

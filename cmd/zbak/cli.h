@@ -33,8 +33,10 @@ struct cmd {
 
 extern const char *progname;
 
-/* "zbak: message" on stderr. */
+/* "zbak: message" on stderr (a progress line taken off first). */
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The text of the last msg() ("" before any): a JSON object's "error". */
+const char *last_message(void);
 /* Print usage of a command and return EXIT_USAGE. */
 int usage_error(const struct cmd *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -107,8 +109,13 @@ int parse_number(const char *what, const char *s, uint64_t min, uint64_t max,
 #define THREADS_MAX 256u                       /* --threads: 1 .. */
 #define GC_MARGIN_MAX (10ull * 365 * 86400)    /* --margin: 0 .. ten years */
 #define LOCK_WAIT_MAX (7ull * 86400)           /* ZBAK_*LOCK_WAIT: a week */
-/* "1.50 GiB" */
+/*
+ * Every size zbak prints for people: IEC units, 1024-based, two decimals
+ * ("1.50 GiB", "512 B"); JSON gives exact bytes (zbak(1), "SIZES").
+ */
 void human_bytes(uint64_t n, char *out, size_t len);
+/* n bytes over seconds, the same way: "240.12 MiB/s" */
+void human_rate(uint64_t n, double seconds, char *out, size_t len);
 
 int cmd_inspect(int argc, char **argv);
 int cmd_debug(int argc, char **argv);

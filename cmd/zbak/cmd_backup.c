@@ -13,9 +13,12 @@
 #include "backup/zfs.h"
 #include "cli.h"
 #include "nightly.h"
+#include "progress.h"
 
 struct run {
-	bool json, dry_run, progress_on, progress_shown;
+	bool json, dry_run, progress_on;
+	enum progress_mode pm;
+	struct progress pg; /* of the snapshot being sent */
 	struct bk_backup_result *v; /* every dataset's result */
 	size_t n, cap;
 	/* the snapshot being sent, for progress */
@@ -38,22 +41,14 @@ static const char *status_name(enum bk_backup_status s)
 
 static void clear_progress(struct run *run)
 {
-	if (run->progress_shown) {
-		fprintf(stderr, "\r\033[K");
-		run->progress_shown = false;
-	}
+	progress_clear(&run->pg);
 }
 
+/* No total: zfs send -nP could estimate one, but only at the cost of a
+ * second send's planning per dataset; bytes and rate suffice. */
 static void on_progress(void *ctx, uint64_t in, uint64_t stored)
 {
-	struct run *run = ctx;
-	char a[32], b[32];
-
-	human_bytes(in, a, sizeof(a));
-	human_bytes(stored, b, sizeof(b));
-	fprintf(stderr, "\r%s: %s read, %s stored   ", run->current, a, b);
-	fflush(stderr);
-	run->progress_shown = true;
+	progress_cb_push(&((struct run *)ctx)->pg, in, stored);
 }
 
 static void on_start(void *ctx, const char *snapshot)
@@ -61,6 +56,7 @@ static void on_start(void *ctx, const char *snapshot)
 	struct run *run = ctx;
 
 	snprintf(run->current, sizeof(run->current), "%s", snapshot);
+	progress_start(&run->pg, run->pm, run->json, "backup", snapshot, 0);
 }
 
 static void on_warn(void *ctx, const char *line)
@@ -74,7 +70,9 @@ static void on_result(void *ctx, const struct bk_backup_result *res)
 	struct run *run = ctx;
 	char sent[32], stored[32], how[700];
 
-	clear_progress(run);
+	if (res->status == BK_BACKUP_OK && !run->dry_run)
+		progress_part_done(&run->pg, res->bytes_sent);
+	progress_end(&run->pg);
 	if (run->n == run->cap) {
 		size_t nc = run->cap ? run->cap * 2 : 16;
 		struct bk_backup_result *nv = realloc(run->v, nc * sizeof(*nv));
@@ -130,8 +128,10 @@ static enum bk_code json_account(const struct run *run, int status,
 {
 	enum bk_code rc;
 
-	rc = bk_buf_printf(b, err, "{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,"
-				     "\"datasets\":[",
+	/* message_type and command: the summary convention of zbak(1), JSON */
+	rc = bk_buf_printf(b, err, "{\"message_type\":\"summary\","
+				     "\"command\":\"backup\",\"ok\":%s,"
+				     "\"exit\":%d,\"dry_run\":%s,\"datasets\":[",
 			   status == EXIT_OK ? "true" : "false", status,
 			   run->dry_run ? "true" : "false");
 	for (size_t i = 0; !rc && i < run->n; i++) {
@@ -345,6 +345,7 @@ int cmd_backup(int argc, char **argv)
 		{ "config", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		PROGRESS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *self = find_cmd("backup");
@@ -360,6 +361,8 @@ int cmd_backup(int argc, char **argv)
 		case 'C': config = optarg; break;
 		case 'j': run.json = true; break;
 		case 'n': run.dry_run = true; break;
+		case PROGRESS_OPT_ON: run.pm = PROGRESS_ON; break;
+		case PROGRESS_OPT_OFF: run.pm = PROGRESS_OFF; break;
 		default: return usage_error(self, NULL);
 		}
 	}
@@ -368,7 +371,7 @@ int cmd_backup(int argc, char **argv)
 		goto out;
 	if ((ret = resolve_send_flags(nt.set, nt.chosen, nt.path)))
 		goto out;
-	run.progress_on = !g.quiet && !run.json && isatty(STDERR_FILENO);
+	run.progress_on = progress_wanted(run.pm);
 	if (!run.dry_run)
 		nlog(LOG_INFO, NULL, "backup started (%s)", nt.path);
 

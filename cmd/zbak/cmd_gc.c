@@ -6,12 +6,66 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup/buf.h"
 #include "cli.h"
+#include "progress.h"
 
+/* What gc does, one line each: printed, or with --json kept for the
+ * object's "actions" (stdout holds one JSON object and nothing else). */
 static void report(void *ctx, const char *line)
 {
-	(void)ctx;
-	printf("%s\n", line);
+	struct bk_buf *js = ctx;
+	struct bk_error err;
+
+	if (!js) {
+		printf("%s\n", line);
+		return;
+	}
+	if (js->len)
+		bk_buf_printf(js, &err, ",");
+	bk_buf_json_str(js, line, &err);
+}
+
+static int print_json(const struct bk_gc_result *res, bool dry_run,
+		      const struct bk_buf *actions)
+{
+	struct bk_buf b;
+	struct bk_error err;
+	enum bk_code rc = json_begin(&b, "gc", EXIT_OK);
+
+	if (!rc)
+		rc = bk_buf_printf(
+			&b, &err,
+			",\"dry_run\":%s,\"packs\":%" PRIu64
+			",\"packs_deleted\":%" PRIu64 ",\"packs_repacked\":%" PRIu64
+			",\"packs_kept_recent\":%" PRIu64
+			",\"packs_unindexed\":%" PRIu64
+			",\"unindexed_deleted\":%" PRIu64
+			",\"chunks_live\":%" PRIu64 ",\"chunks_deleted\":%" PRIu64
+			",\"recipes_deleted\":%" PRIu64
+			",\"temporary_deleted\":%" PRIu64
+			",\"indexes_before\":%" PRIu64 ",\"indexes_after\":%" PRIu64
+			",\"bytes_before\":%" PRIu64 ",\"bytes_after\":%" PRIu64
+			",\"actions\":[%.*s],\"warnings\":[",
+			dry_run ? "true" : "false", res->packs,
+			res->packs_deleted, res->packs_repacked,
+			res->packs_kept_recent, res->packs_unindexed,
+			res->unindexed_deleted, res->chunks_live,
+			res->chunks_deleted, res->recipes_deleted,
+			res->temporary_deleted, res->indexes_before,
+			res->indexes_after, res->bytes_before, res->bytes_after,
+			(int)actions->len,
+			actions->len ? (char *)actions->data : "");
+	if (!rc && res->pending_problem[0])
+		rc = bk_buf_json_str(&b, res->pending_problem, &err);
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, "]");
+	if (rc) {
+		bk_buf_release(&b);
+		msg("out of memory");
+		return EXIT_FAIL;
+	}
+	return json_end(&b, stdout, EXIT_OK);
 }
 
 int cmd_gc(int argc, char **argv)
@@ -21,8 +75,11 @@ int cmd_gc(int argc, char **argv)
 		{ "margin", required_argument, NULL, 'm' },
 		{ "repack", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct bk_buf actions;
+	bool json = false;
 	const struct cmd *self = find_cmd("gc");
 	struct bk_gc_opts o = { 0 };
 	struct bk_gc_result res;
@@ -39,6 +96,7 @@ int cmd_gc(int argc, char **argv)
 		switch (c) {
 		case 'n': o.dry_run = true; break;
 		case 'v': verbose = true; break;
+		case 'j': json = true; break;
 		case 'm':
 			if ((ret = parse_number("--margin", optarg, 0,
 						GC_MARGIN_MAX, &n)))
@@ -57,15 +115,23 @@ int cmd_gc(int argc, char **argv)
 	}
 	if (optind != argc)
 		return usage_error(self, "gc takes no arguments");
-	if ((ret = open_repo(&r)))
+	if ((ret = open_repo(&r))) {
+		if (json)
+			json_failure(stdout, "gc", ret, NULL);
 		return ret;
+	}
 	if (!o.dry_run &&
 	    (ret = need_admin(r, "gc deletes what no snapshot needs"))) {
 		bk_repo_close(r);
+		if (json)
+			json_failure(stdout, "gc", ret, NULL);
 		return ret;
 	}
-	if (verbose || o.dry_run)
+	bk_buf_init(&actions, 64u << 20);
+	if (verbose || o.dry_run || json) {
 		o.report = report;
+		o.report_ctx = json ? &actions : NULL;
+	}
 	rc = bk_gc(r, &o, &res, &err);
 	bk_repo_close(r);
 	if (res.pending_problem[0])
@@ -74,8 +140,18 @@ int cmd_gc(int argc, char **argv)
 		    res.pending_problem);
 	if (rc) {
 		msg("%s", err.msg);
+		bk_buf_release(&actions);
+		if (json)
+			return json_failure(stdout, "gc", exit_for(rc),
+					    err.msg);
 		return exit_for(rc);
 	}
+	if (json) {
+		ret = print_json(&res, o.dry_run, &actions);
+		bk_buf_release(&actions);
+		return ret;
+	}
+	bk_buf_release(&actions);
 	if (!g.quiet) {
 		human_bytes(res.bytes_before, a, sizeof(a));
 		human_bytes(res.bytes_after, b, sizeof(b));

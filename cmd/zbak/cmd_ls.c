@@ -145,7 +145,7 @@ int cmd_ls(int argc, char **argv)
 		if (i == 0 || strcmp(v[i].dataset, v[i - 1].dataset) != 0)
 			printf("%s%s\n  %-24s %-24s %-17s %11s %11s\n",
 			       i ? "\n" : "", v[i].dataset, "SNAPSHOT",
-			       "PARENT", "CREATED (UTC)", "STREAM", "STORED");
+			       "PARENT", "CREATED (UTC)", "STREAM", "ADDED");
 		when(v[i].creation_time, t, sizeof(t));
 		human_bytes(v[i].stream_bytes, s1, sizeof(s1));
 		human_bytes(v[i].new_bytes, s2, sizeof(s2));

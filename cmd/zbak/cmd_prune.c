@@ -313,8 +313,9 @@ int cmd_prune(int argc, char **argv)
 
 		bk_buf_init(&all, 512u << 20);
 		if (bk_buf_printf(&all, &err,
-				  "{\"ok\":%s,\"exit\":%d,\"dry_run\":%s,"
-				  "\"datasets\":[%s],\"gc\":[%s]}\n",
+				  "{\"message_type\":\"summary\",\"command\":"
+				  "\"prune\",\"ok\":%s,\"exit\":%d,"
+				  "\"dry_run\":%s,\"datasets\":[%s],\"gc\":[%s]}\n",
 				  status ? "false" : "true", status,
 				  pr.dry_run ? "true" : "false",
 				  pr.js.data ? (const char *)pr.js.data : "",

@@ -21,17 +21,13 @@
 #include "backup/receiver.h"
 #include "backup/util.h"
 #include "cli.h"
+#include "progress.h"
 
-static void progress(void *ctx, uint64_t out, uint64_t unused)
-{
-	char a[32];
-
-	(void)ctx;
-	(void)unused;
-	human_bytes(out, a, sizeof(a));
-	fprintf(stderr, "\r%s restored   ", a);
-	fflush(stderr);
-}
+/* How the output is asked for: --json, --progress/--no-progress. */
+struct how {
+	bool json;
+	enum progress_mode pm;
+};
 
 /* ---- restore --to: the chain into a receiver --------------------------- */
 
@@ -77,9 +73,94 @@ static void report_committed(const struct bk_snapshot *all,
 	    to);
 }
 
+/* One received stream, into the "streams" array of restore --to's JSON. */
+static enum bk_code json_stream(struct bk_buf *js, const char *nm,
+				const char *kind, const char *as,
+				const struct bk_restore_result *res)
+{
+	struct bk_error err;
+	enum bk_code rc;
+
+	rc = bk_buf_printf(js, &err, "%s{\"snapshot\":", js->len ? "," : "");
+	if (!rc)
+		rc = bk_buf_json_str(js, nm, &err);
+	if (!rc)
+		rc = bk_buf_printf(js, &err, ",\"kind\":");
+	if (!rc)
+		rc = bk_buf_json_str(js, kind, &err);
+	if (!rc)
+		rc = bk_buf_printf(js, &err, ",\"received_as\":");
+	if (!rc && as[0])
+		rc = bk_buf_json_str(js, as, &err);
+	else if (!rc)
+		rc = bk_buf_printf(js, &err, "null");
+	if (!rc)
+		rc = bk_buf_printf(js, &err,
+				   ",\"stream_bytes\":%" PRIu64
+				   ",\"records\":%" PRIu64 ",\"seconds\":%.3f}",
+				   res->stream_bytes, res->records,
+				   res->seconds);
+	return rc;
+}
+
+/*
+ * restore --to's JSON: the snapshot, the target, the streams received
+ * (on a failure: those committed before it) and their total; error is
+ * NULL on success.
+ */
+static int json_to(int ret, const char *name, const char *to,
+		   const char *receiver, const struct bk_buf *js,
+		   uint64_t total, double seconds, const char *error)
+{
+	struct bk_buf b;
+	struct bk_error err;
+	enum bk_code rc = json_begin(&b, "restore", ret);
+
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, ",\"snapshot\":");
+	if (!rc)
+		rc = bk_buf_json_str(&b, name, &err);
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, ",\"target\":");
+	if (!rc)
+		rc = bk_buf_json_str(&b, to, &err);
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, ",\"receiver\":");
+	if (!rc && receiver)
+		rc = bk_buf_json_str(&b, receiver, &err);
+	else if (!rc)
+		rc = bk_buf_printf(&b, &err, "null");
+	if (!rc)
+		rc = bk_buf_printf(&b, &err,
+				   ",\"streams\":[%.*s],\"stream_bytes\":%" PRIu64
+				   ",\"seconds\":%.3f,\"error\":",
+				   (int)js->len, js->len ? (char *)js->data : "",
+				   total, seconds);
+	if (!rc && error)
+		rc = bk_buf_json_str(&b, error[0] ? error : last_message(),
+				     &err);
+	else if (!rc)
+		rc = bk_buf_printf(&b, &err, "null");
+	if (rc) {
+		bk_buf_release(&b);
+		msg("out of memory");
+		return ret ? ret : EXIT_FAIL;
+	}
+	return json_end(&b, stdout, ret);
+}
+
+/* The message just said, when advice follows it: JSON's error is the
+ * failure, not the advice. */
+static const char *keep_first(char *buf, size_t n)
+{
+	snprintf(buf, n, "%s", last_message());
+	return buf;
+}
+
 static int restore_to(const char *name, const char *to,
 		      const struct bk_receiver_opts *ro,
-		      const struct bk_restore_opts *o_in)
+		      const struct bk_restore_opts *o_in,
+		      const struct how *how)
 {
 	struct bk_restore_opts o = *o_in;
 	struct bk_repo *r = NULL;
@@ -93,10 +174,16 @@ static int restore_to(const char *name, const char *to,
 	const size_t *chain;
 	long base;
 	bool exists = false;
-	uint64_t total = 0;
+	uint64_t total = 0, chain_bytes = 0;
 	double t0 = bk_mono();
 	char nm[BK_REPO_NAME_MAX], s1[32];
+	struct progress pg = { 0 };
+	struct bk_buf js;
+	const char *why = ""; /* the failure: the last message */
+	char first[1024];
 	int ret;
+
+	bk_buf_init(&js, 64u << 20);
 
 	ret = open_repo(&r);
 	if (ret)
@@ -137,7 +224,7 @@ static int restore_to(const char *name, const char *to,
 		snap_name(&all[chain[0]], nm, sizeof(nm));
 	switch (pl.verdict) {
 	case BK_RESTORE_HAVE:
-		if (!g.quiet)
+		if (!g.quiet && !how->json)
 			printf("%s already has %s (as %s): nothing to do\n", to,
 			       name, ts[pl.have].name);
 		ret = EXIT_OK;
@@ -148,6 +235,7 @@ static int restore_to(const char *name, const char *to,
 		    "repository has%s",
 		    name, nm, all[chain[0]].fromguid,
 		    exists ? " and the target does not have either" : "");
+		why = keep_first(first, sizeof(first));
 		if (lrc)
 			msg("(a manifest could not be read: %s)", lerr.msg);
 		msg("'zbak verify' checks the repository's chains");
@@ -162,6 +250,7 @@ static int restore_to(const char *name, const char *to,
 		    "%s%s",
 		    to, ts[base].name, ts[nt - 1].name,
 		    (size_t)base + 2 < nt ? " and others" : "");
+		why = keep_first(first, sizeof(first));
 		msg("-F rolls %s back to %s and destroys them", to,
 		    ts[base].name);
 		ret = EXIT_TARGET;
@@ -170,6 +259,7 @@ static int restore_to(const char *name, const char *to,
 		msg("%s has snapshots (%s%s) but none of the chain of %s, "
 		    "which starts with the full stream %s",
 		    to, ts[nt - 1].name, nt > 1 ? ", ..." : "", name, nm);
+		why = keep_first(first, sizeof(first));
 		msg("a full stream goes only into a new dataset or one "
 		    "without snapshots: restore --to another dataset, or "
 		    "destroy %s's snapshots first",
@@ -184,7 +274,7 @@ static int restore_to(const char *name, const char *to,
 	case BK_RESTORE_GO:
 		break;
 	}
-	if (!g.quiet) {
+	if (!g.quiet && !how->json) {
 		if (base >= 0)
 			printf("%s has %s: receiving the %zu stream%s after it "
 			       "with %s\n",
@@ -195,8 +285,14 @@ static int restore_to(const char *name, const char *to,
 			       len, len == 1 ? "" : "s", to,
 			       bk_receiver_describe(rv));
 	}
-	if (!g.quiet && isatty(STDERR_FILENO))
-		o.progress = progress;
+	/* the chain's total: the streams' lengths from their manifests */
+	for (size_t i = 0; i < len; i++)
+		chain_bytes += all[chain[i]].stream_bytes;
+	progress_start(&pg, how->pm, how->json, "restore", name, chain_bytes);
+	if (pg.on) {
+		o.progress = progress_cb_total;
+		o.progress_ctx = &pg;
+	}
 
 	for (done = 0; done < len; done++) {
 		const struct bk_snapshot *s = &all[chain[done]];
@@ -211,8 +307,6 @@ static int restore_to(const char *name, const char *to,
 		if (!rc) {
 			rc = bk_restore_sink(r, nm, into_sink, &in, &o, &res,
 					     &err);
-			if (o.progress)
-				fprintf(stderr, "\r\033[K");
 			stage = in.failed ? "receiving" : "restoring from the "
 							  "repository";
 			receiver = in.failed;
@@ -223,15 +317,18 @@ static int restore_to(const char *name, const char *to,
 			rc = bk_receiver_finish(rv, &rr, &err);
 		}
 		if (rc) {
+			progress_end(&pg);
 			bk_receiver_abort(rv);
 			msg("%s (stream %zu of %zu) into %s: %s failed: %s", nm,
 			    done + 1, len, to, stage, err.msg);
+			why = err.msg;
 			report_committed(all, chain, done, to);
 			ret = receiver ? EXIT_TARGET : exit_for(rc);
 			goto out;
 		}
+		progress_part_done(&pg, res.stream_bytes);
 		total += res.stream_bytes;
-		if (!g.quiet) {
+		{
 			char kind[sizeof("incremental from ") +
 				  BK_REPO_NAME_MAX];
 
@@ -247,25 +344,73 @@ static int restore_to(const char *name, const char *to,
 					 "incremental from guid %016" PRIx64,
 					 s->fromguid);
 			human_bytes(res.stream_bytes, s1, sizeof(s1));
-			printf("received %s (%s) into %s%s%s: %s, %" PRIu64
-			       " records, verified, %.2f s\n",
-			       nm, kind, to, rr.name[0] ? " as " : "", rr.name,
-			       s1, res.records, res.seconds);
+			progress_clear(&pg);
+			if (how->json &&
+			    json_stream(&js, nm, kind, rr.name, &res)) {
+				msg("out of memory");
+				ret = EXIT_FAIL;
+				goto out;
+			}
+			if (!g.quiet && !how->json)
+				printf("received %s (%s) into %s%s%s: %s "
+				       "stream, %" PRIu64
+				       " records, verified, %.2f s\n",
+				       nm, kind, to, rr.name[0] ? " as " : "",
+				       rr.name, s1, res.records, res.seconds);
 		}
 	}
-	if (!g.quiet) {
+	progress_end(&pg);
+	if (!g.quiet && !how->json) {
 		human_bytes(total, s1, sizeof(s1));
-		printf("restored %s into %s: %zu stream%s, %s, %.2f s\n", name,
-		       to, len, len == 1 ? "" : "s", s1, bk_mono() - t0);
+		printf("restored %s into %s: %zu stream%s, %s in all, "
+		       "%.2f s\n",
+		       name, to, len, len == 1 ? "" : "s", s1, bk_mono() - t0);
 	}
 	ret = EXIT_OK;
 out:
+	progress_end(&pg);
+	if (how->json)
+		ret = json_to(ret, name, to, rv ? bk_receiver_describe(rv) : NULL,
+			      &js, total, bk_mono() - t0, ret ? why : NULL);
+	bk_buf_release(&js);
 	bk_receiver_close(rv);
 	bk_repo_close(r);
 	bk_restore_plan_release(&pl);
 	free(ts);
 	free(all);
 	return ret;
+}
+
+/* restore's JSON when the stream went to a file or a pipe. */
+static int json_restored(FILE *f, const char *name, const char *out,
+			 const struct bk_restore_result *res)
+{
+	struct bk_buf b;
+	struct bk_error err;
+	enum bk_code rc = json_begin(&b, "restore", EXIT_OK);
+
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, ",\"snapshot\":");
+	if (!rc)
+		rc = bk_buf_json_str(&b, name, &err);
+	if (!rc)
+		rc = bk_buf_printf(&b, &err, ",\"output\":");
+	if (!rc && out)
+		rc = bk_buf_json_str(&b, out, &err);
+	else if (!rc)
+		rc = bk_buf_printf(&b, &err, "null");
+	if (!rc)
+		rc = bk_buf_printf(&b, &err,
+				   ",\"stream_bytes\":%" PRIu64
+				   ",\"records\":%" PRIu64 ",\"seconds\":%.3f",
+				   res->stream_bytes, res->records,
+				   res->seconds);
+	if (rc) {
+		bk_buf_release(&b);
+		msg("out of memory");
+		return EXIT_FAIL;
+	}
+	return json_end(&b, f, EXIT_OK);
 }
 
 int cmd_restore(int argc, char **argv)
@@ -276,8 +421,13 @@ int cmd_restore(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "to", required_argument, NULL, 'T' },
 		{ "receiver", required_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		PROGRESS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	struct how how = { false, PROGRESS_AUTO };
+	struct progress pg = { 0 };
+	FILE *report;
 	const struct cmd *self = find_cmd("restore");
 	struct bk_restore_opts o = { 0 };
 	struct bk_restore_result res;
@@ -285,7 +435,7 @@ int cmd_restore(int argc, char **argv)
 	struct bk_repo *r = NULL;
 	struct bk_error err;
 	const char *out = NULL, *name, *to = NULL, *receiver = NULL;
-	char s1[32], pdir[4096];
+	char s1[32], s2[40], pdir[4096];
 	struct bk_afile af = { .fd = -1 };
 	bool force = false;
 	enum bk_code rc;
@@ -306,6 +456,9 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case 'T': to = optarg; break;
 		case 'R': receiver = optarg; break;
+		case 'j': how.json = true; break;
+		case PROGRESS_OPT_ON: how.pm = PROGRESS_ON; break;
+		case PROGRESS_OPT_OFF: how.pm = PROGRESS_OFF; break;
 		default: return usage_error(self, NULL);
 		}
 	}
@@ -325,7 +478,7 @@ int cmd_restore(int argc, char **argv)
 			msg("the local pool's directory name is too long");
 			return EXIT_USAGE;
 		}
-		return restore_to(name, to, &ro, &o);
+		return restore_to(name, to, &ro, &o, &how);
 	}
 	if (receiver || ro.force)
 		return usage_error(self, "--receiver and -F go with --to");
@@ -336,13 +489,16 @@ int cmd_restore(int argc, char **argv)
 		    "a pipe (zbak restore %s | zfs receive ...)", name);
 		return EXIT_USAGE;
 	}
+	/* the stream on stdout: what is said goes to stderr, JSON too */
+	report = out ? stdout : stderr;
 	if (out && !force && access(out, F_OK) == 0) {
 		msg("%s exists: not overwriting it (use --force)", out);
-		return EXIT_FAIL;
+		ret = EXIT_FAIL;
+		goto done;
 	}
 	ret = open_repo(&r);
 	if (ret)
-		return ret;
+		goto done;
 	if (out) {
 		/* a temporary name beside the target, renamed on success */
 		char *dup = strdup(out), prefix[4096];
@@ -363,11 +519,15 @@ int cmd_restore(int argc, char **argv)
 		}
 		fd = af.fd;
 	}
-	if (!g.quiet && isatty(STDERR_FILENO))
-		o.progress = progress;
+	progress_start(&pg, how.pm, how.json, "restore", name, 0);
+	if (pg.on) {
+		o.progress = progress_cb_total;
+		o.progress_ctx = &pg;
+	}
 	rc = bk_restore(r, name, fd, &o, &res, &err);
-	if (o.progress)
-		fprintf(stderr, "\r\033[K");
+	if (!rc)
+		progress_part_done(&pg, res.stream_bytes);
+	progress_end(&pg);
 	if (!rc && out && fsync(fd) != 0)
 		rc = bk_error_set(&err, BK_ERR_IO, "fsync %s: %s", af.tmp,
 				  strerror(errno));
@@ -386,20 +546,28 @@ int cmd_restore(int argc, char **argv)
 		if (!out)
 			msg("the bytes written so far are not a valid stream");
 		ret = exit_for(rc);
-		goto done;
+		if (how.json)
+			json_failure(report, "restore", ret, err.msg);
+		goto cleanup;
+	}
+	if (how.json) {
+		ret = json_restored(report, name, out, &res);
+		goto cleanup;
 	}
 	if (!g.quiet) {
 		human_bytes(res.stream_bytes, s1, sizeof(s1));
-		fprintf(out ? stdout : stderr,
-			"restored %s: %s, %" PRIu64 " records, verified, "
-			"%.2f s (%.0f MiB/s)\n",
-			name, s1, res.records, res.seconds,
-			res.seconds > 0 ? (double)res.stream_bytes /
-						  res.seconds / 1048576.0
-					: 0.0);
+		human_rate(res.stream_bytes, res.seconds, s2, sizeof(s2));
+		fprintf(report,
+			"restored %s: %s stream, %" PRIu64 " records, verified, "
+			"%.2f s (%s)\n",
+			name, s1, res.records, res.seconds, s2);
 	}
 	ret = EXIT_OK;
+	goto cleanup;
 done:
+	if (how.json)
+		json_failure(report, "restore", ret, NULL);
+cleanup:
 	bk_afile_abort(&af);
 	bk_repo_close(r);
 	return ret;

@@ -44,13 +44,16 @@ static const struct cmd commands[] = {
 	  "    --new-passphrase-file FILE or a prompt); no data is rewritten",
 	  false },
 	{ "push", cmd_push,
-	  "zbak -r REPO push [--name pool/fs@snap] [--threads N] [FILE|-]\n"
+	  "zbak -r REPO push [--name pool/fs@snap] [--threads N] [--json]\n"
+	  "    [--progress|--no-progress] [FILE|-]\n"
 	  "    store a send stream (default: standard input)",
 	  false },
 	{ "restore", cmd_restore,
 	  "zbak -r REPO restore pool/fs@snap [-o FILE [--force]] [--threads N]\n"
+	  "    [--json] [--progress|--no-progress]\n"
 	  "    write the stored stream, byte for byte, verified\n"
 	  "zbak -r REPO restore pool/fs@snap --to pool/fs [-F] [--receiver auto|zfs|local]\n"
+	  "    [--json] [--progress|--no-progress]\n"
 	  "    receive the chain that ends in the snapshot (from the target's newest\n"
 	  "    snapshot of it, or from a full stream) into a dataset, with zfs receive\n"
 	  "    or the local pool; each stream is verified before it is committed",
@@ -65,12 +68,12 @@ static const struct cmd commands[] = {
 	  "    chunks, the ratio of the two (dedup and compression), per dataset",
 	  false },
 	{ "verify", cmd_verify,
-	  "zbak -r REPO verify [--read-data[[=]PERCENT]]\n"
+	  "zbak -r REPO verify [--read-data[[=]PERCENT]] [--json] [--progress|--no-progress]\n"
 	  "    check manifests, recipes, indexes and chains; with --read-data\n"
 	  "    also download and authenticate the data",
 	  false },
 	{ "backup", cmd_backup,
-	  "zbak backup [--config FILE] [--dry-run] [--json] [JOB...]\n"
+	  "zbak backup [--config FILE] [--dry-run] [--json] [--progress|--no-progress] [JOB...]\n"
 	  "    the nightly job: per dataset of each [job] of the config, a snapshot,\n"
 	  "    sent incrementally from the newest one stored (or full), pushed, held",
 	  false },
@@ -80,12 +83,12 @@ static const struct cmd commands[] = {
 	  "    (never what a kept snapshot needs), then collect garbage",
 	  false },
 	{ "forget", cmd_forget,
-	  "zbak -r REPO forget [--dry-run] pool/fs@snap ...\n"
+	  "zbak -r REPO forget [--dry-run] [--json] pool/fs@snap ...\n"
 	  "    delete snapshots (whole chains: a kept snapshot keeps its source);\n"
 	  "    their data goes at the next gc",
 	  false },
 	{ "gc", cmd_gc,
-	  "zbak -r REPO gc [--dry-run] [--margin SECONDS] [--repack PERCENT] [-v]\n"
+	  "zbak -r REPO gc [--dry-run] [--margin SECONDS] [--repack PERCENT] [-v] [--json]\n"
 	  "    remove chunks, packs and recipes no snapshot references; repack packs\n"
 	  "    over PERCENT (50) garbage; garbage younger than the margin (3600 s) stays",
 	  false },

@@ -70,9 +70,18 @@ BK_EXPORT bool bk_repo_is_admin(const struct bk_repo *r);
 BK_EXPORT enum bk_code bk_repo_set_append_only(struct bk_repo *r, bool on,
 					       struct bk_error *err);
 
-/* Progress, called from the calling thread about once a second. */
-typedef void (*bk_progress_fn)(void *ctx, uint64_t bytes_in,
-			       uint64_t bytes_stored);
+/*
+ * Progress, called from the calling thread at most every BK_PROGRESS_EVERY
+ * seconds, and once more at the end of what succeeded (so that a known
+ * total ends at done == total).  done counts the stream bytes read (push)
+ * or written (restore), the pack bytes read (verify --read-data).  The
+ * second number is push's bytes added to the store so far, or restore's
+ * and verify's total of done (a restore's stream length, from its
+ * manifest, given before the first byte).  The library never prints: what
+ * to show, and how often, is the caller's.
+ */
+typedef void (*bk_progress_fn)(void *ctx, uint64_t done, uint64_t second);
+#define BK_PROGRESS_EVERY 0.1
 
 struct bk_push_opts {
 	const char *name;  /* pool/fs@snap; NULL: the first BEGIN's toname */
@@ -95,7 +104,10 @@ struct bk_push_result {
 	uint64_t chunks;       /* chunk references in the recipe */
 	uint64_t new_chunks;   /* chunks this push stored */
 	uint64_t chunk_bytes;  /* payload bytes in chunks */
-	uint64_t new_bytes;    /* bytes this push added to the store */
+	/* bytes this push added to the store after dedup and compression:
+	 * packs, index, recipe; its manifest (some 500 bytes) aside, so
+	 * that this is what the manifest records and ls shows */
+	uint64_t new_bytes;
 	uint64_t reused_bytes; /* payload bytes found already stored */
 	double seconds;
 	bool already;          /* the same snapshot was already stored */
@@ -199,6 +211,9 @@ struct bk_verify_opts {
 	/* what is no damage but worth a word, one line each (a pack no index
 	 * lists); called with report_ctx; may be NULL */
 	bk_report_fn warn;
+	/* read_data_percent: (pack bytes read, of the sample's total) */
+	bk_progress_fn progress;
+	void *progress_ctx;
 };
 
 struct bk_verify_result {

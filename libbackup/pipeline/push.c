@@ -373,9 +373,14 @@ static enum bk_code read_all(struct push *ps, int fd,
 				return rc;
 			continue;
 		}
-		if (st == BK_DRR_DONE && eof)
+		if (st == BK_DRR_DONE && eof) {
+			if (o && o->progress)
+				o->progress(o->progress_ctx,
+					    bk_drr_parser_stats(p)->bytes,
+					    ps->ops->saved_bytes(ps->sess));
 			return BK_OK;
-		if (o && o->progress && bk_mono() - last >= 1.0) {
+		}
+		if (o && o->progress && bk_mono() - last >= BK_PROGRESS_EVERY) {
 			last = bk_mono();
 			o->progress(o->progress_ctx,
 				    bk_drr_parser_stats(p)->bytes,
@@ -400,13 +405,15 @@ static enum bk_code commit(struct push *ps, struct bk_push_result *res,
 			   struct bk_error *err)
 {
 	struct manifest old;
+	uint64_t manifest_bytes = 0;
 	enum bk_code rc;
 
-	/* new_bytes in the manifest: what this push added, manifest aside */
+	/* new_bytes in the manifest: what this push added, manifest aside;
+	 * the result says the same, so that push and ls give one number */
 	ps->m.new_bytes = res->new_bytes;
 	rc = ps->rw.dry ? BK_ERR_EXISTS
 			: ps->ops->put_manifest(ps->sess, &ps->m,
-						&res->new_bytes, err);
+						&manifest_bytes, err);
 	if (rc != BK_ERR_EXISTS)
 		return rc;
 	/* the same snapshot (same guid, checked at BEGIN) raced in or was

@@ -68,6 +68,7 @@ struct restore {
 	size_t cur_pos;   /* bytes of it taken */
 	struct bk_cksum end_ck; /* of the last END of a substream */
 	double last;            /* progress reported */
+	uint64_t total;         /* the manifest's stream length */
 };
 
 #define SPARE_MAX (2u * (BK_DRR_MAX_PAYLOAD + (8u << 20)))
@@ -435,10 +436,12 @@ static enum bk_code decode_segment(struct restore *rs, const struct bk_buf *seg,
 
 	recipe_iter_init(&it, seg->data, seg->len);
 	while (!rc && recipe_next(&it, &e)) {
-		if (o && o->progress && bk_mono() - rs->last >= 1.0) {
+		if (o && o->progress &&
+		    bk_mono() - rs->last >= BK_PROGRESS_EVERY) {
 			rs->last = bk_mono();
 			o->progress(o->progress_ctx,
-				    bk_drr_parser_stats(rs->p)->bytes, 0);
+				    bk_drr_parser_stats(rs->p)->bytes,
+				    rs->total);
 		}
 		rc = e.kind == RECIPE_CHUNK ? on_chunk(rs, &e, err)
 					    : on_record(rs, &e, err);
@@ -541,6 +544,10 @@ enum bk_code pipe_restore(const struct repo_pipe_ops *ops, void *repo,
 		rc = bk_pool_new(threads, WINDOW, &rs.pool, err);
 	if (!rc)
 		rc = bk_drr_parser_new(NULL, &rs.p, err);
+	/* the total first, for a percentage from the start */
+	rs.total = m.stream_bytes;
+	if (!rc && o && o->progress)
+		o->progress(o->progress_ctx, 0, rs.total);
 
 	for (size_t si = 0; !rc && si < m.nsegments; si++) {
 		rc = ops->get_recipe(rs.sess, &m.segments[si], &seg, err);
@@ -555,6 +562,8 @@ enum bk_code pipe_restore(const struct repo_pipe_ops *ops, void *repo,
 	}
 	if (!rc)
 		rc = check_end(&rs, &m, &digest, res, err);
+	if (!rc && o && o->progress)
+		o->progress(o->progress_ctx, res->stream_bytes, rs.total);
 	bk_pool_free(rs.pool); /* waits for fetches still running */
 	bk_drr_parser_free(rs.p);
 	for (int i = 0; i < WINDOW; i++)

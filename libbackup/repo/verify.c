@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "backup/chain.h"
+#include "backup/clock.h"
 #include "repo/repo_impl.h"
 
 struct packsz {
@@ -478,6 +479,9 @@ static void read_sample(struct vctx *c, struct bk_index *idx)
 	uint64_t want = (indexed * (uint64_t)c->o->read_data_percent + 99) /
 			100;
 	size_t start = 0;
+	uint64_t total = 0, left = want;
+	double last = 0;
+	bk_progress_fn progress = c->o->progress;
 
 	if (c->npacks) {
 		uint32_t rnd;
@@ -485,6 +489,17 @@ static void read_sample(struct vctx *c, struct bk_index *idx)
 		bk_random(&rnd, sizeof(rnd));
 		start = rnd % c->npacks;
 	}
+	/* the sample's bytes first, so that progress has a total */
+	for (size_t i = 0; progress && i < c->npacks && left; i++) {
+		struct packsz *p = &c->packs[(start + i) % c->npacks];
+
+		if (p->indexed) {
+			total += p->size;
+			left--;
+		}
+	}
+	if (progress)
+		progress(c->o->progress_ctx, 0, total);
 	for (size_t i = 0; i < c->npacks && want; i++) {
 		struct packsz *p = &c->packs[(start + i) % c->npacks];
 
@@ -492,6 +507,11 @@ static void read_sample(struct vctx *c, struct bk_index *idx)
 			continue;
 		read_pack(c, idx, p);
 		want--;
+		if (progress &&
+		    (!want || bk_mono() - last >= BK_PROGRESS_EVERY)) {
+			last = bk_mono();
+			progress(c->o->progress_ctx, c->res->bytes_read, total);
+		}
 	}
 }
 

@@ -78,10 +78,14 @@ run_cases() {
 	'
 	test_expect_success "global and per-command options$1" '
 		expect "--p" "--passphrase-command --passphrase-file --pool-dir" &&
-		expect "restore --" "--force --receiver --threads --to" &&
+		expect "restore --" "--force --json --no-progress --progress --receiver --threads --to" &&
 		expect "restore --receiver " "auto local zfs" &&
 		expect "inspect --" "--json --validate" &&
-		expect "push --" "--name --threads" &&
+		expect "push --" "--json --name --no-progress --progress --threads" &&
+		expect "verify --" "--json --no-progress --progress --read-data --read-data=" &&
+		expect "forget --" "--dry-run --json" &&
+		expect "gc --" "--dry-run --json --margin --repack" &&
+		expect "backup --p" "--progress" &&
 		expect "key " "passwd" &&
 		expect "--ad" "--admin" &&
 		expect "init --" "--append-only" &&

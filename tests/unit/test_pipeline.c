@@ -573,6 +573,73 @@ static void test_restore_recipe_lies(void **state)
 	bk_buf_release(&out);
 }
 
+/* What a progress callback saw. */
+struct calls {
+	size_t n;
+	uint64_t first_done, first_second, last_done, last_second;
+	bool monotone, same_second;
+};
+
+static void record(void *ctx, uint64_t done, uint64_t second)
+{
+	struct calls *c = ctx;
+
+	if (!c->n) {
+		c->first_done = done;
+		c->first_second = second;
+		c->monotone = c->same_second = true;
+	} else {
+		c->monotone &= done >= c->last_done;
+		c->same_second &= second == c->last_second;
+	}
+	c->n++;
+	c->last_done = done;
+	c->last_second = second;
+}
+
+/* Progress: push's last call has the whole stream; restore gives its total
+ * (the manifest's length) before the first byte and ends at it, so a
+ * caller's percentage runs from 0 to 100. */
+static void test_progress(void **state)
+{
+	struct fake *f = *state;
+	struct bk_buf s, out;
+	struct bk_push_result res;
+	struct bk_restore_result rres;
+	struct bk_error err;
+	struct calls pc = { 0 }, rc = { 0 };
+	struct bk_push_opts po = { .threads = 2, .progress = record,
+				   .progress_ctx = &pc };
+	struct bk_restore_opts ro = { .threads = 2, .progress = record,
+				      .progress_ctx = &rc };
+	FILE *tmp = tmpfile();
+
+	big_stream(&s);
+	bk_buf_init(&out, BIG);
+	assert_non_null(tmp);
+	assert_int_equal(fwrite(s.data, 1, s.len, tmp), s.len);
+	assert_int_equal(fflush(tmp), 0);
+	rewind(tmp);
+	assert_int_equal(pipe_push(&fake_ops, f, fileno(tmp), &po, &res, &err),
+			 BK_OK);
+	fclose(tmp);
+	assert_true(pc.n >= 1);
+	assert_true(pc.monotone);
+	assert_int_equal(pc.last_done, s.len);
+
+	assert_int_equal(pipe_restore(&fake_ops, f, "pool/fs@big",
+				      bk_drr_sink_buf, &out, &ro, &rres, &err),
+			 BK_OK);
+	assert_true(rc.n >= 2);
+	assert_int_equal(rc.first_done, 0);
+	assert_int_equal(rc.first_second, s.len);
+	assert_true(rc.same_second); /* the total never changes */
+	assert_true(rc.monotone);
+	assert_int_equal(rc.last_done, s.len);
+	bk_buf_release(&s);
+	bk_buf_release(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +657,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restore_recipe_lies, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
