@@ -30,6 +30,9 @@
 #                        hold SNAP, each followed by a space
 # zt_state               every dataset and snapshot of the pool with its
 #                        guid: compare two to prove nothing changed
+# ds_destroy DS          DS and all below it destroyed (retried a few
+#                        times: zfs-fuse may call it busy a moment after
+#                        its files were read)
 # ds_same A B            A and B (snapshots or datasets) hold the same
 #                        data (zfs-fuse: the same files, types, modes,
 #                        owners, sizes, link counts, modification times,
@@ -179,13 +182,17 @@ _zt_view() {
 }
 
 # the clone goes (the kernel may hold its mount a moment after the reads)
-_zt_unview() {
+_zt_unview() { ds_destroy "$1"; }
+
+# ds_destroy DS: DS and everything below it go, retried while zfs-fuse
+# still calls a dataset whose files were just read busy
+ds_destroy() {
 	local i
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		zfs destroy -f "$1" 2>/dev/null && return 0
+		zfs destroy -r -f "$1" 2>/dev/null && return 0
 		sleep 0.3
 	done
-	zfs destroy -f "$1"
+	zfs destroy -r -f "$1"
 }
 
 ds_same() { # A B

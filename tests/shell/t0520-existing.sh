@@ -176,7 +176,7 @@ test_expect_success 'the stored snapshots restore, and equal the originals' '
 	z restore "$P/data@$(day 6)" --to $P/restored >out &&
 	ds_same "$P/data@$(day 6)" "$P/restored@$(day 6)" &&
 	ds_same "$P/data@$(day 4)" "$P/restored@$(day 4)" &&
-	zfs destroy -r $P/restored
+	ds_destroy $P/restored
 '
 
 # a zfs whose send of one snapshot fails, the rest passed through
