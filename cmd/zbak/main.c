@@ -170,7 +170,7 @@ static int check_env_numbers(void)
 static void list_commands(FILE *f)
 {
 	fprintf(f, "usage: zbak [-r REPO] [--config FILE] [--passphrase-file FILE] "
-		   "[--passphrase-command CMD]\n            [--pool-dir DIR] [-q] "
+		   "[--passphrase-command CMD]\n            [--pool-dir DIR] [-q] [--admin] "
 		   "COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!commands[i].hidden)
