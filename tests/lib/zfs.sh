@@ -187,12 +187,13 @@ _zt_unview() { ds_destroy "$1"; }
 # ds_destroy DS: DS and everything below it go, retried while zfs-fuse
 # still calls a dataset whose files were just read busy
 ds_destroy() {
-	local i
+	local i f=
+	zt_fuse && f=-f # (the stand-in has no -f: nothing is mounted)
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		zfs destroy -r -f "$1" 2>/dev/null && return 0
+		zfs destroy -r $f "$1" 2>/dev/null && return 0
 		sleep 0.3
 	done
-	zfs destroy -r -f "$1"
+	zfs destroy -r $f "$1"
 }
 
 ds_same() { # A B
