@@ -30,12 +30,7 @@ static int print_json(const struct bk_forget_result *res, bool dry,
 	}
 	if (!rc)
 		rc = bk_buf_printf(&b, &err, "]");
-	if (rc) {
-		bk_buf_release(&b);
-		msg("out of memory");
-		return EXIT_FAIL;
-	}
-	return json_end(&b, stdout, EXIT_OK);
+	return json_end(&b, rc, stdout, EXIT_OK);
 }
 
 int cmd_forget(int argc, char **argv)

@@ -60,12 +60,7 @@ static int print_json(const struct bk_gc_result *res, bool dry_run,
 		rc = bk_buf_json_str(&b, res->pending_problem, &err);
 	if (!rc)
 		rc = bk_buf_printf(&b, &err, "]");
-	if (rc) {
-		bk_buf_release(&b);
-		msg("out of memory");
-		return EXIT_FAIL;
-	}
-	return json_end(&b, stdout, EXIT_OK);
+	return json_end(&b, rc, stdout, EXIT_OK);
 }
 
 int cmd_gc(int argc, char **argv)

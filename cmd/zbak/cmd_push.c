@@ -35,12 +35,7 @@ static int print_json(const struct bk_push_result *res)
 			res->records, res->chunks, res->new_chunks,
 			res->chunk_bytes, res->reused_bytes, res->new_bytes,
 			res->seconds);
-	if (rc) {
-		bk_buf_release(&b);
-		msg("out of memory");
-		return EXIT_FAIL;
-	}
-	return json_end(&b, stdout, EXIT_OK);
+	return json_end(&b, rc, stdout, EXIT_OK);
 }
 
 int cmd_push(int argc, char **argv)

@@ -141,12 +141,7 @@ static int json_to(int ret, const char *name, const char *to,
 				     &err);
 	else if (!rc)
 		rc = bk_buf_printf(&b, &err, "null");
-	if (rc) {
-		bk_buf_release(&b);
-		msg("out of memory");
-		return ret ? ret : EXIT_FAIL;
-	}
-	return json_end(&b, stdout, ret);
+	return json_end(&b, rc, stdout, ret);
 }
 
 /* The message just said, when advice follows it: JSON's error is the
@@ -405,12 +400,7 @@ static int json_restored(FILE *f, const char *name, const char *out,
 				   ",\"records\":%" PRIu64 ",\"seconds\":%.3f",
 				   res->stream_bytes, res->records,
 				   res->seconds);
-	if (rc) {
-		bk_buf_release(&b);
-		msg("out of memory");
-		return EXIT_FAIL;
-	}
-	return json_end(&b, f, EXIT_OK);
+	return json_end(&b, rc, f, EXIT_OK);
 }
 
 int cmd_restore(int argc, char **argv)

@@ -73,12 +73,7 @@ static int print_json(const struct bk_verify_result *res, int ret,
 		rc = bk_buf_json_str(&b, error, &err);
 	else if (!rc)
 		rc = bk_buf_printf(&b, &err, "null");
-	if (rc) {
-		bk_buf_release(&b);
-		msg("out of memory");
-		return ret ? ret : EXIT_FAIL;
-	}
-	return json_end(&b, stdout, ret);
+	return json_end(&b, rc, stdout, ret);
 }
 
 int cmd_verify(int argc, char **argv)

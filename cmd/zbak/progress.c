@@ -210,16 +210,17 @@ enum bk_code json_begin(struct bk_buf *b, const char *command, int exit)
 			     command, exit ? "false" : "true", exit);
 }
 
-int json_end(struct bk_buf *b, FILE *f, int exit)
+int json_end(struct bk_buf *b, enum bk_code built, FILE *f, int exit)
 {
 	struct bk_error err;
-	enum bk_code rc = bk_buf_printf(b, &err, "}\n");
+	enum bk_code rc = built ? built : bk_buf_printf(b, &err, "}\n");
 
 	if (!rc && (fwrite(b->data, 1, b->len, f) != b->len || fflush(f)))
 		rc = BK_ERR_IO;
 	bk_buf_release(b);
 	if (rc) {
-		msg("writing the JSON failed");
+		msg(rc == BK_ERR_IO ? "writing the JSON failed"
+				    : "out of memory");
 		return exit ? exit : EXIT_FAIL;
 	}
 	return exit;
@@ -239,9 +240,9 @@ int json_failure(FILE *f, const char *command, int exit, const char *error)
 		rc = bk_buf_json_str(&b, error, &err);
 	else if (!rc)
 		rc = bk_buf_printf(&b, &err, "null");
-	if (rc) {
+	if (rc) { /* a failure already said: no second message */
 		bk_buf_release(&b);
 		return exit;
 	}
-	return json_end(&b, f, exit);
+	return json_end(&b, BK_OK, f, exit);
 }

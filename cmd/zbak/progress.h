@@ -66,11 +66,12 @@ void progress_cb_total(void *ctx, uint64_t done, uint64_t total);
  * The closing JSON object of push, restore, verify, gc, forget:
  * {"message_type":"summary","command":C,"ok":B,"exit":N, ...}.
  * json_begin writes the head into b (the caller adds ",\"key\":..."
- * fields); json_end closes it and writes it to f.  json_failure writes the
- * object of a failure, with the error (the last msg() when NULL).
+ * fields); json_end closes it and writes it to f, or, when adding the
+ * fields failed (built), says so and writes nothing.  json_failure writes
+ * the object of a failure, with the error (the last msg() when NULL).
  */
 enum bk_code json_begin(struct bk_buf *b, const char *command, int exit);
-int json_end(struct bk_buf *b, FILE *f, int exit);
+int json_end(struct bk_buf *b, enum bk_code built, FILE *f, int exit);
 int json_failure(FILE *f, const char *command, int exit, const char *error);
 
 #endif
