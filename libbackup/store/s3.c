@@ -1343,6 +1343,29 @@ static enum bk_code s3_put(void *priv, const char *key, const void *data,
 	return put_simple(s, key, data, len, replace, transient, err);
 }
 
+/* A listed key relative to the store's prefix, or NULL for what the
+ * store does not show: keys of other prefixes, and foreign or temporary
+ * names (bk_store_component_ok). */
+static const char *relative_key(const struct s3 *s, const char *k)
+{
+	size_t plen = strlen(s->prefix), kl = strlen(k), st = 0;
+	const char *rel;
+
+	if (kl <= plen || strncmp(k, s->prefix, plen) != 0)
+		return NULL;
+	rel = k + plen;
+	kl -= plen;
+	if (kl > BK_STORE_KEY_MAX)
+		return NULL;
+	for (size_t j = 0; j <= kl; j++)
+		if (j == kl || rel[j] == '/') {
+			if (!bk_store_component_ok(rel + st, j - st))
+				return NULL;
+			st = j + 1;
+		}
+	return rel;
+}
+
 static enum bk_code s3_list(void *priv, const char *prefix,
 			    bk_store_list_fn fn, void *ctx,
 			    struct bk_error *err)
@@ -1351,7 +1374,6 @@ static enum bk_code s3_list(void *priv, const char *prefix,
 	struct bk_buf full, q, resp;
 	struct s3_list_page page;
 	char *token = NULL;
-	size_t plen = strlen(s->prefix);
 	enum bk_code rc;
 
 	memset(&page, 0, sizeof(page));
@@ -1385,24 +1407,10 @@ static enum bk_code s3_list(void *priv, const char *prefix,
 			goto out;
 		}
 		for (size_t i = 0; i < page.n; i++) {
-			const char *k = page.items[i].key, *rel;
-			size_t kl = strlen(k), st = 0;
-			bool ok = true;
+			const char *rel = relative_key(s, page.items[i].key);
 
-			if (kl <= plen || strncmp(k, s->prefix, plen) != 0)
+			if (!rel)
 				continue;
-			rel = k + plen;
-			kl -= plen;
-			if (kl > BK_STORE_KEY_MAX)
-				continue;
-			for (size_t j = 0; j <= kl && ok; j++)
-				if (j == kl || rel[j] == '/') {
-					ok = bk_store_component_ok(rel + st,
-								   j - st);
-					st = j + 1;
-				}
-			if (!ok)
-				continue; /* foreign or temporary names */
 			rc = fn(ctx, rel, page.items[i].size, err);
 			if (rc)
 				goto out;
@@ -1438,7 +1446,6 @@ static enum bk_code s3_versions(void *priv, const char *prefix,
 	struct bk_buf full, q, resp;
 	struct s3_list_page page;
 	char *kmark = NULL, *vmark = NULL;
-	size_t plen = strlen(s->prefix);
 	enum bk_code rc;
 
 	memset(&page, 0, sizeof(page));
@@ -1470,12 +1477,11 @@ static enum bk_code s3_versions(void *priv, const char *prefix,
 			rc = s3_xml_versions((const char *)resp.data, resp.len,
 					     &page, err);
 		for (size_t i = 0; !rc && i < page.n; i++) {
-			const char *k = page.items[i].key;
+			const char *rel = relative_key(s, page.items[i].key);
 
-			if (strlen(k) <= plen || strncmp(k, s->prefix, plen))
-				continue;
-			rc = fn(ctx, k + plen, page.items[i].size,
-				page.items[i].marker, err);
+			if (rel)
+				rc = fn(ctx, rel, page.items[i].size,
+					page.items[i].marker, err);
 		}
 		if (rc || !page.truncated)
 			break;

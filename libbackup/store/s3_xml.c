@@ -146,6 +146,53 @@ static enum bk_code parse_size(const char *s, uint64_t *out)
 	return BK_OK;
 }
 
+/* One entry of a listing page (a ListBucketResult's Contents, a
+ * ListVersionsResult's Version or DeleteMarker, which has no Size): its
+ * key and size appended to out, whose items have room for *cap. */
+static enum bk_code add_item(struct s3_list_page *out, size_t *cap,
+			     xmlNodePtr n, bool marker, const char *what,
+			     struct bk_error *err)
+{
+	struct s3_list_item *it;
+	char *key = NULL, *size = NULL;
+	enum bk_code rc;
+
+	if (out->n >= S3_LIST_ITEMS_MAX)
+		return bk_error_set(err, BK_ERR_LIMIT,
+				    "s3 %s: more than %d keys in one page",
+				    what, S3_LIST_ITEMS_MAX);
+	if (out->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+
+		it = realloc(out->items, ncap * sizeof(*it));
+		if (!it)
+			return bk_error_set(err, BK_ERR_NOMEM,
+					    "s3 %s: out of memory", what);
+		out->items = it;
+		*cap = ncap;
+	}
+	rc = text_child(n, "Key", what, &key, err);
+	if (!rc && !marker)
+		rc = text_child(n, "Size", what, &size, err);
+	if (!rc && (!key || !key[0]))
+		rc = bk_error_set(err, BK_ERR_FORMAT,
+				  "s3 %s: an entry without a key", what);
+	it = &out->items[out->n];
+	it->size = 0;
+	it->marker = marker;
+	if (!rc && !marker && parse_size(size, &it->size))
+		rc = bk_error_set(err, BK_ERR_FORMAT,
+				  "s3 %s: entry %.200s: bad size", what, key);
+	free(size);
+	if (rc) {
+		free(key);
+		return rc;
+	}
+	it->key = key;
+	out->n++;
+	return BK_OK;
+}
+
 enum bk_code s3_xml_list(const char *buf, size_t len, struct s3_list_page *out,
 			 struct bk_error *err)
 {
@@ -180,50 +227,9 @@ enum bk_code s3_xml_list(const char *buf, size_t len, struct s3_list_page *out,
 				  "s3 list: truncated listing without a continuation token");
 		goto out;
 	}
-	for (xmlNodePtr n = root->children; n; n = n->next) {
-		struct s3_list_item *it;
-		char *key = NULL, *size = NULL;
-
-		if (!named(n, "Contents"))
-			continue;
-		if (out->n >= S3_LIST_ITEMS_MAX) {
-			rc = bk_error_set(err, BK_ERR_LIMIT,
-					  "s3 list: more than %d keys in one page",
-					  S3_LIST_ITEMS_MAX);
-			goto out;
-		}
-		if (out->n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-
-			it = realloc(out->items, ncap * sizeof(*it));
-			if (!it) {
-				rc = bk_error_set(err, BK_ERR_NOMEM,
-						  "s3 list: out of memory");
-				goto out;
-			}
-			out->items = it;
-			cap = ncap;
-		}
-		rc = text_child(n, "Key", "list", &key, err);
-		if (!rc)
-			rc = text_child(n, "Size", "list", &size, err);
-		if (!rc && (!key || !key[0]))
-			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "s3 list: an entry without a key");
-		it = &out->items[out->n];
-		it->marker = false;
-		if (!rc && parse_size(size, &it->size))
-			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "s3 list: entry %.200s: bad size",
-					  key);
-		free(size);
-		if (rc) {
-			free(key);
-			goto out;
-		}
-		it->key = key;
-		out->n++;
-	}
+	for (xmlNodePtr n = root->children; !rc && n; n = n->next)
+		if (named(n, "Contents"))
+			rc = add_item(out, &cap, n, false, "list", err);
 out:
 	free(t);
 	if (rc)
@@ -266,50 +272,10 @@ enum bk_code s3_xml_versions(const char *buf, size_t len,
 		rc = bk_error_set(err, BK_ERR_FORMAT,
 				  "s3 versions: truncated without a marker");
 	for (xmlNodePtr n = root->children; !rc && n; n = n->next) {
-		struct s3_list_item *it;
-		char *key = NULL, *size = NULL;
 		bool marker = named(n, "DeleteMarker");
 
-		if (!marker && !named(n, "Version"))
-			continue;
-		if (out->n >= S3_LIST_ITEMS_MAX) {
-			rc = bk_error_set(err, BK_ERR_LIMIT,
-					  "s3 versions: more than %d in one page",
-					  S3_LIST_ITEMS_MAX);
-			break;
-		}
-		if (out->n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-
-			it = realloc(out->items, ncap * sizeof(*it));
-			if (!it) {
-				rc = bk_error_set(err, BK_ERR_NOMEM,
-						  "s3 versions: out of memory");
-				break;
-			}
-			out->items = it;
-			cap = ncap;
-		}
-		rc = text_child(n, "Key", "versions", &key, err);
-		if (!rc && !marker)
-			rc = text_child(n, "Size", "versions", &size, err);
-		if (!rc && (!key || !key[0]))
-			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "s3 versions: an entry without a key");
-		it = &out->items[out->n];
-		it->size = 0;
-		it->marker = marker;
-		if (!rc && !marker && parse_size(size, &it->size))
-			rc = bk_error_set(err, BK_ERR_FORMAT,
-					  "s3 versions: entry %.200s: bad size",
-					  key);
-		free(size);
-		if (rc) {
-			free(key);
-			break;
-		}
-		it->key = key;
-		out->n++;
+		if (marker || named(n, "Version"))
+			rc = add_item(out, &cap, n, marker, "versions", err);
 	}
 out:
 	free(t);
