@@ -59,7 +59,6 @@ struct gc {
 	size_t nnext, capnext;
 	struct keylist leftovers; /* forgotten manifests still there */
 	struct keylist manifests; /* the others: live */
-	bool held; /* the last collect() was refused by retention */
 	uint64_t now, margin;
 };
 
@@ -284,31 +283,30 @@ static enum bk_code kept_retained(struct gc *g, enum bk_code rc,
 	return BK_OK;
 }
 
+/* What collect() did with a garbage object. */
+enum fate { GONE, KEPT_YOUNG, KEPT_RETAINED };
+
 /* Delete key when it has been garbage long enough, else remember it (also
- * when its Object Lock retention keeps it: *deleted is false then). */
-static enum bk_code collect(struct gc *g, const char *key, bool *deleted,
+ * when its Object Lock retention keeps it). */
+static enum bk_code collect(struct gc *g, const char *key, enum fate *fate,
 			    struct bk_error *err)
 {
 	uint64_t since = garbage_since(g, key);
-	bool held = false;
 
-	*deleted = false;
-	g->held = false;
+	*fate = KEPT_YOUNG;
 	if (since + g->margin <= g->now) {
-		if (!g->o->dry_run) {
-			enum bk_code rc = bk_store_delete(g->r->store, key, err);
+		enum bk_code rc = g->o->dry_run
+					  ? BK_OK
+					  : bk_store_delete(g->r->store, key, err);
 
-			if (rc == BK_ERR_RETAINED) {
-				held = g->held = true;
-				kept_retained(g, rc, err);
-			} else if (rc) {
-				return rc;
-			}
-		}
-		if (!held) {
-			*deleted = true;
+		if (!rc) {
+			*fate = GONE;
 			return BK_OK;
 		}
+		if (rc != BK_ERR_RETAINED)
+			return rc;
+		*fate = KEPT_RETAINED;
+		kept_retained(g, rc, err);
 	}
 	if (g->nnext == g->capnext) {
 		size_t nc = g->capnext ? 2 * g->capnext : 64;
@@ -572,7 +570,7 @@ static enum bk_code collect_packs(struct gc *g, struct bk_error *err)
 	for (size_t i = 0; i < g->npacks; i++) {
 		struct gpack *p = &g->packs[i];
 		char key[80];
-		bool deleted;
+		enum fate fate;
 		enum bk_code rc;
 
 		if (p->live_chunks && !p->repack) {
@@ -580,16 +578,16 @@ static enum bk_code collect_packs(struct gc *g, struct bk_error *err)
 			continue;
 		}
 		repo_pack_key(&p->id, key);
-		if ((rc = collect(g, key, &deleted, err)))
+		if ((rc = collect(g, key, &fate, err)))
 			return rc;
-		if (deleted) {
+		if (fate == GONE) {
 			res->packs_deleted++;
 			res->unindexed_deleted += p->unindexed;
 			say(g, "%s %s (%" PRIu64 " bytes%s%s)",
 			    g->o->dry_run ? "would delete" : "deleted", key,
 			    p->size, p->repack ? ", repacked" : "",
 			    p->unindexed ? ", in no index" : "");
-		} else if (g->held) {
+		} else if (fate == KEPT_RETAINED) {
 			res->bytes_after += p->size; /* counted as retained */
 		} else {
 			res->packs_kept_recent++;
@@ -630,13 +628,13 @@ static enum bk_code collect_recipes(struct gc *g, struct bk_error *err)
 	rc = keylist_collect(g->r->store, "recipes/", &recipes, err);
 	for (size_t i = 0; !rc && i < recipes.n; i++) {
 		struct bk_id id;
-		bool deleted;
+		enum fate fate;
 
 		if (bk_id_parse(recipes.key[i] + 8, &id, NULL) != BK_OK ||
 		    bk_idset_has(&g->segments, &id))
 			continue;
-		rc = collect(g, recipes.key[i], &deleted, err);
-		if (!rc && deleted)
+		rc = collect(g, recipes.key[i], &fate, err);
+		if (!rc && fate == GONE)
 			g->res->recipes_deleted++;
 	}
 	keylist_free(&recipes);
