@@ -28,6 +28,7 @@
 #include "backup/repo.h"
 #include "backup/zpl.h"
 #include "cli.h"
+#include "files.h"
 
 static const struct cmd *self(void)
 {
@@ -56,7 +57,7 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
-static void fs_close(struct fs *f)
+void fs_close(struct fs *f)
 {
 	bk_zpl_close(f->z);
 	bk_lpool_close(f->pool);
@@ -195,7 +196,7 @@ out:
 
 /* Open snapshot or dataset `name` of the local pool (pool), else snapshot
  * `name` of the repository; an exit status. */
-static int fs_open(const char *name, bool pool, struct fs *f)
+int fs_open(const char *name, bool pool, struct fs *f)
 {
 	struct bk_zpl_source src;
 	struct bk_error err;
@@ -225,6 +226,16 @@ static int fs_open(const char *name, bool pool, struct fs *f)
 		return fail(rc, &err);
 	}
 	return EXIT_OK;
+}
+
+struct fs *fs_alloc(void)
+{
+	return calloc(1, sizeof(struct fs));
+}
+
+struct bk_zpl *fs_zpl(struct fs *f)
+{
+	return f->z;
 }
 
 /* ---- ls ---------------------------------------------------------------- */
