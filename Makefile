@@ -83,6 +83,10 @@ $(error build dependencies are missing; see the apt-get line above)
 endif
 endif
 endif
+# libfuse3: only zbak mount (cmd/zbak/cmd_mount.c) and the programs
+# that hold it; the library never needs it
+FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -126,6 +130,8 @@ $(BUILD)/obj/tests/%.o: tests/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) -Itests/lib $(CMOCKA_CFLAGS) $(CFLAGS_ALL) -c -o $@ $<
 
+$(BUILD)/obj/cmd/zbak/cmd_mount.o: CPPFLAGS += $(FUSE_CFLAGS)
+
 $(LIBA): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -136,7 +142,7 @@ $(LIBSO): $(LIB_OBJS)
 
 $(ZBAK): $(CMD_OBJS) $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CMD_OBJS) $(LIBA) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CMD_OBJS) $(LIBA) $(LIBS) $(FUSE_LIBS)
 
 $(HOOKS_T): libbackup/util/hooks.c
 	@mkdir -p $(@D)
@@ -145,7 +151,7 @@ $(HOOKS_T): libbackup/util/hooks.c
 
 $(ZBAK_T): $(CMD_OBJS) $(HOOKS_T) $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CMD_OBJS) $(HOOKS_T) $(LIBA) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CMD_OBJS) $(HOOKS_T) $(LIBA) $(LIBS) $(FUSE_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJS) $(HOOKS_T) $(LIBA)
 	@mkdir -p $(@D)

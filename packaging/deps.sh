@@ -28,6 +28,8 @@ liblz4-dev:pc:liblz4
 libcurl4-openssl-dev:pc:libcurl
 libxml2-dev:pc:libxml-2.0
 libinih-dev:pc:inih
+libfuse3-dev:pc:fuse3
+fuse3:cmd:fusermount3
 clang:cmd:clang
 libclang-rt-14-dev:file:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 coreutils:cmd:b2sum

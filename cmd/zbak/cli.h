@@ -140,6 +140,9 @@ int cmd_unlock(int argc, char **argv);
 int cmd_repair(int argc, char **argv);
 int cmd_accept(int argc, char **argv);
 int cmd_files(int argc, char **argv);
+/* When set, called (from the signal thread) on the first SIGINT, SIGTERM
+ * or SIGHUP instead of exiting (main.c); a second signal exits at once. */
+extern void (*volatile stop_hook)(int sig);
 
 struct bk_lpool;
 /* The local pool's directory: --pool-dir, $ZBAK_POOL_DIR, the config's

@@ -14,6 +14,7 @@
 #include "backup/drr.h"
 #include "backup/job.h"
 #include "cli.h"
+#include "files.h"
 
 const char *progname = "zbak";
 
@@ -113,6 +114,14 @@ static const struct cmd commands[] = {
 	  "    --pool: a snapshot (or dataset) of the local pool; else the repository's\n"
 	  "    snapshot, its chain fetched into a temporary local pool under the cache dir",
 	  false },
+	{ "mount", cmd_mount,
+	  "zbak [-r REPO | --pool-dir DIR] mount [--pool] [--allow-other] [--no-default-permissions]\n"
+	  "           [--keep-open N] MOUNTPOINT\n"
+	  "    every snapshot as a read-only FUSE file system, until unmounted\n"
+	  "    (fusermount3 -u MOUNTPOINT) or interrupted: MOUNTPOINT/POOL/FS/@SNAP/...,\n"
+	  "    @latest (the newest), with --pool the local pool (and @current)\n"
+	  "    --keep-open N  snapshots kept open at once (default 4)",
+	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"
 	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects\n"
@@ -209,8 +218,11 @@ static int cmd_version(int argc, char **argv)
  * leaves no lock that blocks the next run.  Letting go may take a round
  * trip to the storage (another thread does it); a second signal exits at
  * once.  The zfs children get the default handling back (libbackup/zfs).
+ * A command that must end its own way (zbak mount: unmount) sets
+ * stop_hook, which takes the first signal instead.
  */
 static sigset_t stop_signals;
+void (*volatile stop_hook)(int sig);
 
 static void *let_go_and_exit(void *arg)
 {
@@ -230,6 +242,10 @@ static void *on_stop_signals(void *arg)
 			continue;
 		if (seen++)
 			_exit(128 + sig);
+		if (stop_hook) {
+			stop_hook(sig);
+			continue;
+		}
 		tty_restore();
 		fprintf(stderr, "\n%s: interrupted (%s): letting go of the "
 				"repository locks\n",
