@@ -70,7 +70,7 @@ expect() {
 
 run_cases() {
 	test_expect_success "commands$1" '
-		expect "" "accept-changes backup config files forget gc help init inspect key ls pool prune push repair restore stats unlock verify version" &&
+		expect "" "accept-changes backup config files forget gc help init inspect key ls mount pool prune push repair restore stats unlock verify version" &&
 		expect "p" "pool prune push" &&
 		expect "-q re" "repair restore" &&
 		expect "-r $TMP/repo --config $TMP/x veri" "verify" &&
@@ -137,7 +137,9 @@ run_cases() {
 		expect "files " "cat dump extract ls restore" &&
 		expect "files ls -" "--json --pool -R -l" &&
 		expect "--pool-dir $TMP/pool files ls --pool tank/fs@" "tank/fs@one" &&
-		expect "files extract -" "--pool --target -t"
+		expect "files extract -" "--pool --target -t" &&
+		expect "mount -" "--allow-other --keep-open --no-default-permissions --pool" &&
+		expect "mount --keep-open " ""
 	'
 	test_expect_success "options of a file and a directory complete file names$1" '
 		touch "$TMP/some-file" && mkdir -p "$TMP/some-dir" &&
