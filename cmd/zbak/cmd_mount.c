@@ -269,6 +269,46 @@ static void set_latest(struct mount *m)
 	}
 }
 
+/*
+ * A passphrase that only the terminal can give is asked for once, here:
+ * every snapshot opened later unlocks the repository again (fs_open), in
+ * the middle of a file system request, where no prompt can be answered.
+ * It is kept in this process's own environment (setenv copies it to the
+ * heap: not in /proc/PID/environ, and zbak mount starts no programs) and
+ * wiped at the end (forget_passphrase).  true: it was asked for.
+ */
+static bool ask_passphrase_once(void)
+{
+	struct secret s;
+	int tty;
+
+	if (passphrase_file() || passphrase_command() ||
+	    getenv("ZBAK_PASSPHRASE"))
+		return false;
+	if ((tty = open("/dev/tty", O_RDWR | O_CLOEXEC)) < 0)
+		return false; /* no source at all: open_repo says so */
+	close(tty);
+	memset(&s, 0, sizeof(s));
+	if (get_passphrase("ZBAK_PASSPHRASE", NULL, NULL, false,
+			   "repository passphrase", &s))
+		return false; /* open_repo says why */
+	if (setenv("ZBAK_PASSPHRASE", s.buf, 1)) {
+		secret_wipe(&s);
+		return false;
+	}
+	secret_wipe(&s);
+	return true;
+}
+
+static void forget_passphrase(void)
+{
+	char *p = getenv("ZBAK_PASSPHRASE");
+
+	if (p)
+		explicit_bzero(p, strlen(p));
+	unsetenv("ZBAK_PASSPHRASE");
+}
+
 /* The repository's snapshots (bk_list sorts them by dataset, then age). */
 static int load_repo(struct mount *m)
 {
@@ -1081,7 +1121,7 @@ int cmd_mount(int argc, char **argv)
 		{ "keep-open", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool allow_other = false, defperm = true;
+	bool allow_other = false, defperm = true, asked = false;
 	uint64_t keep = KEEP_OPEN_DEFAULT;
 	char opts[256];
 	struct stat st;
@@ -1117,6 +1157,7 @@ int cmd_mount(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	M.nodes[0].latest = SIZE_MAX;
+	asked = !M.pool && ask_passphrase_once();
 	ret = M.pool ? load_pool(&M) : load_repo(&M);
 	if (!ret && assign_ids(&M)) {
 		msg("out of memory");
@@ -1130,5 +1171,7 @@ int cmd_mount(int argc, char **argv)
 		ret = serve(argv[optind], opts);
 	}
 	free_all(&M);
+	if (asked)
+		forget_passphrase();
 	return ret;
 }
