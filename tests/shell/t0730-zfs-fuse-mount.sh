@@ -259,6 +259,33 @@ test_expect_success 'a damaged directory is EIO, said once; the mount stays up' 
 	fusermount3 -u "$MNT" && mount_wait && ! mountpoint -q "$MNT"
 '
 
+# the repository on S3 (s3rver, tests/s3/server.sh), when node and npm are
+# there and the suite does not say ZBAK_TEST_S3=0
+if [ "${ZBAK_TEST_S3:-1}" = 0 ]; then
+	test_skip 'a mount of an S3 repository' 'ZBAK_TEST_S3=0'
+elif ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	test_skip 'a mount of an S3 repository' 'node and npm not found (Debian: apt-get install nodejs npm)'
+elif ! "$here/s3/server.sh" start "$TMP/s3" >"$TMP/s3.out" 2>&1; then
+	test_expect_success 'a mount of an S3 repository (the S3 test server did not start)' '
+		cat "$TMP/s3.out"; false
+	'
+else
+	at_exit '"$here/s3/server.sh" stop "$TMP/s3" >/dev/null 2>&1'
+	test_expect_success 'a mount of an S3 repository: the same trees, then unmounted by SIGINT' '
+		. "$TMP/s3/env" &&
+		S=s3://$ZBAK_TEST_BUCKET/mount-$$ &&
+		"$ZBAK" -r "$S" init >/dev/null &&
+		"$ZBAK" -r "$S" push --name $P/src@s1 "$TMP/full" >/dev/null &&
+		"$ZBAK" -r "$S" push --name $P/src@s2 "$TMP/incr" >/dev/null &&
+		mount_bg -r "$S" mount &&
+		tree "$MNT/$P/src/@s1" | diff "$TMP/s1.tree" - &&
+		tree "$MNT/$P/src/@latest/" | diff "$TMP/s2.tree" - &&
+		kill -INT "$(mpid)" && mount_wait &&
+		grep -q "SIGINT: unmounting" "$TMP/mount.log" &&
+		! mountpoint -q "$MNT" && no_temp_pools
+	'
+fi
+
 test_expect_success 'refusals: no mount point, a file as mount point, no repository' '
 	"$ZBAK" -r "$R" mount "$TMP/nothing" 2>err; test $? = 2 &&
 	grep -q "not a directory" err &&
