@@ -897,6 +897,18 @@ static int node_entries(struct odir *d, fuse_ino_t ino)
 	return r ? ENOMEM : 0;
 }
 
+/* The inode of a snapshot directory's parent: the dataset's directory
+ * above the snapshot's root, object 0 for the root itself. */
+static fuse_ino_t dotdot(const struct msnap *s, struct bk_zpl *z,
+			 fuse_ino_t ino, uint64_t parent)
+{
+	if (!(ino & OBJ_MASK))
+		return 1 + 2 * s->node;
+	if (parent == bk_zpl_root(z) || !parent || parent > OBJ_MASK)
+		return ino_of(s, 0);
+	return ino_of(s, parent);
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -920,9 +932,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		if (!S_ISDIR(zs.mode))
 			e = ENOTDIR;
 		else if (dir_add(d, ".", ino, DT_DIR) ||
-			 dir_add(d, "..", ino & OBJ_MASK ? ino_of(s, zs.parent)
-							: 1 + 2 * s->node,
-				 DT_DIR))
+			 dir_add(d, "..", dotdot(s, z, ino, zs.parent), DT_DIR))
 			e = ENOMEM;
 		else if ((rc = bk_zpl_readdir(z, obj, dir_entry, d, &err))) {
 			log_once(ino, "%s: %s", s->name, err.msg);
@@ -1068,7 +1078,11 @@ static int serve(const char *mnt, const char *opts)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct sigaction sa;
 	struct fuse_session *se;
+	size_t nsnaps = 0;
 	int ret = EXIT_OK;
+
+	for (size_t i = 0; i < M.nsnaps; i++)
+		nsnaps += strchr(M.snaps[i].name, '@') != NULL;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_kick;
@@ -1098,7 +1112,7 @@ static int serve(const char *mnt, const char *opts)
 	if (!g.quiet)
 		fprintf(stderr, "serving %zu snapshot%s at %s; unmount with "
 				"'fusermount3 -u %s' or Ctrl-C here\n",
-			M.nsnaps, M.nsnaps == 1 ? "" : "s", mnt, mnt);
+			nsnaps, nsnaps == 1 ? "" : "s", mnt, mnt);
 	if (fuse_session_loop(se) < 0 && !fuse_session_exited(se)) {
 		msg("the FUSE session of %s failed", mnt);
 		ret = EXIT_FAIL;

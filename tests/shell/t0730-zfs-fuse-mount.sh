@@ -57,10 +57,14 @@ mount_bg() {
 	return 1
 }
 mpid() { cat "$TMP/mount.pid"; }
-# wait for zbak mount to end (60 s at most); its exit status
+# wait for zbak mount to end (60 s at most); its exit status (1 when a
+# sanitizer spoke)
 mount_wait() {
 	for _ in $(seq 600); do
-		[ -s "$TMP/mount.rc" ] && return "$(cat "$TMP/mount.rc")"
+		if [ -s "$TMP/mount.rc" ]; then
+			! grep -E "Sanitizer|runtime error" "$TMP/mount.log" || return 1
+			return "$(cat "$TMP/mount.rc")"
+		fi
 		sleep 0.1
 	done
 	echo "zbak mount did not end"
@@ -256,7 +260,8 @@ test_expect_success 'a damaged directory is EIO, said once; the mount stays up' 
 	test "$(grep -c "not a safe name" "$TMP/mount.log")" = 1 &&
 	echo fine | cmp - "$s/fine" &&
 	test "$(cat "$MNT/t/fs/@s1/dir/deeper/deepest/file")" = deep &&
-	fusermount3 -u "$MNT" && mount_wait && ! mountpoint -q "$MNT"
+	fusermount3 -u "$MNT" && mount_wait && ! mountpoint -q "$MNT" ||
+		{ cat "$TMP/mount.log"; false; }
 '
 
 # the repository on S3 (s3rver, tests/s3/server.sh), when node and npm are
