@@ -166,6 +166,8 @@ test_expect_success 'the .deb metadata: name, version, dependencies, conffiles' 
 	dpkg-deb -f "$deb" Version | grep -qx "$(sed -n "1s/^zbak (\([^)]*\)).*/\1/p" "$SRC/packaging/debian/changelog")" &&
 	dpkg-deb -f "$deb" Depends | grep -q libsodium &&
 	dpkg-deb -f "$deb" Depends | grep -q libcurl &&
+	dpkg-deb -f "$deb" Depends | grep -q libfuse3 &&
+	dpkg-deb -f "$deb" Depends | grep -Eq "(^|, )fuse3(,| |\$)" &&
 	dpkg-deb -f "$deb" Recommends | grep -qx zfsutils-linux &&
 	dpkg-deb -f "$deb" Suggests | grep -q prometheus-node-exporter &&
 	dpkg-deb -I "$deb" >"$TMP/deb-info" &&
