@@ -1,0 +1,80 @@
+#!/bin/bash
+# zbak files on what zfs-fuse 0.7 sends from compressed datasets and as
+# deduplicated streams (tests/zfs/fuse.sh; the file reports itself
+# skipped with the reason where it cannot run).
+#
+# Datasets with compression=gzip-9, lzjb and zle hold compressible text,
+# zeros, random bytes and the same file several times.  zfs-fuse has no
+# `zfs send -c`: it sends blocks decompressed, so these check that nothing
+# breaks on such datasets; the decoders themselves meet compressed WRITE
+# payloads in t0350 (generated) and tests/unit/test_zcodec.c.
+#
+# `zfs send -D` of each (WRITE_BYREF records for the copies) is received
+# into the local pool, whose receiver resolves the references, and pushed
+# to a repository; `zbak files` reads every file back exactly (sha256
+# against the mounted original), from the pool and from the repository.
+. "$(dirname "$0")/../lib.sh"
+export ZBAK_TEST_ZFS=fuse
+. "$(dirname "$0")/../lib/zfs.sh"
+
+unset ZBAK_REPO ZBAK_CONFIG ZBAK_NOW ZFS_STANDIN_FLAVOUR
+export ZBAK
+zt_setup
+export ZBAK_POOL_DIR=$TMP/lpool
+export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE='correct horse'
+R=$TMP/repo
+zf() { "$ZBAK" files "$@"; }
+sums() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum); }
+ALGS="gzip-9 lzjb zle"
+
+test_expect_success 'setup: compressed datasets with duplicate files, sent plain and -D' '
+	"$ZBAK" pool create t &&
+	"$ZBAK" -r "$R" init >/dev/null &&
+	head -c 393216 /dev/urandom >"$TMP/noise" &&
+	for c in $ALGS; do
+		ds_create $P/$c && zfs set compression=$c $P/$c &&
+		d=$(zfs get -H -o value mountpoint $P/$c) &&
+		seq 1 40000 >"$d/text" &&
+		head -c 300000 /dev/zero >"$d/zeros" &&
+		{ head -c 70000 /dev/zero; seq 1 5000; head -c 70000 /dev/zero; } >"$d/mixed" &&
+		cp "$TMP/noise" "$d/noise" && cp "$TMP/noise" "$d/noise-copy" &&
+		mkdir "$d/sub" && cp "$d/text" "$d/sub/text-copy" &&
+		cp "$TMP/noise" "$d/sub/noise-again" &&
+		sums "$d" >"$TMP/$c.sums" && test "$(wc -l <"$TMP/$c.sums")" = 7 &&
+		zfs snapshot $P/$c@s &&
+		test "$(zfs get -H -o value compressratio $P/$c)" != 1.00x &&
+		zfs send $P/$c@s >"$TMP/$c.plain" &&
+		zfs send -D $P/$c@s >"$TMP/$c.dedup" || return 1
+	done
+'
+
+test_expect_success 'the -D streams hold WRITE_BYREF records for the copies' '
+	for c in $ALGS; do
+		"$ZBAK" inspect --json "$TMP/$c.dedup" >insp.json &&
+		grep -q "\"WRITE_BYREF\":[1-9]" insp.json || return 1
+	done
+'
+
+test_expect_success 'plain and -D streams of each, received into the local pool, read exactly' '
+	for c in $ALGS; do
+		"$ZBAK" pool recv t/$c-plain <"$TMP/$c.plain" &&
+		"$ZBAK" pool recv t/$c-dedup <"$TMP/$c.dedup" &&
+		for k in plain dedup; do
+			rm -rf out && zf extract --pool -t out t/$c-$k@s 2>/dev/null &&
+			sums out | diff "$TMP/$c.sums" - || return 1
+			while read -r sum path; do
+				got=$(zf cat --pool t/$c-$k@s "${path#.}" | sha256sum | cut -d" " -f1) &&
+				test "$got" = "$sum" || { echo "$c $k $path"; return 1; }
+			done <"$TMP/$c.sums"
+		done
+	done
+'
+
+test_expect_success 'a -D stream pushed to a repository is read from there' '
+	"$ZBAK" -r "$R" push --name $P/gzip-9@s "$TMP/gzip-9.dedup" >/dev/null &&
+	"$ZBAK" -r "$R" -q files extract -t rout $P/gzip-9@s &&
+	sums rout | diff "$TMP/gzip-9.sums" - &&
+	"$ZBAK" -r "$R" -q files cat $P/gzip-9@s /sub/noise-again | cmp - "$TMP/noise"
+'
+
+test_done
