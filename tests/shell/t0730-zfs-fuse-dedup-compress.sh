@@ -6,8 +6,12 @@
 # Datasets with compression=gzip-9, lzjb and zle hold compressible text,
 # zeros, random bytes and the same file several times.  zfs-fuse has no
 # `zfs send -c`: it sends blocks decompressed, so these check that nothing
-# breaks on such datasets; the decoders themselves meet compressed WRITE
-# payloads in t0350 (generated) and tests/unit/test_zcodec.c.
+# breaks on such datasets.  Then `zbak debug recompress ALG` rewrites
+# those real streams (plain and -D) as `zfs send -c` of a pool compressed
+# with ALG would send them, for lzjb, gzip-1, gzip-9, zle, lz4 and zstd:
+# every file system block (data, directories, the master node) compressed
+# where that saves an eighth; the local pool keeps them compressed and
+# `zbak files` decodes them (unit tests: test_zcodec, test_gen).
 #
 # `zfs send -D` of each (WRITE_BYREF records for the copies) is received
 # into the local pool, whose receiver resolves the references, and pushed
@@ -24,6 +28,7 @@ export ZBAK_POOL_DIR=$TMP/lpool
 export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE='correct horse'
 R=$TMP/repo
 zf() { "$ZBAK" files "$@"; }
+m() { zfs get -H -o value mountpoint "$1"; }
 sums() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum); }
 ALGS="gzip-9 lzjb zle"
 
@@ -70,11 +75,38 @@ test_expect_success 'plain and -D streams of each, received into the local pool,
 	done
 '
 
+test_expect_success 'the streams recompressed with each algorithm (send -c), read exactly' '
+	for a in lzjb gzip-1 gzip-9 zle lz4 zstd; do
+		for k in plain dedup; do
+			"$ZBAK" debug recompress $a "$TMP/gzip-9.$k" >c.zs 2>msg &&
+			grep -q "blocks compressed with $a" msg &&
+			! grep -q " 0 blocks compressed" msg &&
+			{ test $k = dedup || "$ZBAK" inspect --validate c.zs >/dev/null; } &&
+			"$ZBAK" inspect -v c.zs >dump &&
+			num=$(case $a in lzjb) echo 3;; gzip-1) echo 5;; gzip-9) echo 13;;
+				zle) echo 14;; lz4) echo 15;; zstd) echo 16;; esac) &&
+			grep -q "^WRITE .* compression type = $num .*compressed_size = [1-9]" dump &&
+			"$ZBAK" pool recv t/c-$a-$k <c.zs &&
+			rm -rf out && zf extract --pool -t out t/c-$a-$k@s 2>/dev/null &&
+			sums out | diff "$TMP/gzip-9.sums" - &&
+			zf cat --pool t/c-$a-$k@s /mixed | cmp - "$(m $P/gzip-9)/mixed" ||
+			{ echo "$a $k"; return 1; }
+		done
+	done
+'
+
 test_expect_success 'a -D stream pushed to a repository is read from there' '
 	"$ZBAK" -r "$R" push --name $P/gzip-9@s "$TMP/gzip-9.dedup" >/dev/null &&
 	"$ZBAK" -r "$R" -q files extract -t rout $P/gzip-9@s &&
 	sums rout | diff "$TMP/gzip-9.sums" - &&
 	"$ZBAK" -r "$R" -q files cat $P/gzip-9@s /sub/noise-again | cmp - "$TMP/noise"
+'
+
+test_expect_success 'a recompressed (zstd) stream pushed to a repository is read from there' '
+	"$ZBAK" debug recompress zstd "$TMP/lzjb.plain" >z.zs 2>/dev/null &&
+	"$ZBAK" -r "$R" push --name $P/lzjb@s z.zs >/dev/null &&
+	"$ZBAK" -r "$R" -q files extract -t zout $P/lzjb@s &&
+	sums zout | diff "$TMP/lzjb.sums" -
 '
 
 test_done
