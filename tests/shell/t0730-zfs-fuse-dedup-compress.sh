@@ -29,6 +29,7 @@ export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE='correct horse'
 R=$TMP/repo
 zf() { "$ZBAK" files "$@"; }
 m() { zfs get -H -o value mountpoint "$1"; }
+RESTREAM="perl $(cd "$(dirname "$0")/../lib" && pwd)/restream.pl"
 sums() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum); }
 ALGS="gzip-9 lzjb zle"
 
@@ -93,6 +94,45 @@ test_expect_success 'the streams recompressed with each algorithm (send -c), rea
 			{ echo "$a $k"; return 1; }
 		done
 	done
+'
+
+# damage: 40 bytes of every gzip-9 payload garbled (checksums fixed
+# after), then read: an error naming the codec and the block
+cat >"$TMP/garble.pl" <<'EOF_PL'
+open(my $f, "<:raw", $ARGV[0]) or die "$ARGV[0]: $!";
+binmode STDOUT;
+local $/;
+my $s = <$f>;
+my ($p, $n) = (0, 0);
+while ($p < length $s) {
+	my ($t, $pl) = unpack("VV", substr($s, $p, 8));
+	my $len = 0;
+	if ($t == 0) { $len = $pl }
+	elsif ($t == 1) { $len = unpack("V", substr($s, $p + 36, 4)) ||
+		((unpack("V", substr($s, $p + 28, 4)) + 7) & ~7) }
+	elsif ($t == 3) {
+		my $ct = ord(substr($s, $p + 50, 1));
+		$len = unpack("Q<", substr($s, $p + ($ct ? 96 : 32), 8));
+		if ($ct == 13 && $len >= 64) {
+			substr($s, $p + 312 + 8, 40) = "\xff" x 40;
+			$n++;
+		}
+	}
+	elsif ($t == 7) { $len = unpack("Q<", substr($s, $p + 40, 8)) ||
+		unpack("Q<", substr($s, $p + 16, 8)) }
+	elsif ($t == 8) { $len = (unpack("V", substr($s, $p + 52, 4)) + 7) & ~7 }
+	$p += 312 + $len;
+}
+die "no gzip-9 payload\n" unless $n;
+print $s;
+EOF_PL
+test_expect_success 'a garbled compressed block is an error naming gzip-9, exit 3' '
+	"$ZBAK" debug recompress gzip-9 "$TMP/lzjb.plain" >g.zs 2>/dev/null &&
+	perl "$TMP/garble.pl" g.zs >g.raw &&
+	$RESTREAM edit g.raw gbad.zs &&
+	"$ZBAK" pool recv t/garbled <gbad.zs &&
+	zf extract --pool -t gout t/garbled@s 2>err; test $? = 3 &&
+	grep -q "gzip-9 block" err && grep -q "block at [0-9]" err
 '
 
 test_expect_success 'a -D stream pushed to a repository is read from there' '
