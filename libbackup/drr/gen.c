@@ -832,6 +832,7 @@ static enum bk_code check_opts(const struct bk_gen_opts *o, const char *name,
 		return bk_error_set(err, BK_ERR_USAGE,
 				    "compressible fraction %g is not in 0..1",
 				    o->compressible);
+	/* an algorithm the generator makes compresses 8 bytes into 64 */
 	if (o->write_compress &&
 	    (o->legacy || !bk_gen_compress(o->write_compress, "xxxxxxxx", 8,
 					   (uint8_t[64]){ 0 }, 64)))
