@@ -25,6 +25,8 @@ pkg-config:cmd:pkg-config
 libcmocka-dev:pc:cmocka
 libsodium-dev:pc:libsodium
 liblz4-dev:pc:liblz4
+zlib1g-dev:pc:zlib
+libzstd-dev:pc:libzstd
 libcurl4-openssl-dev:pc:libcurl
 libxml2-dev:pc:libxml-2.0
 libinih-dev:pc:inih

@@ -38,6 +38,8 @@ static const char gen_help[] =
 	"  --byteswap           write the other byte order\n"
 	"  --legacy             the 2008 format (no trailers, no features)\n"
 	"  --compound           a zfs send -R package of FS and FS/child\n"
+	"  --write-compress ALG WRITEs as zfs send -c sends them from a pool with\n"
+	"                       compression=ALG (lzjb, gzip, gzip-1..9, zle, lz4, zstd)\n"
 	"  -o, --output FILE    write to FILE instead of stdout\n"
 	"the same options always give the same bytes\n";
 
@@ -76,7 +78,7 @@ static int cmd_gen(int argc, char **argv)
 {
 	enum { O_NAME = 256, O_OBJECTS, O_SIZE, O_BS, O_COMP, O_VERSION,
 	       O_FROM, O_CHANGE, O_SEED, O_PREFIX, O_BSWAP, O_LEGACY,
-	       O_COMPOUND };
+	       O_COMPOUND, O_WCOMP };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, O_NAME },
 		{ "objects", required_argument, NULL, O_OBJECTS },
@@ -91,6 +93,7 @@ static int cmd_gen(int argc, char **argv)
 		{ "byteswap", no_argument, NULL, O_BSWAP },
 		{ "legacy", no_argument, NULL, O_LEGACY },
 		{ "compound", no_argument, NULL, O_COMPOUND },
+		{ "write-compress", required_argument, NULL, O_WCOMP },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -128,6 +131,7 @@ static int cmd_gen(int argc, char **argv)
 		case O_BSWAP: o.byteswap = true; break;
 		case O_LEGACY: o.legacy = true; break;
 		case O_COMPOUND: o.compound = true; break;
+		case O_WCOMP: bad = !(o.write_compress = zbak_zio_compress(a)); break;
 		case 'o': path = a; break;
 		case 'h':
 			fputs(gen_help, stdout);
@@ -498,6 +502,8 @@ int cmd_debug(int argc, char **argv)
 		return cmd_content(argc - 1, argv + 1);
 	if (strcmp(argv[1], "store") == 0)
 		return cmd_debug_store(argc - 1, argv + 1);
+	if (strcmp(argv[1], "recompress") == 0)
+		return cmd_debug_recompress(argc - 1, argv + 1);
 	return usage_error(find_cmd("debug"), "debug: unknown tool '%s'",
 			   argv[1]);
 }

@@ -125,7 +125,8 @@ static const struct cmd commands[] = {
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"
 	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects\n"
-	  "zbak debug content [FILE|-]   what a stream carries, as sorted lines (to compare streams)",
+	  "zbak debug content [FILE|-]   what a stream carries, as sorted lines (to compare streams)\n"
+	  "zbak debug recompress ALG [FILE|-]   a stream's WRITEs as zfs send -c of an ALG pool sends them",
 	  true },
 	{ "accept-changes", cmd_accept,
 	  "zbak -r REPO accept-changes\n"

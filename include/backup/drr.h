@@ -267,6 +267,9 @@ struct bk_drr_parser;
 
 struct bk_drr_parser_opts {
 	bool validate; /* apply the receiver rules (bk_drr_validate) */
+	/* with validate: accept deduplicated streams (DEDUP, WRITE_BYREF),
+	 * for a receiver that resolves the references itself */
+	bool dedup;
 	/* Bounds; 0 means the defaults above. */
 	uint32_t max_payload;
 	uint32_t max_begin_payload;
@@ -375,6 +378,7 @@ BK_EXPORT enum bk_code bk_drr_dump_summary(const struct bk_drr_stats *st,
  * it at the start of each substream (the parser does so itself).
  */
 struct bk_drr_vstate {
+	bool dedup; /* set by the caller; kept across BEGINs (parser opts) */
 	uint64_t features;
 	uint32_t begin_flags;
 	bool raw;

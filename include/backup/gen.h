@@ -33,6 +33,7 @@
 #define BACKUP_GEN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backup/drr.h"
@@ -73,6 +74,12 @@ struct bk_gen_opts {
 	bool legacy;         /* 2008 format: no trailers, types 0-5, no
 			      * features, no toguid fields */
 	bool compound;       /* zfs send -R package: name and name/child */
+	/* 0: as before.  Else a ZIO_COMPRESS_* number (lzjb 3, gzip-1..9
+	 * 5..13, zle 14, lz4 15, zstd 16): every WRITE as `zfs send -c` of
+	 * a pool with that compression sends it, compressed for real
+	 * (bk_gen_compress) when that saves an eighth, else uncompressed;
+	 * BEGIN gets COMPRESSED, LZ4 (and ZSTD).  Not with legacy. */
+	unsigned write_compress;
 };
 
 /*
@@ -98,5 +105,14 @@ BK_EXPORT enum bk_code bk_gen_stream(const struct bk_gen_opts *o,
  */
 BK_EXPORT uint64_t bk_gen_guid(const struct bk_gen_opts *o, const char *name,
 			       uint32_t version);
+
+/*
+ * Compress src[len] into dst[cap] the way ZFS stores a block with
+ * ZIO_COMPRESS_* algorithm alg (lzjb, gzip-1..9, zle, lz4 and zstd, in
+ * the framings docs/zpl.md describes).  Returns the compressed length, or
+ * 0 when it does not fit in cap or alg is none of these.
+ */
+BK_EXPORT size_t bk_gen_compress(unsigned alg, const void *src, size_t len,
+				 void *dst, size_t cap);
 
 #endif

@@ -78,9 +78,14 @@ struct bk_zpl_source {
 };
 
 /*
- * ZFS's compressed block formats into dst[dstlen] (the logical size):
- * off/empty (src copied), lz4 (a 4-byte big-endian length, then an LZ4
- * block).  Others are BK_ERR_UNSUPPORTED naming them.  For sources.
+ * ZFS's compressed block formats into dst[dstlen] (the logical size),
+ * by ZIO_COMPRESS_* number: off/inherit/empty (src copied), lzjb (3),
+ * gzip-1..9 (5..13, zlib streams), zle (14, level 64), lz4 (15: a 4-byte
+ * big-endian length, then an LZ4 block), zstd (16: OpenZFS's 8-byte
+ * header, then a magicless frame).  Never writes past dst[dstlen]; a
+ * short result is zero-filled.  A block that does not decode is
+ * BK_ERR_FORMAT naming the algorithm; other numbers are
+ * BK_ERR_UNSUPPORTED naming them.  For sources (docs/zpl.md).
  */
 BK_EXPORT enum bk_code bk_zpl_decompress(unsigned compress, const void *src,
 					 size_t srclen, void *dst,

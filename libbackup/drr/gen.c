@@ -52,6 +52,7 @@
 #define ZIO_CHECKSUM_FLETCHER_4 7u
 #define ZIO_COMPRESS_OFF 2u
 #define ZIO_COMPRESS_LZ4 15u
+#define ZIO_COMPRESS_ZSTD 16u
 
 /* What a hash is for: keeps the streams of values apart. */
 enum tag {
@@ -202,6 +203,7 @@ struct gen {
 	uint64_t features;
 	uint32_t begin_flags;
 	uint8_t *block; /* bs bytes */
+	uint8_t *cblock; /* bs bytes, with write_compress: the -c payload */
 	uint8_t *pool;  /* POOL_SIZE bytes */
 	/* history of the current slot, index 0..version (0: before v1) */
 	uint64_t *nb;      /* blocks; 0 when there is no file */
@@ -461,6 +463,44 @@ static enum bk_code put_object(struct gen *G, const struct ds *d, uint64_t s,
 	return put(G, &r, NULL, 0, err);
 }
 
+/*
+ * A WRITE as `zfs send -c` sends it from a pool whose blocks are
+ * compressed with o->write_compress: the block compressed for real, padded
+ * with zeros to whole 512-byte sectors, kept only when that saves an
+ * eighth as ZFS wants, else sent as it is.
+ */
+static enum bk_code put_write_c(struct gen *G, const struct ds *d,
+				struct bk_drr *r, uint32_t blksz,
+				struct bk_error *err)
+{
+	unsigned alg = G->o->write_compress;
+	size_t n = bk_gen_compress(alg, G->block, blksz, G->cblock,
+				   blksz - blksz / 8);
+	size_t padded = (n + 511) / 512 * 512;
+	const uint8_t *pay = G->block;
+	size_t paylen = blksz;
+	uint64_t comp = ZIO_COMPRESS_OFF;
+	struct bk_fletcher4 f;
+
+	if (n && padded < blksz) {
+		memset(G->cblock + n, 0, padded - n);
+		pay = G->cblock;
+		paylen = padded;
+		comp = alg;
+		r->u.write.compressiontype = (uint8_t)alg;
+		r->u.write.compressed_size = padded;
+	}
+	r->u.write.toguid = d->toguid;
+	r->u.write.checksumtype = ZIO_CHECKSUM_FLETCHER_4;
+	r->u.write.key_prop = (uint64_t)(blksz / 512 - 1) |
+			      (uint64_t)(paylen / 512 - 1) << 16 | comp << 32;
+	/* the checksum of the block as stored: its compressed bytes */
+	bk_fletcher4_init(&f, G->o->byteswap);
+	bk_fletcher4_update(&f, pay, paylen);
+	r->u.write.key_cksum = f.ck;
+	return put(G, r, pay, paylen, err);
+}
+
 static enum bk_code put_write(struct gen *G, const struct ds *d, uint64_t s,
 			      uint64_t b, uint32_t cv, uint32_t blksz,
 			      struct bk_error *err)
@@ -480,6 +520,8 @@ static enum bk_code put_write(struct gen *G, const struct ds *d, uint64_t s,
 	r.u.write.type = DMU_OT_PLAIN_FILE_CONTENTS;
 	r.u.write.offset = b * blksz;
 	r.u.write.logical_size = blksz;
+	if (!G->o->legacy && G->o->write_compress)
+		return put_write_c(G, d, &r, blksz, err);
 	if (!G->o->legacy) {
 		/* The block pointer's properties as a pool with lz4 would
 		 * store them: text compressed to 25-50% (in 512-byte
@@ -790,6 +832,16 @@ static enum bk_code check_opts(const struct bk_gen_opts *o, const char *name,
 		return bk_error_set(err, BK_ERR_USAGE,
 				    "compressible fraction %g is not in 0..1",
 				    o->compressible);
+	/* an algorithm the generator makes compresses 8 bytes into 64 */
+	if (o->write_compress &&
+	    (o->legacy || !bk_gen_compress(o->write_compress, "xxxxxxxx", 8,
+					   (uint8_t[64]){ 0 }, 64)))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "write compression %u is not one the "
+				    "generator makes%s",
+				    o->write_compress,
+				    o->legacy ? " (and not in the 2008 format)"
+					      : "");
 	if (!(o->change >= 0 && o->change <= 1))
 		return bk_error_set(err, BK_ERR_USAGE,
 				    "change fraction %g is not in 0..1",
@@ -839,6 +891,11 @@ enum bk_code bk_gen_stream(const struct bk_gen_opts *o, bk_drr_sink_fn sink,
 			G.features |= BK_FEAT_LARGE_BLOCKS;
 		G.begin_flags = BK_DRR_FLAG_FREERECORDS |
 				BK_DRR_FLAG_SPILL_BLOCK;
+		if (o->write_compress) /* as zfs send -c sets them */
+			G.features |= BK_FEAT_COMPRESSED | BK_FEAT_LZ4 |
+				      (o->write_compress == ZIO_COMPRESS_ZSTD
+					       ? BK_FEAT_ZSTD
+					       : 0);
 	}
 
 	/* Files and blocks per file. */
@@ -867,6 +924,11 @@ enum bk_code bk_gen_stream(const struct bk_gen_opts *o, bk_drr_sink_fn sink,
 	G.pcreate = fmin(1.0, 6 * o->change);
 
 	G.block = malloc(G.bs);
+	if (o->write_compress && !(G.cblock = malloc(G.bs))) {
+		rc = bk_error_set(err, BK_ERR_NOMEM,
+				  "cannot allocate generator buffers");
+		goto out;
+	}
 	G.pool = malloc(POOL_SIZE);
 	G.nb = calloc((size_t)G.version + 1, sizeof(*G.nb));
 	G.gen = calloc((size_t)G.version + 1, sizeof(*G.gen));
@@ -898,6 +960,7 @@ enum bk_code bk_gen_stream(const struct bk_gen_opts *o, bk_drr_sink_fn sink,
 	}
 out:
 	free(G.block);
+	free(G.cblock);
 	free(G.pool);
 	free(G.nb);
 	free(G.gen);

@@ -512,8 +512,10 @@ enum bk_drr_status bk_drr_parser_next(struct bk_drr_parser *p,
 		return st;
 
 	/* Receiver rules, on request. */
-	if (r->type == BK_DRR_BEGIN)
+	if (r->type == BK_DRR_BEGIN) {
 		memset(&p->vs, 0, sizeof(p->vs));
+		p->vs.dedup = p->opts.dedup;
+	}
 	if (p->opts.validate && !(r->type == BK_DRR_END &&
 				  p->state != ST_SUB)) {
 		if (bk_drr_validate(&p->vs, r, &perr))

@@ -73,13 +73,16 @@ static enum bk_code v_begin(struct bk_drr_vstate *vs, const struct bk_drr *r,
 	uint64_t feat = BK_DRR_FEATURES(r->u.begin.versioninfo);
 	uint64_t unknown = feat & ~BK_FEAT_KNOWN & ((1ull << 56) - 1);
 
+	bool dedup = vs->dedup;
+
 	memset(vs, 0, sizeof(*vs));
+	vs->dedup = dedup;
 	vs->features = feat;
 	vs->begin_flags = r->u.begin.flags;
 	vs->raw = (feat & BK_FEAT_RAW) != 0;
 	if (unknown)
 		return bad(err, "unknown feature flags 0x%" PRIx64, unknown);
-	if (feat & BK_FEAT_DEDUP)
+	if ((feat & BK_FEAT_DEDUP) && !vs->dedup)
 		return bad(err, "deduplicated stream (DEDUP feature): no "
 			   "receiver since OpenZFS 2.0 accepts it; convert "
 			   "it with 'zstream redup' first");
@@ -240,6 +243,33 @@ static enum bk_code v_embedded(const struct bk_drr_vstate *vs,
 	return BK_OK;
 }
 
+/* A deduplicated write: a copy of a block written before, in this stream
+ * or in the snapshot refguid names (the receiver finds it). */
+static enum bk_code v_byref(const struct bk_drr_vstate *vs,
+			    const struct bk_drr *r, struct bk_error *err)
+{
+	const __typeof__(r->u.write_byref) *w = &r->u.write_byref;
+
+	if (!vs->dedup)
+		return bad(err, "WRITE_BYREF (deduplicated write): no receiver "
+			   "since OpenZFS 2.0 accepts it");
+	if (!(vs->features & BK_FEAT_DEDUP))
+		return bad(err, "WRITE_BYREF in a stream without the DEDUP "
+			   "feature");
+	if (check_object_number(w->object, err) ||
+	    check_object_number(w->refobject, err))
+		return BK_ERR_RULE;
+	if (w->length < SPA_MINBLOCKSIZE || w->length > SPA_MAXBLOCKSIZE)
+		return bad(err, "length %" PRIu64 " outside 512..16M",
+			   w->length);
+	if (w->offset + w->length < w->offset ||
+	    w->refoffset + w->length < w->refoffset)
+		return bad(err, "offset + length overflows");
+	if (w->refguid == 0)
+		return bad(err, "WRITE_BYREF with refguid 0");
+	return BK_OK;
+}
+
 static enum bk_code v_spill(const struct bk_drr_vstate *vs,
 			    const struct bk_drr *r, struct bk_error *err)
 {
@@ -294,8 +324,7 @@ enum bk_code bk_drr_validate(struct bk_drr_vstate *vs, const struct bk_drr *r,
 	case BK_DRR_END:
 		return BK_OK;
 	case BK_DRR_WRITE_BYREF:
-		return bad(err, "WRITE_BYREF (deduplicated write): no receiver "
-			   "since OpenZFS 2.0 accepts it");
+		return v_byref(vs, r, err);
 	case BK_DRR_SPILL:
 		return v_spill(vs, r, err);
 	case BK_DRR_WRITE_EMBEDDED:

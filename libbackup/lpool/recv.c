@@ -48,6 +48,9 @@ struct bk_lpool_recv {
 	struct bk_drr_parser *parser;
 	char top[BK_LPOOL_NAME_MAX + 1]; /* a package's top dataset */
 	struct sub cur;
+	/* the snapshot WRITE_BYREF records last named, loaded once */
+	uint64_t ref_guid; /* 0: none loaded */
+	struct lp_state ref_st;
 	bool done;
 	bool locked;       /* the pool's lock, taken at the first BEGIN */
 	bool dropped;      /* references went away: collect garbage */
@@ -81,7 +84,7 @@ enum bk_code bk_lpool_recv_begin(struct bk_lpool *p, const char *target,
 				 struct bk_error *err)
 {
 	struct bk_lpool_recv *rx;
-	struct bk_drr_parser_opts po = { .validate = true };
+	struct bk_drr_parser_opts po = { .validate = true, .dedup = true };
 	enum bk_code rc;
 
 	*out = NULL;
@@ -94,6 +97,7 @@ enum bk_code bk_lpool_recv_begin(struct bk_lpool *p, const char *target,
 	rx->force = o && o->force;
 	snprintf(rx->target, sizeof(rx->target), "%s", target);
 	lp_state_init(&rx->cur.st);
+	lp_state_init(&rx->ref_st);
 	bk_buf_init(&rx->scratch, BK_DRR_MAX_PAYLOAD + 1);
 	if ((rc = bk_drr_parser_new(&po, &rx->parser, err)))
 		goto fail;
@@ -670,6 +674,103 @@ static enum bk_code on_write(struct bk_lpool_recv *rx,
 	return lp_object_put_block(o, &b, err);
 }
 
+/* The state WRITE_BYREF's refguid names: this substream's own, or a
+ * snapshot received before (in this package or earlier), loaded once. */
+static enum bk_code ref_state(struct bk_lpool_recv *rx,
+			      const struct bk_drr_rec *rec, uint64_t guid,
+			      const struct lp_state **st, struct bk_error *err)
+{
+	const struct lp_snap *snap;
+	const struct lp_ds *in = NULL;
+	enum bk_code rc;
+
+	if (guid == rx->cur.toguid) {
+		*st = &rx->cur.st;
+		return BK_OK;
+	}
+	if (guid != rx->ref_guid) {
+		snap = find_guid(&rx->m, guid, rx->cur.ds, &in);
+		if (!snap)
+			return at_rec(err, rec, BK_ERR_FORMAT,
+				      "refers to snapshot guid %016" PRIx64
+				      ", which is neither this stream's nor "
+				      "one the pool holds",
+				      guid);
+		lp_state_free(&rx->ref_st);
+		lp_state_init(&rx->ref_st);
+		rx->ref_guid = 0;
+		if ((rc = lp_state_load(rx->p, &snap->state, &rx->ref_st, err)))
+			return rc;
+		rx->ref_guid = guid;
+	}
+	*st = &rx->ref_st;
+	return BK_OK;
+}
+
+/*
+ * WRITE_BYREF (zfs send -D): the block at (object, offset) is a copy of
+ * the one written at (refobject, refoffset) of the snapshot refguid names.
+ * The local pool keeps payloads by content, so the copy is the reference's
+ * entry under its new place: nothing is read, and since a copy never
+ * points at another record, references cannot form a cycle.  The block
+ * must be there, whole (same offset and length), and carry the checksum
+ * the record says it has.
+ */
+static enum bk_code on_byref(struct bk_lpool_recv *rx,
+			     const struct bk_drr_rec *rec,
+			     struct bk_error *err)
+{
+	const __typeof__(rec->hdr.u.write_byref) *w = &rec->hdr.u.write_byref;
+	const struct lp_state *rs = NULL;
+	const struct lp_object *ro;
+	struct lp_object *o;
+	struct lp_block b;
+	long i;
+	enum bk_code rc;
+
+	if (w->refguid == rx->cur.toguid && w->refobject == w->object &&
+	    w->refoffset == w->offset)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "refers to itself (object %" PRIu64
+			      " offset %" PRIu64 ")",
+			      w->object, w->offset);
+	if ((rc = need_object(rx, rec, w->object, &o, err)) ||
+	    (rc = ref_state(rx, rec, w->refguid, &rs, err)))
+		return rc;
+	i = lp_state_find(rs, w->refobject, NULL);
+	if (i < 0)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "refers to object %" PRIu64
+			      ", which snapshot %016" PRIx64 " does not have",
+			      w->refobject, w->refguid);
+	ro = &rs->objs[i];
+	i = lp_object_find_block(ro, w->refoffset, NULL);
+	if (i < 0 || ro->blocks[i].kind != LP_DATA)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "refers to offset %" PRIu64 " of object %" PRIu64
+			      ", where no block was written",
+			      w->refoffset, w->refobject);
+	b = ro->blocks[i];
+	if (b.lsize != w->length)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "length %" PRIu64 ", but the block it refers to "
+			      "(object %" PRIu64 " offset %" PRIu64 ") is %"
+			      PRIu64 " bytes",
+			      w->length, w->refobject, w->refoffset, b.lsize);
+	if (memcmp(&b.key_cksum, &w->key_cksum, sizeof(b.key_cksum)) != 0)
+		return at_rec(err, rec, BK_ERR_FORMAT,
+			      "checksum differs from that of the block it "
+			      "refers to (object %" PRIu64 " offset %" PRIu64
+			      ")",
+			      w->refobject, w->refoffset);
+	b.offset = w->offset;
+	b.birth = rx->cur.txg;
+	if (lp_object_find_block(o, b.offset, NULL) >= 0)
+		rx->maybe_garbage = true;
+	/* o may be the reference's own object: b is a copy, put after use */
+	return lp_object_put_block(o, &b, err);
+}
+
 static enum bk_code on_free(struct bk_lpool_recv *rx,
 			    const struct bk_drr_rec *rec,
 			    struct bk_error *err)
@@ -850,6 +951,8 @@ static enum bk_code apply(struct bk_lpool_recv *rx,
 		return on_spill(rx, rec, err);
 	case BK_DRR_OBJECT_RANGE:
 		return on_object_range(rx, rec, err);
+	case BK_DRR_WRITE_BYREF:
+		return on_byref(rx, rec, err);
 	default:
 		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
 			      "no receiver accepts this record type");
@@ -904,6 +1007,7 @@ enum bk_code bk_lpool_recv_sink(void *ctx, const void *buf, size_t len,
 static void recv_free(struct bk_lpool_recv *rx)
 {
 	lp_state_free(&rx->cur.st);
+	lp_state_free(&rx->ref_st);
 	lp_meta_free(&rx->m);
 	bk_drr_parser_free(rx->parser);
 	bk_buf_release(&rx->scratch);

@@ -81,6 +81,9 @@ static enum bk_code lz_decode(struct lz_src *s, const struct lp_block *b,
 				       out, err);
 	if (!rc)
 		memset(buf + out, 0, len - out);
+	else /* which block: the decoder names only its algorithm */
+		bk_error_prefix(err, "block at %llu",
+				(unsigned long long)b->offset);
 	return rc;
 }
 

@@ -4,73 +4,14 @@
  * znodes, symlinks and file blocks (docs/zpl.md).  Object numbers, sizes
  * and names all come from the stream, so each is checked before use.
  */
-#include <lz4.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "zpl_impl.h"
 
-#define ZIO_COMPRESS_INHERIT 0u
-#define ZIO_COMPRESS_ON 1u
-#define ZIO_COMPRESS_OFF 2u
-#define ZIO_COMPRESS_EMPTY 4u
-#define ZIO_COMPRESS_LZ4 15u
-
 #define DIRENT_OBJ_MASK ((UINT64_C(1) << 48) - 1)
 #define ZPL_SYMLINK_MAX 4096u /* MAXPATHLEN */
-
-static const char *compress_name(unsigned c)
-{
-	static const char *const names[] = {
-		"inherit", "on", "off", "lzjb", "empty", "gzip-1", "gzip-2",
-		"gzip-3", "gzip-4", "gzip-5", "gzip-6", "gzip-7", "gzip-8",
-		"gzip-9", "zle", "lz4", "zstd",
-	};
-
-	return c < sizeof(names) / sizeof(names[0]) ? names[c] : "unknown";
-}
-
-enum bk_code bk_zpl_decompress(unsigned compress, const void *src,
-			       size_t srclen, void *dst, size_t dstlen,
-			       struct bk_error *err)
-{
-	const uint8_t *s = src;
-	uint32_t n;
-	int got;
-
-	if (compress == ZIO_COMPRESS_OFF || compress == ZIO_COMPRESS_INHERIT ||
-	    compress == ZIO_COMPRESS_EMPTY) {
-		if (srclen > dstlen)
-			return bk_error_set(err, BK_ERR_FORMAT,
-					    "block of %zu bytes, %zu expected",
-					    srclen, dstlen);
-		memcpy(dst, src, srclen);
-		memset((uint8_t *)dst + srclen, 0, dstlen - srclen);
-		return BK_OK;
-	}
-	if (compress != ZIO_COMPRESS_LZ4)
-		return bk_error_set(err, BK_ERR_UNSUPPORTED,
-				    "blocks compressed with %s (%u) are not "
-				    "read yet",
-				    compress_name(compress), compress);
-	/* ZFS's lz4 blocks: the compressed length, big-endian, then LZ4 */
-	if (srclen < 4)
-		return bk_error_set(err, BK_ERR_FORMAT, "lz4 block too short");
-	n = (uint32_t)s[0] << 24 | (uint32_t)s[1] << 16 | (uint32_t)s[2] << 8 |
-	    s[3];
-	if (n > srclen - 4 || n > INT32_MAX || dstlen > INT32_MAX)
-		return bk_error_set(err, BK_ERR_FORMAT,
-				    "lz4 block: length %u of %zu bytes", n,
-				    srclen - 4);
-	got = LZ4_decompress_safe((const char *)s + 4, dst, (int)n,
-				  (int)dstlen);
-	if (got < 0)
-		return bk_error_set(err, BK_ERR_FORMAT,
-				    "lz4 block does not decompress");
-	memset((uint8_t *)dst + got, 0, dstlen - (size_t)got);
-	return BK_OK;
-}
 
 bool bk_zpl_name_ok(const char *name, size_t len)
 {

@@ -583,6 +583,48 @@ static void byref_rejected(void **state)
 	bk_buf_release(&s);
 }
 
+/* A receiver that resolves references (the local pool) asks for DEDUP
+ * streams; the rules still check each WRITE_BYREF's fields. */
+static void byref_with_dedup(void **state)
+{
+	struct bk_drr_vstate vs;
+	struct bk_drr b, r;
+	struct bk_error err;
+
+	(void)state;
+	tstream_begin(&b, BK_FEAT_DEDUP, "p/f@s", 7, 0);
+	memset(&vs, 0, sizeof(vs));
+	assert_int_equal(bk_drr_validate(&vs, &b, &err), BK_ERR_RULE);
+	assert_non_null(strstr(err.msg, "redup"));
+	vs.dedup = true;
+	assert_int_equal(bk_drr_validate(&vs, &b, &err), BK_OK);
+	assert_true(vs.dedup); /* BEGIN keeps it */
+	memset(&r, 0, sizeof(r));
+	r.type = BK_DRR_WRITE_BYREF;
+	r.u.write_byref.object = 2;
+	r.u.write_byref.length = 4096;
+	r.u.write_byref.refguid = 7;
+	r.u.write_byref.refobject = 1;
+	assert_int_equal(bk_drr_validate(&vs, &r, &err), BK_OK);
+	r.u.write_byref.length = 256;
+	assert_int_equal(bk_drr_validate(&vs, &r, &err), BK_ERR_RULE);
+	r.u.write_byref.length = 4096;
+	r.u.write_byref.refobject = 0;
+	assert_int_equal(bk_drr_validate(&vs, &r, &err), BK_ERR_RULE);
+	r.u.write_byref.refobject = 1;
+	r.u.write_byref.refguid = 0;
+	assert_int_equal(bk_drr_validate(&vs, &r, &err), BK_ERR_RULE);
+	r.u.write_byref.refguid = 7;
+	r.u.write_byref.refoffset = UINT64_MAX - 100;
+	assert_int_equal(bk_drr_validate(&vs, &r, &err), BK_ERR_RULE);
+	r.u.write_byref.refoffset = 0;
+	/* a stream without DEDUP holds no references */
+	tstream_begin(&b, 0, "p/f@s", 7, 0);
+	assert_int_equal(bk_drr_validate(&vs, &b, &err), BK_OK);
+	assert_int_equal(bk_drr_validate(&vs, &r, &err), BK_ERR_RULE);
+	assert_non_null(strstr(err.msg, "without the DEDUP"));
+}
+
 static void writer_rejects_wrong_payload(void **state)
 {
 	struct bk_buf s;
@@ -617,6 +659,7 @@ int main(void)
 		cmocka_unit_test(payload_limit),
 		cmocka_unit_test(receiver_rules),
 		cmocka_unit_test(byref_rejected),
+		cmocka_unit_test(byref_with_dedup),
 		cmocka_unit_test(writer_rejects_wrong_payload),
 	};
 
