@@ -4,10 +4,9 @@
  * read from the objects that a chain of send streams leaves behind.  It
  * reads the master node, micro and fat ZAPs, directory entries, znodes
  * (the bonus buffer of ZPL versions up to 4), symlinks and file blocks.
- * System attributes (ZPL 5) are not read yet: an object whose bonus is an
- * SA buffer gets BK_ERR_UNSUPPORTED naming it, and bk_zpl_stat is the one
- * place that will learn them (bonus type DMU_OT_SA, the registry and the
- * layouts from the master node's SA_ATTRS, spill blocks from the source).
+ * and the system attributes of ZPL 5 (bonus type DMU_OT_SA: the registry
+ * and the layouts found through the master node's SA_ATTRS, and spill
+ * blocks from the source); bk_zpl_stat is the one place that knows both.
  *
  * The reader knows nothing of where objects are kept: it asks an object
  * source (struct bk_zpl_source), a small table of operations.  The local
@@ -69,6 +68,14 @@ struct bk_zpl_source_ops {
 	enum bk_code (*next_block)(void *ctx, uint64_t obj, uint64_t from,
 				   uint64_t *blkid, struct bk_error *err);
 	void (*close)(void *ctx);
+	/*
+	 * The spill block of object obj (ZPL 5: the system attributes that
+	 * did not fit its bonus buffer): its logical bytes into buf[cap]
+	 * (cap is BK_SA_SPILL_MAX), *len 0 when the object has none.  NULL
+	 * for a source that keeps none: such attributes are then an error.
+	 */
+	enum bk_code (*spill)(void *ctx, uint64_t obj, uint8_t *buf,
+			      size_t cap, size_t *len, struct bk_error *err);
 };
 
 struct bk_zpl_source {
@@ -227,6 +234,8 @@ struct bk_zap_entry {
 	unsigned intlen;
 	uint64_t numints;
 	uint64_t value; /* the first integer */
+	const uint8_t *val; /* the value's numints * intlen bytes */
+	bool val_be;        /* its integers are big-endian */
 };
 typedef int (*bk_zap_fn)(void *ctx, const struct bk_zap_entry *e);
 
@@ -267,5 +276,72 @@ BK_EXPORT enum bk_code bk_zpl_znode_parse(const uint8_t *bonus, size_t len,
 					  bool bigendian,
 					  struct bk_zpl_stat *st,
 					  struct bk_error *err);
+
+
+/* ---- system attributes (ZPL 5; docs/zpl.md) ----------------------------- */
+
+#define BK_SA_MAGIC 0x2F505Au
+#define BK_SA_LAYOUT_MAX 1024u     /* layout numbers are 10 bits */
+#define BK_SA_SPILL_MAX (128u << 10) /* a spill block, at most */
+
+/* The ZPL's attributes, by name (ZPL_ATIME ...); the first 16 are the
+ * legacy ones, whose numbers are fixed when the registry lacks them. */
+enum bk_sa_zpl {
+	BK_SA_ATIME, BK_SA_MTIME, BK_SA_CTIME, BK_SA_CRTIME, BK_SA_GEN,
+	BK_SA_MODE, BK_SA_SIZE, BK_SA_PARENT, BK_SA_LINKS, BK_SA_XATTR,
+	BK_SA_RDEV, BK_SA_FLAGS, BK_SA_UID, BK_SA_GID, BK_SA_PAD,
+	BK_SA_ZNODE_ACL, BK_SA_DACL_COUNT, BK_SA_SYMLINK, BK_SA_SCANSTAMP,
+	BK_SA_DACL_ACES, BK_SA_DXATTR, BK_SA_PROJID,
+	BK_SA_NZPL
+};
+
+/* The attribute numbers, lengths and layouts of one file system. */
+struct bk_sa_registry;
+
+BK_EXPORT enum bk_code bk_sa_registry_new(struct bk_sa_registry **out,
+					  struct bk_error *err);
+BK_EXPORT void bk_sa_registry_free(struct bk_sa_registry *r);
+/*
+ * One entry of the REGISTRY ZAP: an attribute's name and its u64 (bits
+ * 0-15 its number, 16-23 its byte-swap type, 24-39 its length; 0: of
+ * variable length).
+ */
+BK_EXPORT enum bk_code bk_sa_registry_attr(struct bk_sa_registry *r,
+					   const char *name, uint64_t value,
+					   struct bk_error *err);
+/*
+ * One entry of the LAYOUTS ZAP: the layout number in decimal, and n
+ * attribute numbers (u16, big-endian when be) in the order of the data.
+ */
+BK_EXPORT enum bk_code bk_sa_registry_layout(struct bk_sa_registry *r,
+					     const char *name,
+					     const uint8_t *val, size_t n,
+					     bool be, struct bk_error *err);
+
+struct bk_sa_value {
+	const uint8_t *p; /* into the buffer parsed */
+	uint32_t len;
+	bool be;  /* the byte order of its integers */
+	bool set;
+};
+struct bk_sa_values {
+	struct bk_sa_value v[BK_SA_NZPL];
+};
+
+/*
+ * One SA buffer (a bonus or a spill block of len bytes; be: the dataset's
+ * byte order, though the magic decides): each ZPL attribute it holds that
+ * vals does not hold yet goes into vals (pointing into buf).  A bad magic,
+ * an unknown layout or attribute, a header or an attribute past the end
+ * are BK_ERR_FORMAT naming them.
+ */
+BK_EXPORT enum bk_code bk_sa_parse(const struct bk_sa_registry *r,
+				   const uint8_t *buf, size_t len, bool be,
+				   struct bk_sa_values *vals,
+				   struct bk_error *err);
+/* The stat fields from vals (MODE and SIZE must be there). */
+BK_EXPORT enum bk_code bk_sa_stat(const struct bk_sa_values *vals,
+				  struct bk_zpl_stat *st,
+				  struct bk_error *err);
 
 #endif
