@@ -173,6 +173,27 @@ BK_EXPORT enum bk_code bk_zpl_read_block(struct bk_zpl *z,
  */
 BK_EXPORT bool bk_zpl_name_ok(const char *name, size_t len);
 
+/* ---- xattrs ----------------------------------------------------------- */
+
+#define BK_ZPL_XATTR_MAX 65536u  /* a value, as Linux allows at most */
+#define BK_ZPL_XATTR_NAME 255u   /* a name, namespace included */
+#define BK_ZPL_XATTRS_MAX 4096u  /* xattrs of one file */
+
+/*
+ * Each xattr of object obj: first those in its ZPL_DXATTR system attribute
+ * (an nvlist of byte arrays), then the files of its xattr directory.  The
+ * name is Linux's: ZFS keeps user.* names without their prefix, so a
+ * stored name that starts with no namespace ("user.", "trusted.",
+ * "security.", "system.") gets "user.".  Names with '/' or NUL, values
+ * over BK_ZPL_XATTR_MAX and entries of an xattr directory that are not
+ * plain files are BK_ERR_FORMAT.  fn returns nonzero to stop.
+ */
+typedef int (*bk_zpl_xattr_fn)(void *ctx, const char *name,
+			       const uint8_t *value, size_t len);
+BK_EXPORT enum bk_code bk_zpl_xattrs(struct bk_zpl *z, uint64_t obj,
+				     bk_zpl_xattr_fn fn, void *ctx,
+				     struct bk_error *err);
+
 /* ---- trees ------------------------------------------------------------ */
 
 #define BK_ZPL_DEPTH_MAX 256u /* directories below the start of a walk */
@@ -198,6 +219,10 @@ BK_EXPORT enum bk_code bk_zpl_tree(struct bk_zpl *z, uint64_t obj,
 struct bk_zpl_extract_result {
 	uint64_t files, dirs, symlinks, hardlinks, specials, skipped;
 	uint64_t bytes; /* of file contents written (holes aside) */
+	uint64_t xattrs;  /* set on files and directories */
+	uint64_t xattrs_refused; /* refused by the target, or on a symlink
+				  * or fifo (Linux keeps user.* off them) */
+	char xattr_warning[256]; /* the first refusal, "" when none */
 };
 
 /*
@@ -205,8 +230,10 @@ struct bk_zpl_extract_result {
  * directory whose contents and attributes go into dirfd itself): files
  * with their contents (only blocks that are not holes are written, then
  * ftruncate, so sparse files stay sparse), directories, symlinks, fifos,
- * hard links (as links to the first name restored), modes, times, and
- * owners when running as root.  Devices and sockets are skipped (counted).
+ * hard links (as links to the first name restored), modes, times, xattrs
+ * (bk_zpl_xattrs, on files and directories; one the target refuses is
+ * counted and named in res, not an error), and owners when running as
+ * root.  Devices and sockets are skipped (counted).
  *
  * Nothing is ever written outside dirfd: every name is checked
  * (bk_zpl_name_ok), every file is made with openat/mkdirat/symlinkat
