@@ -44,7 +44,8 @@ jlines() {
 # What OpenZFS's test wrote (its golden `zstream dump`: a root directory,
 # object 34, of five files: three with spill blocks, one 11-byte file in
 # an embedded block, and one whose only block is redacted), read through
-# the system attributes of each byte order.
+# the system attributes of each byte order; the three files' xattrs are
+# in ZPL_DXATTR in their spill blocks.
 if [ -d "$SHARED_STREAMS/zsend" ]; then
 	test_expect_success 'OpenZFS fixtures: ZPL 5 files listed and read, both byte orders' '
 		while read -r f want; do
@@ -62,6 +63,18 @@ if [ -d "$SHARED_STREAMS/zsend" ]; then
 				test "$(wc -c <c)" = "$size" &&
 				! LC_ALL=C grep -q "[^ -~[:space:]]" c || return 1
 			done <big &&
+			# the xattrs OpenZFS wrote into the spill blocks: 1024
+			# bytes of values on each of the three files
+			zf ls --pool --json -R "$snap" / | perl -MJSON::PP -e "
+				for my \$e (@{decode_json(do { local \$/; <STDIN> })}) {
+					my (\$n, \$t) = (0, 0);
+					for (@{\$e->{xattrs} || []}) {
+						\$n++; \$t += \$_->{size};
+						die unless \$_->{name} =~ /^user\\.[a-z]+-[a-z]+\$/;
+					}
+					print \$t == 1024 && \$n > 8 ? qq{x\\n} : \$n ? qq{?\\n} : qq{-\\n};
+				}" >x &&
+			test "$(sort x | uniq -c | tr -s " " | tr "\n" ,)" = " 3 -, 3 x," &&
 			test "$(status zf cat --pool "$snap" /to-be-redacted)" = 1 &&
 			grep -q redacted "$TMP/err" || return 1
 		done <<-EOF
