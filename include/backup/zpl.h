@@ -298,6 +298,13 @@ BK_EXPORT enum bk_code bk_zap_leaf_parse(const uint8_t *blk, size_t len,
 BK_EXPORT enum bk_code bk_zap_iterate(struct bk_zpl *z, uint64_t obj,
 				      bk_zap_fn fn, void *ctx,
 				      struct bk_error *err);
+/*
+ * The xattrs of a ZPL_DXATTR value (a packed nvlist, XDR or native, of
+ * name -> byte array) to fn, named as bk_zpl_xattrs names them.
+ */
+BK_EXPORT enum bk_code bk_zpl_dxattr_parse(const uint8_t *p, size_t len,
+					   bk_zpl_xattr_fn fn, void *ctx,
+					   struct bk_error *err);
 /* A znode_phys_t (ZPL <= 4) from a bonus buffer of len bytes. */
 BK_EXPORT enum bk_code bk_zpl_znode_parse(const uint8_t *bonus, size_t len,
 					  bool bigendian,

@@ -34,8 +34,10 @@ static bool xattr_name(const char *stored, size_t len, char *out)
 	return true;
 }
 
-static enum bk_code sa_xattrs(const struct bk_sa_value *v, bk_zpl_xattr_fn fn,
-			      void *ctx, bool *stop, struct bk_error *err)
+/* A ZPL_DXATTR value: *stop when fn said so. */
+static enum bk_code dxattrs(const uint8_t *buf, size_t buflen,
+			    bk_zpl_xattr_fn fn, void *ctx, bool *stop,
+			    struct bk_error *err)
 {
 	char name[BK_ZPL_XATTR_NAME + 1];
 	struct bk_nvlist *nvl;
@@ -43,7 +45,7 @@ static enum bk_code sa_xattrs(const struct bk_sa_value *v, bk_zpl_xattr_fn fn,
 	size_t n = 0;
 	enum bk_code rc;
 
-	if ((rc = bk_nvlist_unpack(v->p, v->len, &nvl, err))) {
+	if ((rc = bk_nvlist_unpack(buf, buflen, &nvl, err))) {
 		bk_error_prefix(err, "ZPL_DXATTR");
 		return rc;
 	}
@@ -69,6 +71,15 @@ static enum bk_code sa_xattrs(const struct bk_sa_value *v, bk_zpl_xattr_fn fn,
 	}
 	bk_nvlist_free(nvl);
 	return rc;
+}
+
+enum bk_code bk_zpl_dxattr_parse(const uint8_t *p, size_t len,
+				 bk_zpl_xattr_fn fn, void *ctx,
+				 struct bk_error *err)
+{
+	bool stop = false;
+
+	return dxattrs(p, len, fn, ctx, &stop, err);
 }
 
 /* The value of xattr file obj into val (BK_ZPL_XATTR_MAX); its length. */
@@ -165,7 +176,8 @@ enum bk_code bk_zpl_xattrs(struct bk_zpl *z, uint64_t obj, bk_zpl_xattr_fn fn,
 		if ((rc = zpl_sa_values(z, obj, &o, &v, err)))
 			return rc;
 		if (v.v[BK_SA_DXATTR].set &&
-		    (rc = sa_xattrs(&v.v[BK_SA_DXATTR], fn, ctx, &stop, err))) {
+		    (rc = dxattrs(v.v[BK_SA_DXATTR].p, v.v[BK_SA_DXATTR].len,
+				  fn, ctx, &stop, err))) {
 			bk_error_prefix(err, "object %llu",
 					(unsigned long long)obj);
 			return rc;
