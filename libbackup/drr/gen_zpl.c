@@ -113,7 +113,8 @@ static enum bk_code put_object(struct zg *G, uint64_t obj, uint32_t type,
 	uint32_t plen = (bonuslen + 7u) & ~7u;
 
 	memset(pad, 0, sizeof(pad));
-	memcpy(pad, bonus, bonuslen);
+	if (bonuslen) /* ZAPs of the SA and the master node have none */
+		memcpy(pad, bonus, bonuslen);
 	memset(&r, 0, sizeof(r));
 	r.type = BK_DRR_OBJECT;
 	r.u.object.object = obj;
@@ -414,7 +415,8 @@ static enum bk_code sa_write(struct zg *G, const struct sa_item *it,
 	for (unsigned i = 0; i < n; i++) {
 		if (reg[it[i].a].len == 0)
 			put_n(out + 6 + 2 * v++, it[i].len, 2, G->be);
-		memcpy(out + off, it[i].p, it[i].len);
+		if (it[i].len)
+			memcpy(out + off, it[i].p, it[i].len);
 		memset(out + off + it[i].len, 0,
 		       ((it[i].len + 7) & ~(size_t)7) - it[i].len);
 		off += (it[i].len + 7) & ~(size_t)7;
