@@ -55,8 +55,8 @@ static unsigned take(struct input *in)
 /* Up to max bytes (their count first) of the input. */
 static const uint8_t *take_bytes(struct input *in, size_t max, size_t *len)
 {
-	const uint8_t *p = in->p;
 	size_t k = take(in) * 4u;
+	const uint8_t *p = in->p;
 
 	k = k > max ? max : k;
 	k = k > in->n ? in->n : k;
