@@ -99,6 +99,7 @@ test_expect_success 'setup: a tree of every kind, with xattrs' '
 round_trip() {
 	name=$1 && shift &&
 	"$ZBAK" debug gen-zpl --name t/$name@s --blocksize 4096 "$@" src >$name.zs &&
+	"$ZBAK" inspect --validate $name.zs >/dev/null &&
 	"$ZBAK" pool recv t/$name <$name.zs &&
 	zf ls -R --json --pool t/$name@s >$name.json &&
 	json_tree <$name.json >$name.ls &&
