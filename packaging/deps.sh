@@ -16,8 +16,9 @@ set -u
 # The tests' commands, where a minimal Debian (debootstrap --variant=minbase)
 # lacks them or might: pgrep (procps: the tests look for leftover
 # receivers; they end processes only by the PID they started), perl's
-# JSON::PP (perl: perl-base has no JSON::PP), flock (util-linux), and
-# timeout, mkfifo, stat, b2sum (coreutils).
+# JSON::PP (perl: perl-base has no JSON::PP), flock and setpriv
+# (util-linux), getfattr and setfattr (attr: the xattr round trips of
+# t0345), and timeout, mkfifo, stat, b2sum (coreutils).
 PKGS="
 gcc:cmd:cc
 make:cmd:make
@@ -39,6 +40,8 @@ coreutils:cmd:timeout
 procps:cmd:pgrep
 perl:perl:JSON::PP
 util-linux:cmd:flock
+util-linux:cmd:setpriv
+attr:cmd:getfattr
 zstd:cmd:zstd
 nodejs:cmd:node
 npm:cmd:npm

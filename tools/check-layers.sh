@@ -8,7 +8,7 @@
 # that the check cannot pass by not looking.  The walls:
 #   - drr, chunk and crypto never include store, repo, pipeline, lpool,
 #     zfs, job or cmd;
-#   - zpl (the file reader, on util alone) never includes store, repo,
+#   - zpl (the file reader, on util and drr) never includes store, repo,
 #     pipeline, lpool, zfs, job or cmd;
 #   - store never includes repo;
 #   - lpool never includes repo or store;

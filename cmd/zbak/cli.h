@@ -133,6 +133,7 @@ int cmd_stats(int argc, char **argv);
 int cmd_debug_store(int argc, char **argv);
 int cmd_debug_recompress(int argc, char **argv);
 unsigned zbak_zio_compress(const char *name);
+int cmd_debug_gen_zpl(int argc, char **argv); /* cmd_genzpl.c */
 int cmd_pool(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_gc(int argc, char **argv);

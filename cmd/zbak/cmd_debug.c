@@ -500,6 +500,8 @@ int cmd_debug(int argc, char **argv)
 		return cmd_gen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "content") == 0)
 		return cmd_content(argc - 1, argv + 1);
+	if (strcmp(argv[1], "gen-zpl") == 0)
+		return cmd_debug_gen_zpl(argc - 1, argv + 1);
 	if (strcmp(argv[1], "store") == 0)
 		return cmd_debug_store(argc - 1, argv + 1);
 	if (strcmp(argv[1], "recompress") == 0)

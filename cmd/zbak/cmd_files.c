@@ -241,6 +241,7 @@ struct bk_zpl *fs_zpl(struct fs *f)
 /* ---- ls ---------------------------------------------------------------- */
 
 struct lsopt {
+	struct bk_zpl *z; /* for xattrs */
 	bool l, json;
 	size_t n; /* entries printed (JSON commas) */
 	int status;
@@ -290,6 +291,30 @@ static void mode_string(uint64_t m, char out[11])
 	out[10] = 0;
 }
 
+struct jx {
+	struct bk_buf *b;
+	struct bk_error *err;
+	enum bk_code rc;
+	size_t n;
+};
+
+/* One xattr of an entry, as {"name":..,"size":..} (values stay out: a
+ * listing names them, `files extract` restores them). */
+static int ls_xattr_fn(void *ctx, const char *name, const uint8_t *value,
+		       size_t len)
+{
+	struct jx *j = ctx;
+
+	(void)value;
+	j->rc = bk_buf_printf(j->b, j->err, "%s{\"name\":",
+			      j->n++ ? "," : ",\"xattrs\":[");
+	if (!j->rc)
+		j->rc = bk_buf_json_str(j->b, name, j->err);
+	if (!j->rc)
+		j->rc = bk_buf_printf(j->b, j->err, ",\"size\":%zu}", len);
+	return j->rc != BK_OK;
+}
+
 static int ls_json(struct lsopt *o, const char *path,
 		   const struct bk_zpl_stat *st, const char *target)
 {
@@ -315,6 +340,15 @@ static int ls_json(struct lsopt *o, const char *path,
 		rc = bk_buf_printf(&b, &err, ",\"target\":");
 		if (!rc)
 			rc = bk_buf_json_str(&b, target, &err);
+	}
+	if (!rc) {
+		struct jx j = { &b, &err, BK_OK, 0 };
+
+		rc = bk_zpl_xattrs(o->z, st->object, ls_xattr_fn, &j, &err);
+		if (!rc)
+			rc = j.rc;
+		if (!rc && j.n)
+			rc = bk_buf_printf(&b, &err, "]");
 	}
 	if (!rc)
 		rc = bk_buf_printf(&b, &err, "}");
@@ -410,6 +444,7 @@ static int files_ls(int argc, char **argv)
 	rc = bk_zpl_walk(f.z, path, &obj, &err);
 	if (!rc && o.json)
 		printf("[");
+	o.z = f.z;
 	if (!rc)
 		rc = bk_zpl_tree(f.z, obj, path, recursive, ls_visit, &o, &err);
 	if (!rc && o.json)
@@ -616,6 +651,9 @@ static int files_extract(int argc, char **argv)
 			res.files, res.bytes, res.dirs, res.symlinks,
 			res.hardlinks, res.specials, target,
 			res.skipped ? " (devices and sockets skipped)" : "");
+	if (res.xattrs_refused)
+		msg("warning: %" PRIu64 " xattrs not restored (first: %s)",
+		    res.xattrs_refused, res.xattr_warning);
 	return EXIT_OK;
 }
 

@@ -124,6 +124,7 @@ static const struct cmd commands[] = {
 	  false },
 	{ "debug", cmd_debug,
 	  "zbak debug gen [options]   write a synthetic send stream to stdout (see zbak(1))\n"
+	  "zbak debug gen-zpl [--zpl 4|5] [options] DIR   DIR's tree as a ZPL file system's stream\n"
 	  "zbak debug store ls|get|put|rm|head URL [KEY]   inspect or damage a store's objects\n"
 	  "zbak debug content [FILE|-]   what a stream carries, as sorted lines (to compare streams)\n"
 	  "zbak debug recompress ALG [FILE|-]   a stream's WRITEs as zfs send -c of an ALG pool sends them",

@@ -114,5 +114,65 @@ BK_EXPORT uint64_t bk_gen_guid(const struct bk_gen_opts *o, const char *name,
  */
 BK_EXPORT size_t bk_gen_compress(unsigned alg, const void *src, size_t len,
 				 void *dst, size_t cap);
+/* ---- ZPL file systems ---------------------------------------------------- */
+
+/*
+ * A small ZPL file system as a full send stream, from a description of its
+ * tree: the master node, the root directory and every file, directory,
+ * symlink, hard link and fifo, with their attributes and xattrs, in either
+ * layout of the ZPL:
+ *   - version 4: a znode_phys_t in each bonus buffer, short symlink
+ *     targets after it, long ones in block 0, xattrs as files of a hidden
+ *     xattr directory;
+ *   - version 5: system attributes (an SA master node, its registry and
+ *     layouts; bonus buffers of at most 320 bytes, the rest of an object's
+ *     attributes in its spill block), xattrs in ZPL_DXATTR (an XDR nvlist)
+ *     or, with dir_xattrs, in xattr directories.
+ * Directories of short names are micro ZAPs, others fat ZAPs (whose leaves
+ * do not follow ZFS's name hashes: good for zbak's reader, which never
+ * looks a name up by hash, not for a real `zfs recv`).  File blocks of
+ * zeros are left out (holes).  Tests use it for round trips: tree ->
+ * stream -> zbak -> the same tree (tests/shell/t0346-files-zpl-gen.sh).
+ */
+struct bk_gen_zpl_xattr {
+	const char *name; /* as Linux names it: "user.x", "trusted.y" */
+	const uint8_t *value;
+	size_t len;
+};
+
+struct bk_gen_zpl_node {
+	size_t parent;     /* index of its directory (< its own index) */
+	const char *name;  /* its name there; NULL for node 0, the root */
+	size_t link;       /* SIZE_MAX, or an earlier node: another name of
+			    * that file (the fields below are then unused) */
+	uint64_t mode, uid, gid, rdev;
+	int64_t atime, mtime, ctime, crtime; /* seconds */
+	uint32_t atime_ns, mtime_ns, ctime_ns, crtime_ns;
+	const uint8_t *data; /* a file's contents, a symlink's target */
+	uint64_t size;
+	const struct bk_gen_zpl_xattr *xattrs;
+	size_t nxattrs;
+};
+
+struct bk_gen_zpl_opts {
+	const char *snapshot; /* "pool/fs@snap"; NULL: "pool/fs@zpl" */
+	unsigned version;     /* ZPL 4 or 5 */
+	bool dir_xattrs;      /* ZPL 5: xattrs in directories, not in SA */
+	bool byteswap;        /* the other byte order, headers and payloads */
+	uint64_t guid;        /* toguid; 0: one made from the name */
+	uint64_t creation_time;
+	uint32_t blocksize;   /* of files over one block; 0: 128K */
+};
+
+/*
+ * The stream of nodes[0..n) (node 0: the root directory) to sink.
+ * BK_ERR_USAGE names a node that does not make a tree (a parent that is
+ * not an earlier directory, a link to a directory, a bad name, a name
+ * twice in a directory).
+ */
+BK_EXPORT enum bk_code bk_gen_zpl_stream(const struct bk_gen_zpl_opts *o,
+					 const struct bk_gen_zpl_node *nodes,
+					 size_t n, bk_drr_sink_fn sink,
+					 void *ctx, struct bk_error *err);
 
 #endif

@@ -4,10 +4,9 @@
  * read from the objects that a chain of send streams leaves behind.  It
  * reads the master node, micro and fat ZAPs, directory entries, znodes
  * (the bonus buffer of ZPL versions up to 4), symlinks and file blocks.
- * System attributes (ZPL 5) are not read yet: an object whose bonus is an
- * SA buffer gets BK_ERR_UNSUPPORTED naming it, and bk_zpl_stat is the one
- * place that will learn them (bonus type DMU_OT_SA, the registry and the
- * layouts from the master node's SA_ATTRS, spill blocks from the source).
+ * and the system attributes of ZPL 5 (bonus type DMU_OT_SA: the registry
+ * and the layouts found through the master node's SA_ATTRS, and spill
+ * blocks from the source); bk_zpl_stat is the one place that knows both.
  *
  * The reader knows nothing of where objects are kept: it asks an object
  * source (struct bk_zpl_source), a small table of operations.  The local
@@ -69,6 +68,14 @@ struct bk_zpl_source_ops {
 	enum bk_code (*next_block)(void *ctx, uint64_t obj, uint64_t from,
 				   uint64_t *blkid, struct bk_error *err);
 	void (*close)(void *ctx);
+	/*
+	 * The spill block of object obj (ZPL 5: the system attributes that
+	 * did not fit its bonus buffer): its logical bytes into buf[cap]
+	 * (cap is BK_SA_SPILL_MAX), *len 0 when the object has none.  NULL
+	 * for a source that keeps none: such attributes are then an error.
+	 */
+	enum bk_code (*spill)(void *ctx, uint64_t obj, uint8_t *buf,
+			      size_t cap, size_t *len, struct bk_error *err);
 };
 
 struct bk_zpl_source {
@@ -171,6 +178,27 @@ BK_EXPORT enum bk_code bk_zpl_read_block(struct bk_zpl *z,
  */
 BK_EXPORT bool bk_zpl_name_ok(const char *name, size_t len);
 
+/* ---- xattrs ----------------------------------------------------------- */
+
+#define BK_ZPL_XATTR_MAX 65536u  /* a value, as Linux allows at most */
+#define BK_ZPL_XATTR_NAME 255u   /* a name, namespace included */
+#define BK_ZPL_XATTRS_MAX 4096u  /* xattrs of one file */
+
+/*
+ * Each xattr of object obj: first those in its ZPL_DXATTR system attribute
+ * (an nvlist of byte arrays), then the files of its xattr directory.  The
+ * name is Linux's: ZFS keeps user.* names without their prefix, so a
+ * stored name that starts with no namespace ("user.", "trusted.",
+ * "security.", "system.") gets "user.".  Names with '/' or NUL, values
+ * over BK_ZPL_XATTR_MAX and entries of an xattr directory that are not
+ * plain files are BK_ERR_FORMAT.  fn returns nonzero to stop.
+ */
+typedef int (*bk_zpl_xattr_fn)(void *ctx, const char *name,
+			       const uint8_t *value, size_t len);
+BK_EXPORT enum bk_code bk_zpl_xattrs(struct bk_zpl *z, uint64_t obj,
+				     bk_zpl_xattr_fn fn, void *ctx,
+				     struct bk_error *err);
+
 /* ---- trees ------------------------------------------------------------ */
 
 #define BK_ZPL_DEPTH_MAX 256u /* directories below the start of a walk */
@@ -196,6 +224,10 @@ BK_EXPORT enum bk_code bk_zpl_tree(struct bk_zpl *z, uint64_t obj,
 struct bk_zpl_extract_result {
 	uint64_t files, dirs, symlinks, hardlinks, specials, skipped;
 	uint64_t bytes; /* of file contents written (holes aside) */
+	uint64_t xattrs;  /* set on files and directories */
+	uint64_t xattrs_refused; /* refused by the target, or on a symlink
+				  * or fifo (Linux keeps user.* off them) */
+	char xattr_warning[256]; /* the first refusal, "" when none */
 };
 
 /*
@@ -203,8 +235,10 @@ struct bk_zpl_extract_result {
  * directory whose contents and attributes go into dirfd itself): files
  * with their contents (only blocks that are not holes are written, then
  * ftruncate, so sparse files stay sparse), directories, symlinks, fifos,
- * hard links (as links to the first name restored), modes, times, and
- * owners when running as root.  Devices and sockets are skipped (counted).
+ * hard links (as links to the first name restored), modes, times, xattrs
+ * (bk_zpl_xattrs, on files and directories; one the target refuses is
+ * counted and named in res, not an error), and owners when running as
+ * root.  Devices and sockets are skipped (counted).
  *
  * Nothing is ever written outside dirfd: every name is checked
  * (bk_zpl_name_ok), every file is made with openat/mkdirat/symlinkat
@@ -232,6 +266,8 @@ struct bk_zap_entry {
 	unsigned intlen;
 	uint64_t numints;
 	uint64_t value; /* the first integer */
+	const uint8_t *val; /* the value's numints * intlen bytes */
+	bool val_be;        /* its integers are big-endian */
 };
 typedef int (*bk_zap_fn)(void *ctx, const struct bk_zap_entry *e);
 
@@ -267,10 +303,84 @@ BK_EXPORT enum bk_code bk_zap_leaf_parse(const uint8_t *blk, size_t len,
 BK_EXPORT enum bk_code bk_zap_iterate(struct bk_zpl *z, uint64_t obj,
 				      bk_zap_fn fn, void *ctx,
 				      struct bk_error *err);
+/*
+ * The xattrs of a ZPL_DXATTR value (a packed nvlist, XDR or native, of
+ * name -> byte array) to fn, named as bk_zpl_xattrs names them.
+ */
+BK_EXPORT enum bk_code bk_zpl_dxattr_parse(const uint8_t *p, size_t len,
+					   bk_zpl_xattr_fn fn, void *ctx,
+					   struct bk_error *err);
 /* A znode_phys_t (ZPL <= 4) from a bonus buffer of len bytes. */
 BK_EXPORT enum bk_code bk_zpl_znode_parse(const uint8_t *bonus, size_t len,
 					  bool bigendian,
 					  struct bk_zpl_stat *st,
 					  struct bk_error *err);
+
+
+/* ---- system attributes (ZPL 5; docs/zpl.md) ----------------------------- */
+
+#define BK_SA_MAGIC 0x2F505Au
+#define BK_SA_LAYOUT_MAX 1024u     /* layout numbers are 10 bits */
+#define BK_SA_SPILL_MAX (128u << 10) /* a spill block, at most */
+
+/* The ZPL's attributes, by name (ZPL_ATIME ...); the first 16 are the
+ * legacy ones, whose numbers are fixed when the registry lacks them. */
+enum bk_sa_zpl {
+	BK_SA_ATIME, BK_SA_MTIME, BK_SA_CTIME, BK_SA_CRTIME, BK_SA_GEN,
+	BK_SA_MODE, BK_SA_SIZE, BK_SA_PARENT, BK_SA_LINKS, BK_SA_XATTR,
+	BK_SA_RDEV, BK_SA_FLAGS, BK_SA_UID, BK_SA_GID, BK_SA_PAD,
+	BK_SA_ZNODE_ACL, BK_SA_DACL_COUNT, BK_SA_SYMLINK, BK_SA_SCANSTAMP,
+	BK_SA_DACL_ACES, BK_SA_DXATTR, BK_SA_PROJID,
+	BK_SA_NZPL
+};
+
+/* The attribute numbers, lengths and layouts of one file system. */
+struct bk_sa_registry;
+
+BK_EXPORT enum bk_code bk_sa_registry_new(struct bk_sa_registry **out,
+					  struct bk_error *err);
+BK_EXPORT void bk_sa_registry_free(struct bk_sa_registry *r);
+/*
+ * One entry of the REGISTRY ZAP: an attribute's name and its u64 (bits
+ * 0-15 its number, 16-23 its byte-swap type, 24-39 its length; 0: of
+ * variable length).
+ */
+BK_EXPORT enum bk_code bk_sa_registry_attr(struct bk_sa_registry *r,
+					   const char *name, uint64_t value,
+					   struct bk_error *err);
+/*
+ * One entry of the LAYOUTS ZAP: the layout number in decimal, and n
+ * attribute numbers (u16, big-endian when be) in the order of the data.
+ */
+BK_EXPORT enum bk_code bk_sa_registry_layout(struct bk_sa_registry *r,
+					     const char *name,
+					     const uint8_t *val, size_t n,
+					     bool be, struct bk_error *err);
+
+struct bk_sa_value {
+	const uint8_t *p; /* into the buffer parsed */
+	uint32_t len;
+	bool be;  /* the byte order of its integers */
+	bool set;
+};
+struct bk_sa_values {
+	struct bk_sa_value v[BK_SA_NZPL];
+};
+
+/*
+ * One SA buffer (a bonus or a spill block of len bytes; be: the dataset's
+ * byte order, though the magic decides): each ZPL attribute it holds that
+ * vals does not hold yet goes into vals (pointing into buf).  A bad magic,
+ * an unknown layout or attribute, a header or an attribute past the end
+ * are BK_ERR_FORMAT naming them.
+ */
+BK_EXPORT enum bk_code bk_sa_parse(const struct bk_sa_registry *r,
+				   const uint8_t *buf, size_t len, bool be,
+				   struct bk_sa_values *vals,
+				   struct bk_error *err);
+/* The stat fields from vals (MODE and SIZE must be there). */
+BK_EXPORT enum bk_code bk_sa_stat(const struct bk_sa_values *vals,
+				  struct bk_zpl_stat *st,
+				  struct bk_error *err);
 
 #endif

@@ -152,6 +152,46 @@ static enum bk_code lz_next_block(void *ctx, uint64_t obj, uint64_t from,
 	return BK_OK;
 }
 
+/* The spill block (system attributes beyond the bonus) as SPILL kept it. */
+static enum bk_code lz_spill(void *ctx, uint64_t obj, uint8_t *buf,
+			     size_t cap, size_t *len, struct bk_error *err)
+{
+	struct lz_src *s = ctx;
+	long i = lp_state_find(&s->st, obj, NULL);
+	const struct lp_spill *sp;
+	size_t in;
+	enum bk_code rc;
+
+	*len = 0;
+	if (i < 0)
+		return bk_error_set(err, BK_ERR_NOTFOUND, "no object %llu",
+				    (unsigned long long)obj);
+	if (!s->st.objs[i].has_spill)
+		return BK_OK;
+	sp = &s->st.objs[i].spill;
+	if (sp->length > cap)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "spill block of %llu bytes",
+				    (unsigned long long)sp->length);
+	if ((rc = lp_block_load(s->p, sp->hash, sp->paylen, &s->pay, err)))
+		return rc;
+	/* compressed_size is set when `zfs send -c` kept it compressed */
+	in = sp->compressed_size ? sp->compressed_size : s->pay.len;
+	if (in > s->pay.len)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "spill block of %zu bytes in %zu", in,
+				    s->pay.len);
+	rc = bk_zpl_decompress(sp->compressed_size ? sp->compression : 2,
+			       s->pay.data, in, buf, sp->length, err);
+	if (rc) {
+		bk_error_prefix(err, "object %llu: spill block",
+				(unsigned long long)obj);
+		return rc;
+	}
+	*len = sp->length;
+	return BK_OK;
+}
+
 static void lz_close(void *ctx)
 {
 	struct lz_src *s = ctx;
@@ -170,6 +210,7 @@ static const struct bk_zpl_source_ops lz_ops = {
 	.read_block = lz_read_block,
 	.next_block = lz_next_block,
 	.close = lz_close,
+	.spill = lz_spill,
 };
 
 /* pool/fs or pool/fs@snap to its state (the pin held). */

@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "zpl_impl.h"
@@ -47,14 +49,60 @@ static void to_ts(struct timespec ts[2], const struct bk_zpl_stat *st)
 	ts[1].tv_nsec = st->mtime.nsec;
 }
 
-/* Owner, then mode (a chown clears setuid bits), then times. */
+static void xattr_refused(struct xctx *x, const char *name, const char *why)
+{
+	x->res->xattrs_refused++;
+	if (!x->res->xattr_warning[0])
+		snprintf(x->res->xattr_warning, sizeof(x->res->xattr_warning),
+			 "%.80s: xattr %.60s: %.50s", x->rel, name, why);
+}
+
+struct xset {
+	struct xctx *x;
+	int fd; /* -1: a symlink or a fifo, which get none */
+};
+
+static int xattr_fn(void *ctx, const char *name, const uint8_t *value,
+		    size_t len)
+{
+	struct xset *s = ctx;
+
+	if (s->fd < 0)
+		xattr_refused(s->x, name, "not restored on a symlink or fifo");
+	else if (fsetxattr(s->fd, name, value, len, 0))
+		xattr_refused(s->x, name, strerror(errno));
+	else
+		s->x->res->xattrs++;
+	return 0;
+}
+
+/* The xattrs of st's object onto fd: what the target refuses is a
+ * warning (another file system, no privilege), not a failed restore. */
+static enum bk_code xattrs_fd(struct xctx *x, int fd,
+			      const struct bk_zpl_stat *st,
+			      struct bk_error *err)
+{
+	struct xset s = { x, fd };
+	enum bk_code rc = bk_zpl_xattrs(x->z, st->object, xattr_fn, &s, err);
+
+	if (rc)
+		bk_error_prefix(err, "%s", x->rel);
+	return rc;
+}
+
+/* Owner, then xattrs and mode (a chown clears setuid bits and
+ * capabilities; a read-only mode would refuse user.* xattrs), then times
+ * (setting xattrs changes ctime only). */
 static enum bk_code attrs_fd(struct xctx *x, int fd,
 			     const struct bk_zpl_stat *st, struct bk_error *err)
 {
 	struct timespec ts[2];
+	enum bk_code rc;
 
 	if (x->owners && fchown(fd, (uid_t)st->uid, (gid_t)st->gid))
 		return sys_err("chown", x->rel, err);
+	if ((rc = xattrs_fd(x, fd, st, err)))
+		return rc;
 	if (fchmod(fd, (mode_t)(st->mode & 07777)))
 		return sys_err("chmod", x->rel, err);
 	to_ts(ts, st);
@@ -69,10 +117,13 @@ static enum bk_code attrs_at(struct xctx *x, int dirfd, const char *name,
 			     struct bk_error *err)
 {
 	struct timespec ts[2];
+	enum bk_code rc;
 
 	if (x->owners && fchownat(dirfd, name, (uid_t)st->uid,
 				  (gid_t)st->gid, AT_SYMLINK_NOFOLLOW))
 		return sys_err("chown", x->rel, err);
+	if ((rc = xattrs_fd(x, -1, st, err)))
+		return rc;
 	/* Linux has no mode on symlinks; a fifo we just made is no link */
 	if (!link && fchmodat(dirfd, name, (mode_t)(st->mode & 07777), 0))
 		return sys_err("chmod", x->rel, err);

@@ -67,6 +67,8 @@ enum bk_code bk_zap_micro_parse(const uint8_t *blk, size_t len,
 		ze.intlen = 8;
 		ze.numints = 1;
 		ze.value = zpl_u64(e, bigendian);
+		ze.val = e;
+		ze.val_be = bigendian;
 		if (fn(ctx, &ze))
 			break;
 	}
@@ -172,6 +174,8 @@ static int leaf_entry(const uint8_t *chunks, size_t nchunks, const uint8_t *c,
 	ze.numints = val_num;
 	/* leaf arrays keep integers big-endian whatever the host */
 	ze.value = val_num ? zpl_get(val, intlen, true) : 0;
+	ze.val = val;
+	ze.val_be = true;
 	return fn(ctx, &ze) ? 1 : 0;
 }
 

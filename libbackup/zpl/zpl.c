@@ -25,7 +25,7 @@ bool bk_zpl_name_ok(const char *name, size_t len)
 /* ---- the master node ------------------------------------------------- */
 
 struct master {
-	uint64_t version, root;
+	uint64_t version, root, sa;
 	bool has_version, has_root;
 };
 
@@ -41,6 +41,8 @@ static int master_fn(void *ctx, const struct bk_zap_entry *e)
 	} else if (!strcmp(e->name, "ROOT")) {
 		m->root = e->value;
 		m->has_root = true;
+	} else if (!strcmp(e->name, "SA_ATTRS")) {
+		m->sa = e->value;
 	}
 	return 0;
 }
@@ -68,6 +70,9 @@ static enum bk_code read_master(struct bk_zpl *z, struct bk_error *err)
 				    (unsigned long long)m.version);
 	z->version = m.version;
 	z->root = m.root;
+	/* ZPL 5 names its system-attribute registry; every SA bonus needs it */
+	if (m.sa)
+		return zpl_sa_load(z, m.sa, err);
 	return BK_OK;
 }
 
@@ -98,6 +103,8 @@ void bk_zpl_close(struct bk_zpl *z)
 		return;
 	if (z->src.ops->close)
 		z->src.ops->close(z->src.ctx);
+	bk_sa_registry_free(z->sa);
+	free(z->spill);
 	free(z->blk);
 	free(z);
 }
@@ -179,19 +186,23 @@ enum bk_code bk_zpl_stat(struct bk_zpl *z, uint64_t obj,
 	memset(st, 0, sizeof(*st));
 	if ((rc = z->src.ops->object(z->src.ctx, obj, &o, err)))
 		return rc;
-	if (o.bonustype == BK_ZPL_OT_SA)
-		return bk_error_set(err, BK_ERR_UNSUPPORTED,
-				    "object %llu keeps its attributes as "
-				    "system attributes (ZPL 5), which are "
-				    "not read yet",
-				    (unsigned long long)obj);
-	if (o.bonustype != BK_ZPL_OT_ZNODE)
+	if (o.bonustype == BK_ZPL_OT_SA) {
+		struct bk_sa_values v;
+
+		if ((rc = zpl_sa_values(z, obj, &o, &v, err)))
+			return rc;
+		if ((rc = bk_sa_stat(&v, st, err))) {
+			bk_error_prefix(err, "object %llu",
+					(unsigned long long)obj);
+			return rc;
+		}
+	} else if (o.bonustype != BK_ZPL_OT_ZNODE) {
 		return bk_error_set(err, BK_ERR_FORMAT,
 				    "object %llu is not a file (bonus type "
 				    "%u)",
 				    (unsigned long long)obj, o.bonustype);
-	if ((rc = bk_zpl_znode_parse(o.bonus, o.bonuslen, z->src.bigendian,
-				     st, err))) {
+	} else if ((rc = bk_zpl_znode_parse(o.bonus, o.bonuslen,
+					    z->src.bigendian, st, err))) {
 		bk_error_prefix(err, "object %llu", (unsigned long long)obj);
 		return rc;
 	}
@@ -376,9 +387,25 @@ enum bk_code bk_zpl_readlink(struct bk_zpl *z, uint64_t obj, char *buf,
 				    "symlink %llu: target of %llu bytes",
 				    (unsigned long long)obj,
 				    (unsigned long long)st.size);
-	/* a short target follows the znode in the bonus buffer, a long one
-	 * is the object's first block */
-	if (st.size + BK_ZPL_ZNODE_SIZE <= o.bonuslen) {
+	/* ZPL 5: the target is the ZPL_SYMLINK attribute (in the spill
+	 * block when long); before, a short target follows the znode in
+	 * the bonus buffer, a long one is the object's first block */
+	if (o.bonustype == BK_ZPL_OT_SA) {
+		struct bk_sa_values v;
+
+		if ((rc = zpl_sa_values(z, obj, &o, &v, err)))
+			return rc;
+		if (!v.v[BK_SA_SYMLINK].set ||
+		    v.v[BK_SA_SYMLINK].len != st.size)
+			return bk_error_set(err, BK_ERR_FORMAT,
+					    "symlink %llu: %s",
+					    (unsigned long long)obj,
+					    v.v[BK_SA_SYMLINK].set
+						    ? "its size and target "
+						      "differ"
+						    : "no ZPL_SYMLINK");
+		memcpy(buf, v.v[BK_SA_SYMLINK].p, st.size);
+	} else if (st.size + BK_ZPL_ZNODE_SIZE <= o.bonuslen) {
 		memcpy(buf, o.bonus + BK_ZPL_ZNODE_SIZE, st.size);
 	} else {
 		if (st.blksz < st.size)

@@ -14,6 +14,8 @@ struct bk_zpl {
 	uint64_t version, root;
 	uint8_t *blk; /* one block, BK_ZPL_BLOCK_MAX at most */
 	size_t blkcap;
+	struct bk_sa_registry *sa; /* ZPL 5: from SA_ATTRS; else NULL */
+	uint8_t *spill;            /* BK_SA_SPILL_MAX, when one is read */
 };
 
 /* Integers of the dataset's byte order (ZAP headers, znodes): the
@@ -45,6 +47,15 @@ static inline uint16_t zpl_u16(const uint8_t *p, bool be)
 /* The block buffer of z, grown to len (bounded by BK_ZPL_BLOCK_MAX). */
 enum bk_code zpl_block_buf(struct bk_zpl *z, size_t len, uint8_t **out,
 			   struct bk_error *err);
+
+/* The registry and layouts of SA master object master into z->sa (sa.c). */
+enum bk_code zpl_sa_load(struct bk_zpl *z, uint64_t master,
+			 struct bk_error *err);
+/* The ZPL attributes of object obj (bonus type SA, dnode o): its bonus,
+ * then its spill block.  Values point into o's bonus and z->spill. */
+enum bk_code zpl_sa_values(struct bk_zpl *z, uint64_t obj,
+			   const struct bk_zpl_object *o,
+			   struct bk_sa_values *vals, struct bk_error *err);
 
 /* A directory's entries, sorted by name (tree.c). */
 struct zpl_ent {

@@ -104,7 +104,7 @@ static enum bk_code f_next(void *ctx, uint64_t obj, uint64_t from,
 }
 
 static const struct bk_zpl_source_ops fops = { f_object, f_read, f_next,
-					       NULL };
+					       NULL, NULL };
 
 /* Objects 1..NOBJ from the input. */
 static void parse_objects(const uint8_t *p, size_t n)

@@ -3,7 +3,11 @@
  * ones: names without their end, chunk chains that loop or leave the leaf,
  * tables larger than their blocks.  Then the reader over an in-memory
  * object source: master node, a fat root directory, a file with a hole, a
- * short symlink, and a directory cycle that a walk must refuse. */
+ * short symlink, and a directory cycle that a walk must refuse.  System
+ * attributes (ZPL 5): registry, layouts, SA buffers and spill blocks in
+ * both byte orders, and hostile ones (bad magic, header sizes past the
+ * buffer or short of its lengths, unknown layouts and attributes, lengths
+ * past the buffer, wrong registered lengths). */
 #include <lz4.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -429,7 +433,7 @@ static void m_close(void *ctx)
 }
 
 static const struct bk_zpl_source_ops mops = { m_object, m_read, m_next,
-					       m_close };
+					       m_close, NULL };
 
 static void build_fs(void)
 {
@@ -573,13 +577,236 @@ static void reader(void **state)
 	assert_int_equal(bk_zpl_tree(z, 2, "/", false, visit, &v, &err),
 			 BK_ERR_FORMAT);
 	bk_zpl_close(z);
-	/* a ZPL 5 object: named as not read yet */
+	/* an SA bonus in a file system whose master node names no SA
+	 * registry: refused, naming what is missing */
 	build_fs();
 	mem[2].bonustype = BK_ZPL_OT_SA;
 	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_OK);
-	assert_int_equal(bk_zpl_stat(z, 3, &st, &err), BK_ERR_UNSUPPORTED);
-	assert_non_null(strstr(err.msg, "ZPL 5"));
+	assert_int_equal(bk_zpl_stat(z, 3, &st, &err), BK_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "SA_ATTRS"));
 	bk_zpl_close(z);
+}
+
+/* ---- system attributes -------------------------------------------------- */
+
+/* attribute numbers of the registry below (not the legacy ones: the
+ * registry decides) */
+enum { T_MODE = 30, T_SIZE = 31, T_SYMLINK = 32, T_MTIME = 33,
+       T_DXATTR = 34, T_UID = 35 };
+
+static struct bk_sa_registry *test_registry(bool be)
+{
+	static const struct {
+		const char *name;
+		unsigned num, len;
+	} attrs[] = {
+		{ "ZPL_MODE", T_MODE, 8 },     { "ZPL_SIZE", T_SIZE, 8 },
+		{ "ZPL_SYMLINK", T_SYMLINK, 0 }, { "ZPL_MTIME", T_MTIME, 16 },
+		{ "ZPL_DXATTR", T_DXATTR, 0 }, { "ZPL_UID", T_UID, 8 },
+	};
+	/* layout 2: mode, size, symlink, mtime, dxattr; 3: uid */
+	static const uint16_t l2[] = { T_MODE, T_SIZE, T_SYMLINK, T_MTIME,
+				       T_DXATTR };
+	uint8_t raw[16];
+	struct bk_sa_registry *r;
+	struct bk_error err;
+
+	assert_int_equal(bk_sa_registry_new(&r, &err), BK_OK);
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+		assert_int_equal(bk_sa_registry_attr(r, attrs[i].name,
+						     attrs[i].num |
+							     (uint64_t)attrs[i].len
+								     << 24,
+						     &err),
+				 BK_OK);
+	for (size_t i = 0; i < 5; i++)
+		put(raw + 2 * i, 2, l2[i], be);
+	assert_int_equal(bk_sa_registry_layout(r, "2", raw, 5, be, &err),
+			 BK_OK);
+	put(raw, 2, T_UID, be);
+	assert_int_equal(bk_sa_registry_layout(r, "3", raw, 1, be, &err),
+			 BK_OK);
+	return r;
+}
+
+/* An SA buffer of layout 2 in byte order be: its length. */
+static size_t sa_buf(uint8_t *b, size_t cap, bool be)
+{
+	memset(b, 0, cap);
+	put(b, 4, BK_SA_MAGIC, be);
+	put(b + 4, 2, 2 | (16 / 8) << 10, be); /* two lengths: 16 bytes */
+	put(b + 6, 2, 5, be);                  /* symlink */
+	put(b + 8, 2, 3, be);                  /* dxattr */
+	put(b + 16, 8, S_IFLNK | 0777, be);
+	put(b + 24, 8, 5, be);
+	memcpy(b + 32, "hello", 5);            /* then padding to 40 */
+	put(b + 40, 8, 1700000000, be);
+	put(b + 48, 8, 123456789, be);
+	memcpy(b + 56, "xyz", 3);
+	return 64;
+}
+
+static void sa_values(void **state)
+{
+	uint8_t b[256];
+	struct bk_sa_values v;
+	struct bk_zpl_stat st;
+	struct bk_error err;
+
+	(void)state;
+	for (int be = 0; be < 2; be++) {
+		/* the registry's ZAP says be; the buffer may be either: its
+		 * magic decides */
+		struct bk_sa_registry *r = test_registry(be);
+
+		for (int bbe = 0; bbe < 2; bbe++) {
+			size_t len = sa_buf(b, sizeof(b), bbe);
+
+			memset(&v, 0, sizeof(v));
+			memset(&st, 0, sizeof(st));
+			assert_int_equal(bk_sa_parse(r, b, len, be, &v, &err),
+					 BK_OK);
+			assert_int_equal(bk_sa_stat(&v, &st, &err), BK_OK);
+			assert_int_equal(st.mode, S_IFLNK | 0777);
+			assert_int_equal(st.size, 5);
+			assert_int_equal(st.mtime.sec, 1700000000);
+			assert_int_equal(st.mtime.nsec, 123456789);
+			assert_int_equal(st.uid, 0); /* absent: 0 */
+			assert_true(v.v[BK_SA_SYMLINK].set);
+			assert_int_equal(v.v[BK_SA_SYMLINK].len, 5);
+			assert_memory_equal(v.v[BK_SA_SYMLINK].p, "hello", 5);
+			assert_int_equal(v.v[BK_SA_DXATTR].len, 3);
+			assert_memory_equal(v.v[BK_SA_DXATTR].p, "xyz", 3);
+			/* a spill block of layout 3 adds the uid; what the
+			 * bonus said stays */
+			memset(b + 128, 0, 24);
+			put(b + 128, 4, BK_SA_MAGIC, bbe);
+			put(b + 132, 2, 3 | 1 << 10, bbe);
+			put(b + 136, 8, 1234, bbe);
+			assert_int_equal(bk_sa_parse(r, b + 128, 16, be, &v,
+						     &err),
+					 BK_OK);
+			assert_int_equal(bk_sa_stat(&v, &st, &err), BK_OK);
+			assert_int_equal(st.uid, 1234);
+			assert_int_equal(st.mode, S_IFLNK | 0777);
+		}
+		bk_sa_registry_free(r);
+	}
+}
+
+/* One hostile buffer: parse (and stat) must fail with BK_ERR_FORMAT and
+ * a message holding what. */
+static void sa_bad(struct bk_sa_registry *r, const uint8_t *b, size_t len,
+		   const char *what)
+{
+	struct bk_sa_values v;
+	struct bk_zpl_stat st;
+	struct bk_error err;
+	enum bk_code rc;
+
+	memset(&v, 0, sizeof(v));
+	rc = bk_sa_parse(r, b, len, false, &v, &err);
+	if (rc == BK_OK)
+		rc = bk_sa_stat(&v, &st, &err);
+	assert_int_equal(rc, BK_ERR_FORMAT);
+	if (!strstr(err.msg, what))
+		fail_msg("\"%s\" does not say \"%s\"", err.msg, what);
+}
+
+static void sa_hostile(void **state)
+{
+	struct bk_sa_registry *r = test_registry(false);
+	struct bk_error err;
+	uint8_t b[256], raw[4] = { 0 };
+	size_t len;
+
+	(void)state;
+	len = sa_buf(b, sizeof(b), false);
+	sa_bad(r, b, 7, "buffer");
+	b[0] ^= 1;
+	sa_bad(r, b, len, "magic");
+	b[0] ^= 1;
+	/* header size past the buffer, and too small for its lengths */
+	put(b + 4, 2, 2 | 63u << 10, false);
+	sa_bad(r, b, len, "header");
+	put(b + 4, 2, 2 | 1u << 10, false);
+	sa_bad(r, b, len, "header too short");
+	put(b + 4, 2, 2 | 0u << 10, false);
+	sa_bad(r, b, len, "header");
+	/* an unknown layout; layout 0 (empty): no mode */
+	put(b + 4, 2, 7 | 2u << 10, false);
+	sa_bad(r, b, len, "unknown layout 7");
+	put(b + 4, 2, 0 | 2u << 10, false);
+	sa_bad(r, b, len, "without ZPL_MODE");
+	put(b + 4, 2, 2 | 2u << 10, false);
+	/* a variable length past the buffer, and one just at its end */
+	put(b + 8, 2, 1000, false);
+	sa_bad(r, b, len, "past the buffer");
+	put(b + 8, 2, 8, false);
+	{
+		struct bk_sa_values v;
+
+		memset(&v, 0, sizeof(v));
+		assert_int_equal(bk_sa_parse(r, b, len, false, &v, &err),
+				 BK_OK);
+	}
+	put(b + 8, 2, 9, false);
+	sa_bad(r, b, len, "past the buffer");
+	put(b + 8, 2, 3, false);
+	/* the buffer cut inside the fixed-size mtime */
+	sa_bad(r, b, 48, "past the buffer");
+	/* a time with too many nanoseconds */
+	put(b + 48, 8, 1000000000, false);
+	sa_bad(r, b, len, "nanoseconds");
+	put(b + 48, 8, 0, false);
+	/* a layout naming an attribute the registry does not have */
+	put(raw, 2, 999, false);
+	assert_int_equal(bk_sa_registry_layout(r, "4", raw, 1, false, &err),
+			 BK_OK);
+	put(b + 4, 2, 4 | 1u << 10, false);
+	sa_bad(r, b, len, "unregistered attribute 999");
+	/* ZPL_MODE registered with the wrong length */
+	assert_int_equal(bk_sa_registry_attr(r, "ZPL_MODE",
+					     T_MODE | UINT64_C(4) << 24, &err),
+			 BK_OK);
+	len = sa_buf(b, sizeof(b), false);
+	sa_bad(r, b, len, "ZPL_MODE of 4 bytes");
+	/* layout names that are not numbers, or out of range */
+	assert_int_equal(bk_sa_registry_layout(r, "x2", raw, 1, false, &err),
+			 BK_ERR_FORMAT);
+	assert_int_equal(bk_sa_registry_layout(r, "1024", raw, 1, false,
+					       &err),
+			 BK_ERR_FORMAT);
+	assert_int_equal(bk_sa_registry_layout(r, "", raw, 1, false, &err),
+			 BK_ERR_FORMAT);
+	assert_int_equal(bk_sa_registry_layout(r, "00000000002", raw, 1,
+					       false, &err),
+			 BK_ERR_FORMAT);
+	assert_int_equal(bk_sa_registry_layout(r, "5", raw, 5000, false,
+					       &err),
+			 BK_ERR_FORMAT);
+	bk_sa_registry_free(r);
+	/* without a registry, the legacy numbers: layouts still needed */
+	assert_int_equal(bk_sa_registry_new(&r, &err), BK_OK);
+	raw[0] = 5, raw[1] = 0, raw[2] = 6, raw[3] = 0; /* MODE, SIZE */
+	assert_int_equal(bk_sa_registry_layout(r, "2", raw, 2, false, &err),
+			 BK_OK);
+	memset(b, 0, sizeof(b));
+	put(b, 4, BK_SA_MAGIC, false);
+	put(b + 4, 2, 2 | 1u << 10, false);
+	put(b + 8, 8, S_IFREG | 0600, false);
+	put(b + 16, 8, 77, false);
+	{
+		struct bk_sa_values v;
+		struct bk_zpl_stat st;
+
+		memset(&v, 0, sizeof(v));
+		assert_int_equal(bk_sa_parse(r, b, 24, false, &v, &err),
+				 BK_OK);
+		assert_int_equal(bk_sa_stat(&v, &st, &err), BK_OK);
+		assert_int_equal(st.size, 77);
+	}
+	bk_sa_registry_free(r);
 }
 
 int main(void)
@@ -588,6 +815,7 @@ int main(void)
 		cmocka_unit_test(micro_zap),  cmocka_unit_test(fat_zap),
 		cmocka_unit_test(znode),      cmocka_unit_test(names),
 		cmocka_unit_test(lz4_blocks), cmocka_unit_test(reader),
+		cmocka_unit_test(sa_values),  cmocka_unit_test(sa_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
