@@ -29,7 +29,7 @@
 #include "util/le.h"
 
 #define LRU_N 16                 /* decoded chunks kept */
-#define READAHEAD (4u << 20)     /* raw bytes fetched ahead when sequential */
+#define READAHEAD (512u << 10)   /* raw bytes fetched ahead when sequential */
 #define MAP_CACHE_MAX ((size_t)1 << 32)
 static const uint8_t FMAP_MAGIC[8] = { 'Z', 'B', 'F', 'M', 'A', 'P', '1', '\n' };
 
@@ -63,6 +63,7 @@ struct rz {
 	uint64_t tick;
 	uint32_t last_stream;
 	uint64_t last_end; /* where the last load ended: sequential reads */
+	unsigned streak;   /* loads in a row that went on from the last */
 	struct bk_zpl_source inner;
 };
 
@@ -217,9 +218,14 @@ static enum bk_code rz_load(void *ctx, uint32_t stream, uint64_t pos,
 	if (b - a > LRU_N / 2)
 		return bk_error_set(err, BK_ERR_LIMIT,
 				    "a payload in %zu chunks", b - a);
-	/* a read that goes on where the last one ended: fetch ahead too */
+	/* the third read in a row that goes on where the last one ended (a
+	 * file read from start to end, not neighbouring metadata): fetch
+	 * ahead too */
 	ahead = b;
-	if (stream == z->last_stream && pos == z->last_end)
+	z->streak = stream == z->last_stream && pos == z->last_end
+			    ? z->streak + 1
+			    : 0;
+	if (z->streak >= 2)
 		while (ahead < t->n && ahead - a < LRU_N / 2 &&
 		       raw + t->c[ahead].rawlen <= READAHEAD)
 			raw += t->c[ahead++].rawlen;
