@@ -22,6 +22,7 @@
 
 #include "backup/chain.h"
 #include "backup/chunk.h"
+#include "backup/drr.h"
 #include "backup/lpool_zpl.h"
 #include "backup/plan.h"
 #include "backup/repo_zpl.h"
@@ -31,6 +32,8 @@
 #define LRU_N 16                 /* decoded chunks kept */
 #define READAHEAD (512u << 10)   /* raw bytes fetched ahead when sequential */
 #define MAP_CACHE_MAX ((size_t)1 << 32)
+/* a chunk: up to BK_CHUNK_MAX of payloads, or one payload bigger alone */
+#define CHUNK_RAW_MAX (BK_DRR_MAX_PAYLOAD + BK_CHUNK_MAX)
 static const uint8_t FMAP_MAGIC[8] = { 'Z', 'B', 'F', 'M', 'A', 'P', '1', '\n' };
 
 struct ck {
@@ -92,7 +95,7 @@ static enum bk_code table_add(struct table *t, const struct bk_id *id,
 		t->c = n;
 		t->cap = nc;
 	}
-	if (rawlen == 0 || rawlen > BK_CHUNK_MAX)
+	if (rawlen == 0 || rawlen > CHUNK_RAW_MAX)
 		return bk_error_set(err, BK_ERR_FORMAT,
 				    "a chunk of %" PRIu32 " bytes", rawlen);
 	t->c[t->n].id = *id;
@@ -565,7 +568,7 @@ enum bk_code bk_repo_zpl_source(struct bk_repo *r, const char *name,
 	if (!z)
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	for (int i = 0; i < LRU_N; i++)
-		bk_buf_init(&z->lru[i].data, BK_CHUNK_MAX + 64);
+		bk_buf_init(&z->lru[i].data, CHUNK_RAW_MAX + 64);
 	rc = open_chain(r, name, &sr, &n, err);
 	if (!rc && !(z->t = calloc(n, sizeof(*z->t))))
 		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");

@@ -46,7 +46,7 @@ enum bk_code bk_snapread_open(struct bk_repo *r, const char *name,
 		return rc;
 	}
 	bk_buf_init(&s->sealed, SNAPREAD_RANGE_MAX);
-	bk_buf_init(&s->plain, BK_CHUNK_MAX + 64);
+	bk_buf_init(&s->plain, BK_DRR_MAX_PAYLOAD + BK_CHUNK_MAX + 64);
 	*out = s;
 	return BK_OK;
 }
