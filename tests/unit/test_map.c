@@ -76,6 +76,9 @@ static struct bk_drr write_rec(uint64_t obj, uint64_t off)
 	return r;
 }
 
+/* ZBAK_MAP_RECORDS_SEED: the records of chain() in fuzz_map's mode 1 */
+static FILE *seed;
+
 static enum bk_code put(struct bk_lpool_map *m, uint32_t stream,
 			const struct bk_drr *r, const uint8_t *payload,
 			uint32_t inl, uint64_t pos, uint32_t chunked,
@@ -84,6 +87,16 @@ static enum bk_code put(struct bk_lpool_map *m, uint32_t stream,
 	uint8_t h[BK_DRR_HDR_LEN];
 
 	hdr(r, h);
+	if (seed) {
+		fputc((int)stream, seed);
+		fwrite(h, 1, sizeof(h), seed);
+		fputc((int)(inl & 0xff), seed);
+		fputc((int)(inl >> 8), seed);
+		if (inl)
+			fwrite(payload, 1, inl, seed);
+		fputc((int)(chunked & 0xff), seed);
+		fputc((int)(chunked >> 8), seed);
+	}
 	return bk_lpool_map_record(m, stream, h, payload, inl, pos, chunked,
 				   err);
 }
@@ -213,8 +226,17 @@ static void check_source(struct bk_lpool_map *m)
 
 static void test_chain_read(void **state)
 {
+	const char *sp = getenv("ZBAK_MAP_RECORDS_SEED");
+
 	(void)state;
+	if (sp) {
+		assert_non_null(seed = fopen(sp, "wb"));
+		fputc(1, seed);
+	}
 	check_source(chain());
+	if (seed)
+		fclose(seed);
+	seed = NULL;
 }
 
 static void test_roundtrip(void **state)
