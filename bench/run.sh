@@ -10,6 +10,9 @@
 #   bench/gc.sh       zbak forget + gc next to restic forget + prune
 #   bench/s3.sh       zbak push and restore through s3rver on loopback, next
 #                     to a local directory and to rclone (copy up, cat down)
+#   bench/files.sh    one file out of a backup of a zfs-fuse tree: zbak files
+#                     (S3 and a directory) next to restic and borg (skipped
+#                     where zfs-fuse cannot run)
 # First the tools they compare with (packaging/deps.sh --bench --install: as
 # root it installs them; otherwise it prints the apt-get line and stops).
 #   BENCH_SIZE=1G      stream size
@@ -30,3 +33,8 @@ echo "scratch directory: $dir" >&2
 "$here/lpool.sh"
 "$here/gc.sh"
 "$here/s3.sh"
+if why=$("$here/../tests/zfs/fuse.sh" check); then
+	"$here/files.sh"
+else
+	echo "bench/files.sh skipped: $why" >&2
+fi

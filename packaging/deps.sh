@@ -4,7 +4,8 @@
 #   deps.sh --install   install what is missing (root), or print the apt-get line
 #   deps.sh --bench [--check|--install]
 #                       the same for what `make bench` compares zbak with
-#                       (restic, borg, lz4, GNU time, rclone) instead of the build deps
+#                       (restic, borg, lz4, GNU time, rclone; strace, which
+#                       counts what bench/files.sh reads) instead of the build deps
 #   deps.sh --rgw [--check|--install]
 #                       the same for `make check-rgw`: a throwaway Ceph cluster
 #                       (ceph-mon, ceph-osd, radosgw) for the S3 suite
@@ -70,6 +71,7 @@ borgbackup:cmd:borg
 lz4:cmd:lz4
 time:exe:/usr/bin/time
 rclone:cmd:rclone
+strace:cmd:strace
 "
 
 # make check-rgw (tests/rgw/cluster.sh): one mon, one memstore OSD, one radosgw

@@ -33,11 +33,11 @@ public_layer() {
 	chunk) layer=chunk ;;
 	crypto) layer=crypto ;;
 	store) layer=store ;;
-	repo | chain) layer=repo ;;
+	repo | chain | snapread) layer=repo ;;
 	lpool | lpool_zpl) layer=lpool ;;
 	zpl) layer=zpl ;;
 	zfs | receiver) layer=zfs ;;
-	job | plan) layer=job ;;
+	job | plan | repo_zpl) layer=job ;;
 	*) layer= ;;
 	esac
 }

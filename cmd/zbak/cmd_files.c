@@ -4,13 +4,12 @@
  * the ZPL reader (include/backup/zpl.h).  `zbak ls` lists a repository's
  * snapshots, so the file commands are a family of their own (zbak(1),
  * "FILES").  They read a snapshot or dataset of the local pool (--pool),
- * or a repository's snapshot, whose chain is received first into a
- * temporary local pool under the cache directory (the whole chain: a map
- * to fetch only what a command reads is future work, issue 13).
+ * or a repository's snapshot, read in place: a map of its objects from
+ * the recipes of its chain (cached), then only the chunks of the blocks
+ * a command reads (include/backup/repo_zpl.h, docs/zpl.md "Maps").
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,9 +22,9 @@
 #include "backup/buf.h"
 #include "backup/lpool.h"
 #include "backup/lpool_zpl.h"
-#include "backup/plan.h"
-#include "backup/receiver.h"
 #include "backup/repo.h"
+#include "backup/repo_zpl.h"
+#include "backup/snapread.h"
 #include "backup/zpl.h"
 #include "cli.h"
 #include "files.h"
@@ -43,183 +42,78 @@ static int fail(enum bk_code rc, const struct bk_error *err)
 
 /* An open file system: the reader and what it reads from. */
 struct fs {
-	struct bk_lpool *pool;
+	struct bk_lpool *pool; /* --pool */
+	struct bk_repo *repo;  /* a repository's snapshot, read in place */
 	struct bk_zpl *z;
-	char tmp[1024]; /* a temporary pool directory to remove, or "" */
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
+/* --stats and --no-cache, of every subcommand (fs_open reads them). */
+static bool opt_stats, opt_no_cache;
+static struct bk_repo_zpl_info info;
 
 void fs_close(struct fs *f)
 {
 	bk_zpl_close(f->z);
 	bk_lpool_close(f->pool);
-	if (f->tmp[0])
-		nftw(f->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (f->repo && opt_stats) {
+		uint64_t reads, bytes;
+
+		bk_repo_store_counters(f->repo, &reads, &bytes);
+		fprintf(stderr,
+			"stats: %" PRIu64 " store reads, %" PRIu64
+			" bytes fetched; map %s (%zu stream%s, %" PRIu64
+			" stream bytes, %" PRIu64 " recipe bytes read, %" PRIu64
+			" map bytes, %" PRIu64 " objects, %" PRIu64
+			" blocks)%s%s\n",
+			reads, bytes, info.cached ? "from the cache" : "built",
+			info.streams, info.streams == 1 ? "" : "s",
+			info.stream_bytes, info.recipe_bytes, info.map_bytes,
+			info.objects, info.blocks,
+			info.rebuilt ? "; cached map refused: " : "",
+			info.rebuilt ? info.why : "");
+	}
+	bk_repo_close(f->repo);
 	memset(f, 0, sizeof(*f));
 }
 
-/* mkdir -p (0700 for what it makes) */
-static int mkdirs(const char *dir)
-{
-	char p[1024];
-
-	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
-		return -1;
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		if (mkdir(p, 0700) && errno != EEXIST)
-			return -1;
-		*s = '/';
-	}
-	return mkdir(p, 0700) && errno != EEXIST ? -1 : 0;
-}
-
-/* Receive the streams of plan pl (from r) into rv, oldest first. */
-static int fetch_chain(struct bk_repo *r, const struct bk_snapshot *all,
-		       const struct bk_restore_plan *pl,
-		       struct bk_receiver *rv)
-{
-	struct bk_restore_opts o = { 0 };
-	struct bk_error err;
-	enum bk_code rc;
-	char nm[BK_REPO_NAME_MAX];
-
-	for (size_t i = 0; i < pl->len; i++) {
-		const struct bk_snapshot *s = &all[pl->chain[i]];
-		struct bk_restore_result res;
-		struct bk_receiver_result rr;
-
-		snprintf(nm, sizeof(nm), "%s@%s", s->dataset, s->snap);
-		rc = bk_receiver_begin(rv, &err);
-		if (!rc)
-			rc = bk_restore_sink(r, nm, bk_receiver_write, rv, &o,
-					     &res, &err);
-		if (!rc)
-			rc = bk_receiver_finish(rv, &rr, &err);
-		if (rc) {
-			bk_receiver_abort(rv);
-			msg("%s: %s", nm, err.msg);
-			return exit_for(rc);
-		}
-	}
-	return EXIT_OK;
-}
-
 /*
- * The chain of repository snapshot `name` into a new local pool under the
- * cache directory (f->tmp, removed by fs_close), as dataset f/d; the
- * local name of the snapshot into lname.  The restore plan decides the
- * chain, as for restore --to.
+ * Open snapshot or dataset `name` of the local pool (pool), else snapshot
+ * `name` of the repository, read in place: its map (from the cache, or
+ * built from the chain's recipes) and then only the chunks of the blocks
+ * read (include/backup/repo_zpl.h).  An exit status.
  */
-static int fetch(const char *name, struct fs *f, char *lname, size_t ln)
-{
-	struct bk_receiver_opts ro = { .kind = BK_RECEIVER_LOCAL };
-	struct bk_restore_plan pl = { 0 };
-	struct bk_receiver *rv = NULL;
-	struct bk_snapshot *all = NULL;
-	struct bk_repo *r = NULL;
-	struct bk_lpool *p = NULL;
-	struct bk_error err, lerr;
-	enum bk_code lrc;
-	const char *at = strchr(name, '@');
-	char base[900];
-	size_t n = 0, cur;
-	int ret;
-
-	if (!at)
-		return usage_error(self(), "a repository's snapshot is "
-					   "POOL/FS@SNAP");
-	if (bk_cache_dir(base, sizeof(base)) || mkdirs(base)) {
-		msg("no cache directory to fetch %s into (ZBAK_CACHE_DIR)",
-		    name);
-		return EXIT_FAIL;
-	}
-	if ((ret = open_repo(&r)))
-		return ret;
-	lrc = bk_list(r, &all, &n, &lerr);
-	if ((cur = bk_plan_find(all, n, name)) == BK_CHAIN_NONE) {
-		if (lrc)
-			msg("cannot list the repository: %s", lerr.msg);
-		else
-			msg("no snapshot %s in the repository", name);
-		ret = lrc ? exit_for(lrc) : EXIT_FAIL;
-		goto out;
-	}
-	snprintf(f->tmp, sizeof(f->tmp), "%s/files-XXXXXX", base);
-	if (!mkdtemp(f->tmp)) {
-		msg("mkdtemp %s: %s", f->tmp, strerror(errno));
-		f->tmp[0] = 0;
-		ret = EXIT_FAIL;
-		goto out;
-	}
-	ro.pool_dir = f->tmp;
-	if ((lrc = bk_lpool_open(f->tmp, true, &p, &err)) ||
-	    (lrc = bk_lpool_create(p, "f", false, &err)) ||
-	    (lrc = bk_receiver_open("f/d", &ro, &rv, &err)) ||
-	    (lrc = bk_restore_plan(all, n, cur, NULL, 0, false, false, &pl,
-				   &err))) {
-		msg("%s", err.msg);
-		ret = exit_for(lrc);
-		goto out;
-	}
-	if (pl.verdict != BK_RESTORE_GO) {
-		msg("the chain of %s cannot be restored (broken, or it "
-		    "loops): 'zbak verify' says more",
-		    name);
-		ret = EXIT_VERIFY;
-		goto out;
-	}
-	if (!g.quiet)
-		fprintf(stderr, "fetching %zu stream%s of %s into a temporary "
-				"local pool\n",
-			pl.len, pl.len == 1 ? "" : "s", name);
-	ret = fetch_chain(r, all, &pl, rv);
-	snprintf(lname, ln, "f/d@%s", at + 1);
-out:
-	bk_receiver_close(rv);
-	bk_lpool_close(p);
-	bk_repo_close(r);
-	bk_restore_plan_release(&pl);
-	free(all);
-	return ret;
-}
-
-/* Open snapshot or dataset `name` of the local pool (pool), else snapshot
- * `name` of the repository; an exit status. */
 int fs_open(const char *name, bool pool, struct fs *f)
 {
 	struct bk_zpl_source src;
 	struct bk_error err;
 	enum bk_code rc;
-	char lname[2 * BK_LPOOL_NAME_MAX + 8];
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	if (pool) {
-		ret = open_lpool(&f->pool, false);
-		snprintf(lname, sizeof(lname), "%s", name);
-	} else if (!(ret = fetch(name, f, lname, sizeof(lname)))) {
-		rc = bk_lpool_open(f->tmp, false, &f->pool, &err);
+	if (!pool) {
+		if (!strchr(name, '@'))
+			return usage_error(self(), "a repository's snapshot "
+						   "is POOL/FS@SNAP");
+		if ((ret = open_repo(&f->repo)))
+			return ret;
+		rc = bk_repo_zpl_open(f->repo, name, opt_no_cache, &f->z, &info,
+				      &err);
 		if (rc) {
+			bk_error_prefix(&err, "%s", name);
 			fs_close(f);
 			return fail(rc, &err);
 		}
+		if (info.rebuilt && !g.quiet)
+			msg("the cached map of %s was refused and built "
+			    "again: %s",
+			    name, info.why);
+		return EXIT_OK;
 	}
-	if (ret) {
+	if ((ret = open_lpool(&f->pool, false))) {
 		fs_close(f);
 		return ret;
 	}
-	if ((rc = bk_lpool_zpl_source(f->pool, lname, &src, &err)) ||
+	if ((rc = bk_lpool_zpl_source(f->pool, name, &src, &err)) ||
 	    (rc = bk_zpl_open(&src, &f->z, &err))) {
 		bk_error_prefix(&err, "%s", name);
 		fs_close(f);
@@ -236,6 +130,18 @@ struct fs *fs_alloc(void)
 struct bk_zpl *fs_zpl(struct fs *f)
 {
 	return f->z;
+}
+
+/* --stats, --no-cache: taken (true) or not one of them. */
+static bool common_opt(int c)
+{
+	if (c == 'S')
+		opt_stats = true;
+	else if (c == 'N')
+		opt_no_cache = true;
+	else
+		return false;
+	return true;
 }
 
 /* ---- ls ---------------------------------------------------------------- */
@@ -410,6 +316,8 @@ static int files_ls(int argc, char **argv)
 		{ "pool", no_argument, NULL, 'P' },
 		{ "long", no_argument, NULL, 'l' },
 		{ "recursive", no_argument, NULL, 'R' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "no-cache", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lsopt o = { 0 };
@@ -431,7 +339,7 @@ static int files_ls(int argc, char **argv)
 			o.json = true;
 		else if (c == 'P')
 			pool = true;
-		else
+		else if (!common_opt(c))
 			return usage_error(self(), NULL);
 	}
 	if (optind != argc - 1 && optind != argc - 2)
@@ -539,6 +447,8 @@ static int files_cat(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "pool", no_argument, NULL, 'P' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "no-cache", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bk_zpl_stat st;
@@ -551,9 +461,10 @@ static int files_cat(int argc, char **argv)
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (c != 'P')
+		if (c == 'P')
+			pool = true;
+		else if (!common_opt(c))
 			return usage_error(self(), NULL);
-		pool = true;
 	}
 	if (optind != argc - 2)
 		return usage_error(self(), "files cat takes a snapshot and a path");
@@ -592,6 +503,8 @@ static int files_extract(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "pool", no_argument, NULL, 'P' },
 		{ "target", required_argument, NULL, 't' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "no-cache", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bk_zpl_extract_result res;
@@ -610,7 +523,7 @@ static int files_extract(int argc, char **argv)
 			pool = true;
 		else if (c == 't')
 			target = optarg;
-		else
+		else if (!common_opt(c))
 			return usage_error(self(), NULL);
 	}
 	if (!target)

@@ -112,7 +112,9 @@ static const struct cmd commands[] = {
 	  "    cat [--pool] POOL/FS@SNAP PATH                       one file to stdout (also: dump)\n"
 	  "    extract [--pool] -t DIR POOL/FS@SNAP [PATH]           a file or a tree into DIR (also: restore)\n"
 	  "    --pool: a snapshot (or dataset) of the local pool; else the repository's\n"
-	  "    snapshot, its chain fetched into a temporary local pool under the cache dir",
+	  "    snapshot, read in place: only the chunks of what is read are fetched\n"
+	  "    (its map is cached: --no-cache to neither read nor write it; --stats:\n"
+	  "    store reads and bytes fetched, on stderr)",
 	  false },
 	{ "mount", cmd_mount,
 	  "zbak [-r REPO | --pool-dir DIR] mount [--pool] [--allow-other] [--no-default-permissions]\n"

@@ -126,6 +126,10 @@ BK_EXPORT enum bk_code bk_store_get_range(struct bk_store *s, const char *key,
 					  struct bk_buf *out,
 					  struct bk_error *err);
 /* Size of an object; BK_ERR_NOTFOUND when absent. */
+/* Reads so far (get, ranged get, head and list calls) and the bytes that
+ * gets returned: what a command cost, for --stats. */
+BK_EXPORT void bk_store_counters(const struct bk_store *s, uint64_t *reads,
+				 uint64_t *bytes);
 BK_EXPORT enum bk_code bk_store_head(struct bk_store *s, const char *key,
 				     uint64_t *size, struct bk_error *err);
 /* Deleting an absent key is not an error. */

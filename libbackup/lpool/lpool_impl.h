@@ -11,11 +11,20 @@
 #include "backup/crypto.h"
 #include "backup/drr.h"
 #include "backup/lpool.h"
+#include "backup/lpool_zpl.h"
 
 #define LP_NAME_MAX (2 * BK_LPOOL_NAME_MAX + 2)
 #define LP_MAX_BONUS (64u << 10)      /* any dnode's bonus fits */
 #define LP_STATE_MAX (UINT64_C(1) << 34) /* a state file we agree to load */
 #define LP_LOCK_WAIT 60               /* seconds before BK_ERR_BUSY */
+
+/* Features a dataset keeps (the others describe the stream, not data). */
+/* Features a dataset keeps (the others describe the stream, not data). */
+#define LP_DATA_FEATURES                                                     \
+	(BK_FEAT_SA_SPILL | BK_FEAT_EMBED_DATA | BK_FEAT_LZ4 |            \
+	 BK_FEAT_LARGE_BLOCKS | BK_FEAT_REDACTED | BK_FEAT_COMPRESSED |   \
+	 BK_FEAT_LARGE_DNODE | BK_FEAT_RAW | BK_FEAT_ZSTD |               \
+	 BK_FEAT_LONGNAME | BK_FEAT_LARGE_MICROZAP)
 
 /* Kinds of entries in an object's block list. */
 enum lp_kind {
@@ -108,6 +117,48 @@ enum bk_code lp_state_decode(const uint8_t *p, size_t len, struct lp_state *s,
 void lp_state_usage(const struct lp_state *s, uint64_t *refer,
 		    uint64_t *objects);
 bool lp_host_bigendian(void);
+
+/* ---- apply.c: the receive rules of one record ---- */
+struct lp_apply {
+	struct lp_state *st; /* the working state the records change */
+	uint64_t txg;        /* the birth of what they write */
+	bool raw;            /* a raw (-w) stream */
+	uint32_t begin_flags;
+	bool maybe_garbage; /* set when something kept went away */
+	/* Keep the payload of rec (WRITE, WRITE_EMBEDDED, SPILL): its name
+	 * (the hash of a block file, or a map's reference) into ref. */
+	enum bk_code (*keep)(void *ctx, const struct bk_drr_rec *rec,
+			     uint8_t ref[BK_ID_LEN], struct bk_error *err);
+	/* Zero bytes [lo, hi) of plain (uncompressed, whole) block b: a FREE
+	 * of part of it; b->hash may change. */
+	enum bk_code (*zero)(void *ctx, struct lp_block *b, uint64_t lo,
+			     uint64_t hi, struct bk_error *err);
+	/* The state of the snapshot a WRITE_BYREF's refguid names, when it
+	 * is not this substream's (toguid): NULL refuses such references. */
+	enum bk_code (*ref_state)(void *ctx, const struct bk_drr_rec *rec,
+				  uint64_t guid, const struct lp_state **st,
+				  struct bk_error *err);
+	uint64_t toguid; /* this substream's snapshot */
+	void *ctx;
+};
+
+/* Apply one record that is not BEGIN or END to a->st. */
+enum bk_code lp_apply(struct lp_apply *a, const struct bk_drr_rec *rec,
+		      struct bk_error *err);
+/* err = "record N (TYPE) at byte B: <fmt>" */
+enum bk_code lp_at_rec(struct bk_error *err, const struct bk_drr_rec *rec,
+		       enum bk_code code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ---- map.c: for the map's object source ---- */
+struct bk_lpool_map;
+/* Move the map's state and inline bytes out; the map is freed. */
+void lp_map_take(struct bk_lpool_map *m, struct lp_state *st, uint8_t **inl,
+		 uint64_t *ninl);
+/* The payload that a map's reference names into out (zero range applied). */
+enum bk_code lp_map_payload(const uint8_t *ref, uint32_t paylen,
+			    const uint8_t *inl, bk_lpool_map_load_fn load,
+			    void *ctx, struct bk_buf *out, struct bk_error *err);
 
 /* ---- meta.c: the pool's one metadata file ---- */
 struct lp_snap {

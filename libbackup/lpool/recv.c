@@ -20,12 +20,7 @@
 #include "backup/util.h"
 #include "lpool_impl.h"
 
-/* Features a dataset keeps (the others describe the stream, not data). */
-#define DATA_FEATURES                                                     \
-	(BK_FEAT_SA_SPILL | BK_FEAT_EMBED_DATA | BK_FEAT_LZ4 |            \
-	 BK_FEAT_LARGE_BLOCKS | BK_FEAT_REDACTED | BK_FEAT_COMPRESSED |   \
-	 BK_FEAT_LARGE_DNODE | BK_FEAT_RAW | BK_FEAT_ZSTD |               \
-	 BK_FEAT_LONGNAME | BK_FEAT_LARGE_MICROZAP)
+#define DATA_FEATURES LP_DATA_FEATURES
 
 struct sub {
 	bool active;
@@ -51,6 +46,7 @@ struct bk_lpool_recv {
 	/* the snapshot WRITE_BYREF records last named, loaded once */
 	uint64_t ref_guid; /* 0: none loaded */
 	struct lp_state ref_st;
+	struct lp_apply ap; /* the rules (apply.c), on cur.st */
 	bool done;
 	bool locked;       /* the pool's lock, taken at the first BEGIN */
 	bool dropped;      /* references went away: collect garbage */
@@ -427,6 +423,42 @@ static enum bk_code start_state(struct bk_lpool_recv *rx,
 	return BK_OK;
 }
 
+/* The rules' keep: a payload into its block file. */
+static enum bk_code keep_payload(void *ctx, const struct bk_drr_rec *rec,
+				 uint8_t hash[BK_ID_LEN], struct bk_error *err)
+{
+	struct bk_lpool_recv *rx = ctx;
+	bool created;
+	enum bk_code rc = lp_block_store(rx->p, rec->payload,
+					 (size_t)rec->payload_len, hash,
+					 &created, err);
+
+	if (!rc && created) {
+		rx->res.new_blocks++;
+		rx->res.new_bytes += rec->payload_len;
+	}
+	return rc;
+}
+
+/* The rules' zero: the block's file, rewritten with [lo, hi) zeroed. */
+static enum bk_code zero_part(void *ctx, struct lp_block *b, uint64_t lo,
+			      uint64_t hi, struct bk_error *err)
+{
+	struct bk_lpool_recv *rx = ctx;
+	bool created;
+	enum bk_code rc;
+
+	if ((rc = lp_block_load(rx->p, b->hash, b->paylen, &rx->scratch, err)))
+		return rc;
+	memset(rx->scratch.data + lo, 0, (size_t)(hi - lo));
+	return lp_block_store(rx->p, rx->scratch.data, rx->scratch.len,
+			      b->hash, &created, err);
+}
+
+static enum bk_code ref_state(void *ctx, const struct bk_drr_rec *rec,
+			      uint64_t guid, const struct lp_state **st,
+			      struct bk_error *err);
+
 /* A BEGIN: a package's header, or a substream that is admitted by the
  * rules of full, incremental and clone streams, then starts its state. */
 static enum bk_code on_begin(struct bk_lpool_recv *rx,
@@ -489,197 +521,26 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 	c->creation = r->u.begin.creation_time;
 	c->txg = ++rx->m.txg;
 	c->active = true;
+	memset(&rx->ap, 0, sizeof(rx->ap));
+	rx->ap.st = &c->st;
+	rx->ap.txg = c->txg;
+	rx->ap.raw = c->raw;
+	rx->ap.begin_flags = c->begin_flags;
+	rx->ap.keep = keep_payload;
+	rx->ap.zero = zero_part;
+	rx->ap.ref_state = ref_state;
+	rx->ap.toguid = c->toguid;
+	rx->ap.ctx = rx;
 	return BK_OK;
-}
-
-static enum bk_code need_object(struct bk_lpool_recv *rx,
-				const struct bk_drr_rec *rec, uint64_t obj,
-				struct lp_object **o, struct bk_error *err)
-{
-	long i = lp_state_find(&rx->cur.st, obj, NULL);
-
-	*o = NULL;
-	if (i < 0)
-		return at_rec(err, rec, BK_ERR_RULE,
-			      "object %" PRIu64 " does not exist", obj);
-	*o = &rx->cur.st.objs[i];
-	return BK_OK;
-}
-
-static enum bk_code store_payload(struct bk_lpool_recv *rx,
-				  const struct bk_drr_rec *rec,
-				  uint8_t hash[BK_ID_LEN],
-				  struct bk_error *err)
-{
-	bool created;
-	enum bk_code rc = lp_block_store(rx->p, rec->payload,
-					 (size_t)rec->payload_len, hash,
-					 &created, err);
-
-	if (!rc && created) {
-		rx->res.new_blocks++;
-		rx->res.new_bytes += rec->payload_len;
-	}
-	return rc;
-}
-
-static enum bk_code on_object(struct bk_lpool_recv *rx,
-			      const struct bk_drr_rec *rec,
-			      struct bk_error *err)
-{
-	const struct bk_drr *r = &rec->hdr;
-	struct sub *c = &rx->cur;
-	struct lp_object *o;
-	size_t at;
-	long i = lp_state_find(&c->st, r->u.object.object, &at);
-	enum bk_code rc;
-
-	if (rec->payload_len > LP_MAX_BONUS)
-		return at_rec(err, rec, BK_ERR_LIMIT,
-			      "bonus buffer of %" PRIu64 " bytes",
-			      rec->payload_len);
-	if (i >= 0) {
-		o = &c->st.objs[i];
-		if (o->type != r->u.object.type ||
-		    o->blksz != r->u.object.blksz ||
-		    o->bonustype != r->u.object.bonustype ||
-		    o->dn_slots != r->u.object.dn_slots ||
-		    (c->raw && (o->indblkshift != r->u.object.indblkshift ||
-				o->nlevels != r->u.object.nlevels ||
-				o->nblkptr != r->u.object.nblkptr))) {
-			/* reallocated: its old contents go */
-			lp_object_clear(o);
-			rx->maybe_garbage = true;
-		}
-	} else {
-		if ((rc = lp_state_insert(&c->st, at, r->u.object.object, &o,
-					  err)))
-			return rc;
-	}
-	/* a large dnode covers the object numbers after it */
-	for (uint32_t k = 1; k < r->u.object.dn_slots; k++) {
-		long j = lp_state_find(&c->st, r->u.object.object + k, NULL);
-
-		if (j >= 0) {
-			lp_state_remove(&c->st, (size_t)j);
-			rx->maybe_garbage = true;
-		}
-	}
-	i = lp_state_find(&c->st, r->u.object.object, NULL);
-	o = &c->st.objs[i];
-	o->birth = c->txg;
-	o->type = r->u.object.type;
-	o->bonustype = r->u.object.bonustype;
-	o->blksz = r->u.object.blksz;
-	o->bonuslen = r->u.object.bonuslen;
-	o->raw_bonuslen = r->u.object.raw_bonuslen;
-	o->checksumtype = r->u.object.checksumtype;
-	o->compress = r->u.object.compress;
-	o->dn_slots = r->u.object.dn_slots;
-	o->flags = r->u.object.flags;
-	o->indblkshift = r->u.object.indblkshift;
-	o->nlevels = r->u.object.nlevels;
-	o->nblkptr = r->u.object.nblkptr;
-	o->maxblkid = r->u.object.maxblkid;
-	free(o->bonus);
-	o->bonus = NULL;
-	o->bonus_paylen = 0;
-	if (rec->payload_len) {
-		o->bonus = malloc(rec->payload_len);
-		if (!o->bonus)
-			return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
-		memcpy(o->bonus, rec->payload, rec->payload_len);
-		o->bonus_paylen = (uint32_t)rec->payload_len;
-	}
-	/* with SPILL_BLOCK, an object sent without OBJECT_SPILL has none */
-	if ((c->begin_flags & BK_DRR_FLAG_SPILL_BLOCK) &&
-	    !(r->u.object.flags & BK_DRR_RFLAG_SPILL) && o->has_spill) {
-		o->has_spill = false;
-		rx->maybe_garbage = true;
-	}
-	return BK_OK;
-}
-
-static enum bk_code on_freeobjects(struct bk_lpool_recv *rx,
-				   const struct bk_drr_rec *rec)
-{
-	struct lp_state *s = &rx->cur.st;
-	uint64_t first = rec->hdr.u.freeobjects.firstobj;
-	uint64_t num = rec->hdr.u.freeobjects.numobjs;
-	uint64_t end = num > UINT64_MAX - first ? UINT64_MAX : first + num;
-	size_t at, to;
-
-	lp_state_find(s, first, &at);
-	for (to = at; to < s->nobjs && s->objs[to].object < end; to++)
-		lp_object_clear(&s->objs[to]);
-	if (to > at) {
-		memmove(&s->objs[at], &s->objs[to],
-			(s->nobjs - to) * sizeof(*s->objs));
-		s->nobjs -= to - at;
-		rx->maybe_garbage = true;
-	}
-	return BK_OK;
-}
-
-static enum bk_code on_write(struct bk_lpool_recv *rx,
-			     const struct bk_drr_rec *rec,
-			     struct bk_error *err)
-{
-	const struct bk_drr *r = &rec->hdr;
-	struct lp_object *o;
-	struct lp_block b;
-	enum bk_code rc;
-
-	memset(&b, 0, sizeof(b));
-	if (r->type == BK_DRR_WRITE) {
-		if ((rc = need_object(rx, rec, r->u.write.object, &o, err)))
-			return rc;
-		b.kind = LP_DATA;
-		b.offset = r->u.write.offset;
-		b.lsize = r->u.write.logical_size;
-		b.psize = r->u.write.compressed_size;
-		b.type = r->u.write.type;
-		b.checksumtype = r->u.write.checksumtype;
-		b.flags = r->u.write.flags;
-		b.compression = r->u.write.compressiontype;
-		b.key_cksum = r->u.write.key_cksum;
-		b.key_prop = r->u.write.key_prop;
-		memcpy(b.salt, r->u.write.salt, 8);
-		memcpy(b.iv, r->u.write.iv, 12);
-		memcpy(b.mac, r->u.write.mac, 16);
-	} else if (r->type == BK_DRR_WRITE_EMBEDDED) {
-		if ((rc = need_object(rx, rec, r->u.write_embedded.object, &o,
-				      err)))
-			return rc;
-		b.kind = LP_EMBEDDED;
-		b.offset = r->u.write_embedded.offset;
-		b.lsize = r->u.write_embedded.length;
-		b.psize = r->u.write_embedded.psize;
-		b.type = r->u.write_embedded.lsize;
-		b.compression = r->u.write_embedded.compression;
-		b.etype = r->u.write_embedded.etype;
-	} else { /* REDACT */
-		if ((rc = need_object(rx, rec, r->u.redact.object, &o, err)))
-			return rc;
-		b.kind = LP_REDACT;
-		b.offset = r->u.redact.offset;
-		b.lsize = r->u.redact.length;
-	}
-	b.birth = rx->cur.txg;
-	b.paylen = (uint32_t)rec->payload_len;
-	if (b.kind != LP_REDACT && (rc = store_payload(rx, rec, b.hash, err)))
-		return rc;
-	if (lp_object_find_block(o, b.offset, NULL) >= 0)
-		rx->maybe_garbage = true;
-	return lp_object_put_block(o, &b, err);
 }
 
 /* The state WRITE_BYREF's refguid names: this substream's own, or a
  * snapshot received before (in this package or earlier), loaded once. */
-static enum bk_code ref_state(struct bk_lpool_recv *rx,
-			      const struct bk_drr_rec *rec, uint64_t guid,
-			      const struct lp_state **st, struct bk_error *err)
+static enum bk_code ref_state(void *ctx, const struct bk_drr_rec *rec,
+			      uint64_t guid, const struct lp_state **st,
+			      struct bk_error *err)
 {
+	struct bk_lpool_recv *rx = ctx;
 	const struct lp_snap *snap;
 	const struct lp_ds *in = NULL;
 	enum bk_code rc;
@@ -705,174 +566,6 @@ static enum bk_code ref_state(struct bk_lpool_recv *rx,
 	}
 	*st = &rx->ref_st;
 	return BK_OK;
-}
-
-/*
- * WRITE_BYREF (zfs send -D): the block at (object, offset) is a copy of
- * the one written at (refobject, refoffset) of the snapshot refguid names.
- * The local pool keeps payloads by content, so the copy is the reference's
- * entry under its new place: nothing is read, and since a copy never
- * points at another record, references cannot form a cycle.  The block
- * must be there, whole (same offset and length), and carry the checksum
- * the record says it has.
- */
-static enum bk_code on_byref(struct bk_lpool_recv *rx,
-			     const struct bk_drr_rec *rec,
-			     struct bk_error *err)
-{
-	const __typeof__(rec->hdr.u.write_byref) *w = &rec->hdr.u.write_byref;
-	const struct lp_state *rs = NULL;
-	const struct lp_object *ro;
-	struct lp_object *o;
-	struct lp_block b;
-	long i;
-	enum bk_code rc;
-
-	if (w->refguid == rx->cur.toguid && w->refobject == w->object &&
-	    w->refoffset == w->offset)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "refers to itself (object %" PRIu64
-			      " offset %" PRIu64 ")",
-			      w->object, w->offset);
-	if ((rc = need_object(rx, rec, w->object, &o, err)) ||
-	    (rc = ref_state(rx, rec, w->refguid, &rs, err)))
-		return rc;
-	i = lp_state_find(rs, w->refobject, NULL);
-	if (i < 0)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "refers to object %" PRIu64
-			      ", which snapshot %016" PRIx64 " does not have",
-			      w->refobject, w->refguid);
-	ro = &rs->objs[i];
-	i = lp_object_find_block(ro, w->refoffset, NULL);
-	if (i < 0 || ro->blocks[i].kind != LP_DATA)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "refers to offset %" PRIu64 " of object %" PRIu64
-			      ", where no block was written",
-			      w->refoffset, w->refobject);
-	b = ro->blocks[i];
-	if (b.lsize != w->length)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "length %" PRIu64 ", but the block it refers to "
-			      "(object %" PRIu64 " offset %" PRIu64 ") is %"
-			      PRIu64 " bytes",
-			      w->length, w->refobject, w->refoffset, b.lsize);
-	if (memcmp(&b.key_cksum, &w->key_cksum, sizeof(b.key_cksum)) != 0)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "checksum differs from that of the block it "
-			      "refers to (object %" PRIu64 " offset %" PRIu64
-			      ")",
-			      w->refobject, w->refoffset);
-	b.offset = w->offset;
-	b.birth = rx->cur.txg;
-	if (lp_object_find_block(o, b.offset, NULL) >= 0)
-		rx->maybe_garbage = true;
-	/* o may be the reference's own object: b is a copy, put after use */
-	return lp_object_put_block(o, &b, err);
-}
-
-static enum bk_code on_free(struct bk_lpool_recv *rx,
-			    const struct bk_drr_rec *rec,
-			    struct bk_error *err)
-{
-	const struct bk_drr *r = &rec->hdr;
-	uint64_t off = r->u.free.offset, len = r->u.free.length;
-	uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
-	struct lp_object *o;
-	enum bk_code rc;
-	size_t i;
-
-	if ((rc = need_object(rx, rec, r->u.free.object, &o, err)))
-		return rc;
-	lp_object_find_block(o, off, &i);
-	/* a block that starts before off may reach into the range */
-	if (i > 0 && o->blocks[i - 1].offset + o->blocks[i - 1].lsize > off)
-		i--;
-	while (i < o->nblocks && o->blocks[i].offset < end) {
-		struct lp_block *b = &o->blocks[i];
-		uint64_t bend = b->offset + b->lsize;
-
-		if (b->offset >= off && bend <= end) {
-			lp_object_remove_blocks(o, i, i + 1);
-			rx->maybe_garbage = true;
-			continue;
-		}
-		if (bend <= off) {
-			i++;
-			continue;
-		}
-		if (b->kind == LP_DATA && b->compression == 0 && b->psize == 0 &&
-		    b->paylen == b->lsize) {
-			uint64_t lo = off > b->offset ? off - b->offset : 0;
-			uint64_t hi = (end < bend ? end : bend) - b->offset;
-			bool created;
-
-			if ((rc = lp_block_load(rx->p, b->hash, b->paylen,
-						&rx->scratch, err)))
-				return rc;
-			memset(rx->scratch.data + lo, 0, (size_t)(hi - lo));
-			if ((rc = lp_block_store(rx->p, rx->scratch.data,
-						 rx->scratch.len, b->hash,
-						 &created, err)))
-				return rc;
-			b->birth = rx->cur.txg;
-			i++;
-			continue;
-		}
-		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
-			      "frees part of the block at offset %" PRIu64
-			      " of object %" PRIu64
-			      ", which is kept compressed or embedded",
-			      b->offset, o->object);
-	}
-	return BK_OK;
-}
-
-static enum bk_code on_spill(struct bk_lpool_recv *rx,
-			     const struct bk_drr_rec *rec,
-			     struct bk_error *err)
-{
-	const struct bk_drr *r = &rec->hdr;
-	struct lp_object *o;
-	enum bk_code rc;
-
-	if ((rc = need_object(rx, rec, r->u.spill.object, &o, err)))
-		return rc;
-	if (o->has_spill)
-		rx->maybe_garbage = true;
-	memset(&o->spill, 0, sizeof(o->spill));
-	o->spill.birth = rx->cur.txg;
-	o->spill.length = r->u.spill.length;
-	o->spill.compressed_size = r->u.spill.compressed_size;
-	o->spill.type = r->u.spill.type;
-	o->spill.flags = r->u.spill.flags;
-	o->spill.compression = r->u.spill.compressiontype;
-	memcpy(o->spill.salt, r->u.spill.salt, 8);
-	memcpy(o->spill.iv, r->u.spill.iv, 12);
-	memcpy(o->spill.mac, r->u.spill.mac, 16);
-	o->spill.paylen = (uint32_t)rec->payload_len;
-	if ((rc = store_payload(rx, rec, o->spill.hash, err)))
-		return rc;
-	o->has_spill = true;
-	return BK_OK;
-}
-
-static enum bk_code on_object_range(struct bk_lpool_recv *rx,
-				    const struct bk_drr_rec *rec,
-				    struct bk_error *err)
-{
-	const struct bk_drr *r = &rec->hdr;
-	struct lp_range g;
-
-	memset(&g, 0, sizeof(g));
-	g.firstobj = r->u.object_range.firstobj;
-	g.numslots = r->u.object_range.numslots;
-	g.birth = rx->cur.txg;
-	g.flags = r->u.object_range.flags;
-	memcpy(g.salt, r->u.object_range.salt, 8);
-	memcpy(g.iv, r->u.object_range.iv, 12);
-	memcpy(g.mac, r->u.object_range.mac, 16);
-	return lp_state_put_range(&rx->cur.st, &g, err);
 }
 
 /* A substream's END matched: its snapshot joins the working metadata. */
@@ -928,6 +621,7 @@ static enum bk_code apply(struct bk_lpool_recv *rx,
 			  const struct bk_drr_rec *rec, struct bk_error *err)
 {
 	uint32_t t = rec->hdr.type;
+	enum bk_code rc;
 
 	if (t == BK_DRR_BEGIN)
 		return on_begin(rx, rec, err);
@@ -936,27 +630,10 @@ static enum bk_code apply(struct bk_lpool_recv *rx,
 							: BK_OK;
 	if (!rx->cur.active)
 		return at_rec(err, rec, BK_ERR_FORMAT, "outside a substream");
-	switch (t) {
-	case BK_DRR_OBJECT:
-		return on_object(rx, rec, err);
-	case BK_DRR_FREEOBJECTS:
-		return on_freeobjects(rx, rec);
-	case BK_DRR_WRITE:
-	case BK_DRR_WRITE_EMBEDDED:
-	case BK_DRR_REDACT:
-		return on_write(rx, rec, err);
-	case BK_DRR_FREE:
-		return on_free(rx, rec, err);
-	case BK_DRR_SPILL:
-		return on_spill(rx, rec, err);
-	case BK_DRR_OBJECT_RANGE:
-		return on_object_range(rx, rec, err);
-	case BK_DRR_WRITE_BYREF:
-		return on_byref(rx, rec, err);
-	default:
-		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
-			      "no receiver accepts this record type");
-	}
+	rc = lp_apply(&rx->ap, rec, err);
+	if (rx->ap.maybe_garbage)
+		rx->maybe_garbage = true;
+	return rc;
 }
 
 static enum bk_code drain(struct bk_lpool_recv *rx, struct bk_error *err)

@@ -14,11 +14,25 @@
 #define DMU_OST_ZVOL 3u
 
 struct lz_src {
-	struct bk_lpool *p;
+	struct bk_lpool *p; /* a pool's blocks, or (NULL) a map's */
 	struct lp_state st;
 	struct bk_buf pay;
 	bool pinned;
+	/* a map's (bk_lpool_map_source) */
+	uint8_t *inl;
+	bk_lpool_map_load_fn load;
+	void *lctx;
 };
+
+/* The payload of a block (or spill) into s->pay. */
+static enum bk_code lz_payload(struct lz_src *s, const uint8_t *hash,
+			       uint32_t paylen, struct bk_error *err)
+{
+	if (s->p)
+		return lp_block_load(s->p, hash, paylen, &s->pay, err);
+	return lp_map_payload(hash, paylen, s->inl, s->load, s->lctx, &s->pay,
+			      err);
+}
 
 static enum bk_code lz_object(void *ctx, uint64_t obj,
 			      struct bk_zpl_object *out, struct bk_error *err)
@@ -59,7 +73,7 @@ static enum bk_code lz_decode(struct lz_src *s, const struct lp_block *b,
 	if (b->kind == LP_REDACT)
 		return bk_error_set(err, BK_ERR_UNSUPPORTED,
 				    "a redacted block (its data was not sent)");
-	if ((rc = lp_block_load(s->p, b->hash, b->paylen, &s->pay, err)))
+	if ((rc = lz_payload(s, b->hash, b->paylen, err)))
 		return rc;
 	if (b->kind == LP_EMBEDDED) {
 		/* psize payload bytes make the block's lsize (kept in type) */
@@ -173,7 +187,7 @@ static enum bk_code lz_spill(void *ctx, uint64_t obj, uint8_t *buf,
 		return bk_error_set(err, BK_ERR_FORMAT,
 				    "spill block of %llu bytes",
 				    (unsigned long long)sp->length);
-	if ((rc = lp_block_load(s->p, sp->hash, sp->paylen, &s->pay, err)))
+	if ((rc = lz_payload(s, sp->hash, sp->paylen, err)))
 		return rc;
 	/* compressed_size is set when `zfs send -c` kept it compressed */
 	in = sp->compressed_size ? sp->compressed_size : s->pay.len;
@@ -202,6 +216,7 @@ static void lz_close(void *ctx)
 		lp_unpin(s->p);
 	lp_state_free(&s->st);
 	bk_buf_release(&s->pay);
+	free(s->inl);
 	free(s);
 }
 
@@ -239,6 +254,26 @@ static enum bk_code lz_resolve(struct bk_lpool *p, const char *name,
 	return rc;
 }
 
+/* What the reader cannot read: refused with the reason. */
+static enum bk_code lz_check(const struct lz_src *s, const char *name,
+			     struct bk_error *err)
+{
+	if (s->st.features & BK_FEAT_RAW)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "%s is a raw (zfs send -w) encrypted "
+				    "dataset: its blocks cannot be read without "
+				    "its key, which zbak never has",
+				    name);
+	if (s->st.objset_type == DMU_OST_ZVOL)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "%s is a volume, not a file system", name);
+	if (s->st.objset_type != DMU_OST_ZFS && s->st.nobjs)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "%s: objset type %u is not a file system",
+				    name, s->st.objset_type);
+	return BK_OK;
+}
+
 enum bk_code bk_lpool_zpl_source(struct bk_lpool *p, const char *name,
 				 struct bk_zpl_source *out,
 				 struct bk_error *err)
@@ -258,25 +293,8 @@ enum bk_code bk_lpool_zpl_source(struct bk_lpool *p, const char *name,
 	if ((rc = lz_resolve(p, name, &id, err)) ||
 	    (rc = lp_state_load(p, &id, &s->st, err)))
 		goto fail;
-	if (s->st.features & BK_FEAT_RAW) {
-		rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
-				  "%s is a raw (zfs send -w) encrypted "
-				  "dataset: its blocks cannot be read without "
-				  "its key, which zbak never has",
-				  name);
+	if ((rc = lz_check(s, name, err)))
 		goto fail;
-	}
-	if (s->st.objset_type == DMU_OST_ZVOL) {
-		rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
-				  "%s is a volume, not a file system", name);
-		goto fail;
-	}
-	if (s->st.objset_type != DMU_OST_ZFS && s->st.nobjs) {
-		rc = bk_error_set(err, BK_ERR_UNSUPPORTED,
-				  "%s: objset type %u is not a file system",
-				  name, s->st.objset_type);
-		goto fail;
-	}
 	out->ops = &lz_ops;
 	out->ctx = s;
 	out->bigendian = s->st.bigendian;
@@ -284,4 +302,31 @@ enum bk_code bk_lpool_zpl_source(struct bk_lpool *p, const char *name,
 fail:
 	lz_close(s);
 	return rc;
+}
+
+enum bk_code bk_lpool_map_source(struct bk_lpool_map *m,
+				 bk_lpool_map_load_fn load, void *ctx,
+				 const char *name, struct bk_zpl_source *out,
+				 struct bk_error *err)
+{
+	struct lz_src *s = calloc(1, sizeof(*s));
+	uint64_t ninl;
+	enum bk_code rc;
+
+	if (!s) {
+		bk_lpool_map_free(m);
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	}
+	lp_map_take(m, &s->st, &s->inl, &ninl);
+	bk_buf_init(&s->pay, BK_ZPL_BLOCK_MAX + 64);
+	s->load = load;
+	s->lctx = ctx;
+	if ((rc = lz_check(s, name, err))) {
+		lz_close(s);
+		return rc;
+	}
+	out->ops = &lz_ops;
+	out->ctx = s;
+	out->bigendian = s->st.bigendian;
+	return BK_OK;
 }

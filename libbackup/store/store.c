@@ -288,10 +288,15 @@ enum bk_code bk_store_get(struct bk_store *s, const char *key,
 			  struct bk_buf *out, struct bk_error *err)
 {
 	enum bk_code rc = check_name("get", key, false, err);
+	size_t had = out->len;
 
 	if (rc)
 		return rc;
-	return s->ops->get(s->priv, key, true, 0, 0, out, err);
+	s->reads++;
+	rc = s->ops->get(s->priv, key, true, 0, 0, out, err);
+	if (!rc && out->len > had)
+		s->read_bytes += out->len - had;
+	return rc;
 }
 
 enum bk_code bk_store_get_range(struct bk_store *s, const char *key,
@@ -299,10 +304,15 @@ enum bk_code bk_store_get_range(struct bk_store *s, const char *key,
 				struct bk_error *err)
 {
 	enum bk_code rc = check_name("get", key, false, err);
+	size_t had = out->len;
 
 	if (rc)
 		return rc;
-	return s->ops->get(s->priv, key, false, off, len, out, err);
+	s->reads++;
+	rc = s->ops->get(s->priv, key, false, off, len, out, err);
+	if (!rc && out->len > had)
+		s->read_bytes += out->len - had;
+	return rc;
 }
 
 enum bk_code bk_store_head(struct bk_store *s, const char *key,
@@ -312,7 +322,15 @@ enum bk_code bk_store_head(struct bk_store *s, const char *key,
 
 	if (rc)
 		return rc;
+	s->reads++;
 	return s->ops->head(s->priv, key, size, err);
+}
+
+void bk_store_counters(const struct bk_store *s, uint64_t *reads,
+		       uint64_t *bytes)
+{
+	*reads = s->reads;
+	*bytes = s->read_bytes;
 }
 
 enum bk_code bk_store_delete(struct bk_store *s, const char *key,
@@ -366,6 +384,7 @@ enum bk_code bk_store_list(struct bk_store *s, const char *prefix,
 	rc = check_name("list", prefix, true, err);
 	if (rc)
 		return rc;
+	s->reads++;
 	if (!fn)
 		return bk_error_set(err, BK_ERR_USAGE, "list %s: no callback",
 				    prefix);

@@ -14,6 +14,7 @@
 #ifndef BACKUP_STORE_IMPL_H
 #define BACKUP_STORE_IMPL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,8 @@ struct bk_store {
 	bool remote;          /* requests cost a round trip (S3) */
 	bool append_only;     /* bk_store_set_append_only: no delete, no overwrite */
 	unsigned lock_days;   /* Object Lock retention of new objects, or 0 */
+	/* reads (get, head, list calls) and bytes got: bk_store_counters */
+	_Atomic uint64_t reads, read_bytes;
 };
 
 #define BK_PUT_REPLACE 1u

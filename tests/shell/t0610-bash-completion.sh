@@ -135,9 +135,9 @@ run_cases() {
 		ZBAK_POOL_DIR=$TMP/pool expect "restore x --receiver local --to tank/" "tank/fs" &&
 		expect "--pool-dir $TMP/pool pool list " "tank tank/fs tank/fs@one" &&
 		expect "files " "cat dump extract ls restore" &&
-		expect "files ls -" "--json --pool -R -l" &&
+		expect "files ls -" "--json --no-cache --pool --stats -R -l" &&
 		expect "--pool-dir $TMP/pool files ls --pool tank/fs@" "tank/fs@one" &&
-		expect "files extract -" "--pool --target -t" &&
+		expect "files extract -" "--no-cache --pool --stats --target -t" &&
 		expect "mount -" "--allow-other --keep-open --no-default-permissions --pool" &&
 		expect "mount --keep-open " ""
 	'

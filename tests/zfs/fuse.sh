@@ -94,7 +94,8 @@ pool() { # STATE_DIR [NAME]
 		# a pool of that name anywhere (imported) is someone's: skip it
 		"$B/zpool" list "$name" >/dev/null 2>&1 && continue
 		img=$st/pools/$name.img
-		truncate -s 768M "$img" || die "cannot create $img"
+		# (ZBAK_FUSE_POOL_SIZE: bench/files.sh needs room for 1 GiB)
+		truncate -s "${ZBAK_FUSE_POOL_SIZE:-768M}" "$img" || die "cannot create $img"
 		if "$B/zpool" create -o cachefile=none -m "$st/mnt/$name" \
 			"$name" "$img" >"$st/pools/$name.log" 2>&1; then
 			echo "$name" >>"$st/pools.list"
