@@ -62,7 +62,7 @@ CPPFLAGS += -Iinclude -Ilibbackup -D_GNU_SOURCE -DZBAK_VERSION='"$(VERSION)"' \
 CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden \
 	-MMD -MP $(SAN_FLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
-PKGS := libsodium liblz4 libcurl libxml-2.0 inih
+PKGS := libsodium libcrypto liblz4 libcurl libxml-2.0 inih
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
