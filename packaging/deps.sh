@@ -24,6 +24,7 @@ make:cmd:make
 pkg-config:cmd:pkg-config
 libcmocka-dev:pc:cmocka
 libsodium-dev:pc:libsodium
+libssl-dev:pc:libcrypto
 liblz4-dev:pc:liblz4
 libcurl4-openssl-dev:pc:libcurl
 libxml2-dev:pc:libxml-2.0
