@@ -629,7 +629,8 @@ static void gcm_subkey(const struct bk_keys *k, const uint8_t *salt,
 /*
  * AES-256-GCM over src (len bytes) into dst under the subkey of salt: the
  * tag goes to tag (sealing) or is checked against it (opening).  0 on
- * success; -1 when OpenSSL failed or (opening) the tag did not match.
+ * success; -1 when the tag did not match (or a step of OpenSSL failed
+ * after the key was set); -2 when OpenSSL could not set up the cipher.
  */
 static int gcm_run(const struct bk_keys *k, bool seal, const uint8_t *salt,
 		   const uint8_t *ad, size_t adlen, const uint8_t *src,
@@ -643,8 +644,11 @@ static int gcm_run(const struct bk_keys *k, bool seal, const uint8_t *salt,
 
 	gcm_subkey(k, salt, sub);
 	if (!ctx || adlen > INT_MAX ||
-	    !EVP_CipherInit_ex2(ctx, c, sub, sub + GCM_KEY, seal, NULL) ||
-	    !EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen))
+	    !EVP_CipherInit_ex2(ctx, c, sub, sub + GCM_KEY, seal, NULL)) {
+		ok = -2;
+		goto out;
+	}
+	if (!EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen))
 		goto out;
 	while (done < len) {
 		size_t step = len - done < GCM_STEP ? len - done : GCM_STEP;
@@ -669,7 +673,7 @@ out:
 	 * the context, which cleanses it) */
 	OPENSSL_cleanse(sub, sizeof(sub));
 	EVP_CIPHER_CTX_free(ctx);
-	return ok ? 0 : -1;
+	return ok == 1 ? 0 : ok == -2 ? -2 : -1;
 }
 
 enum bk_code bk_seal(const struct bk_keys *k, enum bk_obj_kind kind,
@@ -755,9 +759,10 @@ enum bk_code bk_open(const struct bk_keys *k, enum bk_obj_kind kind,
 	dst = out->data + out->len;
 	if (k->seal == BK_SEAL_AES256GCM) {
 		memcpy(tag, src + len - GCM_TAG, GCM_TAG);
-		bad = ptlen > GCM_MAX_PT ||
-		      gcm_run(k, false, src, ad, adlen, src + GCM_SALT, ptlen,
-			      dst, tag);
+		bad = ptlen > GCM_MAX_PT
+			      ? -1
+			      : gcm_run(k, false, src, ad, adlen,
+					src + GCM_SALT, ptlen, dst, tag);
 	} else
 		bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
 			dst, NULL, NULL, src + XC_NONCE, len - XC_NONCE, ad,
@@ -765,9 +770,14 @@ enum bk_code bk_open(const struct bk_keys *k, enum bk_obj_kind kind,
 	if (bad) {
 		sodium_memzero(dst, ptlen);
 		out->data[out->len] = '\0';
-		rc = bk_error_set(err, BK_ERR_AUTH,
-				  "object %s: authentication failed (altered, or stored under another name or key)",
-				  name);
+		if (bad == -2)
+			rc = bk_error_set(err, BK_ERR_INTERNAL,
+					  "object %s: AES-256-GCM unavailable "
+					  "(OpenSSL)", name);
+		else
+			rc = bk_error_set(err, BK_ERR_AUTH,
+					  "object %s: authentication failed (altered, or stored under another name or key)",
+					  name);
 		goto out;
 	}
 	out->len += ptlen;
