@@ -5,7 +5,7 @@
 #   make test         the suite once, in the current configuration (SANITIZE=... for a sanitizer build)
 #   make demo         the main job on embedded defaults
 #   make fuzz         build the libFuzzer targets (clang)
-#   make bench        benchmarks (bench/)
+#   make bench        benchmarks (bench/); make bench-primitives: the crypto and LZ4 primitives alone
 #   make install      the tool, man pages, example config, systemd units,
 #                     bash completion, library and headers; PREFIX (/usr/local),
 #                     DESTDIR, BINDIR, MANDIR, SYSCONFDIR (/etc), SYSTEMDUNITDIR,
@@ -62,7 +62,7 @@ CPPFLAGS += -Iinclude -Ilibbackup -D_GNU_SOURCE -DZBAK_VERSION='"$(VERSION)"' \
 CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(WERROR) -fPIC -fvisibility=hidden \
 	-MMD -MP $(SAN_FLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
-PKGS := libsodium liblz4 libcurl libxml-2.0 inih zlib libzstd
+PKGS := libsodium libcrypto liblz4 libcurl libxml-2.0 inih zlib libzstd
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -111,7 +111,7 @@ ZBAK_T := $(BUILD)/zbak-test
 HOOKS_T := $(BUILD)/obj/test-hooks/hooks.o
 LIBSO := $(BUILD)/libbackup.so
 
-.PHONY: all check check-rgw test demo fuzz fuzz-run bench bench-compare install install-zbak \
+.PHONY: all check check-rgw test demo fuzz fuzz-run bench bench-compare bench-primitives install install-zbak \
 	install-lib uninstall deb clean deps
 .DEFAULT_GOAL := all
 
@@ -207,6 +207,15 @@ fuzz-run: fuzz $(ZBAK)
 
 bench: $(ZBAK)
 	$(Q)ZBAK=$(CURDIR)/$(ZBAK) bench/run.sh
+
+# The primitives a push and a restore spend their CPU on, single-core
+# (bench/primitives.c): the figures behind repository format 2's choices.
+$(BUILD)/bench-primitives: bench/primitives.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) -std=c11 -O2 $(WARN) $(PKG_CFLAGS) -o $@ $< $(LIBS)
+
+bench-primitives: $(BUILD)/bench-primitives
+	$(Q)$(BUILD)/bench-primitives
 
 # This tree's speed next to revision BASE's (default HEAD~1), in one run.
 bench-compare: $(ZBAK)

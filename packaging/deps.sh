@@ -26,6 +26,7 @@ make:cmd:make
 pkg-config:cmd:pkg-config
 libcmocka-dev:pc:cmocka
 libsodium-dev:pc:libsodium
+libssl-dev:pc:libcrypto
 liblz4-dev:pc:liblz4
 zlib1g-dev:pc:zlib
 libzstd-dev:pc:libzstd

@@ -30,9 +30,12 @@ static const struct cmd commands[] = {
 	  "    --json      one JSON object: ok, length, substreams, records, errors",
 	  false },
 	{ "init", cmd_init,
-	  "zbak -r REPO init [--append-only]\n"
+	  "zbak -r REPO init [--append-only] [--format N] [--cipher NAME]\n"
 	  "    create a repository (a directory or file:///path) and its keys\n"
-	  "    --append-only  hosts never delete or overwrite; only --admin runs do",
+	  "    --append-only  hosts never delete or overwrite; only --admin runs do\n"
+	  "    --format N     repository format: 2 (default), or 1 for zbak before 2\n"
+	  "    --cipher NAME  aes-256-gcm (default with AES instructions) or\n"
+	  "                   xchacha20-poly1305 (default without; format 1's only)",
 	  false },
 	{ "config", cmd_config,
 	  "zbak -r REPO config [append_only [yes|no]]\n"

@@ -6,11 +6,19 @@
  *   KEK unwraps the master keys: enc (objects), id (chunk ids), chunker
  *   (cut decisions).  Changing the passphrase rewraps them; data stays.
  *
- * Every stored object is sealed with XChaCha20-Poly1305 under the enc key,
- * a random 192-bit nonce, and associated data binding the repository id, the
- * object's kind and its name, so an object moved to another name or kind, or
- * into another repository, fails to open.  Chunk ids are keyed BLAKE2b-256
- * of the plaintext, so the storage provider cannot confirm known content.
+ * Every stored object is sealed under the enc key with associated data
+ * binding the repository id, the object's kind and its name, so an object
+ * moved to another name or kind, or into another repository, fails to open.
+ * Chunk ids are a keyed PRF of the plaintext under the id key, so the
+ * storage provider cannot confirm known content.  Which primitives, is the
+ * repository's format (docs/repository.md), set with bk_keys_set_format():
+ *
+ *   format 1: ids keyed BLAKE2b-256; seal XChaCha20-Poly1305, random
+ *             192-bit nonce.
+ *   format 2: ids HMAC-SHA-256 (OpenSSL; SHA extensions); seal either
+ *             AES-256-GCM (OpenSSL) under a per-object subkey derived from
+ *             a random 256-bit salt, chosen where the CPU has AES
+ *             instructions, or XChaCha20-Poly1305 as in format 1.
  *
  * Keys live in sodium_malloc'ed memory and are wiped when freed.
  */
@@ -26,8 +34,21 @@
 
 #define BK_ID_LEN 32
 #define BK_REPO_ID_LEN 16
-/* sealed = nonce (24) || ciphertext || tag (16) */
-#define BK_SEAL_OVERHEAD (24 + 16)
+/* The most a seal adds, of any format: buffers sized with it fit every
+ * sealed object; bk_seal_overhead() is the exact figure for a key set.
+ *   XChaCha20-Poly1305: nonce (24) || ciphertext || tag (16)
+ *   AES-256-GCM (format 2): salt (32) || ciphertext || tag (16) */
+#define BK_SEAL_OVERHEAD (32 + 16)
+
+/* The repository formats this zbak reads and writes. */
+#define BK_FORMAT_MIN 1
+#define BK_FORMAT_MAX 2
+
+/* The AEAD that seals a repository's objects.  Stable numbers. */
+enum bk_seal_alg {
+	BK_SEAL_XCHACHA20POLY1305 = 1,
+	BK_SEAL_AES256GCM = 2,
+};
 
 struct bk_id {
 	uint8_t b[BK_ID_LEN];
@@ -101,7 +122,31 @@ BK_EXPORT enum bk_code bk_keys_unwrap(const void *blob, size_t len,
 				      struct bk_kdf_params *params,
 				      struct bk_error *err);
 
-/* Keyed BLAKE2b-256 of data under the id key. */
+/*
+ * Which primitives k uses (default: format 1, XChaCha20-Poly1305).
+ * BK_ERR_UNSUPPORTED for a format this zbak does not know, or a seal the
+ * format does not have (format 1 has only XChaCha20-Poly1305).
+ */
+BK_EXPORT enum bk_code bk_keys_set_format(struct bk_keys *k, unsigned format,
+					  enum bk_seal_alg seal,
+					  struct bk_error *err);
+BK_EXPORT unsigned bk_keys_format(const struct bk_keys *k);
+BK_EXPORT enum bk_seal_alg bk_keys_seal_alg(const struct bk_keys *k);
+/* Bytes a seal under k adds to the plaintext (<= BK_SEAL_OVERHEAD). */
+BK_EXPORT size_t bk_seal_overhead(const struct bk_keys *k);
+
+/* The seal for a new repository on this machine: AES-256-GCM when the CPU
+ * has AES and carry-less multiply instructions, else XChaCha20-Poly1305
+ * (faster than AES in software, and constant time).  Any machine opens
+ * either: OpenSSL has AES in software too. */
+BK_EXPORT enum bk_seal_alg bk_seal_preferred(void);
+/* "aes-256-gcm", "xchacha20-poly1305"; NULL for an unknown number. */
+BK_EXPORT const char *bk_seal_name(enum bk_seal_alg a);
+/* The number for a name; 0 when unknown. */
+BK_EXPORT enum bk_seal_alg bk_seal_parse(const char *name);
+
+/* The chunk id of data under the id key: keyed BLAKE2b-256 (format 1) or
+ * HMAC-SHA-256 (format 2). */
 BK_EXPORT void bk_chunk_id(const struct bk_keys *k, const void *data,
 			   size_t len, struct bk_id *out);
 /*

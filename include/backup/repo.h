@@ -42,12 +42,33 @@ BK_EXPORT enum bk_code bk_repo_init_mode(const char *url,
 					 const char *pass, size_t passlen,
 					 const struct bk_kdf_params *kdf,
 					 bool append_only, struct bk_error *err);
+/* A repository's format: the version in its config and the AEAD that
+ * seals its objects (docs/repository.md). */
+struct bk_repo_format {
+	unsigned version;      /* BK_FORMAT_MIN..BK_FORMAT_MAX */
+	enum bk_seal_alg seal; /* format 1: BK_SEAL_XCHACHA20POLY1305 only */
+};
+/* What init makes by default: the newest format, and the seal this
+ * machine runs fastest (bk_seal_preferred). */
+BK_EXPORT void bk_repo_format_default(struct bk_repo_format *fmt);
+/* bk_repo_init_mode in a given format (NULL: the default).  BK_ERR_USAGE
+ * for a format this zbak does not make. */
+BK_EXPORT enum bk_code bk_repo_init_format(const char *url,
+					   const struct bk_config *cfg,
+					   const char *pass, size_t passlen,
+					   const struct bk_kdf_params *kdf,
+					   bool append_only,
+					   const struct bk_repo_format *fmt,
+					   struct bk_error *err);
 BK_EXPORT enum bk_code bk_repo_open_config(const char *url,
 					   const struct bk_config *cfg,
 					   const char *pass, size_t passlen,
 					   struct bk_repo **out,
 					   struct bk_error *err);
 BK_EXPORT void bk_repo_close(struct bk_repo *r); /* NULL is fine */
+/* The format of an open repository. */
+BK_EXPORT void bk_repo_get_format(const struct bk_repo *r,
+				  struct bk_repo_format *fmt);
 /* Rewrap the master keys under a new passphrase (nothing else changes). */
 BK_EXPORT enum bk_code bk_repo_passwd(struct bk_repo *r, const char *pass,
 				      size_t passlen,

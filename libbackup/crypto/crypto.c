@@ -21,11 +21,26 @@
  * any header byte, or presenting the blob to another repository, fails the
  * authentication even where the KDF would ignore the change.
  *
- * Object seal: nonce (24) || ciphertext || tag (16) under the enc key with
- * associated data
+ * Object seal, format 1: nonce (24) || ciphertext || tag (16),
+ * XChaCha20-Poly1305 under the enc key with associated data
  *
  *   "zbak-obj-v1" (11 bytes, no NUL) || repo id (16) || kind (1 byte)
  *   || name length (u32 LE) || name bytes
+ *
+ * Format 2 binds the format and the seal into the associated data:
+ *
+ *   "zbak-obj-v2" || seal alg (1 byte) || repo id || kind || name length
+ *   || name
+ *
+ * so that a config object altered to name another format or cipher makes
+ * every object fail to open.  Sealed with XChaCha20-Poly1305 the layout is
+ * format 1's; with AES-256-GCM it is
+ *
+ *   salt (32, random) || ciphertext || tag (16)
+ *
+ * under key || nonce = BLAKE2b-352 keyed with the enc key over
+ * "zbak-gcm-subkey" || salt (32 + 12 bytes): a fresh key for every object,
+ * so GCM's 96-bit nonce is never a concern (docs/repository.md).
  *
  * Nothing here keeps mutable state: a bk_keys is written once (generate,
  * unwrap, set_repo_id) and only read afterwards, so sharing it between
@@ -37,6 +52,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
 #include <sodium.h>
 
 #include "backup/crypto.h"
@@ -70,14 +89,33 @@
 #define KDF_FAST_MEM (8u << 20)
 
 #define OBJ_AD_PREFIX "zbak-obj-v1"
+#define OBJ_AD_PREFIX2 "zbak-obj-v2"
 #define OBJ_AD_PREFIX_LEN (sizeof(OBJ_AD_PREFIX) - 1)
-#define OBJ_AD_FIXED (OBJ_AD_PREFIX_LEN + BK_REPO_ID_LEN + 1 + 4)
+/* the longest fixed part: format 2's, with its seal byte */
+#define OBJ_AD_FIXED (OBJ_AD_PREFIX_LEN + 1 + BK_REPO_ID_LEN + 1 + 4)
 #define OBJ_AD_STACK 320
 
-_Static_assert(BK_SEAL_OVERHEAD ==
-		       crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
-			       crypto_aead_xchacha20poly1305_ietf_ABYTES,
-	       "BK_SEAL_OVERHEAD must match XChaCha20-Poly1305");
+#define XC_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define XC_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define GCM_SALT 32
+#define GCM_KEY 32
+#define GCM_IV 12
+#define GCM_TAG 16
+#define GCM_LABEL "zbak-gcm-subkey"
+#define GCM_LABEL_LEN (sizeof(GCM_LABEL) - 1)
+/* GCM's limit per key and nonce is 2^39 - 256 bits; EVP takes an int per
+ * call, so longer plaintexts go through in steps */
+#define GCM_MAX_PT ((1ull << 36) - 32)
+#define GCM_STEP (1u << 30)
+
+_Static_assert(BK_SEAL_OVERHEAD >= XC_NONCE + XC_TAG &&
+		       BK_SEAL_OVERHEAD >= GCM_SALT + GCM_TAG,
+	       "BK_SEAL_OVERHEAD must cover every seal");
+_Static_assert(GCM_KEY + GCM_IV <= crypto_generichash_BYTES_MAX,
+	       "one BLAKE2b output gives the GCM subkey and nonce");
+_Static_assert(BK_ID_LEN == crypto_auth_hmacsha256_BYTES,
+	       "HMAC-SHA-256 ids are BK_ID_LEN bytes");
+_Static_assert(KEY_LEN == crypto_auth_hmacsha256_KEYBYTES, "id key size");
 _Static_assert(BLOB_NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
 	       "key blob nonce size");
 _Static_assert(BLOB_TAG_LEN == crypto_aead_xchacha20poly1305_ietf_ABYTES,
@@ -105,6 +143,8 @@ struct bk_keys {
 	uint8_t id[KEY_LEN];
 	uint8_t chunker[KEY_LEN];
 	uint8_t repo_id[BK_REPO_ID_LEN];
+	uint8_t format; /* 1 or 2 (bk_keys_set_format) */
+	uint8_t seal;   /* enum bk_seal_alg */
 };
 
 /* Scratch for secrets of one wrap/unwrap, in guarded, locked memory. */
@@ -173,6 +213,8 @@ static struct bk_keys *keys_alloc(struct bk_error *err)
 		return NULL;
 	}
 	sodium_memzero(k, sizeof(*k));
+	k->format = 1;
+	k->seal = BK_SEAL_XCHACHA20POLY1305;
 	return k;
 }
 
@@ -407,11 +449,109 @@ out:
 	return rc;
 }
 
+/* ---- formats ---- */
+
+enum bk_code bk_keys_set_format(struct bk_keys *k, unsigned format,
+				enum bk_seal_alg seal, struct bk_error *err)
+{
+	if (format < BK_FORMAT_MIN || format > BK_FORMAT_MAX)
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "repository format version %u (this zbak "
+				    "reads versions %d to %d)",
+				    format, BK_FORMAT_MIN, BK_FORMAT_MAX);
+	if (!bk_seal_name(seal) ||
+	    (format == 1 && seal != BK_SEAL_XCHACHA20POLY1305))
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "repository format %u has no cipher %d",
+				    format, (int)seal);
+	sodium_mprotect_readwrite(k);
+	k->format = (uint8_t)format;
+	k->seal = (uint8_t)seal;
+	sodium_mprotect_readonly(k);
+	return BK_OK;
+}
+
+unsigned bk_keys_format(const struct bk_keys *k)
+{
+	return k->format;
+}
+
+enum bk_seal_alg bk_keys_seal_alg(const struct bk_keys *k)
+{
+	return (enum bk_seal_alg)k->seal;
+}
+
+size_t bk_seal_overhead(const struct bk_keys *k)
+{
+	return k->seal == BK_SEAL_AES256GCM ? GCM_SALT + GCM_TAG
+					    : XC_NONCE + XC_TAG;
+}
+
+enum bk_seal_alg bk_seal_preferred(void)
+{
+	/* libsodium's probe of the CPU (cpuid on x86, 0 elsewhere): AES-NI
+	 * for the cipher, PCLMULQDQ for GHASH; OpenSSL uses both (and VAES
+	 * where there is) on its own.  Without them OpenSSL's AES is a
+	 * table-free bitsliced or table one, slower than ChaCha20. */
+	if (sodium_init() >= 0 && sodium_runtime_has_aesni() &&
+	    sodium_runtime_has_pclmul())
+		return BK_SEAL_AES256GCM;
+	return BK_SEAL_XCHACHA20POLY1305;
+}
+
+const char *bk_seal_name(enum bk_seal_alg a)
+{
+	switch (a) {
+	case BK_SEAL_XCHACHA20POLY1305:
+		return "xchacha20-poly1305";
+	case BK_SEAL_AES256GCM:
+		return "aes-256-gcm";
+	}
+	return NULL;
+}
+
+enum bk_seal_alg bk_seal_parse(const char *name)
+{
+	if (name && !strcmp(name, "xchacha20-poly1305"))
+		return BK_SEAL_XCHACHA20POLY1305;
+	if (name && !strcmp(name, "aes-256-gcm"))
+		return BK_SEAL_AES256GCM;
+	return (enum bk_seal_alg)0;
+}
+
+/* OpenSSL's AES-256-GCM, fetched once for the process: fetching it at each
+ * seal would take a lock in the provider store per chunk. */
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *gcm_cipher;
+
+static void gcm_fetch(void)
+{
+	gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *gcm(void)
+{
+	pthread_once(&gcm_once, gcm_fetch);
+	return gcm_cipher;
+}
+
 void bk_chunk_id(const struct bk_keys *k, const void *data, size_t len,
 		 struct bk_id *out)
 {
-	crypto_generichash(out->b, sizeof(out->b), data, len, k->id,
-			   sizeof(k->id));
+	unsigned olen = 0;
+
+	if (k->format == 1) {
+		crypto_generichash(out->b, sizeof(out->b), data, len, k->id,
+				   sizeof(k->id));
+		return;
+	}
+	/* OpenSSL's HMAC-SHA-256 uses the SHA extensions (2-3 times
+	 * libsodium's); it can fail only to allocate, and then libsodium's,
+	 * the same function, gives the same id */
+	if (!HMAC(EVP_sha256(), k->id, (int)sizeof(k->id),
+		  data ? data : (const void *)"", len, out->b, &olen) ||
+	    olen != sizeof(out->b))
+		crypto_auth_hmacsha256(out->b, data, len, k->id);
 }
 
 uint64_t bk_cut_hash(const struct bk_keys *k, const void *data, size_t len)
@@ -433,7 +573,7 @@ static enum bk_code obj_ad(const struct bk_keys *k, enum bk_obj_kind kind,
 			   const char *name, uint8_t *stack, uint8_t **adp,
 			   size_t *adlen, uint8_t **heap, struct bk_error *err)
 {
-	size_t nlen, total;
+	size_t nlen, total, fixed, o;
 	uint8_t *ad;
 
 	*heap = NULL;
@@ -443,10 +583,12 @@ static enum bk_code obj_ad(const struct bk_keys *k, enum bk_obj_kind kind,
 		return bk_error_set(err, BK_ERR_USAGE,
 				    "object %s: invalid kind %d", name,
 				    (int)kind);
+	/* format 1's associated data stays as it was, byte for byte */
+	fixed = k->format == 1 ? OBJ_AD_FIXED - 1 : OBJ_AD_FIXED;
 	nlen = strlen(name);
 	if (nlen > UINT32_MAX || nlen > SIZE_MAX - OBJ_AD_FIXED)
 		return bk_error_set(err, BK_ERR_USAGE, "object name too long");
-	total = OBJ_AD_FIXED + nlen;
+	total = fixed + nlen;
 	if (total <= OBJ_AD_STACK) {
 		ad = stack;
 	} else {
@@ -456,16 +598,82 @@ static enum bk_code obj_ad(const struct bk_keys *k, enum bk_obj_kind kind,
 					    "cannot allocate %zu bytes", total);
 		*heap = ad;
 	}
-	memcpy(ad, OBJ_AD_PREFIX, OBJ_AD_PREFIX_LEN);
-	memcpy(ad + OBJ_AD_PREFIX_LEN, k->repo_id, BK_REPO_ID_LEN);
-	ad[OBJ_AD_PREFIX_LEN + BK_REPO_ID_LEN] = (uint8_t)kind;
+	memcpy(ad, k->format == 1 ? OBJ_AD_PREFIX : OBJ_AD_PREFIX2,
+	       OBJ_AD_PREFIX_LEN);
+	o = OBJ_AD_PREFIX_LEN;
+	if (k->format != 1)
+		ad[o++] = k->seal;
+	memcpy(ad + o, k->repo_id, BK_REPO_ID_LEN);
+	o += BK_REPO_ID_LEN;
+	ad[o++] = (uint8_t)kind;
 	for (int i = 0; i < 4; i++)
-		ad[OBJ_AD_PREFIX_LEN + BK_REPO_ID_LEN + 1 + i] =
-			(uint8_t)((uint64_t)nlen >> (8 * i));
-	memcpy(ad + OBJ_AD_FIXED, name, nlen);
+		ad[o++] = (uint8_t)((uint64_t)nlen >> (8 * i));
+	memcpy(ad + o, name, nlen);
 	*adp = ad;
 	*adlen = total;
 	return BK_OK;
+}
+
+/* The key and nonce of one AES-GCM object, from its salt. */
+static void gcm_subkey(const struct bk_keys *k, const uint8_t *salt,
+		       uint8_t sub[GCM_KEY + GCM_IV])
+{
+	uint8_t msg[GCM_LABEL_LEN + GCM_SALT];
+
+	memcpy(msg, GCM_LABEL, GCM_LABEL_LEN);
+	memcpy(msg + GCM_LABEL_LEN, salt, GCM_SALT);
+	crypto_generichash(sub, GCM_KEY + GCM_IV, msg, sizeof(msg), k->enc,
+			   sizeof(k->enc));
+}
+
+/*
+ * AES-256-GCM over src (len bytes) into dst under the subkey of salt: the
+ * tag goes to tag (sealing) or is checked against it (opening).  0 on
+ * success; -1 when the tag did not match (or a step of OpenSSL failed
+ * after the key was set); -2 when OpenSSL could not set up the cipher.
+ */
+static int gcm_run(const struct bk_keys *k, bool seal, const uint8_t *salt,
+		   const uint8_t *ad, size_t adlen, const uint8_t *src,
+		   size_t len, uint8_t *dst, uint8_t *tag)
+{
+	uint8_t sub[GCM_KEY + GCM_IV];
+	const EVP_CIPHER *c = gcm();
+	EVP_CIPHER_CTX *ctx = c ? EVP_CIPHER_CTX_new() : NULL;
+	int ok = 0, n;
+	size_t done = 0;
+
+	gcm_subkey(k, salt, sub);
+	if (!ctx || adlen > INT_MAX ||
+	    !EVP_CipherInit_ex2(ctx, c, sub, sub + GCM_KEY, seal, NULL)) {
+		ok = -2;
+		goto out;
+	}
+	if (!EVP_CipherUpdate(ctx, NULL, &n, ad, (int)adlen))
+		goto out;
+	while (done < len) {
+		size_t step = len - done < GCM_STEP ? len - done : GCM_STEP;
+
+		if (!EVP_CipherUpdate(ctx, dst + done, &n, src + done,
+				      (int)step) ||
+		    (size_t)n != step)
+			goto out;
+		done += step;
+	}
+	if (!seal && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG,
+					  tag))
+		goto out;
+	if (EVP_CipherFinal_ex(ctx, dst + done, &n) != 1 || n != 0)
+		goto out;
+	ok = 1;
+	if (seal && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG,
+					 tag))
+		ok = 0;
+out:
+	/* the subkey on the stack, and OpenSSL's key schedule (freed with
+	 * the context, which cleanses it) */
+	OPENSSL_cleanse(sub, sizeof(sub));
+	EVP_CIPHER_CTX_free(ctx);
+	return ok == 1 ? 0 : ok == -2 ? -2 : -1;
 }
 
 enum bk_code bk_seal(const struct bk_keys *k, enum bk_obj_kind kind,
@@ -474,7 +682,8 @@ enum bk_code bk_seal(const struct bk_keys *k, enum bk_obj_kind kind,
 {
 	uint8_t stack[OBJ_AD_STACK];
 	uint8_t *ad = NULL, *heap = NULL, *dst;
-	size_t adlen = 0;
+	size_t adlen = 0, over = bk_seal_overhead(k);
+	bool aes = k->seal == BK_SEAL_AES256GCM;
 	enum bk_code rc;
 
 	rc = obj_ad(k, kind, name, stack, &ad, &adlen, &heap, err);
@@ -486,22 +695,34 @@ enum bk_code bk_seal(const struct bk_keys *k, enum bk_obj_kind kind,
 		goto out;
 	}
 	if (len > SIZE_MAX - BK_SEAL_OVERHEAD - 1 ||
-	    len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX) {
+	    len > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX ||
+	    (aes && len > GCM_MAX_PT)) {
 		rc = bk_error_set(err, BK_ERR_LIMIT,
 				  "object %s: too large to seal", name);
 		goto out;
 	}
-	rc = bk_buf_reserve(out, BK_SEAL_OVERHEAD + len, err);
+	rc = bk_buf_reserve(out, over + len, err);
 	if (rc) {
 		bk_error_prefix(err, "object %s", name);
 		goto out;
 	}
 	dst = out->data + out->len;
-	randombytes_buf(dst, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(
-		dst + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL,
-		pt ? pt : (const void *)"", len, ad, adlen, NULL, dst, k->enc);
-	out->len += BK_SEAL_OVERHEAD + len;
+	if (aes) {
+		randombytes_buf(dst, GCM_SALT);
+		if (gcm_run(k, true, dst, ad, adlen, pt ? pt : (const void *)"",
+			    len, dst + GCM_SALT, dst + GCM_SALT + len)) {
+			rc = bk_error_set(err, BK_ERR_INTERNAL,
+					  "object %s: AES-256-GCM failed "
+					  "(OpenSSL)", name);
+			goto out;
+		}
+	} else {
+		randombytes_buf(dst, XC_NONCE);
+		crypto_aead_xchacha20poly1305_ietf_encrypt(
+			dst + XC_NONCE, NULL, pt ? pt : (const void *)"", len,
+			ad, adlen, NULL, dst, k->enc);
+	}
+	out->len += over + len;
 	out->data[out->len] = '\0';
 out:
 	free(heap);
@@ -515,35 +736,48 @@ enum bk_code bk_open(const struct bk_keys *k, enum bk_obj_kind kind,
 	const uint8_t *src = sealed;
 	uint8_t stack[OBJ_AD_STACK];
 	uint8_t *ad = NULL, *heap = NULL, *dst;
-	size_t adlen = 0, ptlen;
+	size_t adlen = 0, ptlen, over = bk_seal_overhead(k);
+	uint8_t tag[GCM_TAG];
 	enum bk_code rc;
+	int bad;
 
 	rc = obj_ad(k, kind, name, stack, &ad, &adlen, &heap, err);
 	if (rc)
 		goto out;
-	if (!src || len < BK_SEAL_OVERHEAD) {
+	if (!src || len < over) {
 		rc = bk_error_set(err, BK_ERR_FORMAT,
 				  "object %s: %zu bytes, shorter than a sealed object",
 				  name, src ? len : 0);
 		goto out;
 	}
-	ptlen = len - BK_SEAL_OVERHEAD;
+	ptlen = len - over;
 	rc = bk_buf_reserve(out, ptlen, err);
 	if (rc) {
 		bk_error_prefix(err, "object %s", name);
 		goto out;
 	}
 	dst = out->data + out->len;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-		    dst, NULL, NULL,
-		    src + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-		    len - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad,
-		    adlen, src, k->enc) != 0) {
+	if (k->seal == BK_SEAL_AES256GCM) {
+		memcpy(tag, src + len - GCM_TAG, GCM_TAG);
+		bad = ptlen > GCM_MAX_PT
+			      ? -1
+			      : gcm_run(k, false, src, ad, adlen,
+					src + GCM_SALT, ptlen, dst, tag);
+	} else
+		bad = crypto_aead_xchacha20poly1305_ietf_decrypt(
+			dst, NULL, NULL, src + XC_NONCE, len - XC_NONCE, ad,
+			adlen, src, k->enc);
+	if (bad) {
 		sodium_memzero(dst, ptlen);
 		out->data[out->len] = '\0';
-		rc = bk_error_set(err, BK_ERR_AUTH,
-				  "object %s: authentication failed (altered, or stored under another name or key)",
-				  name);
+		if (bad == -2)
+			rc = bk_error_set(err, BK_ERR_INTERNAL,
+					  "object %s: AES-256-GCM unavailable "
+					  "(OpenSSL)", name);
+		else
+			rc = bk_error_set(err, BK_ERR_AUTH,
+					  "object %s: authentication failed (altered, or stored under another name or key)",
+					  name);
 		goto out;
 	}
 	out->len += ptlen;

@@ -276,17 +276,22 @@ void keylist_free(struct keylist *l)
 /* ---- config ---- */
 
 /*
- * The config object: "zbak-repository 1", "id <hex>", "created <time>",
- * then optional lines; "append_only yes" puts every client that is not
- * an admin run into append-only mode (docs/repository.md, "Append-only").
- * zbak before that line ignores it, so an append-only repository wants
- * this version or later on every machine that writes to it.
+ * The config object: "zbak-repository <format>", "id <hex>", "created
+ * <time>", then optional lines; "append_only yes" puts every client that
+ * is not an admin run into append-only mode (docs/repository.md,
+ * "Append-only").  zbak before that line ignores it, so an append-only
+ * repository wants this version or later on every machine that writes to
+ * it.  Format 2 names its primitives: "chunk_id hmac-sha256" and "seal
+ * aes-256-gcm|xchacha20-poly1305"; both are bound into every seal, so an
+ * altered line only makes everything fail to open.
  */
 static enum bk_code parse_config(const uint8_t *p, size_t len,
 				 uint8_t id[BK_REPO_ID_LEN], bool *append_only,
+				 struct bk_repo_format *fmt,
 				 struct bk_error *err)
 {
-	char text[MAX_CONFIG_BLOB], idhex[2 * BK_REPO_ID_LEN + 1];
+	char text[MAX_CONFIG_BLOB], idhex[2 * BK_REPO_ID_LEN + 1], seal[32];
+	const char *line;
 	unsigned version;
 
 	if (len >= sizeof(text))
@@ -296,15 +301,30 @@ static enum bk_code parse_config(const uint8_t *p, size_t len,
 	if (sscanf(text, "zbak-repository %u\nid %32s", &version, idhex) != 2)
 		return bk_error_set(err, BK_ERR_FORMAT,
 				    "config: not a zbak repository");
-	if (version != REPO_VERSION)
+	if (version < BK_FORMAT_MIN || version > BK_FORMAT_MAX)
 		return bk_error_set(err, BK_ERR_UNSUPPORTED,
 				    "repository format version %u (this zbak "
-				    "reads version %d)",
-				    version, REPO_VERSION);
+				    "reads versions %d to %d)",
+				    version, BK_FORMAT_MIN, BK_FORMAT_MAX);
 	if (strlen(idhex) != 2 * BK_REPO_ID_LEN ||
 	    !bk_unhex(idhex, BK_REPO_ID_LEN, id))
 		return bk_error_set(err, BK_ERR_FORMAT, "config: bad id");
 	*append_only = strstr(text, "\nappend_only yes\n") != NULL;
+	fmt->version = version;
+	fmt->seal = BK_SEAL_XCHACHA20POLY1305;
+	if (version == 1)
+		return BK_OK;
+	if (!strstr(text, "\nchunk_id hmac-sha256\n"))
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "config: format 2 without \"chunk_id "
+				    "hmac-sha256\"");
+	line = strstr(text, "\nseal ");
+	if (!line || sscanf(line, "\nseal %31s", seal) != 1 ||
+	    !(fmt->seal = bk_seal_parse(seal)))
+		return bk_error_set(err, BK_ERR_UNSUPPORTED,
+				    "config: format 2 without a seal this zbak "
+				    "knows (%.40s)",
+				    line ? line + 6 : "no seal line");
 	return BK_OK;
 }
 
@@ -328,6 +348,51 @@ enum bk_code bk_repo_init_mode(const char *url, const struct bk_config *cfg,
 			       const struct bk_kdf_params *kdf, bool append_only,
 			       struct bk_error *err)
 {
+	return bk_repo_init_format(url, cfg, pass, passlen, kdf, append_only,
+				   NULL, err);
+}
+
+void bk_repo_format_default(struct bk_repo_format *fmt)
+{
+	fmt->version = BK_FORMAT_MAX;
+	fmt->seal = bk_seal_preferred();
+}
+
+/* The format-dependent lines of a new config object. */
+static enum bk_code config_format_lines(const struct bk_repo_format *fmt,
+					char *out, size_t n,
+					struct bk_error *err)
+{
+	if (fmt->version < BK_FORMAT_MIN || fmt->version > BK_FORMAT_MAX)
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "repository format %u: this zbak makes "
+				    "versions %d to %d",
+				    fmt->version, BK_FORMAT_MIN, BK_FORMAT_MAX);
+	if (fmt->version == 1) {
+		if (fmt->seal != BK_SEAL_XCHACHA20POLY1305)
+			return bk_error_set(err, BK_ERR_USAGE,
+					    "repository format 1 seals only "
+					    "with xchacha20-poly1305");
+		out[0] = '\0';
+		return BK_OK;
+	}
+	if (!bk_seal_name(fmt->seal))
+		return bk_error_set(err, BK_ERR_USAGE, "unknown cipher %d",
+				    (int)fmt->seal);
+	snprintf(out, n, "chunk_id hmac-sha256\nseal %s\n",
+		 bk_seal_name(fmt->seal));
+	return BK_OK;
+}
+
+enum bk_code bk_repo_init_format(const char *url, const struct bk_config *cfg,
+				 const char *pass, size_t passlen,
+				 const struct bk_kdf_params *kdf,
+				 bool append_only,
+				 const struct bk_repo_format *fmt,
+				 struct bk_error *err)
+{
+	struct bk_repo_format deffmt;
+	char fmtlines[96];
 	struct bk_store *s = NULL;
 	struct bk_keys *k = NULL;
 	struct bk_buf blob;
@@ -343,7 +408,13 @@ enum bk_code bk_repo_init_mode(const char *url, const struct bk_config *cfg,
 		bk_kdf_default(&def);
 		kdf = &def;
 	}
-	rc = bk_crypto_init(err);
+	if (!fmt) {
+		bk_repo_format_default(&deffmt);
+		fmt = &deffmt;
+	}
+	rc = config_format_lines(fmt, fmtlines, sizeof(fmtlines), err);
+	if (!rc)
+		rc = bk_crypto_init(err);
 	if (!rc)
 		rc = bk_store_open_config(url, true, cfg, &s, err);
 	if (rc)
@@ -386,8 +457,8 @@ enum bk_code bk_repo_init_mode(const char *url, const struct bk_config *cfg,
 		goto out;
 	bk_hex(id, sizeof(id), idhex);
 	n = snprintf(config, sizeof(config),
-		     "zbak-repository %d\nid %s\ncreated %lld\n%s", REPO_VERSION,
-		     idhex, (long long)time(NULL),
+		     "zbak-repository %u\nid %s\ncreated %lld\n%s%s",
+		     fmt->version, idhex, (long long)time(NULL), fmtlines,
 		     append_only ? "append_only yes\n" : "");
 	rc = bk_store_put_new(s, CONFIG_KEY, config, (size_t)n, err);
 out:
@@ -492,7 +563,8 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				  "no repository at %s (no config object)",
 				  url);
 	if (!rc)
-		rc = parse_config(b.data, b.len, r->id, &r->append_only, err);
+		rc = parse_config(b.data, b.len, r->id, &r->append_only,
+				  &r->format, err);
 	if (rc)
 		goto out;
 	if (b.len < sizeof(r->config)) {
@@ -511,6 +583,11 @@ enum bk_code bk_repo_open_config(const char *url, const struct bk_config *cfg,
 				    &r->keys, &kdf, err);
 	if (!rc)
 		r->keys_generation = kdf.generation;
+	/* every id and seal from here on with the repository's primitives,
+	 * whatever this machine would choose for a new one */
+	if (!rc)
+		rc = bk_keys_set_format(r->keys, r->format.version,
+					r->format.seal, err);
 	/* the one failure a script must tell from damage: a passphrase that
 	 * does not open the keys (an altered keys object looks the same, and
 	 * the message says so) */
@@ -543,6 +620,11 @@ void bk_repo_close(struct bk_repo *r)
 	bk_store_close(r->store);
 	pthread_mutex_destroy(&r->index_mu);
 	free(r);
+}
+
+void bk_repo_get_format(const struct bk_repo *r, struct bk_repo_format *fmt)
+{
+	*fmt = r->format;
 }
 
 const char *bk_repo_describe(const struct bk_repo *r)

@@ -18,7 +18,6 @@
 #include "util/le.h"
 #include "repo/repo_pipe.h"
 
-#define REPO_VERSION 1
 #define PACK_TARGET (16u << 20)
 #define MAX_MANIFEST (16u << 20)
 #define MAX_INDEX_OBJECT (512u << 20)
@@ -35,6 +34,7 @@ struct bk_repo {
 	struct bk_store *store;
 	struct bk_keys *keys;
 	uint8_t id[BK_REPO_ID_LEN];
+	struct bk_repo_format format; /* from config: the primitives */
 	char url[1024];
 	pthread_mutex_t index_mu;
 	struct bk_index *index; /* loaded on first use */

@@ -7,6 +7,9 @@
  *      everything behind the header checks); only a no-op may unwrap;
  *   2: the rest is a sealed object for bk_open under a name from the input;
  *   3: the rest is XORed over a valid sealed object; only a no-op may open.
+ * Bits 2-3 of the first byte pick the keys' repository format for modes 2
+ * and 3: format 1, format 2 with AES-256-GCM (salt, subkey), format 2
+ * with XChaCha20-Poly1305.
  * Any other outcome than OK / FORMAT / AUTH with a message aborts. */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,10 +24,24 @@ static const uint8_t repo[BK_REPO_ID_LEN] = "fuzz-repository";
 static const char pass[] = "fuzz passphrase";
 static const char plain[] = "a manifest that must never be forged";
 
-static struct bk_keys *keys;
+#define NFMT 3
+static const struct {
+	unsigned format;
+	enum bk_seal_alg seal;
+} fmts[NFMT] = {
+	{ 1, BK_SEAL_XCHACHA20POLY1305 },
+	{ 2, BK_SEAL_AES256GCM },
+	{ 2, BK_SEAL_XCHACHA20POLY1305 },
+};
+
+static struct bk_keys *keys, *fmt_keys[NFMT];
 static uint8_t blob[256];
 static size_t blob_len;
-static uint8_t sealed[256];
+static uint8_t fmt_sealed[NFMT][256];
+static size_t fmt_sealed_len[NFMT];
+/* the format this input runs under */
+static struct bk_keys *cur_keys;
+static uint8_t *sealed;
 static size_t sealed_len;
 
 static void init_once(void)
@@ -43,12 +60,19 @@ static void init_once(void)
 		abort();
 	memcpy(blob, b.data, b.len);
 	blob_len = b.len;
-	bk_buf_reset(&b);
-	if (bk_seal(keys, BK_OBJ_MANIFEST, "snapshots/x", plain, sizeof(plain),
-		    &b, &err))
-		abort();
-	memcpy(sealed, b.data, b.len);
-	sealed_len = b.len;
+	for (int i = 0; i < NFMT; i++) {
+		bk_buf_reset(&b);
+		if (bk_keys_unwrap(blob, blob_len, pass, strlen(pass), repo,
+				   &fmt_keys[i], NULL, &err) ||
+		    bk_keys_set_format(fmt_keys[i], fmts[i].format,
+				       fmts[i].seal, &err) ||
+		    bk_seal(fmt_keys[i], BK_OBJ_MANIFEST, "snapshots/x", plain,
+			    sizeof(plain), &b, &err) ||
+		    b.len > sizeof(fmt_sealed[i]))
+			abort();
+		memcpy(fmt_sealed[i], b.data, b.len);
+		fmt_sealed_len[i] = b.len;
+	}
 	bk_buf_release(&b);
 }
 
@@ -136,7 +160,7 @@ static void open_one(const uint8_t *p, size_t n, const char *name,
 	enum bk_code rc;
 
 	bk_buf_init(&out, 1 << 16);
-	rc = bk_open(keys, kind, name, p, n, &out, &err);
+	rc = bk_open(cur_keys, kind, name, p, n, &out, &err);
 	if (rc == BK_ERR_LIMIT)
 		rc = BK_ERR_FORMAT; /* larger than the buffer: fine */
 	check_result(rc, &err);
@@ -171,7 +195,7 @@ static void fuzz_open(const uint8_t *data, size_t size)
 
 static void fuzz_open_edit(const uint8_t *data, size_t size)
 {
-	uint8_t copy[sizeof(sealed)];
+	uint8_t copy[sizeof(fmt_sealed[0])];
 	size_t n = size < sealed_len ? size : sealed_len;
 
 	memcpy(copy, sealed, sealed_len);
@@ -190,6 +214,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	init_once();
+	cur_keys = fmt_keys[(data[0] >> 2) % NFMT];
+	sealed = fmt_sealed[(data[0] >> 2) % NFMT];
+	sealed_len = fmt_sealed_len[(data[0] >> 2) % NFMT];
 	switch (data[0] & 3) {
 	case 0:
 		fuzz_blob(data + 1, size - 1);

@@ -80,7 +80,7 @@ test_expect_success 'init a repository' '
 	z init >out &&
 	grep -q "created repository" out &&
 	repo_has "$R" config && repo_has "$R" keys &&
-	repo_get "$R" config | head -1 | grep -qx "zbak-repository 1"
+	repo_get "$R" config | head -1 | grep -qx "zbak-repository 2"
 '
 
 test_expect_success 'ls and verify on the empty repository' '

@@ -88,7 +88,9 @@ run_cases() {
 		expect "backup --p" "--progress" &&
 		expect "key " "passwd" &&
 		expect "--ad" "--admin" &&
-		expect "init --" "--append-only" &&
+		expect "init --" "--append-only --cipher --format" &&
+		expect "init --cipher " "aes-256-gcm xchacha20-poly1305" &&
+		expect "init --format " "1 2" &&
 		expect "config " "append_only" &&
 		expect "config append_only " "no yes" &&
 		expect "ls " "--json" &&

@@ -1,4 +1,6 @@
-/* crypto: key wrapping (round trip, wrong passphrase, other repository,
+/* crypto: known-answer vectors of both repository formats (ids, the
+ * AES-256-GCM seal and its subkey), objects of one format never opening
+ * under another; key wrapping (round trip, wrong passphrase, other repository,
  * every single-byte alteration, truncation, hostile costs), sealing (round
  * trip, other name/kind/repository/key, bit flips, short input, buffer
  * limits), keyed ids, the cut hash, the stream hash and hex ids.  Runs with
@@ -13,6 +15,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <sodium.h>
 
 #include "backup/crypto.h"
 
@@ -42,6 +46,28 @@ static int setup(void **state)
 		return -1;
 	*state = f;
 	return 0;
+}
+
+/* The same fixture, the keys set to format 2 with seal a. */
+static int setup_format2(void **state, enum bk_seal_alg a)
+{
+	struct fixture *f;
+	struct bk_error err;
+
+	if (setup(state))
+		return -1;
+	f = *state;
+	return bk_keys_set_format(f->k, 2, a, &err) ? -1 : 0;
+}
+
+static int setup_gcm(void **state)
+{
+	return setup_format2(state, BK_SEAL_AES256GCM);
+}
+
+static int setup_xchacha2(void **state)
+{
+	return setup_format2(state, BK_SEAL_XCHACHA20POLY1305);
 }
 
 static int teardown(void **state)
@@ -372,7 +398,7 @@ static void seal_round_trip(void **state)
 		assert_int_equal(bk_buf_append(&o, "xy", 2, &err), BK_OK);
 		assert_int_equal(bk_seal(f->k, BK_OBJ_CHUNK, "data/ab/ab12",
 					 pt, sizes[i], &s, &err), BK_OK);
-		assert_int_equal(s.len, sizes[i] + BK_SEAL_OVERHEAD);
+		assert_int_equal(s.len, sizes[i] + bk_seal_overhead(f->k));
 		if (sizes[i] >= 16)
 			assert_memory_not_equal(s.data + 24, pt, 16);
 		assert_int_equal(bk_open(f->k, BK_OBJ_CHUNK, "data/ab/ab12",
@@ -454,6 +480,10 @@ static void open_elsewhere(void **state)
 					strlen(pass), repo_a,
 					&same_keys_other_repo, NULL, &err),
 			 BK_OK);
+	assert_int_equal(bk_keys_set_format(same_keys_other_repo,
+					    bk_keys_format(f->k),
+					    bk_keys_seal_alg(f->k), &err),
+			 BK_OK);
 	bk_keys_set_repo_id(same_keys_other_repo, repo_b);
 	assert_int_equal(bk_open(same_keys_other_repo, BK_OBJ_MANIFEST,
 				 "snapshots/abc", s.data, s.len, &o, &err),
@@ -492,8 +522,9 @@ static void open_bit_flips(void **state)
 		enum bk_code rc = bk_open(f->k, BK_OBJ_RECIPE, "r", s.data, n,
 					  &o, &err);
 
-		assert_int_equal(rc, n < BK_SEAL_OVERHEAD ? BK_ERR_FORMAT
-							  : BK_ERR_AUTH);
+		assert_int_equal(rc, n < bk_seal_overhead(f->k)
+					     ? BK_ERR_FORMAT
+					     : BK_ERR_AUTH);
 		assert_int_equal(o.len, 0);
 	}
 	assert_int_equal(bk_open(f->k, BK_OBJ_RECIPE, "r", s.data, s.len, &o,
@@ -509,11 +540,11 @@ static void seal_open_limits(void **state)
 	struct bk_buf s, o;
 	struct bk_error err;
 
-	bk_buf_init(&s, 100 + BK_SEAL_OVERHEAD - 1);
+	bk_buf_init(&s, 100 + bk_seal_overhead(f->k) - 1);
 	assert_int_equal(bk_seal(f->k, BK_OBJ_CHUNK, "c", pt, sizeof(pt), &s,
 				 &err), BK_ERR_LIMIT);
 	assert_int_equal(s.len, 0);
-	s.max = 100 + BK_SEAL_OVERHEAD;
+	s.max = 100 + bk_seal_overhead(f->k);
 	assert_int_equal(bk_seal(f->k, BK_OBJ_CHUNK, "c", pt, sizeof(pt), &s,
 				 &err), BK_OK);
 	bk_buf_init(&o, 99);
@@ -709,6 +740,229 @@ static void shared_keys_threads(void **state)
 	}
 }
 
+/*
+ * Keys with known master keys (enc = 00..1f, id = 20..3f, chunker =
+ * 40..5f), through a key file built here by the documented layout, so the
+ * vectors below pin the formats down byte for byte.
+ */
+static struct bk_keys *known_keys(void)
+{
+	uint8_t blob[180] = "ZBAKKEY1", ad[44 + BK_REPO_ID_LEN], pt[96];
+	uint8_t kek[32];
+	struct bk_keys *k = NULL;
+	struct bk_error err;
+	uint64_t ops = crypto_pwhash_argon2id_OPSLIMIT_MIN, mem = 8u << 20;
+
+	blob[8] = 1;
+	blob[9] = 1;
+	for (int i = 0; i < 8; i++) {
+		blob[12 + i] = (uint8_t)(ops >> (8 * i));
+		blob[20 + i] = (uint8_t)(mem >> (8 * i));
+	}
+	for (int i = 0; i < 96; i++)
+		pt[i] = (uint8_t)i;
+	assert_int_equal(crypto_pwhash(kek, sizeof(kek), pass, strlen(pass),
+				       blob + 28, ops, mem,
+				       crypto_pwhash_ALG_ARGON2ID13), 0);
+	memcpy(ad, blob, 44);
+	memcpy(ad + 44, repo_a, BK_REPO_ID_LEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(blob + 68, NULL, pt, 96, ad,
+						   sizeof(ad), NULL, blob + 44,
+						   kek);
+	assert_int_equal(bk_keys_unwrap(blob, sizeof(blob), pass, strlen(pass),
+					repo_a, &k, NULL, &err), BK_OK);
+	return k;
+}
+
+static void unhex(const char *hex, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(sscanf(hex + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+/* Vectors from Python's hashlib/hmac (independent implementations). */
+static void kat_chunk_ids(void **state)
+{
+	static const char msg[] = "zbak chunk id test vector";
+	struct bk_keys *k = known_keys();
+	struct bk_error err;
+	struct bk_id id;
+	uint8_t want[32], key[32];
+
+	(void)state;
+	/* format 1: keyed BLAKE2b-256, as before format 2 existed */
+	assert_int_equal(bk_keys_format(k), 1);
+	bk_chunk_id(k, msg, strlen(msg), &id);
+	unhex("71f55cd0adce6960061c6789669392e921f5780f728aee2f4984905315551d30",
+	      want, 32);
+	assert_memory_equal(id.b, want, 32);
+	/* format 2: HMAC-SHA-256, whichever seal */
+	assert_int_equal(bk_keys_set_format(k, 2, BK_SEAL_AES256GCM, &err),
+			 BK_OK);
+	bk_chunk_id(k, msg, strlen(msg), &id);
+	unhex("e5e2d0517ca798829d7b405da0691775cb4331ce38dc49e51968e0827683e270",
+	      want, 32);
+	assert_memory_equal(id.b, want, 32);
+	assert_int_equal(bk_keys_set_format(k, 2, BK_SEAL_XCHACHA20POLY1305,
+					    &err), BK_OK);
+	bk_chunk_id(k, msg, strlen(msg), &id);
+	assert_memory_equal(id.b, want, 32);
+	/* and libsodium's HMAC (the fallback) agrees, on a long input too */
+	{
+		static uint8_t big[200000];
+
+		for (int i = 0; i < 32; i++)
+			key[i] = (uint8_t)(32 + i);
+		bk_random(big, sizeof(big));
+		bk_chunk_id(k, big, sizeof(big), &id);
+		crypto_auth_hmacsha256(want, big, sizeof(big), key);
+		assert_memory_equal(id.b, want, 32);
+		bk_chunk_id(k, NULL, 0, &id);
+		crypto_auth_hmacsha256(want, (const uint8_t *)"", 0, key);
+		assert_memory_equal(id.b, want, 32);
+	}
+	bk_keys_free(k);
+}
+
+/*
+ * A format-2 AES-256-GCM object made by Python's `cryptography` from the
+ * documented construction: salt 40..5f, subkey || nonce = BLAKE2b-352
+ * keyed with enc over "zbak-gcm-subkey" || salt, associated data
+ * "zbak-obj-v2" || 2 || repo id || kind || name length || name.
+ */
+static void kat_gcm_open(void **state)
+{
+	static const char sealed_hex[] =
+		"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+		"b9d87736aefac3e7414d8e62cc398a7a00fb1458e686158fc00fb5961f1de186"
+		"ce1d855eb7dd8d7e";
+	static const char pt[] = "a sealed chunk, format 2";
+	struct bk_keys *k = known_keys();
+	uint8_t sealed[72];
+	struct bk_buf o;
+	struct bk_error err;
+
+	(void)state;
+	unhex(sealed_hex, sealed, sizeof(sealed));
+	bk_buf_init(&o, 1024);
+	assert_int_equal(bk_keys_set_format(k, 2, BK_SEAL_AES256GCM, &err),
+			 BK_OK);
+	assert_int_equal(bk_seal_overhead(k), 48);
+	assert_int_equal(bk_open(k, BK_OBJ_CHUNK, "data/ab/ab12", sealed,
+				 sizeof(sealed), &o, &err), BK_OK);
+	assert_int_equal(o.len, strlen(pt));
+	assert_memory_equal(o.data, pt, strlen(pt));
+	/* every flipped bit of salt, ciphertext or tag */
+	for (size_t bit = 0; bit < sizeof(sealed) * 8; bit++) {
+		bk_buf_reset(&o);
+		sealed[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		assert_int_equal(bk_open(k, BK_OBJ_CHUNK, "data/ab/ab12",
+					 sealed, sizeof(sealed), &o, &err),
+				 BK_ERR_AUTH);
+		assert_int_equal(o.len, 0);
+		sealed[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	/* the same bytes do not open as another format, seal or kind */
+	assert_int_equal(bk_open(k, BK_OBJ_PACK_HEADER, "data/ab/ab12", sealed,
+				 sizeof(sealed), &o, &err), BK_ERR_AUTH);
+	assert_int_equal(bk_keys_set_format(k, 2, BK_SEAL_XCHACHA20POLY1305,
+					    &err), BK_OK);
+	assert_int_equal(bk_open(k, BK_OBJ_CHUNK, "data/ab/ab12", sealed,
+				 sizeof(sealed), &o, &err), BK_ERR_AUTH);
+	assert_int_equal(bk_keys_set_format(k, 1, BK_SEAL_XCHACHA20POLY1305,
+					    &err), BK_OK);
+	assert_int_equal(bk_open(k, BK_OBJ_CHUNK, "data/ab/ab12", sealed,
+				 sizeof(sealed), &o, &err), BK_ERR_AUTH);
+	bk_buf_release(&o);
+	bk_keys_free(k);
+}
+
+/* Objects of one format or seal never open under another: the format and
+ * seal are bound in, so an altered config cannot swap them. */
+static void formats_apart(void **state)
+{
+	static const struct {
+		unsigned format;
+		enum bk_seal_alg seal;
+		size_t over;
+	} fm[] = {
+		{ 1, BK_SEAL_XCHACHA20POLY1305, 40 },
+		{ 2, BK_SEAL_XCHACHA20POLY1305, 40 },
+		{ 2, BK_SEAL_AES256GCM, 48 },
+	};
+	static const char msg[] = "index of one push";
+	struct bk_keys *k = known_keys();
+	struct bk_buf s, o;
+	struct bk_error err;
+
+	(void)state;
+	bk_buf_init(&s, 1024);
+	bk_buf_init(&o, 1024);
+	for (size_t i = 0; i < 3; i++) {
+		bk_buf_reset(&s);
+		assert_int_equal(bk_keys_set_format(k, fm[i].format,
+						    fm[i].seal, &err), BK_OK);
+		assert_int_equal(bk_seal(k, BK_OBJ_INDEX, "index/x", msg,
+					 sizeof(msg), &s, &err), BK_OK);
+		assert_int_equal(s.len, sizeof(msg) + fm[i].over);
+		assert_true(bk_seal_overhead(k) <= BK_SEAL_OVERHEAD);
+		for (size_t j = 0; j < 3; j++) {
+			bk_buf_reset(&o);
+			assert_int_equal(bk_keys_set_format(k, fm[j].format,
+							    fm[j].seal, &err),
+					 BK_OK);
+			assert_int_equal(bk_open(k, BK_OBJ_INDEX, "index/x",
+						 s.data, s.len, &o, &err),
+					 i == j ? BK_OK : BK_ERR_AUTH);
+		}
+	}
+	/* what this zbak does not know */
+	assert_int_equal(bk_keys_set_format(k, 3, BK_SEAL_XCHACHA20POLY1305,
+					    &err), BK_ERR_UNSUPPORTED);
+	assert_string_equal(err.msg, "repository format version 3 (this zbak "
+				     "reads versions 1 to 2)");
+	assert_int_equal(bk_keys_set_format(k, 0, BK_SEAL_XCHACHA20POLY1305,
+					    &err), BK_ERR_UNSUPPORTED);
+	assert_int_equal(bk_keys_set_format(k, 1, BK_SEAL_AES256GCM, &err),
+			 BK_ERR_UNSUPPORTED);
+	assert_int_equal(bk_keys_set_format(k, 2, (enum bk_seal_alg)3, &err),
+			 BK_ERR_UNSUPPORTED);
+	/* a refused change leaves the keys as they were */
+	assert_int_equal(bk_keys_format(k), 2);
+	assert_int_equal(bk_keys_seal_alg(k), BK_SEAL_AES256GCM);
+	assert_string_equal(bk_seal_name(BK_SEAL_AES256GCM), "aes-256-gcm");
+	assert_int_equal(bk_seal_parse("xchacha20-poly1305"),
+			 BK_SEAL_XCHACHA20POLY1305);
+	assert_int_equal(bk_seal_parse("aes-128-gcm"), 0);
+	assert_null(bk_seal_name((enum bk_seal_alg)9));
+	bk_buf_release(&s);
+	bk_buf_release(&o);
+	bk_keys_free(k);
+}
+
+/* Every AES-GCM object has its own salt, hence its own key and nonce. */
+static void gcm_salts_differ(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t pt[64] = { 0 };
+	struct bk_buf a, b;
+	struct bk_error err;
+
+	assert_int_equal(bk_keys_seal_alg(f->k), BK_SEAL_AES256GCM);
+	bk_buf_init(&a, 1024);
+	bk_buf_init(&b, 1024);
+	assert_int_equal(bk_seal(f->k, BK_OBJ_CHUNK, "c", pt, sizeof(pt), &a,
+				 &err), BK_OK);
+	assert_int_equal(bk_seal(f->k, BK_OBJ_CHUNK, "c", pt, sizeof(pt), &b,
+				 &err), BK_OK);
+	assert_memory_not_equal(a.data, b.data, 32);
+	/* ciphertexts differ in every block: other key, other keystream */
+	for (size_t off = 32; off < 32 + sizeof(pt); off += 16)
+		assert_memory_not_equal(a.data + off, b.data + off, 16);
+	bk_buf_release(&a);
+	bk_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +984,29 @@ int main(void)
 		cmocka_unit_test(chunk_ids),
 		cmocka_unit_test(stream_hash),
 		cmocka_unit_test(hex_ids),
+		cmocka_unit_test(kat_chunk_ids),
+		cmocka_unit_test(kat_gcm_open),
+		cmocka_unit_test(formats_apart),
+		/* the sealing tests again, under format 2's two seals */
+		cmocka_unit_test_setup_teardown(seal_round_trip, setup_gcm,
+						teardown),
+		cmocka_unit_test_setup_teardown(open_elsewhere, setup_gcm,
+						teardown),
+		cmocka_unit_test_setup_teardown(open_bit_flips, setup_gcm,
+						teardown),
+		cmocka_unit_test_setup_teardown(seal_open_limits, setup_gcm,
+						teardown),
+		cmocka_unit_test_setup_teardown(shared_keys_threads, setup_gcm,
+						teardown),
+		cmocka_unit_test_setup_teardown(chunk_ids, setup_gcm, teardown),
+		cmocka_unit_test_setup_teardown(gcm_salts_differ, setup_gcm,
+						teardown),
+		cmocka_unit_test_setup_teardown(seal_round_trip, setup_xchacha2,
+						teardown),
+		cmocka_unit_test_setup_teardown(open_elsewhere, setup_xchacha2,
+						teardown),
+		cmocka_unit_test_setup_teardown(open_bit_flips, setup_xchacha2,
+						teardown),
 	};
 
 	setenv("ZBAK_KDF_INSECURE_FAST", "1", 1);

@@ -556,6 +556,45 @@ static int keys_teardown(void **state)
 	return 0;
 }
 
+/* What chunk_encode stores raw: a random chunk, and one LZ4 would shrink
+ * by less than 1/64 (not worth a decompression at every restore); and
+ * what it compresses: mostly random chunks with compressible stretches.
+ * Every one decodes to its bytes. */
+static void chunk_raw_or_lz4(void **state)
+{
+	struct keyfix *f = *state;
+	const size_t len = 128u << 10;
+	uint8_t *data = malloc(len);
+	struct bk_buf enc, out;
+	struct bk_error err;
+	struct bk_id id;
+
+	assert_non_null(data);
+	bk_buf_init(&enc, BK_DRR_MAX_PAYLOAD + 64);
+	bk_buf_init(&out, BK_DRR_MAX_PAYLOAD + 1);
+	for (int c = 0; c < 4; c++) {
+		bk_random(data, len);
+		if (c == 1) /* 1 KiB of zeros: LZ4 saves under 1/64 */
+			memset(data + 5000, 0, 1024);
+		if (c == 2) /* a quarter zeros, at the end */
+			memset(data + len - len / 4, 0, len / 4);
+		if (c == 3) /* 16 KiB of zeros every 32 KiB */
+			for (size_t o = 0; o < len; o += 32u << 10)
+				memset(data + o + (8u << 10), 0, 16u << 10);
+		assert_int_equal(chunk_encode(data, len, &enc, &err), BK_OK);
+		assert_int_equal(enc.data[0], c < 2 ? CHUNK_RAW : CHUNK_LZ4);
+		if (c >= 2)
+			assert_true(enc.len < len - len / 5);
+		bk_chunk_id(f->k, data, len, &id);
+		assert_int_equal(chunk_decode(f->k, &id, enc.data, enc.len,
+					      &out, &err), BK_OK);
+		assert_memory_equal(out.data, data, len);
+	}
+	bk_buf_release(&enc);
+	bk_buf_release(&out);
+	free(data);
+}
+
 /* Encode, seal, open and decode give the chunk back, LZ4 for compressible
  * data and raw for random data; the raw length is recorded either way. */
 static void chunk_round_trip(void **state)
@@ -1255,6 +1294,8 @@ int main(void)
 		cmocka_unit_test(pack_header_bounds),
 		cmocka_unit_test(index_memory_basics),
 		cmocka_unit_test(index_memory_growth),
+		cmocka_unit_test_setup_teardown(chunk_raw_or_lz4, keys_setup,
+						keys_teardown),
 		cmocka_unit_test_setup_teardown(chunk_round_trip, keys_setup,
 						keys_teardown),
 		cmocka_unit_test_setup_teardown(chunk_damage_refused,
