@@ -17,7 +17,8 @@ set -u
 # lacks them or might: pgrep (procps: the tests look for leftover
 # receivers; they end processes only by the PID they started), perl's
 # JSON::PP (perl: perl-base has no JSON::PP), flock (util-linux), and
-# timeout, mkfifo, stat, b2sum (coreutils).
+# timeout, mkfifo, stat, b2sum (coreutils); strace (t0245 reads the order
+# of fsync, syncfs and rename from it).
 PKGS="
 gcc:cmd:cc
 make:cmd:make
@@ -35,6 +36,7 @@ coreutils:cmd:timeout
 procps:cmd:pgrep
 perl:perl:JSON::PP
 util-linux:cmd:flock
+strace:cmd:strace
 zstd:cmd:zstd
 nodejs:cmd:node
 npm:cmd:npm

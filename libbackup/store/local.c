@@ -75,9 +75,10 @@ static const char *split_key(const char *key, char dir[BK_STORE_KEY_MAX + 1])
 
 /*
  * Open directory dir (relative to the root); when create, make missing
- * components (0700), fsyncing each parent that gained an entry.
+ * components (0700), fsyncing each parent that gained an entry when sync
+ * (otherwise the syncfs that makes the unsynced objects durable does).
  */
-static int open_dir(const struct local *l, char *dir, bool create)
+static int open_dir(const struct local *l, char *dir, bool create, bool sync)
 {
 	int fd = -1, next = -1, saved;
 	char *p, *slash = NULL;
@@ -93,7 +94,7 @@ static int open_dir(const struct local *l, char *dir, bool create)
 		if (slash)
 			*slash = '\0';
 		if (mkdirat(fd, p, DIR_MODE) == 0) {
-			if (fsync(fd) != 0)
+			if (sync && fsync(fd) != 0)
 				goto fail;
 		} else if (errno != EEXIST) {
 			goto fail;
@@ -176,7 +177,7 @@ static enum bk_code local_put(void *priv, const char *key, const void *data,
 	enum bk_code rc = BK_OK;
 
 	base = split_key(key, dir);
-	dfd = open_dir(l, dir, true);
+	dfd = open_dir(l, dir, true, sync);
 	if (dfd < 0)
 		return bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
 				    strerror(errno));
