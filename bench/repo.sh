@@ -218,6 +218,10 @@ printf 'streams: %s bytes (%s; version 2: %s bytes, 1%% of the blocks rewritten)
 printf 'best wall time of %s rounds, the tools taking turns (each row: that run'"'"'s user and sys, the highest peak RSS of all rounds), from the page cache; zbak %s, restic %s (repository version %s, compression: its default, auto), borg %s, lz4 %s; %s cores.\n' \
 	"$repeat" "$("$ZBAK" version | head -1 | awk '{print $NF}')" "$restic_version" "${restic_repo_version:-?}" \
 	"$borg_version" "$lz4_version" "$(nproc)"
+printf 'zbak binary: sha256 %s (copied at the start of the run).\n' "$(sha256sum "$ZBAK" | cut -c1-16)"
+printf 'zbak is the installed build, with its default key derivation (argon2id, 5 passes over 48 MiB, paid once per command); '
+printf 'restic and borg use their default key derivation (restic: scrypt calibrated at init; borg repokey: PBKDF2).\n'
+printf 'Load average (1, 5, 15 min) before: %s, after: %s (anything else running on the machine shows here).\n\n' "$load_start" "$load_end"
 printf '| tool / operation | wall s | user s | sys s | peak RSS MiB | MB/s | zbak faster than restic | zbak faster than borg |\n'
 printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
 # the rows zbak's are set against: push with push, pipe with pipe, file
