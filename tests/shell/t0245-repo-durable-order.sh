@@ -30,6 +30,9 @@ fi
 trace() { # LOG CMD...: CMD under strace, the calls that order durability
 	local log=$1
 	shift
+	# LeakSanitizer cannot run under ptrace (a sanitizer build): the
+	# rest of the sanitizers still do
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
 	strace -f -y -qq -o "$log" -e trace=write,fsync,fdatasync,syncfs,sync_file_range,fadvise64,rename,renameat,renameat2,linkat "$@"
 }
 # first / last line number in LOG matching an extended regexp (0: none)
