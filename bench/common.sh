@@ -8,6 +8,10 @@
 #   BENCH_DIR    scratch directory to use (kept); default a fresh
 #                /var/tmp/zbak-bench.XXXXXX, removed at the end
 #   BENCH_KEEP   1: keep the scratch directory (to look at after a failure)
+#   BENCH_REPEAT rounds of the compared steps (default 3; 1 with
+#                BENCH_QUICK=1): the tools take turns within a round, and
+#                each step's row is its best wall time (the machine is
+#                shared: the best run is the one least disturbed)
 set -euo pipefail
 : "${ZBAK:?set ZBAK to the zbak binary (make bench does)}"
 [ -x "$ZBAK" ] || { echo "bench: $ZBAK is not an executable" >&2; exit 1; }
@@ -19,6 +23,13 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 else
 	size=${BENCH_SIZE:-1G}
 fi
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	repeat=${BENCH_REPEAT:-1}
+else
+	repeat=${BENCH_REPEAT:-3}
+fi
+[ "$repeat" -ge 1 ] 2>/dev/null || { echo "bench: BENCH_REPEAT must be a number >= 1" >&2; exit 1; }
 
 if [ -n "${BENCH_DIR:-}" ]; then
 	dir=$BENCH_DIR
@@ -78,6 +89,28 @@ timed() {
 		exit 1
 	fi
 	read -r wall user sys rss < <(tail -1 "$dir/time.out")
+}
+
+# best LABEL STDIN STDOUT CMD...: timed, kept as LABEL's row when it is
+# the best wall time so far (with that run's user and sys); peak RSS is the
+# highest of all runs.  Rows keep the order in which labels first came.
+declare -A best_row
+best_order=()
+best() {
+	local label=$1 w u s m
+	shift
+	timed "$@"
+	if [ -z "${best_row[$label]:-}" ]; then
+		best_order+=("$label")
+		best_row[$label]="$wall|$user|$sys|$rss"
+		return
+	fi
+	IFS='|' read -r w u s m <<<"${best_row[$label]}"
+	[ "$rss" -gt "$m" ] && m=$rss
+	if awk -v a="$wall" -v b="$w" 'BEGIN { exit !(a < b) }'; then
+		w=$wall u=$user s=$sys
+	fi
+	best_row[$label]="$w|$u|$s|$m"
 }
 
 # mib KIB, mbps BYTES SECONDS: table cells

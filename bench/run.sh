@@ -2,9 +2,11 @@
 # make bench: measured, not asserted.  One run, same machine, same files in
 # one scratch directory under /var/tmp (removed at the end):
 #   bench/inspect.sh  zbak inspect next to b2sum and cat
-#   bench/repo.sh     zbak push and restore next to restic, borg and lz4 -1,
-#                     repository growth for a 1%-changed full send, and zbak's
-#                     peak RSS on a 4 GiB stream
+#   bench/repo.sh     zbak push (full, and a 1%-changed full) and restore
+#                     (to a pipe, -o FILE, --to a local pool) next to restic,
+#                     borg and lz4 -1, best of BENCH_REPEAT rounds with the
+#                     tools taking turns; repository growth; zbak's peak RSS
+#                     on a 4 GiB stream
 #   bench/lpool.sh    the local pool: recv, send and restore --to, next to
 #                     keeping the stream as a file
 #   bench/gc.sh       zbak forget + gc next to restic forget + prune
@@ -20,6 +22,7 @@
 #   BENCH_MEM_SIZE=4G  the memory section's stream (0 skips it; skipped
 #                      by default when BENCH_SIZE is set)
 #   REPEAT=3           repetitions of each inspect-section command
+#   BENCH_REPEAT=3     rounds of the repository and S3 sections (best of)
 #   BENCH_DIR, BENCH_KEEP  see bench/common.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

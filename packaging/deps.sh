@@ -19,7 +19,8 @@ set -u
 # receivers; they end processes only by the PID they started), perl's
 # JSON::PP (perl: perl-base has no JSON::PP), flock and setpriv
 # (util-linux), getfattr and setfattr (attr: the xattr round trips of
-# t0345), and timeout, mkfifo, stat, b2sum (coreutils).
+# t0346), timeout, mkfifo, stat, b2sum (coreutils), and strace (t0245
+# reads the order of fsync, syncfs and rename from it).
 PKGS="
 gcc:cmd:cc
 make:cmd:make
@@ -44,6 +45,7 @@ perl:perl:JSON::PP
 util-linux:cmd:flock
 util-linux:cmd:setpriv
 attr:cmd:getfattr
+strace:cmd:strace
 zstd:cmd:zstd
 nodejs:cmd:node
 npm:cmd:npm

@@ -42,6 +42,18 @@ struct into {
 	bool failed;
 };
 
+/* restore -o: the stream into the temporary file, written behind */
+static enum bk_code sink_afile(void *ctx, const void *buf, size_t len,
+			       struct bk_error *err)
+{
+	struct bk_afile *af = ctx;
+
+	if (bk_afile_stream(af, buf, len) != 0)
+		return bk_error_set(err, BK_ERR_IO, "writing %s: %s", af->tmp,
+				    strerror(errno));
+	return BK_OK;
+}
+
 static enum bk_code into_sink(void *ctx, const void *buf, size_t len,
 			      struct bk_error *err)
 {
@@ -514,7 +526,10 @@ int cmd_restore(int argc, char **argv)
 		o.progress = progress_cb_total;
 		o.progress_ctx = &pg;
 	}
-	rc = bk_restore(r, name, fd, &o, &res, &err);
+	if (out) /* written behind, a few MiB of page cache at a time */
+		rc = bk_restore_sink(r, name, sink_afile, &af, &o, &res, &err);
+	else
+		rc = bk_restore(r, name, fd, &o, &res, &err);
 	if (!rc)
 		progress_part_done(&pg, res.stream_bytes);
 	progress_end(&pg);

@@ -32,6 +32,17 @@ BK_EXPORT int bk_hexval(char c);
  * "pool/a"; "pool/ab", "pool/a" itself and "pool/a@s" are not. */
 BK_EXPORT bool bk_dataset_below(const char *name, const char *of);
 
+/*
+ * Hand [off, off + len) of fd (len 0: to its end) to writeback; with wait,
+ * wait until it is written and drop those pages from the page cache, so
+ * that the memory is reused for what is written next.  Not durability
+ * (no metadata, no disk cache flush: fsync or syncfs still do that).
+ * 0 when done, 1 when fd or its file system cannot do it, -1 (errno set)
+ * on a write error: the caller must fail on it, as a later fsync of the
+ * same open file would no longer report it.
+ */
+BK_EXPORT int bk_writeback(int fd, uint64_t off, uint64_t len, bool wait);
+
 /* ---- files replaced whole ----------------------------------------------- */
 
 /*
@@ -45,6 +56,10 @@ struct bk_afile {
 	int dfd; /* the directory (AT_FDCWD: tmp is a path); not owned */
 	int fd;  /* the temporary file, -1 once closed */
 	char tmp[PATH_MAX]; /* its name relative to dfd; "" when there is none */
+	/* bk_afile_stream's write-behind: bytes written, handed to writeback,
+	 * dropped from the page cache; nowb when the file cannot do it */
+	uint64_t off, kicked, dropped;
+	bool nowb;
 };
 
 #define BK_AFILE_NOREPLACE 1u /* never replace name: EEXIST if it is there */
@@ -55,6 +70,17 @@ BK_EXPORT int bk_afile_open(struct bk_afile *f, int dfd, const char *prefix,
 			    mode_t mode);
 /* All of data, across short writes and EINTR. */
 BK_EXPORT int bk_afile_write(struct bk_afile *f, const void *data, size_t len);
+/*
+ * Like bk_afile_write, for a long file written front to back: every few
+ * MiB the new pages are handed to writeback, and pages written out a few
+ * steps back are dropped from the page cache.  The disk works while the
+ * caller computes, the final fsync finds little left to do, and the file
+ * reuses the same few MiB of page cache instead of filling fresh memory
+ * (which on a VM costs a host page fault per page).  Durability is not
+ * changed: close with sync as before.
+ */
+BK_EXPORT int bk_afile_stream(struct bk_afile *f, const void *data,
+			      size_t len);
 /* fsync first when sync; the descriptor is closed even on failure. */
 BK_EXPORT int bk_afile_close(struct bk_afile *f, bool sync);
 /* Move the closed file to name (flags: BK_AFILE_NOREPLACE, _SYNC_DIR).

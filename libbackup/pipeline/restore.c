@@ -24,7 +24,12 @@
 #include "pipeline/pipeline.h"
 #include "util/pool.h"
 
-#define WINDOW 64
+/* chunks fetched ahead: 32 a fetching thread, at least 64 (one CPU's
+ * worth of a local repository's reads), at most WINDOW_MAX (S3's 8
+ * connections, each with a ranged read of a few MiB in flight) */
+#define WINDOW_MIN 64
+#define WINDOW_MAX 256
+#define WINDOW_PER_THREAD 32
 #define WINDOW_BYTES (96u << 20)
 #define OUTBUF (1u << 20)
 
@@ -49,7 +54,9 @@ struct restore {
 	struct bk_pool *pool;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct slot slots[WINDOW];
+	struct slot slots[WINDOW_MAX];
+	size_t window;    /* slots in use: chunks fetched ahead */
+	size_t group_max; /* chunks a ranged read covers, at most */
 	/* chunk entries not submitted yet; q[0] has global number qbase */
 	struct centry *q;
 	size_t qbase, qlen, qcap;
@@ -106,7 +113,7 @@ struct group {
 	struct bk_id pack;
 	uint64_t off, len; /* the range read */
 	uint64_t useful;   /* bytes of it the group's chunks use */
-	struct repo_blob blobs[WINDOW];
+	struct repo_blob blobs[WINDOW_MAX];
 	bool missing; /* the first chunk is in no index */
 };
 
@@ -114,7 +121,7 @@ static void fetch_job(void *arg)
 {
 	struct group *gr = arg;
 	struct restore *rs = gr->rs;
-	struct slot *first = &rs->slots[gr->first % WINDOW];
+	struct slot *first = &rs->slots[gr->first % rs->window];
 	char hex[2 * BK_ID_LEN + 1];
 	struct bk_buf sealed, plain;
 
@@ -129,7 +136,7 @@ static void fetch_job(void *arg)
 				     &sealed, &plain);
 	}
 	for (size_t i = 0; !gr->missing && i < gr->count; i++) {
-		struct slot *s = &rs->slots[(gr->first + i) % WINDOW];
+		struct slot *s = &rs->slots[(gr->first + i) % rs->window];
 
 		s->rc = gr->blobs[i].rc;
 		if (!s->rc && s->data.len != s->rawlen)
@@ -141,7 +148,7 @@ static void fetch_job(void *arg)
 	give(rs, &plain);
 	pthread_mutex_lock(&rs->mu);
 	for (size_t i = 0; i < gr->count; i++)
-		rs->slots[(gr->first + i) % WINDOW].done = true;
+		rs->slots[(gr->first + i) % rs->window].done = true;
 	pthread_cond_broadcast(&rs->cv);
 	pthread_mutex_unlock(&rs->mu);
 	free(gr);
@@ -181,7 +188,7 @@ static enum bk_code queue_chunk(struct restore *rs,
 static bool room_for(struct restore *rs, uint32_t rawlen)
 {
 	return rs->next_submit < rs->qbase + rs->qlen &&
-	       rs->next_submit - rs->next_consume < WINDOW &&
+	       rs->next_submit - rs->next_consume < rs->window &&
 	       (rs->next_submit == rs->next_consume ||
 		rs->inflight_bytes + rawlen <= WINDOW_BYTES);
 }
@@ -190,7 +197,7 @@ static bool room_for(struct restore *rs, uint32_t rawlen)
 static void take_slot(struct restore *rs, const struct centry *c,
 		      struct group *gr, const struct bk_loc *loc)
 {
-	struct slot *s = &rs->slots[rs->next_submit % WINDOW];
+	struct slot *s = &rs->slots[rs->next_submit % rs->window];
 
 	if (loc) {
 		struct repo_blob *b = &gr->blobs[gr->count];
@@ -217,7 +224,7 @@ static void submit_more(struct restore *rs)
 	/* refill in batches, not one slot at a time, so that reads can
 	 * cover several chunks */
 	if (rs->next_submit > rs->next_consume &&
-	    rs->next_submit - rs->next_consume > WINDOW - WINDOW / 4)
+	    rs->next_submit - rs->next_consume > rs->window - rs->window / 4)
 		return;
 	while (rs->next_submit < rs->qbase + rs->qlen) {
 		const struct centry *c = &rs->q[rs->next_submit - rs->qbase];
@@ -242,7 +249,10 @@ static void submit_more(struct restore *rs)
 		gr->len = loc.len;
 		gr->useful = loc.len;
 		take_slot(rs, c, gr, &loc);
-		while (gr->count < WINDOW &&
+		/* a group is a share of the window, not all of it: several
+		 * reads in flight, one per fetching thread (on S3 each waits
+		 * on the network; locally each decodes on its own CPU) */
+		while (gr->count < rs->group_max &&
 		       rs->next_submit < rs->qbase + rs->qlen) {
 			const struct centry *n =
 				&rs->q[rs->next_submit - rs->qbase];
@@ -384,7 +394,7 @@ static enum bk_code on_chunk(struct restore *rs, const struct recipe_entry *e,
 				    cur->rawlen - (uint32_t)rs->cur_pos);
 	if (cur)
 		release_chunk(rs);
-	cur = rs->cur = &rs->slots[rs->next_consume % WINDOW];
+	cur = rs->cur = &rs->slots[rs->next_consume % rs->window];
 	pthread_mutex_lock(&rs->mu);
 	while (!cur->done)
 		pthread_cond_wait(&rs->cv, &rs->mu);
@@ -527,9 +537,11 @@ enum bk_code pipe_restore(const struct repo_pipe_ops *ops, void *repo,
 	rs.sink = sink;
 	rs.sink_ctx = ctx;
 	rs.last = t0;
+	rs.window = WINDOW_MIN; /* set for the store below */
+	rs.group_max = WINDOW_MIN;
 	pthread_mutex_init(&rs.mu, NULL);
 	pthread_cond_init(&rs.cv, NULL);
-	for (int i = 0; i < WINDOW; i++)
+	for (int i = 0; i < WINDOW_MAX; i++)
 		bk_buf_init(&rs.slots[i].data, BK_DRR_MAX_PAYLOAD + 1);
 	bk_buf_init(&rs.out, OUTBUF + 1);
 	bk_buf_init(&seg, RECIPE_SEGMENT + BK_DRR_MAX_BEGIN_PAYLOAD + 2048);
@@ -540,8 +552,16 @@ enum bk_code pipe_restore(const struct repo_pipe_ops *ops, void *repo,
 	 * store wants in flight, and at least one per CPU */
 	if (!rc && threads < ops->concurrency(rs.sess))
 		threads = ops->concurrency(rs.sess);
+	rs.window = threads * WINDOW_PER_THREAD;
+	if (rs.window < WINDOW_MIN)
+		rs.window = WINDOW_MIN;
+	if (rs.window > WINDOW_MAX)
+		rs.window = WINDOW_MAX;
+	rs.group_max = rs.window / threads;
+	if (rs.group_max < 8)
+		rs.group_max = 8;
 	if (!rc)
-		rc = bk_pool_new(threads, WINDOW, &rs.pool, err);
+		rc = bk_pool_new(threads, rs.window, &rs.pool, err);
 	if (!rc)
 		rc = bk_drr_parser_new(NULL, &rs.p, err);
 	/* the total first, for a percentage from the start */
@@ -566,7 +586,7 @@ enum bk_code pipe_restore(const struct repo_pipe_ops *ops, void *repo,
 		o->progress(o->progress_ctx, res->stream_bytes, rs.total);
 	bk_pool_free(rs.pool); /* waits for fetches still running */
 	bk_drr_parser_free(rs.p);
-	for (int i = 0; i < WINDOW; i++)
+	for (int i = 0; i < WINDOW_MAX; i++)
 		bk_buf_release(&rs.slots[i].data);
 	for (size_t i = 0; i < rs.nspare; i++)
 		bk_buf_release(&rs.spare[i]);

@@ -8,14 +8,23 @@
  * the directory is fsynced.  Readers see an object whole or not at all.
  *
  * All calls work relative to one directory descriptor opened at open time
- * (openat and friends): the only shared state is immutable, so every call
- * is thread-safe, and a later chdir() of the process changes nothing.
+ * (openat and friends), and a later chdir() of the process changes
+ * nothing.  The only mutable shared state, the unsynced objects being
+ * written behind, is under a mutex: every call is thread-safe.
+ *
+ * Unsynced puts (packs; one syncfs makes them durable before anything
+ * refers to them) are handed to writeback at once and, two such puts
+ * later, waited for and dropped from the page cache: the disk writes while
+ * the push computes, the syncfs finds little left to do, and the next
+ * packs reuse the same memory instead of fresh pages (on a VM each fresh
+ * page is a fault in the host: most of a push's system time).
  * Keys were validated by store.c and cannot leave the root.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +41,13 @@
 #define FILE_MODE 0600
 #define IO_CHUNK ((size_t)1 << 30)
 #define LIST_DEPTH_MAX 128
+#define BEHIND_MAX 2 /* unsynced objects written behind, not yet settled */
 
 struct local {
 	int rootfd;
+	pthread_mutex_t mu;
+	int behind[BEHIND_MAX]; /* their descriptors, oldest first */
+	unsigned nbehind;
 };
 
 static enum bk_code errno_code(int e)
@@ -62,9 +75,10 @@ static const char *split_key(const char *key, char dir[BK_STORE_KEY_MAX + 1])
 
 /*
  * Open directory dir (relative to the root); when create, make missing
- * components (0700), fsyncing each parent that gained an entry.
+ * components (0700), fsyncing each parent that gained an entry when sync
+ * (otherwise the syncfs that makes the unsynced objects durable does).
  */
-static int open_dir(const struct local *l, char *dir, bool create)
+static int open_dir(const struct local *l, char *dir, bool create, bool sync)
 {
 	int fd = -1, next = -1, saved;
 	char *p, *slash = NULL;
@@ -80,7 +94,7 @@ static int open_dir(const struct local *l, char *dir, bool create)
 		if (slash)
 			*slash = '\0';
 		if (mkdirat(fd, p, DIR_MODE) == 0) {
-			if (fsync(fd) != 0)
+			if (sync && fsync(fd) != 0)
 				goto fail;
 		} else if (errno != EEXIST) {
 			goto fail;
@@ -104,24 +118,72 @@ fail:
 	return -1;
 }
 
+/* Wait for fd's writeback, drop its pages, close it.  A write error is
+ * left to the syncfs that must come before anything refers to the object
+ * (it reports errors of the whole file system since the store opened). */
+static void settle(int fd)
+{
+	(void)bk_writeback(fd, 0, 0, true);
+	close(fd);
+}
+
+/* fd, an unsynced object just written (ours now): written behind, settled
+ * once BEHIND_MAX newer ones are on their way. */
+static void write_behind(struct local *l, int fd)
+{
+	int old = -1;
+
+	if (bk_writeback(fd, 0, 0, false) != 0) {
+		close(fd); /* cannot (or failed): the syncfs does it all */
+		return;
+	}
+	pthread_mutex_lock(&l->mu);
+	if (l->nbehind == BEHIND_MAX) {
+		old = l->behind[0];
+		memmove(l->behind, l->behind + 1,
+			(BEHIND_MAX - 1) * sizeof(l->behind[0]));
+		l->nbehind--;
+	}
+	l->behind[l->nbehind++] = fd;
+	pthread_mutex_unlock(&l->mu);
+	if (old >= 0)
+		settle(old);
+}
+
+/* settle all that is still behind (before a sync, at close) */
+static void settle_all(struct local *l)
+{
+	int fds[BEHIND_MAX];
+	unsigned n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->nbehind;
+	memcpy(fds, l->behind, n * sizeof(fds[0]));
+	l->nbehind = 0;
+	pthread_mutex_unlock(&l->mu);
+	for (unsigned i = 0; i < n; i++)
+		settle(fds[i]);
+}
+
 static enum bk_code local_put(void *priv, const char *key, const void *data,
 			      size_t len, unsigned flags, struct bk_error *err)
 {
 	bool replace = flags & BK_PUT_REPLACE, sync = !(flags & BK_PUT_NOSYNC);
-	const struct local *l = priv;
+	struct local *l = priv;
 	char dir[BK_STORE_KEY_MAX + 1];
 	const char *base;
 	struct bk_afile f;
-	int dfd;
+	int dfd, behind = -1;
 	enum bk_code rc = BK_OK;
 
 	base = split_key(key, dir);
-	dfd = open_dir(l, dir, true);
+	dfd = open_dir(l, dir, true, sync);
 	if (dfd < 0)
 		return bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
 				    strerror(errno));
 	if (bk_afile_open(&f, dfd, BK_STORE_TMP_PREFIX, FILE_MODE) != 0 ||
-	    bk_afile_write(&f, data, len) != 0 || bk_afile_close(&f, sync) != 0)
+	    bk_afile_write(&f, data, len) != 0 ||
+	    (!sync && (behind = dup(f.fd)) < 0) || bk_afile_close(&f, sync) != 0)
 		rc = bk_error_set(err, BK_ERR_IO, "put %s: %s", key,
 				  strerror(errno));
 	else if (bk_afile_commit(&f, base,
@@ -135,6 +197,10 @@ static enum bk_code local_put(void *priv, const char *key, const void *data,
 					    strerror(errno));
 	bk_afile_abort(&f);
 	close(dfd);
+	if (behind >= 0 && !rc)
+		write_behind(l, behind);
+	else if (behind >= 0)
+		close(behind);
 	return rc;
 }
 
@@ -142,8 +208,9 @@ static enum bk_code local_put(void *priv, const char *key, const void *data,
  * object (and the directory entries are included). */
 static enum bk_code local_sync(void *priv, struct bk_error *err)
 {
-	const struct local *l = priv;
+	struct local *l = priv;
 
+	settle_all(l);
 	if (syncfs(l->rootfd) != 0)
 		return bk_error_set(err, BK_ERR_IO, "sync: %s",
 				    strerror(errno));
@@ -459,6 +526,8 @@ static void local_close(void *priv)
 
 	if (!l)
 		return;
+	settle_all(l);
+	pthread_mutex_destroy(&l->mu);
 	if (l->rootfd >= 0)
 		close(l->rootfd);
 	free(l);
@@ -556,6 +625,8 @@ enum bk_code bk_store_local_open(const char *path, bool create,
 		goto out;
 	}
 	l->rootfd = -1;
+	pthread_mutex_init(&l->mu, NULL);
+	l->nbehind = 0;
 	if (create && mkdir_p(path) != 0) {
 		rc = bk_error_set(err, BK_ERR_IO, "create directory %s: %s",
 				  path, strerror(errno));

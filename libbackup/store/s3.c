@@ -409,6 +409,11 @@ static CURLcode setup(struct s3 *s, CURL *h, struct req *r, const char *url,
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, s->st.stall_timeout);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	/* the shared connection cache keeps at most this many: libcurl's
+	 * default (5) is below our concurrency, so every request that
+	 * finished while 5 others idled closed its connection, and the next
+	 * one opened a new one (a restore: 270 connects for 376 requests) */
+	SET(CURLOPT_MAXCONNECTS, (long)s->st.concurrency + 2);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (s->st.ca_bundle)

@@ -10,6 +10,12 @@
 #include "backup/util.h"
 
 #define WRITE_MAX ((size_t)1 << 30)
+/* write-behind: hand each 8 MiB to writeback as soon as it is written; wait
+ * for and drop a step once two newer ones are under way (24 MiB of page
+ * cache in flight: enough to keep the disk busy, small enough to stay in
+ * memory that was touched recently) */
+#define WB_STEP ((uint64_t)8 << 20)
+#define WB_LAG 2
 
 /* prefix + 16 random hex digits: unguessable, so that no other writer
  * (another process, or a thread of this one) picks the same name. */
@@ -40,6 +46,8 @@ int bk_afile_open(struct bk_afile *f, int dfd, const char *prefix,
 	f->dfd = dfd;
 	f->fd = -1;
 	f->tmp[0] = '\0';
+	f->off = f->kicked = f->dropped = 0;
+	f->nowb = false;
 	/* a name already taken is a (very unlikely) clash: draw again */
 	for (int tries = 0; f->fd < 0; tries++) {
 		if (tmp_name(f->tmp, sizeof(f->tmp), prefix) != 0) {
@@ -74,6 +82,57 @@ int bk_afile_write(struct bk_afile *f, const void *data, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int bk_writeback(int fd, uint64_t off, uint64_t len, bool wait)
+{
+	unsigned how = SYNC_FILE_RANGE_WRITE;
+	int rc;
+
+	if (wait)
+		how |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
+	do
+		rc = sync_file_range(fd, (off_t)off, (off_t)len, how);
+	while (rc != 0 && errno == EINTR);
+	if (rc == 0 && wait)
+		/* written: the pages are clean and can go (advice only) */
+		(void)posix_fadvise(fd, (off_t)off, (off_t)len,
+				    POSIX_FADV_DONTNEED);
+	if (rc != 0 && (errno == EINVAL || errno == ESPIPE ||
+			errno == ENOSYS || errno == EOPNOTSUPP))
+		return 1;
+	return rc;
+}
+
+/* bk_writeback on f, once: a file that cannot is not asked again */
+static int wb_range(struct bk_afile *f, uint64_t off, uint64_t len, bool wait)
+{
+	int rc;
+
+	if (f->nowb)
+		return 0;
+	rc = bk_writeback(f->fd, off, len, wait);
+	if (rc == 1)
+		f->nowb = true;
+	return rc < 0 ? -1 : 0;
+}
+
+int bk_afile_stream(struct bk_afile *f, const void *data, size_t len)
+{
+	if (bk_afile_write(f, data, len) != 0)
+		return -1;
+	f->off += len;
+	while (f->off - f->kicked >= WB_STEP) {
+		if (wb_range(f, f->kicked, WB_STEP, false) != 0)
+			return -1;
+		f->kicked += WB_STEP;
+	}
+	while (f->kicked - f->dropped > WB_LAG * WB_STEP) {
+		if (wb_range(f, f->dropped, WB_STEP, true) != 0)
+			return -1;
+		f->dropped += WB_STEP;
 	}
 	return 0;
 }

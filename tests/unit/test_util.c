@@ -139,6 +139,79 @@ static void read_back(int dfd, const char *name, const char *want)
 	assert_memory_equal(buf, want, (size_t)n);
 }
 
+/* bk_afile_stream: the bytes land whole across odd-sized writes; every
+ * 8 MiB written goes to writeback and the steps two behind are dropped; a
+ * pipe cannot do it and is simply written; a bad descriptor is an error,
+ * not "cannot". */
+static void afile_stream(void **state)
+{
+	char dir[] = "/tmp/zbak-util-XXXXXX", path[64];
+	const size_t piece = 300007, total = 40u << 20;
+	uint8_t *buf = malloc(piece), *back = malloc(piece);
+	struct bk_afile f;
+	struct stat st;
+	int dfd, fds[2], fd;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(back);
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(bk_afile_open(&f, dfd, ".tmp-s-", 0600), 0);
+	for (size_t done = 0; done < total;) {
+		size_t n = total - done < piece ? total - done : piece;
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (uint8_t)((done + i) * 7 >> 3);
+		assert_int_equal(bk_afile_stream(&f, buf, n), 0);
+		done += n;
+		assert_int_equal(f.off, done);
+		/* whole 8 MiB steps handed over, two still in flight */
+		assert_int_equal(f.kicked, done / (8u << 20) * (8u << 20));
+		assert_true(f.kicked - f.dropped <= (16u << 20));
+		assert_true(f.kicked < (16u << 20) || f.dropped >= f.kicked - (16u << 20));
+	}
+	assert_int_equal(f.dropped, 24u << 20);
+	assert_int_equal(bk_afile_close(&f, true), 0);
+	assert_int_equal(bk_afile_commit(&f, "s", 0), 0);
+	snprintf(path, sizeof(path), "%s/s", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((size_t)st.st_size, total);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (size_t done = 0; done < total;) {
+		size_t n = total - done < piece ? total - done : piece;
+
+		assert_int_equal(read(fd, back, n), (ssize_t)n);
+		for (size_t i = 0; i < n; i++)
+			if (back[i] != (uint8_t)((done + i) * 7 >> 3))
+				fail_msg("byte %zu differs", done + i);
+		done += n;
+	}
+	close(fd);
+	unlink(path);
+	close(dfd);
+	rmdir(dir);
+
+	/* a pipe: no writeback there, the bytes still go through */
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(bk_writeback(fds[1], 0, 0, false), 1);
+	f = (struct bk_afile){ .dfd = AT_FDCWD, .fd = fds[1] };
+	memset(buf, 'p', 4096);
+	for (int i = 0; i < 2; i++) /* 8 KiB: fits in the pipe */
+		assert_int_equal(bk_afile_stream(&f, buf, 4096), 0);
+	close(fds[1]);
+	assert_int_equal(read(fds[0], back, 8192), 8192);
+	close(fds[0]);
+
+	/* not a descriptor at all: an error, for the caller to fail on */
+	assert_int_equal(bk_writeback(-1, 0, 0, true), -1);
+	assert_int_equal(errno, EBADF);
+	free(buf);
+	free(back);
+}
+
 static void afile(void **state)
 {
 	char dir[] = "/tmp/zbak-util-XXXXXX";
@@ -259,6 +332,7 @@ int main(void)
 		cmocka_unit_test(little_endian),
 		cmocka_unit_test(dataset_below),
 		cmocka_unit_test(afile),
+		cmocka_unit_test(afile_stream),
 		cmocka_unit_test(mono_clock),
 	};
 
