@@ -12,7 +12,14 @@
 #      touched, nor any other zfs command's pool): the chain of
 #      both streams, verified, received into another dataset;
 #   5. proof: `zbak pool diff` finds every restored snapshot equal to its
-#      original, and a damaged repository leaves the target unchanged.
+#      original;
+#   6. a damaged copy of the repository: restore --to refuses it and leaves
+#      the target unchanged;
+#   7. one file out of the backup, without ZFS and without restoring the
+#      dataset: a small web server's tree as the stream of a ZPL file
+#      system (`zbak debug gen-zpl` writes it here, where no ZFS runs; on a
+#      ZFS host it is `zfs send`), pushed, listed and one file read back
+#      with `zbak files`, which fetches only the chunks that file needs.
 set -euo pipefail
 : "${ZBAK:?}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/zbak-demo.XXXXXX")
@@ -20,7 +27,8 @@ trap 'rm -rf "$work"' EXIT
 repo=$work/repo
 # a scratch pool (the default would be ~/.local/share/zbak/pool), and
 # what zbak remembers of the scratch repository beside it
-export ZBAK_POOL_DIR=$work/pool ZBAK_STATE_DIR=$work/state
+export ZBAK_POOL_DIR=$work/pool ZBAK_STATE_DIR=$work/state \
+	ZBAK_CACHE_DIR=$work/cache
 # a throwaway repository: the passphrase is in a 0600 file, never in argv
 umask 077
 printf 'demo passphrase\n' >"$work/passphrase"
@@ -94,13 +102,15 @@ done
 echo "snapshot guids match too"
 
 echo
-echo "== 6. a damaged repository: restore --to refuses, the target stays as it was"
+echo "== 6. a damaged copy of the repository: restore --to refuses, the target stays as it was"
 P create tank/drill
 before=$(P list -H -p -o name,guid,createtxg -t all -r tank/drill)
-for pack in $(find "$repo/data" -type f); do
+cp -a "$repo" "$work/damaged"
+for pack in $(find "$work/damaged/data" -type f); do
 	printf '\xff' | dd of="$pack" bs=1 seek=100 conv=notrunc status=none
 done
-if Z restore tank/data@monday --to tank/drill/x --receiver local 2>"$work/err"; then
+if "$ZBAK" -r "$work/damaged" --passphrase-file "$work/passphrase" \
+	restore tank/data@monday --to tank/drill/x --receiver local 2>"$work/err"; then
 	echo "demo: a damaged repository restored" >&2
 	exit 1
 fi
@@ -109,11 +119,49 @@ after=$(P list -H -p -o name,guid,createtxg -t all -r tank/drill)
 [ "$before" = "$after" ] || { echo "demo: the target changed" >&2; exit 1; }
 echo "   tank/drill is unchanged"
 
-echo
 stored=$(du -sb "$repo" | cut -f1)
+
+echo
+echo "== 7. one file out of the backup: no ZFS, no restore of the dataset"
+mkdir -p "$work/www/etc/nginx/sites-enabled" "$work/www/var/www/html" \
+	"$work/www/var/log/nginx"
+cat >"$work/www/etc/nginx/nginx.conf" <<'CONF'
+user www-data;
+worker_processes auto;
+events { worker_connections 768; }
+http {
+	sendfile on;
+	include /etc/nginx/sites-enabled/*;
+}
+CONF
+printf 'server { listen 80; root /var/www/html; }\n' \
+	>"$work/www/etc/nginx/sites-enabled/default"
+ln -s ../../etc/nginx/nginx.conf "$work/www/var/www/nginx.conf"
+text 21 2097152 >"$work/www/var/log/nginx/access.log"
+for f in 1 2 3 4 5 6; do
+	noise "$((30 + f))" 4194304 >"$work/www/var/www/html/video$f.bin"
+done
+chmod 640 "$work/www/etc/nginx/nginx.conf"
+touch -d 2026-12-01T08:00:00Z "$work/www/etc/nginx/nginx.conf"
+"$ZBAK" debug gen-zpl --name tank/www@tuesday "$work/www" | Z push
+Z files ls -l tank/www@tuesday /etc/nginx
+Z files cat --stats tank/www@tuesday /etc/nginx/nginx.conf \
+	>"$work/nginx.conf" 2>"$work/stats"
+cmp "$work/nginx.conf" "$work/www/etc/nginx/nginx.conf" || {
+	echo "demo: /etc/nginx/nginx.conf came back different" >&2
+	exit 1
+}
+sed 's/^/   /' "$work/stats"
+echo "   /etc/nginx/nginx.conf of tank/www@tuesday, byte for byte:"
+sed 's/^/     | /' "$work/nginx.conf"
+fetched=$(sed -n 's/.* \([0-9][0-9]*\) bytes fetched.*/\1/p' "$work/stats")
+www_stored=$(( $(du -sb "$repo" | cut -f1) - stored ))
+
+echo
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 echo "demo: ok"
 echo "  streams:    full $(mib "$full"), incremental $(mib "$incr")"
 echo "  repository: $(mib "$stored") for $(mib $((full + incr))) of streams and a weekly full"
 echo "  dedup:      a full send of @tuesday (48 MiB) added $(awk -v b="$added_full" 'BEGIN { printf "%.0f KiB", b / 1024 }') to the repository"
 echo "  restore:    both streams into tank/restored in $secs s ($(awk -v b=$((full + incr)) -v s="$secs" 'BEGIN { printf "%.0f MiB/s", b / 1048576 / (s > 0 ? s : 1) }'))"
+echo "  one file:   nginx.conf read back with $(awk -v b="${fetched:-0}" 'BEGIN { printf "%.0f KiB", b / 1024 }') fetched, of $(mib "$www_stored") stored"
