@@ -1002,6 +1002,103 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/* ---- xattrs: those the reader finds (SA or xattr directory) ------------- */
+
+struct xq {
+	const char *want; /* getxattr: the name; listxattr: NULL */
+	struct bk_buf out;
+	bool found, nomem;
+};
+
+static int xattr_one(void *ctx, const char *name, const uint8_t *value,
+		     size_t len)
+{
+	struct xq *q = ctx;
+	struct bk_error err;
+
+	if (q->want) {
+		if (strcmp(name, q->want) != 0)
+			return 0;
+		q->found = true;
+		if (bk_buf_append(&q->out, value, len, &err))
+			q->nomem = true;
+		return 1;
+	}
+	if (bk_buf_append(&q->out, name, strlen(name) + 1, &err))
+		q->nomem = true;
+	return q->nomem;
+}
+
+/*
+ * The xattrs of ino, or one of them, into q->out.  A snapshot's top
+ * directory and the dataset directories are made up: they have none.
+ */
+static int xattr_query(fuse_ino_t ino, struct xq *q)
+{
+	struct bk_error err;
+	enum bk_code rc;
+	struct msnap *s;
+	struct bk_zpl *z;
+	uint64_t obj;
+	int e;
+
+	if (!(ino >> OBJ_BITS) || !split(ino, &s, &obj) || !obj)
+		return 0;
+	if ((e = resolve(ino, &s, &z, &obj, NULL)))
+		return e;
+	if ((rc = bk_zpl_xattrs(z, obj, xattr_one, q, &err))) {
+		log_once(ino, "%s: object %" PRIu64 ": xattrs: %s", s->name,
+			 obj, err.msg);
+		return EIO;
+	}
+	return q->nomem ? ENOMEM : 0;
+}
+
+/* size 0 asks for the length; a buffer too small is ERANGE (xattr(7)) */
+static void reply_sized(fuse_req_t req, const struct bk_buf *b, size_t size)
+{
+	if (!size)
+		fuse_reply_xattr(req, b->len);
+	else if (b->len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, (const char *)b->data, b->len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct xq q = { .want = name };
+	int e;
+
+	bk_buf_init(&q.out, BK_ZPL_XATTR_MAX);
+	e = xattr_query(ino, &q);
+
+	if (e)
+		fuse_reply_err(req, e);
+	else if (!q.found)
+		fuse_reply_err(req, ENODATA);
+	else
+		reply_sized(req, &q.out, size);
+	bk_buf_release(&q.out);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct xq q = { .want = NULL };
+	int e;
+
+	/* every name of one file, NUL-terminated */
+	bk_buf_init(&q.out, (size_t)BK_ZPL_XATTRS_MAX * (BK_ZPL_XATTR_NAME + 1));
+	e = xattr_query(ino, &q);
+
+	if (e)
+		fuse_reply_err(req, e);
+	else
+		reply_sized(req, &q.out, size);
+	bk_buf_release(&q.out);
+}
+
 static const struct fuse_lowlevel_ops ops = {
 	.lookup = op_lookup,
 	.getattr = op_getattr,
@@ -1013,6 +1110,8 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdir = op_readdir,
 	.releasedir = op_releasedir,
 	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
 };
 
 /* ---- mounting and unmounting -------------------------------------------- */

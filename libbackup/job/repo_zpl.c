@@ -284,6 +284,14 @@ static enum bk_code w_next_block(void *ctx, uint64_t obj, uint64_t from,
 	return z->inner.ops->next_block(z->inner.ctx, obj, from, blkid, err);
 }
 
+static enum bk_code w_spill(void *ctx, uint64_t obj, uint8_t *buf,
+			     size_t cap, size_t *len, struct bk_error *err)
+{
+	struct rz *z = ctx;
+
+	return z->inner.ops->spill(z->inner.ctx, obj, buf, cap, len, err);
+}
+
 static void w_close(void *ctx)
 {
 	struct rz *z = ctx;
@@ -298,6 +306,8 @@ static const struct bk_zpl_source_ops w_ops = {
 	.read_block = w_read_block,
 	.next_block = w_next_block,
 	.close = w_close,
+	.spill = w_spill, /* the map's source has one: system attributes and
+			   * xattrs that did not fit the bonus are there */
 };
 
 /* ---- building the map ---- */
