@@ -446,6 +446,10 @@ static struct bk_zpl *snap_zpl(struct msnap *s)
 		old->fs = NULL;
 		M.nopen--;
 	}
+	/* said, since opening a repository's snapshot may build its map
+	 * (its chain's recipes read) before the request is answered */
+	if (!g.quiet)
+		fprintf(stderr, "opening %s\n", s->name);
 	if (!(s->fs = fs_alloc()) || fs_open(s->name, M.pool, s->fs)) {
 		free(s->fs);
 		s->fs = NULL;
