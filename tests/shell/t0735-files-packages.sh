@@ -10,7 +10,8 @@
 # types, modes, owners, sizes, link counts, mtimes, link targets, sha256);
 # each dataset has its own cached map; a full package of two snapshots
 # pushed under another name maps each child's last one; a dataset that
-# is in no package is refused by name.
+# is in no package is refused by name; restored into the local pool,
+# each child reads the same through files --pool.
 . "$(dirname "$0")/../lib.sh"
 export ZBAK_TEST_ZFS=fuse
 . "$(dirname "$0")/../lib/zfs.sh"
@@ -126,6 +127,18 @@ test_expect_success 'a full package of two snapshots under another name: each ch
 	z push --name $P/copy@s2 "$TMP/full2" >/dev/null &&
 	for ds in $DSS; do
 		check $ds s2 "$P/copy${ds#top}@s2" || return 1
+	done
+'
+
+test_expect_success 'restored into the local pool: each child there too (files --pool)' '
+	export ZBAK_POOL_DIR=$TMP/lpool &&
+	"$ZBAK" pool create lp &&
+	z restore $P/top@s2 --to lp/top --receiver local >/dev/null &&
+	for ds in $DSS; do
+		"$ZBAK" files ls --pool -R --json "lp/$ds@s2" |
+			json_tree >pl.ls &&
+		grep -v "^[0-9a-f]\{64\} " "$TMP/s2.$(echo $ds | tr / _).tree" |
+			diff - pl.ls || return 1
 	done
 '
 
