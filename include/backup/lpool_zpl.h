@@ -44,11 +44,21 @@ BK_EXPORT enum bk_code bk_lpool_map_new(struct bk_lpool_map **out,
 					struct bk_error *err);
 BK_EXPORT void bk_lpool_map_free(struct bk_lpool_map *m); /* NULL is fine */
 /*
+ * Before the first record: which dataset of a package (zfs send -R) to
+ * map, as its path below the package's top dataset: "" the top (the
+ * default), "/child" or "/child/grandchild" one of its children.  A plain
+ * stream holds only its top; a child asked of it is BK_ERR_NOTFOUND.
+ */
+BK_EXPORT enum bk_code bk_lpool_map_dataset(struct bk_lpool_map *m,
+					    const char *rel,
+					    struct bk_error *err);
+/*
  * The next record of stream `stream` (streams in chain order, records in
  * stream order): hdr its 312 header bytes as sent; its payload either
  * inline (payload[inline_len]), or chunked_len bytes at pos of the
  * stream's chunked payloads (WRITE and SPILL).  Of a package (-R), the
- * first substream (the top dataset) is mapped.  Everything is checked:
+ * substreams of one dataset are mapped (bk_lpool_map_dataset), in
+ * order; the last stream must hold it.  Everything is checked:
  * a record out of place or a length that disagrees with its header is
  * BK_ERR_FORMAT naming the record.
  */

@@ -68,6 +68,9 @@ struct rz {
 	uint64_t last_end; /* where the last load ended: sequential reads */
 	unsigned streak;   /* loads in a row that went on from the last */
 	struct bk_zpl_source inner;
+	/* of a package (zfs send -R): the child mapped, "" the top */
+	char rel[BK_REPO_NAME_MAX];
+	bool package; /* the chain has a package */
 };
 
 static void rz_free(struct rz *z)
@@ -350,6 +353,7 @@ static enum bk_code build(struct bk_snapread **sr, size_t n, struct rz *z,
 	*out = NULL;
 	if ((rc = bk_lpool_map_new(&w.m, err)))
 		return rc;
+	rc = bk_lpool_map_dataset(w.m, z->rel, err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		uint64_t rb = 0;
 
@@ -447,9 +451,11 @@ static enum bk_code decode(struct rz *z, const uint8_t *p, size_t len,
 	return bk_lpool_map_decode(p + at + 8, (size_t)ml, m, err);
 }
 
-/* The cache's name for the map of this chain. */
-static void cache_name(struct bk_snapread **sr, size_t n, char *out,
-		       size_t on)
+/* The cache's name for the map of this chain, and of which of its
+ * packages' datasets: a chain of plain streams keeps the name it had
+ * before packages' children were read. */
+static void cache_name(struct bk_snapread **sr, size_t n, const struct rz *z,
+		       char *out, size_t on)
 {
 	struct bk_hash h;
 	struct bk_id id;
@@ -460,6 +466,10 @@ static void cache_name(struct bk_snapread **sr, size_t n, char *out,
 	for (size_t i = 0; i < n; i++) {
 		bk_snapread_ident(sr[i], &id);
 		bk_hash_update(&h, id.b, BK_ID_LEN);
+	}
+	if (z->package) {
+		bk_hash_update(&h, "package", 8);
+		bk_hash_update(&h, z->rel, strlen(z->rel) + 1);
 	}
 	bk_hash_final(&h, &id);
 	bk_id_hex(&id, hex);
@@ -478,7 +488,7 @@ static enum bk_code get_map(struct bk_repo *r, struct bk_snapread **sr,
 	struct bk_error cerr;
 	enum bk_code rc = BK_ERR_NOTFOUND;
 
-	cache_name(sr, n, name, sizeof(name));
+	cache_name(sr, n, z, name, sizeof(name));
 	bk_buf_init(&b, MAP_CACHE_MAX);
 	if (!no_cache) {
 		rc = bk_repo_cache_get(r, name, MAP_CACHE_MAX, &b, &cerr);
@@ -511,10 +521,40 @@ static enum bk_code get_map(struct bk_repo *r, struct bk_snapread **sr,
 	return rc;
 }
 
-/* The chain of name, oldest first, each opened. */
+/* The stored snapshot that holds name: its own, or else a package
+ * (zfs send -R) of one of its parent datasets with the same snapshot
+ * name, rel then the child's path below it ("/child"). */
+static size_t find_holder(const struct bk_snapshot *all, size_t n,
+			  const char *name, char *rel, size_t rn)
+{
+	size_t dl = strcspn(name, "@"), cur;
+	char nm[BK_REPO_NAME_MAX];
+
+	rel[0] = 0;
+	if ((cur = bk_plan_find(all, n, name)) != BK_CHAIN_NONE || !name[dl] ||
+	    dl >= sizeof(nm))
+		return cur;
+	for (size_t k = dl; k-- > 0;) {
+		if (name[k] != '/')
+			continue;
+		if ((size_t)snprintf(nm, sizeof(nm), "%.*s%s", (int)k, name,
+				     name + dl) >= sizeof(nm))
+			continue;
+		cur = bk_plan_find(all, n, nm);
+		if (cur != BK_CHAIN_NONE && all[cur].compound &&
+		    dl - k < rn) {
+			snprintf(rel, rn, "%.*s", (int)(dl - k), name + k);
+			return cur;
+		}
+	}
+	return BK_CHAIN_NONE;
+}
+
+/* The chain of name, oldest first, each opened; z->rel the dataset of
+ * its packages, z->package whether it has any. */
 static enum bk_code open_chain(struct bk_repo *r, const char *name,
-			       struct bk_snapread ***out, size_t *nout,
-			       struct bk_error *err)
+			       struct rz *z, struct bk_snapread ***out,
+			       size_t *nout, struct bk_error *err)
 {
 	struct bk_restore_plan pl = { 0 };
 	struct bk_snapshot *all = NULL;
@@ -527,9 +567,12 @@ static enum bk_code open_chain(struct bk_repo *r, const char *name,
 	*nout = 0;
 	if ((rc = bk_list(r, &all, &n, err)))
 		return rc;
-	if ((cur = bk_plan_find(all, n, name)) == BK_CHAIN_NONE) {
+	cur = find_holder(all, n, name, z->rel, sizeof(z->rel));
+	if (cur == BK_CHAIN_NONE) {
 		rc = bk_error_set(err, BK_ERR_NOTFOUND,
-				  "no snapshot %s in the repository", name);
+				  "no snapshot %s in the repository, nor a "
+				  "package (zfs send -R) of a parent of it",
+				  name);
 		goto out;
 	}
 	if ((rc = bk_restore_plan(all, n, cur, NULL, 0, false, false, &pl,
@@ -549,6 +592,7 @@ static enum bk_code open_chain(struct bk_repo *r, const char *name,
 	for (size_t i = 0; !rc && i < pl.len; i++) {
 		const struct bk_snapshot *s = &all[pl.chain[i]];
 
+		z->package |= s->compound;
 		snprintf(nm, sizeof(nm), "%s@%s", s->dataset, s->snap);
 		rc = bk_snapread_open(r, nm, &sr[i], err);
 	}
@@ -579,7 +623,7 @@ enum bk_code bk_repo_zpl_source(struct bk_repo *r, const char *name,
 		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	for (int i = 0; i < LRU_N; i++)
 		bk_buf_init(&z->lru[i].data, CHUNK_RAW_MAX + 64);
-	rc = open_chain(r, name, &sr, &n, err);
+	rc = open_chain(r, name, z, &sr, &n, err);
 	if (!rc && !(z->t = calloc(n, sizeof(*z->t))))
 		rc = bk_error_set(err, BK_ERR_NOMEM, "out of memory");
 	if (!rc) {

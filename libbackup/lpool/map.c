@@ -15,6 +15,7 @@
  *   of a plain block zeroed (none when hi <= lo)
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,10 +39,17 @@ struct bk_lpool_map {
 	bool started;     /* a record came */
 	bool byteswap;    /* of the current substream */
 	bool package;     /* the current stream is a package */
+	bool head;        /* in a package's header: its nvlist's END next */
 	bool in_sub;      /* between a substream's BEGIN and END */
-	bool skip;        /* in a package's later substream: not mapped */
+	bool skip;        /* in a package's substream of another dataset */
 	unsigned subs;    /* substreams begun in the current stream */
 	bool ended;       /* the current stream's last END came */
+	bool matched;     /* a substream of the current stream was mapped */
+	/* of a package, the dataset mapped: the package's top dataset (its
+	 * own BEGIN's toname) followed by rel ("" the top, "/child" one of
+	 * its children) */
+	char rel[BK_DRR_NAME_LEN + 1];
+	char top[BK_DRR_NAME_LEN + 1];
 	/* the record being applied: where its payload is */
 	uint64_t cur_pos;
 	bool cur_chunked;
@@ -125,6 +133,22 @@ enum bk_code bk_lpool_map_new(struct bk_lpool_map **out, struct bk_error *err)
 	return BK_OK;
 }
 
+enum bk_code bk_lpool_map_dataset(struct bk_lpool_map *m, const char *rel,
+				  struct bk_error *err)
+{
+	if (m->started)
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "map: the dataset is chosen before the "
+				    "first record");
+	if (strlen(rel) >= sizeof(m->rel) || (rel[0] && rel[0] != '/') ||
+	    strchr(rel, '@'))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "map: '%s' is not a child dataset's path",
+				    rel);
+	snprintf(m->rel, sizeof(m->rel), "%s", rel);
+	return BK_OK;
+}
+
 void bk_lpool_map_free(struct bk_lpool_map *m)
 {
 	if (!m)
@@ -182,9 +206,22 @@ static enum bk_code map_begin(struct bk_lpool_map *m,
 	return BK_OK;
 }
 
+/* Is a package's substream, named toname, one of the dataset mapped?
+ * Its dataset part must be the package's top dataset followed by rel. */
+static bool sub_wanted(const struct bk_lpool_map *m, const char *toname)
+{
+	size_t tl = strlen(m->top), rl = strlen(m->rel);
+	size_t dl = strcspn(toname, "@");
+
+	return dl == tl + rl && memcmp(toname, m->top, tl) == 0 &&
+	       memcmp(toname + tl, m->rel, rl) == 0;
+}
+
 /* BEGIN and END: which records of a stream are mapped.  A plain stream
- * is one substream; of a package (zfs send -R), the first substream, the
- * top dataset that the snapshot's name names, and not its children. */
+ * is one substream; of a package (zfs send -R), every substream of the
+ * dataset chosen (bk_lpool_map_dataset; the top one unless chosen), in
+ * order: a full package of a dataset with several snapshots holds the
+ * oldest in full, then each next one as an incremental. */
 static enum bk_code map_frame(struct bk_lpool_map *m,
 			      const struct bk_drr_rec *rec, struct bk_error *err)
 {
@@ -195,6 +232,8 @@ static enum bk_code map_frame(struct bk_lpool_map *m,
 			m->in_sub = m->skip = false;
 			if (!m->package)
 				m->ended = true;
+		} else if (m->head) {
+			m->head = false; /* the header's END: substreams next */
 		} else if (m->package) {
 			m->ended = true; /* the package's own END */
 		} else {
@@ -203,20 +242,44 @@ static enum bk_code map_frame(struct bk_lpool_map *m,
 		}
 		return BK_OK;
 	}
-	if (m->in_sub || m->skip || m->ended)
+	if (m->in_sub || m->skip || m->ended || m->head)
 		return lp_at_rec(err, rec, BK_ERR_FORMAT,
 				 "BEGIN inside a substream");
 	if (BK_DRR_HDRTYPE(r->u.begin.versioninfo) == BK_DRR_COMPOUNDSTREAM) {
 		if (m->package || m->subs)
 			return lp_at_rec(err, rec, BK_ERR_FORMAT,
 					 "a package inside a stream");
-		m->package = true;
+		m->package = m->head = true;
+		/* its toname is pool/fs@snap of the top dataset; an old
+		 * sender's empty one: the first substream's dataset */
+		m->top[0] = 0;
+		if (strchr(r->u.begin.toname, '@'))
+			snprintf(m->top, sizeof(m->top), "%.*s",
+				 (int)strcspn(r->u.begin.toname, "@"),
+				 r->u.begin.toname);
 		return BK_OK;
 	}
-	if (m->subs++) {
+	if (m->subs++ && !m->package)
+		return lp_at_rec(err, rec, BK_ERR_FORMAT,
+				 "a second BEGIN in a plain stream");
+	if (!m->package) {
+		if (m->rel[0])
+			return lp_at_rec(err, rec, BK_ERR_NOTFOUND,
+					 "not a package (zfs send -R): no "
+					 "child dataset %s in it",
+					 m->rel + 1);
+		m->matched = true;
+		return map_begin(m, rec, err);
+	}
+	if (!m->top[0])
+		snprintf(m->top, sizeof(m->top), "%.*s",
+			 (int)strcspn(r->u.begin.toname, "@"),
+			 r->u.begin.toname);
+	if (!sub_wanted(m, r->u.begin.toname)) {
 		m->skip = true;
 		return BK_OK;
 	}
+	m->matched = true;
 	return map_begin(m, rec, err);
 }
 
@@ -244,6 +307,16 @@ static enum bk_code check_payload(const struct bk_drr_rec *rec,
 	return BK_OK;
 }
 
+/* The dataset chosen is in no substream of the chain's last stream (an
+ * earlier one may lack it: a child made later comes in full). */
+static enum bk_code no_dataset(const struct bk_lpool_map *m,
+			       struct bk_error *err)
+{
+	return bk_error_set(err, BK_ERR_NOTFOUND,
+			    "stream %u: the package holds no dataset %s%s",
+			    m->stream, m->top, m->rel);
+}
+
 enum bk_code bk_lpool_map_record(struct bk_lpool_map *m, uint32_t stream,
 				 const uint8_t hdr[BK_DRR_HDR_LEN],
 				 const uint8_t *payload, uint32_t inline_len,
@@ -262,6 +335,8 @@ enum bk_code bk_lpool_map_record(struct bk_lpool_map *m, uint32_t stream,
 		m->stream = stream;
 		m->started = true;
 		m->package = m->in_sub = m->skip = m->ended = false;
+		m->head = false;
+		m->matched = false;
 		m->subs = 0;
 		m->index = m->off = 0;
 	}
@@ -308,6 +383,8 @@ enum bk_code bk_lpool_map_finish(struct bk_lpool_map *m, struct bk_error *err)
 	if (!m->started || !m->ended)
 		return bk_error_set(err, BK_ERR_TRUNCATED,
 				    "the last stream of the chain did not end");
+	if (!m->matched)
+		return no_dataset(m, err);
 	return BK_OK;
 }
 

@@ -361,6 +361,80 @@ static void test_hostile(void **state)
 			 BK_ERR_FORMAT);
 }
 
+/* A package (zfs send -R) of p/fs@s1: its header (a compound BEGIN and
+ * its END), then p/fs (object 5), p/fs/kid (objects 7 and 8) and
+ * p/fs/kid/deeper (none), then the package's END; mapped for rel. */
+static enum bk_code package(const char *rel, struct bk_lpool_map **out,
+			    struct bk_error *err)
+{
+	struct bk_lpool_map *m;
+	struct bk_drr r, e = end_rec();
+	uint8_t bonus[264] = { 0 };
+	static const char *const subs[] = { "p/fs@s1", "p/fs/kid@s1",
+					    "p/fs/kid/deeper@s1" };
+	enum bk_code rc;
+
+	assert_int_equal(bk_lpool_map_new(&m, err), BK_OK);
+	*out = m;
+	if ((rc = bk_lpool_map_dataset(m, rel, err)))
+		return rc;
+	r = begin(0);
+	r.u.begin.versioninfo = BK_DRR_COMPOUNDSTREAM;
+	snprintf(r.u.begin.toname, sizeof(r.u.begin.toname), "p/fs@s1");
+	assert_int_equal(put(m, 0, &r, NULL, 0, 0, 0, err), BK_OK);
+	assert_int_equal(put(m, 0, &e, NULL, 0, 0, 0, err), BK_OK);
+	for (int i = 0; i < 3; i++) {
+		r = begin(0);
+		snprintf(r.u.begin.toname, sizeof(r.u.begin.toname), "%s",
+			 subs[i]);
+		assert_int_equal(put(m, 0, &r, NULL, 0, 0, 0, err), BK_OK);
+		for (int o = 0; o < (i == 0 ? 1 : i == 1 ? 2 : 0); o++) {
+			struct bk_drr ob = object(i ? 7 + (uint64_t)o : 5, 264);
+
+			assert_int_equal(put(m, 0, &ob, bonus, 264, 0, 0, err),
+					 BK_OK);
+		}
+		assert_int_equal(put(m, 0, &e, NULL, 0, 0, 0, err), BK_OK);
+	}
+	assert_int_equal(put(m, 0, &e, NULL, 0, 0, 0, err), BK_OK);
+	return bk_lpool_map_finish(m, err);
+}
+
+/* Each dataset of a package mapped on its own; one it lacks, and a name
+ * that is no child's path, refused. */
+static void test_package(void **state)
+{
+	static const struct {
+		const char *rel;
+		enum bk_code rc;
+		uint64_t objects;
+	} c[] = {
+		{ "", BK_OK, 1 },
+		{ "/kid", BK_OK, 2 },
+		{ "/kid/deeper", BK_OK, 0 },
+		{ "/nosuch", BK_ERR_NOTFOUND, 0 },
+		{ "/ki", BK_ERR_NOTFOUND, 0 },
+		{ "kid", BK_ERR_USAGE, 0 },
+		{ "/kid@s1", BK_ERR_USAGE, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct bk_lpool_map *m;
+		struct bk_error err;
+		uint64_t objs, blocks;
+
+		assert_int_equal(package(c[i].rel, &m, &err), c[i].rc);
+		if (!c[i].rc) {
+			bk_lpool_map_usage(m, &objs, &blocks);
+			assert_int_equal(objs, c[i].objects);
+		} else if (c[i].rc == BK_ERR_NOTFOUND) {
+			assert_non_null(strstr(err.msg, "no dataset p/fs/"));
+		}
+		bk_lpool_map_free(m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_bad_reference),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_package),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
