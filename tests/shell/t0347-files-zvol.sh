@@ -74,4 +74,27 @@ test_expect_success 'from a repository: cat and extract read it in place' '
 	test "$(du -k rx/vol | cut -f1)" -lt 1024
 '
 
+# the mount shows the volume's snapshot as a directory of one file
+if command -v fusermount3 >/dev/null 2>&1 && [ -c /dev/fuse ] &&
+	[ -r /dev/fuse ] && [ -w /dev/fuse ]; then
+	test_expect_success 'mount --pool shows the volume as one file' '
+	mkdir mnt &&
+	{ "$ZBAK" mount --pool mnt 2>mount.log </dev/null & echo $! >mount.pid; } &&
+	for _ in $(seq 300); do
+		grep -q "^serving " mount.log && mountpoint -q mnt && break
+		sleep 0.1
+	done &&
+	ls mnt/t/vol/@s1 >names &&
+	echo vol | diff - names &&
+	cmp img mnt/t/vol/@s1/vol
+	rc=$?
+	fusermount3 -u mnt 2>/dev/null || umount -l mnt
+	wait "$(cat mount.pid)" 2>/dev/null
+	return $rc
+'
+else
+	test_skip 'mount --pool shows the volume as one file' \
+		"no fusermount3 or no /dev/fuse this user may open"
+fi
+
 test_done
