@@ -20,8 +20,8 @@
  * stay open while the source is.  The state is read once; the pool's
  * gc.lock is held shared until the source closes, so that the blocks it
  * names stay.  A volume is read as one file (libbackup/zpl/zvol.c).
- * Refused: a raw (zfs send -w) encrypted dataset, whose blocks cannot be read without its key (BK_ERR_UNSUPPORTED
- * saying so).
+ * Refused: a raw (zfs send -w) encrypted dataset, whose blocks cannot
+ * be read without its key (BK_ERR_UNSUPPORTED saying so).
  */
 BK_EXPORT enum bk_code bk_lpool_zpl_source(struct bk_lpool *p,
 					   const char *name,
