@@ -77,6 +77,29 @@ void fs_close(struct fs *f)
 }
 
 /*
+ * A volume's one file takes the volume's name (pool/vol@snap: "vol"), as
+ * ls shows it and extract writes it.  An exit status.
+ */
+static int name_volume(struct fs *f, const char *name)
+{
+	struct bk_error err;
+	enum bk_code rc;
+	char buf[256];
+	size_t n = strcspn(name, "@");
+	const char *s;
+
+	if (!bk_zpl_is_volume(f->z, NULL))
+		return EXIT_OK;
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, name);
+	s = strrchr(buf, '/');
+	if ((rc = bk_zpl_volume_name(f->z, s ? s + 1 : buf, &err))) {
+		fs_close(f);
+		return fail(rc, &err);
+	}
+	return EXIT_OK;
+}
+
+/*
  * Open snapshot or dataset `name` of the local pool (pool), else snapshot
  * `name` of the repository, read in place: its map (from the cache, or
  * built from the chain's recipes) and then only the chunks of the blocks
@@ -107,7 +130,7 @@ int fs_open(const char *name, bool pool, struct fs *f)
 			msg("the cached map of %s was refused and built "
 			    "again: %s",
 			    name, info.why);
-		return EXIT_OK;
+		return name_volume(f, name);
 	}
 	if ((ret = open_lpool(&f->pool, false))) {
 		fs_close(f);
@@ -119,7 +142,7 @@ int fs_open(const char *name, bool pool, struct fs *f)
 		fs_close(f);
 		return fail(rc, &err);
 	}
-	return EXIT_OK;
+	return name_volume(f, name);
 }
 
 struct fs *fs_alloc(void)
@@ -456,6 +479,7 @@ static int files_cat(int argc, char **argv)
 	struct fs f;
 	enum bk_code rc;
 	bool pool = false;
+	const char *path;
 	uint64_t obj;
 	int c, ret;
 
@@ -466,15 +490,28 @@ static int files_cat(int argc, char **argv)
 		else if (!common_opt(c))
 			return usage_error(self(), NULL);
 	}
-	if (optind != argc - 2)
+	if (optind != argc - 2 && optind != argc - 1)
 		return usage_error(self(), "files cat takes a snapshot and a path");
+	path = optind + 1 < argc ? argv[optind + 1] : NULL;
 	if ((ret = fs_open(argv[optind], pool, &f)))
 		return ret;
-	if (!(rc = bk_zpl_walk(f.z, argv[optind + 1], &obj, &err)) &&
-	    !(rc = bk_zpl_stat(f.z, obj, &st, &err)) && !S_ISREG(st.mode))
+	/* a volume is one file: no path, or its root, means that file */
+	if (bk_zpl_is_volume(f.z, NULL)) {
+		rc = path ? bk_zpl_walk(f.z, path, &obj, &err) : BK_OK;
+		if (!rc && (!path || obj == bk_zpl_root(f.z)))
+			obj = BK_ZPL_ZVOL_OBJ;
+	} else if (!path) {
+		fs_close(&f);
+		return usage_error(self(), "files cat takes a snapshot and a "
+					   "path (a volume alone needs none)");
+	} else {
+		rc = bk_zpl_walk(f.z, path, &obj, &err);
+	}
+	if (!rc && !(rc = bk_zpl_stat(f.z, obj, &st, &err)) &&
+	    !S_ISREG(st.mode))
 		rc = bk_error_set(&err, BK_ERR_USAGE, "%s: not a regular file "
 						      "(a %s)",
-				  argv[optind + 1], type_name(st.mode));
+				  path, type_name(st.mode));
 	ret = rc ? fail(rc, &err) : cat_file(f.z, &st);
 	fs_close(&f);
 	return ret;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -26,7 +27,10 @@
 
 static const char genzpl_help[] =
 	"usage: zbak debug gen-zpl [options] DIR\n"
+	"       zbak debug gen-zpl --volume [options] IMAGE\n"
 	"write DIR's tree as a full send stream of a ZPL file system to stdout\n"
+	"(or IMAGE's bytes as that of a volume, its size the volsize, blocks of\n"
+	"zeros left out as holes, --blocksize default 8K)\n"
 	"(or -o FILE): files, directories, symlinks, hard links, fifos, modes,\n"
 	"owners, times and xattrs (a test tool: the whole tree is read into\n"
 	"memory, and the stream is for zbak, not for zfs recv)\n"
@@ -36,6 +40,7 @@ static const char genzpl_help[] =
 	"  --blocksize B[K]     block size of large files, 512..128K (default 128K)\n"
 	"  --time T             the stream's creation time (default 0)\n"
 	"  --byteswap           write the other byte order\n"
+	"  --volume             IMAGE is a volume's contents (a zvol)\n"
 	"  -o, --output FILE    write to FILE instead of stdout\n";
 
 struct gz {
@@ -235,7 +240,7 @@ static int gz_walk(struct gz *t, const char *path, size_t parent,
 
 int cmd_debug_gen_zpl(int argc, char **argv)
 {
-	enum { O_ZPL = 256, O_DIRX, O_NAME, O_BS, O_TIME, O_BSWAP };
+	enum { O_ZPL = 256, O_DIRX, O_NAME, O_BS, O_TIME, O_BSWAP, O_VOL };
 	static const struct option longopts[] = {
 		{ "zpl", required_argument, NULL, O_ZPL },
 		{ "dir-xattrs", no_argument, NULL, O_DIRX },
@@ -243,6 +248,7 @@ int cmd_debug_gen_zpl(int argc, char **argv)
 		{ "blocksize", required_argument, NULL, O_BS },
 		{ "time", required_argument, NULL, O_TIME },
 		{ "byteswap", no_argument, NULL, O_BSWAP },
+		{ "volume", no_argument, NULL, O_VOL },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -253,6 +259,9 @@ int cmd_debug_gen_zpl(int argc, char **argv)
 	struct gz t = { 0 };
 	struct bk_error err;
 	const char *path = NULL;
+	bool volume = false;
+	struct stat vst = { 0 };
+	uint8_t *img = NULL;
 	uint64_t v;
 	int c, ret = EXIT_FAIL;
 	enum bk_code rc;
@@ -270,6 +279,7 @@ int cmd_debug_gen_zpl(int argc, char **argv)
 		case O_DIRX: o.dir_xattrs = true; break;
 		case O_NAME: o.snapshot = optarg; break;
 		case O_BSWAP: o.byteswap = true; break;
+		case O_VOL: volume = true; break;
 		case O_BS:
 			if (parse_size(optarg, &v) || v > (128u << 10))
 				return usage_error(self, "gen-zpl: bad "
@@ -295,14 +305,39 @@ int cmd_debug_gen_zpl(int argc, char **argv)
 		    "(redirect stdout or use -o FILE)");
 		return EXIT_USAGE;
 	}
-	if (gz_walk(&t, argv[optind], 0, NULL, 0))
+	if (volume) {
+		/* mapped, not read: a sparse image costs what its data costs */
+		int fd;
+
+		errno = 0;
+		fd = open(argv[optind], O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &vst) || !S_ISREG(vst.st_mode) ||
+		    (vst.st_size &&
+		     (img = mmap(NULL, (size_t)vst.st_size, PROT_READ,
+				 MAP_PRIVATE, fd, 0)) == MAP_FAILED)) {
+			msg("gen-zpl: %s: %s", argv[optind],
+			    fd < 0 || errno ? strerror(errno)
+					    : "not a regular file");
+			img = NULL;
+			if (fd >= 0)
+				close(fd);
+			goto done;
+		}
+		close(fd);
+	} else if (gz_walk(&t, argv[optind], 0, NULL, 0)) {
 		goto done;
+	}
 	if (path && (out.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC |
 						 O_CLOEXEC, 0644)) < 0) {
 		msg("cannot open %s: %s", path, strerror(errno));
 		goto done;
 	}
-	rc = bk_gen_zpl_stream(&o, t.v, t.n, bk_drr_sink_fdbuf, &out, &err);
+	if (volume)
+		rc = bk_gen_zvol_stream(&o, img, (uint64_t)vst.st_size,
+					bk_drr_sink_fdbuf, &out, &err);
+	else
+		rc = bk_gen_zpl_stream(&o, t.v, t.n, bk_drr_sink_fdbuf, &out,
+				       &err);
 	if (rc)
 		out.len = 0;
 	if (bk_drr_fdbuf_flush(&out, &err) && !rc)
@@ -320,6 +355,8 @@ int cmd_debug_gen_zpl(int argc, char **argv)
 done:
 	out.len = 0;
 	bk_drr_fdbuf_flush(&out, &err);
+	if (img)
+		munmap(img, (size_t)vst.st_size);
 	gz_free(&t);
 	return ret;
 }

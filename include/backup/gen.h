@@ -175,4 +175,18 @@ BK_EXPORT enum bk_code bk_gen_zpl_stream(const struct bk_gen_zpl_opts *o,
 					 size_t n, bk_drr_sink_fn sink,
 					 void *ctx, struct bk_error *err);
 
+/*
+ * A volume (zvol) as a full send stream: BEGIN of objset type ZVOL,
+ * object 1 (DMU_OT_ZVOL) holding data[0..volsize) in blocks of
+ * o->blocksize (0: 8K, ZFS's default volblocksize; blocks of zeros left
+ * out, as holes), object 2 (DMU_OT_ZVOL_PROP) a micro ZAP whose "size" is
+ * volsize.  Of o, only snapshot, byteswap, guid, creation_time and
+ * blocksize are used.
+ */
+BK_EXPORT enum bk_code bk_gen_zvol_stream(const struct bk_gen_zpl_opts *o,
+					  const uint8_t *data,
+					  uint64_t volsize,
+					  bk_drr_sink_fn sink, void *ctx,
+					  struct bk_error *err);
+
 #endif

@@ -19,9 +19,9 @@
  * A source over `name` (pool/fs or pool/fs@snap) of pool p, which must
  * stay open while the source is.  The state is read once; the pool's
  * gc.lock is held shared until the source closes, so that the blocks it
- * names stay.  Refused: a volume, or a raw (zfs send -w) encrypted
- * dataset, whose blocks cannot be read without its key (BK_ERR_UNSUPPORTED
- * saying so).
+ * names stay.  A volume is read as one file (libbackup/zpl/zvol.c).
+ * Refused: a raw (zfs send -w) encrypted dataset, whose blocks cannot
+ * be read without its key (BK_ERR_UNSUPPORTED saying so).
  */
 BK_EXPORT enum bk_code bk_lpool_zpl_source(struct bk_lpool *p,
 					   const char *name,
@@ -93,7 +93,7 @@ typedef enum bk_code (*bk_lpool_map_load_fn)(void *ctx, uint32_t stream,
 /*
  * An object source over map m (which it owns from now on, and frees,
  * even on failure); name for messages.  Refused as bk_lpool_zpl_source
- * refuses: a volume, a raw encrypted dataset.
+ * refuses: a raw encrypted dataset.
  */
 BK_EXPORT enum bk_code bk_lpool_map_source(struct bk_lpool_map *m,
 					   bk_lpool_map_load_fn load,

@@ -30,6 +30,9 @@
 #define BK_ZPL_OT_PLAIN_FILE 19u
 #define BK_ZPL_OT_DIRECTORY 20u
 #define BK_ZPL_OT_MASTER_NODE 21u
+#define BK_ZPL_OT_ZVOL 23u      /* a volume's data (object 1) */
+#define BK_ZPL_OT_ZVOL_PROP 24u /* a volume's properties (object 2) */
+#define BK_ZPL_ZVOL_OBJ 1u      /* a volume's data: its one file */
 #define BK_ZPL_OT_SA 44u
 
 #define BK_ZPL_BLOCK_MAX (16u << 20) /* the largest ZFS block */
@@ -112,6 +115,19 @@ BK_EXPORT enum bk_code bk_zpl_open(const struct bk_zpl_source *src,
 BK_EXPORT void bk_zpl_close(struct bk_zpl *z); /* NULL is fine */
 BK_EXPORT uint64_t bk_zpl_version(const struct bk_zpl *z);
 BK_EXPORT uint64_t bk_zpl_root(const struct bk_zpl *z);
+/*
+ * A volume (zvol) is read as one file: its root is a directory holding a
+ * single regular file (mode 0600, owner root, times 0) of the volume's
+ * size, named "volume" until bk_zpl_volume_name names it (the caller
+ * knows the dataset's name; the objects do not).  Its holes read as
+ * zeros and next_block skips them; the file is object BK_ZPL_ZVOL_OBJ.
+ * Extracting the root writes the file, leaving the target directory's
+ * own mode and times alone.  bk_zpl_is_volume: whether it is one,
+ * and its size into *size (may be NULL).
+ */
+BK_EXPORT bool bk_zpl_is_volume(const struct bk_zpl *z, uint64_t *size);
+BK_EXPORT enum bk_code bk_zpl_volume_name(struct bk_zpl *z, const char *name,
+					  struct bk_error *err);
 
 struct bk_zpl_time {
 	int64_t sec;

@@ -23,6 +23,9 @@
 #define OT_SA_REG 46u
 #define OT_SA_LAYOUTS 47u
 #define DMU_OST_ZFS 2u
+#define DMU_OST_ZVOL 3u
+#define OT_ZVOL 23u
+#define OT_ZVOL_PROP 24u
 #define CKSUM_FLETCHER_4 7u
 
 #define FIRST_OBJ 8u
@@ -842,7 +845,7 @@ static enum bk_code put_begin(struct zg *G, struct bk_error *err)
 	r.u.begin.versioninfo =
 		BK_DRR_VERSIONINFO(BK_DRR_SUBSTREAM, BK_FEAT_SA_SPILL);
 	r.u.begin.creation_time = G->o->creation_time;
-	r.u.begin.objset_type = DMU_OST_ZFS;
+	r.u.begin.objset_type = G->nodes ? DMU_OST_ZFS : DMU_OST_ZVOL;
 	r.u.begin.flags = BK_DRR_FLAG_FREERECORDS | BK_DRR_FLAG_SPILL_BLOCK;
 	r.u.begin.toguid = G->guid;
 	if (strlen(snap) >= sizeof(r.u.begin.toname) || !strchr(snap, '@'))
@@ -962,5 +965,68 @@ out:
 	}
 	free(G);
 	free(spill);
+	return rc;
+}
+
+/* ---- volumes -------------------------------------------------------- */
+
+/* Object 1 (the data, its blocks that are not all zeros) and object 2
+ * (a ZAP whose "size" is the volume's size), as a zvol's objset. */
+static enum bk_code put_volume(struct zg *G, const uint8_t *data,
+			       uint64_t volsize, struct bk_error *err)
+{
+	struct zent e[] = { { "size", 8, 1, volsize, NULL } };
+	struct bk_drr r;
+	enum bk_code rc;
+
+	rc = put_object(G, 1, OT_ZVOL, 0, G->bs,
+			volsize ? (volsize - 1) / G->bs : 0, NULL, 0, err);
+	for (uint64_t off = 0; !rc && off < volsize; off += G->bs) {
+		size_t k = volsize - off < G->bs ? (size_t)(volsize - off)
+						 : G->bs;
+		size_t z = 0;
+
+		while (z < k && !data[off + z])
+			z++;
+		if (z == k)
+			continue; /* a hole */
+		memcpy(G->blk, data + off, k);
+		memset(G->blk + k, 0, G->bs - k);
+		rc = put_block(G, 1, OT_ZVOL, off, G->blk, G->bs, err);
+	}
+	/* after object 1's writes: a stream's writes go in object order */
+	if (rc || (rc = put_zap(G, 2, OT_ZVOL_PROP, 0, NULL, 0, e, 1, err)))
+		return rc;
+	memset(&r, 0, sizeof(r));
+	r.type = BK_DRR_END;
+	r.u.end.toguid = G->guid;
+	return bk_drr_write(&G->w, &r, NULL, 0, err);
+}
+
+enum bk_code bk_gen_zvol_stream(const struct bk_gen_zpl_opts *o,
+				const uint8_t *data, uint64_t volsize,
+				bk_drr_sink_fn sink, void *ctx,
+				struct bk_error *err)
+{
+	struct zg G;
+	uint16_t one = 1;
+	enum bk_code rc;
+
+	memset(&G, 0, sizeof(G));
+	G.o = o;
+	G.bs = o->blocksize ? o->blocksize : 8u << 10;
+	if (G.bs < 512 || G.bs > (128u << 10) || (G.bs & (G.bs - 1)))
+		return bk_error_set(err, BK_ERR_USAGE,
+				    "block size %u: a power of 2, 512 to 128K",
+				    G.bs);
+	if (!(G.blk = malloc(128u << 10)))
+		return bk_error_set(err, BK_ERR_NOMEM, "out of memory");
+	G.be = (*(uint8_t *)&one == 0) != o->byteswap;
+	G.guid = o->guid ? o->guid : UINT64_C(0x5a9e0c0ffee) ^ volsize;
+	bk_drr_writer_init(&G.w, sink, ctx, o->byteswap, false);
+	rc = put_begin(&G, err);
+	if (!rc)
+		rc = put_volume(&G, data, volsize, err);
+	free(G.blk);
 	return rc;
 }

@@ -264,10 +264,9 @@ static enum bk_code lz_check(const struct lz_src *s, const char *name,
 				    "dataset: its blocks cannot be read without "
 				    "its key, which zbak never has",
 				    name);
-	if (s->st.objset_type == DMU_OST_ZVOL)
-		return bk_error_set(err, BK_ERR_UNSUPPORTED,
-				    "%s is a volume, not a file system", name);
-	if (s->st.objset_type != DMU_OST_ZFS && s->st.nobjs)
+	/* a volume is read as one file (libbackup/zpl/zvol.c) */
+	if (s->st.objset_type != DMU_OST_ZFS &&
+	    s->st.objset_type != DMU_OST_ZVOL && s->st.nobjs)
 		return bk_error_set(err, BK_ERR_UNSUPPORTED,
 				    "%s: objset type %u is not a file system",
 				    name, s->st.objset_type);

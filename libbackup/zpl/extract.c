@@ -452,7 +452,9 @@ enum bk_code bk_zpl_extract(struct bk_zpl *z, uint64_t obj, int dirfd,
 	} else {
 		strcpy(x->rel, ".");
 		rc = x_contents(x, obj, dirfd, 0, 1, err);
-		if (!rc)
+		/* a volume's root is made up: it gives the target no mode
+		 * or times of its own */
+		if (!rc && !z->vol)
 			rc = attrs_fd(x, dirfd, &st, err);
 	}
 out:

@@ -167,6 +167,8 @@ enum bk_code bk_zpl_xattrs(struct bk_zpl *z, uint64_t obj, bk_zpl_xattr_fn fn,
 	enum bk_code rc;
 	bool stop = false;
 
+	if (z->vol) /* a volume keeps none */
+		return bk_zpl_stat(z, obj, &st, err);
 	if ((rc = bk_zpl_stat(z, obj, &st, err)) ||
 	    (rc = z->src.ops->object(z->src.ctx, obj, &o, err)))
 		return rc;

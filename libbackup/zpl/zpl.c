@@ -54,6 +54,8 @@ static enum bk_code read_master(struct bk_zpl *z, struct bk_error *err)
 	enum bk_code rc;
 
 	rc = z->src.ops->object(z->src.ctx, 1, &o, err);
+	if (!rc && o.type == BK_ZPL_OT_ZVOL)
+		return zpl_vol_open(z, err);
 	if (rc == BK_ERR_NOTFOUND || (!rc && o.type != BK_ZPL_OT_MASTER_NODE))
 		return bk_error_set(err, BK_ERR_FORMAT,
 				    "no ZPL master node (object 1): not a "
@@ -183,6 +185,8 @@ enum bk_code bk_zpl_stat(struct bk_zpl *z, uint64_t obj,
 	struct bk_zpl_object o;
 	enum bk_code rc;
 
+	if (z->vol)
+		return zpl_vol_stat(z, obj, st, err);
 	memset(st, 0, sizeof(*st));
 	if ((rc = z->src.ops->object(z->src.ctx, obj, &o, err)))
 		return rc;
@@ -249,6 +253,8 @@ enum bk_code bk_zpl_readdir(struct bk_zpl *z, uint64_t dir,
 	struct dir_walk w = { fn, ctx, false, "" };
 	enum bk_code rc;
 
+	if (z->vol)
+		return zpl_vol_readdir(z, dir, fn, ctx, err);
 	if ((rc = z->src.ops->object(z->src.ctx, dir, &o, err)))
 		return rc;
 	if (o.type != BK_ZPL_OT_DIRECTORY)

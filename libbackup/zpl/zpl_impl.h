@@ -16,6 +16,9 @@ struct bk_zpl {
 	size_t blkcap;
 	struct bk_sa_registry *sa; /* ZPL 5: from SA_ATTRS; else NULL */
 	uint8_t *spill;            /* BK_SA_SPILL_MAX, when one is read */
+	bool vol;                  /* a volume: one file (zvol.c) */
+	uint64_t volsize;
+	char volname[256];
 };
 
 /* Integers of the dataset's byte order (ZAP headers, znodes): the
@@ -56,6 +59,15 @@ enum bk_code zpl_sa_load(struct bk_zpl *z, uint64_t master,
 enum bk_code zpl_sa_values(struct bk_zpl *z, uint64_t obj,
 			   const struct bk_zpl_object *o,
 			   struct bk_sa_values *vals, struct bk_error *err);
+
+/* A volume (object 1 is DMU_OT_ZVOL): its size and a root of one file,
+ * and that root's and file's stat and entries (zvol.c). */
+enum bk_code zpl_vol_open(struct bk_zpl *z, struct bk_error *err);
+enum bk_code zpl_vol_stat(struct bk_zpl *z, uint64_t obj,
+			  struct bk_zpl_stat *st, struct bk_error *err);
+enum bk_code zpl_vol_readdir(struct bk_zpl *z, uint64_t dir,
+			     bk_zpl_dirent_fn fn, void *ctx,
+			     struct bk_error *err);
 
 /* A directory's entries, sorted by name (tree.c). */
 struct zpl_ent {

@@ -587,6 +587,104 @@ static void reader(void **state)
 	bk_zpl_close(z);
 }
 
+/* ---- volumes ------------------------------------------------------------ */
+
+/* 1: a volume's data (blocks 0 and 2, a hole between); 2: its ZAP */
+static void build_vol(uint64_t size, const char *key)
+{
+	memset(mem, 0, sizeof(mem));
+	mem[0] = (struct mobj){ .obj = 1, .type = BK_ZPL_OT_ZVOL,
+				.blksz = LEAF };
+	memset(mem[0].blocks[0], 'a', LEAF);
+	memset(mem[0].blocks[2], 'c', LEAF);
+	mem[1] = (struct mobj){ .obj = 2, .type = BK_ZPL_OT_ZVOL_PROP,
+				.blksz = LEAF };
+	mz_init(mem[1].blocks[0], LEAF, false);
+	mz_add(mem[1].blocks[0], 0, key, size, false);
+}
+
+static int one_entry(void *ctx, const char *name, uint64_t obj,
+		     unsigned dtype)
+{
+	char *out = ctx;
+
+	snprintf(out, 64, "%s %llu %u", name, (unsigned long long)obj, dtype);
+	return 0;
+}
+
+static void volume(void **state)
+{
+	struct bk_zpl_source src = { &mops, NULL, false };
+	struct bk_zpl *z;
+	struct bk_zpl_stat st;
+	struct bk_error err;
+	struct visits v = { 0 };
+	uint8_t buf[LEAF];
+	uint64_t obj, b, size;
+	char ent[64];
+	bool hole;
+
+	(void)state;
+	build_vol(3 * LEAF - 100, "size");
+	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_OK);
+	assert_true(bk_zpl_is_volume(z, &size));
+	assert_int_equal(size, 3 * LEAF - 100);
+	assert_int_equal(bk_zpl_root(z), 2);
+	/* one regular file in the root, "volume" until it is named */
+	assert_int_equal(bk_zpl_readdir(z, 2, one_entry, ent, &err), BK_OK);
+	assert_string_equal(ent, "volume 1 8");
+	assert_int_equal(bk_zpl_volume_name(z, "../x", &err), BK_ERR_USAGE);
+	assert_int_equal(bk_zpl_volume_name(z, "disk", &err), BK_OK);
+	assert_int_equal(bk_zpl_walk(z, "/disk", &obj, &err), BK_OK);
+	assert_int_equal(obj, BK_ZPL_ZVOL_OBJ);
+	assert_int_equal(bk_zpl_walk(z, "/volume", &obj, &err),
+			 BK_ERR_NOTFOUND);
+	assert_int_equal(bk_zpl_stat(z, obj = 1, &st, &err), BK_OK);
+	assert_true(S_ISREG(st.mode));
+	assert_int_equal(st.size, 3 * LEAF - 100);
+	assert_int_equal(st.blksz, LEAF);
+	/* holes are skipped and read as zeros */
+	assert_int_equal(bk_zpl_next_block(z, &st, 1, &b, &err), BK_OK);
+	assert_int_equal(b, 2);
+	assert_int_equal(bk_zpl_read_block(z, &st, 1, buf, &hole, &err),
+			 BK_OK);
+	assert_true(hole);
+	assert_int_equal(bk_zpl_read_block(z, &st, 2, buf, &hole, &err),
+			 BK_OK);
+	assert_false(hole);
+	assert_int_equal(buf[0], 'c');
+	assert_int_equal(bk_zpl_stat(z, 2, &st, &err), BK_OK);
+	assert_true(S_ISDIR(st.mode));
+	assert_int_equal(bk_zpl_stat(z, 3, &st, &err), BK_ERR_NOTFOUND);
+	assert_int_equal(bk_zpl_readdir(z, 1, one_entry, ent, &err),
+			 BK_ERR_FORMAT);
+	assert_int_equal(bk_zpl_tree(z, 2, "/", true, visit, &v, &err),
+			 BK_OK);
+	assert_int_equal(v.n, 2);
+	assert_string_equal(v.last, "/disk");
+	bk_zpl_close(z);
+
+	/* hostile volumes: no size, a size no off_t holds, no ZAP */
+	build_vol(1, "sizes");
+	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "no size"));
+	build_vol(UINT64_MAX, "size");
+	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_ERR_FORMAT);
+	build_vol(1, "size");
+	mem[1].type = BK_ZPL_OT_DIRECTORY;
+	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "object 2"));
+	build_vol(1, "size");
+	mem[0].blksz = 0;
+	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_ERR_FORMAT);
+	/* a file system is not a volume */
+	build_fs();
+	assert_int_equal(bk_zpl_open(&src, &z, &err), BK_OK);
+	assert_false(bk_zpl_is_volume(z, NULL));
+	assert_int_equal(bk_zpl_volume_name(z, "x", &err), BK_ERR_USAGE);
+	bk_zpl_close(z);
+}
+
 /* ---- system attributes -------------------------------------------------- */
 
 /* attribute numbers of the registry below (not the legacy ones: the
@@ -815,6 +913,7 @@ int main(void)
 		cmocka_unit_test(micro_zap),  cmocka_unit_test(fat_zap),
 		cmocka_unit_test(znode),      cmocka_unit_test(names),
 		cmocka_unit_test(lz4_blocks), cmocka_unit_test(reader),
+		cmocka_unit_test(volume),
 		cmocka_unit_test(sa_values),  cmocka_unit_test(sa_hostile),
 	};
 
