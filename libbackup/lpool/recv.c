@@ -55,25 +55,6 @@ struct bk_lpool_recv {
 	struct bk_lpool_recv_result res;
 };
 
-static enum bk_code at_rec(struct bk_error *err, const struct bk_drr_rec *rec,
-			   enum bk_code code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static enum bk_code at_rec(struct bk_error *err, const struct bk_drr_rec *rec,
-			   enum bk_code code, const char *fmt, ...)
-{
-	char m[400];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(m, sizeof(m), fmt, ap);
-	va_end(ap);
-	return bk_error_set(err, code, "record %" PRIu64 " (%s) at byte %" PRIu64
-				       ": %s",
-			    rec->index, bk_drr_type_name(rec->hdr.type),
-			    rec->offset, m);
-}
-
 enum bk_code bk_lpool_recv_begin(struct bk_lpool *p, const char *target,
 				 const struct bk_lpool_recv_opts *o,
 				 struct bk_lpool_recv **out,
@@ -167,8 +148,8 @@ static enum bk_code begin_package(struct bk_lpool_recv *rx,
 	size_t n = at ? (size_t)(at - toname) : strlen(toname);
 
 	if (n == 0 || n > BK_LPOOL_NAME_MAX)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "package names no top dataset ('%s')", toname);
+		return lp_at_rec(err, rec, BK_ERR_FORMAT,
+				 "package names no top dataset ('%s')", toname);
 	memcpy(rx->top, toname, n);
 	rx->top[n] = '\0';
 	return BK_OK;
@@ -187,7 +168,7 @@ static enum bk_code map_name(struct bk_lpool_recv *rx,
 	struct bk_error e2;
 
 	if (n > BK_LPOOL_NAME_MAX || strlen(at + 1) > BK_LPOOL_NAME_MAX)
-		return at_rec(err, rec, BK_ERR_FORMAT, "toname is too long");
+		return lp_at_rec(err, rec, BK_ERR_FORMAT, "toname is too long");
 	memcpy(sds, toname, n);
 	sds[n] = '\0';
 	snprintf(c->snap, sizeof(c->snap), "%s", at + 1);
@@ -196,20 +177,20 @@ static enum bk_code map_name(struct bk_lpool_recv *rx,
 	} else if (bk_dataset_below(sds, rx->top)) {
 		if (strlen(rx->target) + strlen(sds) - strlen(rx->top) >
 		    BK_LPOOL_NAME_MAX)
-			return at_rec(err, rec, BK_ERR_USAGE,
-				      "%s%s: name too long", rx->target,
-				      sds + strlen(rx->top));
+			return lp_at_rec(err, rec, BK_ERR_USAGE,
+					 "%s%s: name too long", rx->target,
+					 sds + strlen(rx->top));
 		snprintf(c->ds, sizeof(c->ds), "%s%s", rx->target,
 			 sds + strlen(rx->top));
 	} else {
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "substream %s is not below the package's top "
-			      "dataset %s",
-			      toname, rx->top);
+		return lp_at_rec(err, rec, BK_ERR_FORMAT,
+				 "substream %s is not below the package's top "
+				 "dataset %s",
+				 toname, rx->top);
 	}
 	snprintf(full, sizeof(full), "%s@%s", c->ds, c->snap);
 	if (lp_check_name(full, true, &e2))
-		return at_rec(err, rec, BK_ERR_FORMAT, "%s", e2.msg);
+		return lp_at_rec(err, rec, BK_ERR_FORMAT, "%s", e2.msg);
 	return BK_OK;
 }
 
@@ -224,33 +205,33 @@ static enum bk_code admit_full(struct bk_lpool_recv *rx,
 	char parent[BK_LPOOL_NAME_MAX + 1];
 
 	if (d && !rx->force)
-		return at_rec(err, rec, BK_ERR_EXISTS,
-			      "destination %s exists; receiving a full "
-			      "stream over it needs -F",
-			      c->ds);
+		return lp_at_rec(err, rec, BK_ERR_EXISTS,
+				 "destination %s exists; receiving a full "
+				 "stream over it needs -F",
+				 c->ds);
 	if (d && d->nsnaps)
-		return at_rec(err, rec, BK_ERR_EXISTS,
-			      "destination %s has snapshots (%s@%s): "
-			      "destroy them to receive a full stream "
-			      "over it",
-			      c->ds, c->ds, d->snaps[0].name);
+		return lp_at_rec(err, rec, BK_ERR_EXISTS,
+				 "destination %s has snapshots (%s@%s): "
+				 "destroy them to receive a full stream "
+				 "over it",
+				 c->ds, c->ds, d->snaps[0].name);
 	c->replace = d != NULL;
 	if (d)
 		return BK_OK;
 	slash = strrchr(c->ds, '/');
 	if (!slash)
-		return at_rec(err, rec, BK_ERR_NOTFOUND,
-			      "cannot receive into %s: that "
-			      "is a pool (zbak pool create "
-			      "%s, then receive into %s/NAME)",
-			      c->ds, c->ds, c->ds);
+		return lp_at_rec(err, rec, BK_ERR_NOTFOUND,
+				 "cannot receive into %s: that "
+				 "is a pool (zbak pool create "
+				 "%s, then receive into %s/NAME)",
+				 c->ds, c->ds, c->ds);
 	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - c->ds), c->ds);
 	if (!lp_meta_ds(&rx->m, parent))
-		return at_rec(err, rec, BK_ERR_NOTFOUND,
-			      "cannot receive into %s: %s %s does "
-			      "not exist",
-			      c->ds, strchr(parent, '/') ? "parent" : "pool",
-			      parent);
+		return lp_at_rec(err, rec, BK_ERR_NOTFOUND,
+				 "cannot receive into %s: %s %s does "
+				 "not exist",
+				 c->ds, strchr(parent, '/') ? "parent" : "pool",
+				 parent);
 	return BK_OK;
 }
 
@@ -266,11 +247,11 @@ static enum bk_code admit_clone(struct bk_lpool_recv *rx,
 	const struct lp_snap *os = find_guid(&rx->m, from, c->ds, &od);
 
 	if (!os)
-		return at_rec(err, rec, BK_ERR_NOTFOUND,
-			      "clone stream: its origin "
-			      "snapshot (guid %016" PRIx64
-			      ") is not in the pool",
-			      from);
+		return lp_at_rec(err, rec, BK_ERR_NOTFOUND,
+				 "clone stream: its origin "
+				 "snapshot (guid %016" PRIx64
+				 ") is not in the pool",
+				 from);
 	snprintf(c->origin, sizeof(c->origin), "%s@%s", od->name, os->name);
 	*base = os->state;
 	return BK_OK;
@@ -290,10 +271,10 @@ static enum bk_code check_rollback(struct bk_lpool_recv *rx,
 			 d->snaps[j].name);
 		for (size_t k = 0; k < rx->m.nds; k++)
 			if (!strcmp(rx->m.ds[k].origin, full))
-				return at_rec(err, rec, BK_ERR_EXISTS,
-					      "-F would destroy %s, which "
-					      "has a dependent clone %s",
-					      full, rx->m.ds[k].name);
+				return lp_at_rec(err, rec, BK_ERR_EXISTS,
+						 "-F would destroy %s, which "
+						 "has a dependent clone %s",
+						 full, rx->m.ds[k].name);
 	}
 	return BK_OK;
 }
@@ -313,30 +294,30 @@ static enum bk_code admit_incremental(struct bk_lpool_recv *rx,
 	enum bk_code rc;
 
 	if (!d)
-		return at_rec(err, rec, BK_ERR_NOTFOUND,
-			      "destination %s does not exist: an "
-			      "incremental stream needs the dataset "
-			      "holding its source snapshot (guid "
-			      "%016" PRIx64 ")",
-			      c->ds, from);
+		return lp_at_rec(err, rec, BK_ERR_NOTFOUND,
+				 "destination %s does not exist: an "
+				 "incremental stream needs the dataset "
+				 "holding its source snapshot (guid "
+				 "%016" PRIx64 ")",
+				 c->ds, from);
 	s = lp_ds_snap_guid(d, from);
 	newest = d->nsnaps ? &d->snaps[d->nsnaps - 1] : NULL;
 	if (!s || (s != newest && !rx->force)) {
 		if (!newest)
-			return at_rec(err, rec, BK_ERR_NOTFOUND,
-				      "destination %s has no "
-				      "snapshots; the stream is "
-				      "incremental from guid %016" PRIx64,
-				      c->ds, from);
-		return at_rec(err, rec, BK_ERR_NOTFOUND,
-			      "most recent snapshot of %s (%s, guid "
-			      "%016" PRIx64
-			      ") does not match the stream's source "
-			      "(guid %016" PRIx64 ")%s",
-			      c->ds, newest->name, newest->guid, from,
-			      s ? "; -F destroys the snapshots after "
-				  "it"
-				: "");
+			return lp_at_rec(err, rec, BK_ERR_NOTFOUND,
+					 "destination %s has no "
+					 "snapshots; the stream is "
+					 "incremental from guid %016" PRIx64,
+					 c->ds, from);
+		return lp_at_rec(err, rec, BK_ERR_NOTFOUND,
+				 "most recent snapshot of %s (%s, guid "
+				 "%016" PRIx64
+				 ") does not match the stream's source "
+				 "(guid %016" PRIx64 ")%s",
+				 c->ds, newest->name, newest->guid, from,
+				 s ? "; -F destroys the snapshots after "
+				     "it"
+				   : "");
 	}
 	if (s != newest) {
 		c->keep_snaps = (size_t)(s - d->snaps) + 1;
@@ -345,11 +326,11 @@ static enum bk_code admit_incremental(struct bk_lpool_recv *rx,
 	}
 	if (memcmp(&d->state, &newest->state, sizeof(d->state)) != 0 &&
 	    !rx->force)
-		return at_rec(err, rec, BK_ERR_EXISTS,
-			      "destination %s has been modified since "
-			      "its most recent snapshot %s; -F rolls "
-			      "it back",
-			      c->ds, newest->name);
+		return lp_at_rec(err, rec, BK_ERR_EXISTS,
+				 "destination %s has been modified since "
+				 "its most recent snapshot %s; -F rolls "
+				 "it back",
+				 c->ds, newest->name);
 	*base = s->state;
 	return BK_OK;
 }
@@ -368,16 +349,16 @@ static enum bk_code check_new_snap(struct bk_lpool_recv *rx,
 	same = lp_ds_snap(d, c->snap);
 	if (same && (c->keep_snaps == SIZE_MAX ||
 		     (size_t)(same - d->snaps) < c->keep_snaps))
-		return at_rec(err, rec, BK_ERR_EXISTS,
-			      "destination snapshot %s@%s already "
-			      "exists",
-			      c->ds, c->snap);
+		return lp_at_rec(err, rec, BK_ERR_EXISTS,
+				 "destination snapshot %s@%s already "
+				 "exists",
+				 c->ds, c->snap);
 	if (lp_ds_snap_guid(d, rec->hdr.u.begin.toguid) &&
 	    c->keep_snaps == SIZE_MAX)
-		return at_rec(err, rec, BK_ERR_EXISTS,
-			      "%s already has the snapshot this stream "
-			      "carries (guid %016" PRIx64 ")",
-			      c->ds, rec->hdr.u.begin.toguid);
+		return lp_at_rec(err, rec, BK_ERR_EXISTS,
+				 "%s already has the snapshot this stream "
+				 "carries (guid %016" PRIx64 ")",
+				 c->ds, rec->hdr.u.begin.toguid);
 	return BK_OK;
 }
 
@@ -398,13 +379,13 @@ static enum bk_code start_state(struct bk_lpool_recv *rx,
 		return rc;
 	big = rec->byteswap != lp_host_bigendian();
 	if (c->st.order_set && c->st.bigendian != big && c->st.nobjs)
-		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
-			      "the stream is %s-endian but %s holds "
-			      "%s-endian data; the local pool keeps payloads "
-			      "as they came and cannot mix byte orders in "
-			      "one dataset",
-			      big ? "big" : "little", c->ds,
-			      c->st.bigendian ? "big" : "little");
+		return lp_at_rec(err, rec, BK_ERR_UNSUPPORTED,
+				 "the stream is %s-endian but %s holds "
+				 "%s-endian data; the local pool keeps payloads "
+				 "as they came and cannot mix byte orders in "
+				 "one dataset",
+				 big ? "big" : "little", c->ds,
+				 c->st.bigendian ? "big" : "little");
 	c->st.order_set = true;
 	c->st.bigendian = big;
 	c->st.objset_type = r->u.begin.objset_type;
@@ -486,15 +467,15 @@ static enum bk_code on_begin(struct bk_lpool_recv *rx,
 	if (BK_DRR_HDRTYPE(r->u.begin.versioninfo) == BK_DRR_COMPOUNDSTREAM)
 		return begin_package(rx, rec, err);
 	if (feat & BK_FEAT_RESUMING)
-		return at_rec(err, rec, BK_ERR_UNSUPPORTED,
-			      "a resumed stream (zfs send -t) continues the "
-			      "partial state of an interrupted zfs receive -s, "
-			      "which the local pool does not keep; send the "
-			      "whole snapshot again");
+		return lp_at_rec(err, rec, BK_ERR_UNSUPPORTED,
+				 "a resumed stream (zfs send -t) continues the "
+				 "partial state of an interrupted zfs receive -s, "
+				 "which the local pool does not keep; send the "
+				 "whole snapshot again");
 	if (!at || at == r->u.begin.toname)
-		return at_rec(err, rec, BK_ERR_FORMAT,
-			      "toname '%s' names no snapshot",
-			      r->u.begin.toname);
+		return lp_at_rec(err, rec, BK_ERR_FORMAT,
+				 "toname '%s' names no snapshot",
+				 r->u.begin.toname);
 	lp_state_free(&c->st);
 	memset(c, 0, sizeof(*c));
 	lp_state_init(&c->st);
@@ -552,11 +533,11 @@ static enum bk_code ref_state(void *ctx, const struct bk_drr_rec *rec,
 	if (guid != rx->ref_guid) {
 		snap = find_guid(&rx->m, guid, rx->cur.ds, &in);
 		if (!snap)
-			return at_rec(err, rec, BK_ERR_FORMAT,
-				      "refers to snapshot guid %016" PRIx64
-				      ", which is neither this stream's nor "
-				      "one the pool holds",
-				      guid);
+			return lp_at_rec(err, rec, BK_ERR_FORMAT,
+					 "refers to snapshot guid %016" PRIx64
+					 ", which is neither this stream's nor "
+					 "one the pool holds",
+					 guid);
 		lp_state_free(&rx->ref_st);
 		lp_state_init(&rx->ref_st);
 		rx->ref_guid = 0;
@@ -629,7 +610,7 @@ static enum bk_code apply(struct bk_lpool_recv *rx,
 		return rec->substream && rx->cur.active ? on_end(rx, err)
 							: BK_OK;
 	if (!rx->cur.active)
-		return at_rec(err, rec, BK_ERR_FORMAT, "outside a substream");
+		return lp_at_rec(err, rec, BK_ERR_FORMAT, "outside a substream");
 	rc = lp_apply(&rx->ap, rec, err);
 	if (rx->ap.maybe_garbage)
 		rx->maybe_garbage = true;

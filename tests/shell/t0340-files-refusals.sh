@@ -17,7 +17,7 @@ test_expect_success 'usage errors exit 2' '
 	test "$(status zf)" = 2 &&
 	test "$(status zf frobnicate)" = 2 &&
 	test "$(status zf ls)" = 2 &&
-	test "$(status zf cat --pool t/x@s)" = 2 &&
+	test "$(status zf cat --pool t/x@s)" = 1 && grep -q "no local pool" "$TMP/err" &&
 	test "$(status zf extract --pool t/x@s)" = 2 && grep -q -- --target "$TMP/err" &&
 	test "$(status zf ls --bogus t/x@s)" = 2
 '
@@ -76,7 +76,10 @@ if [ -d "$SHARED_STREAMS/zsend" ]; then
 				}" >x &&
 			test "$(sort x | uniq -c | tr -s " " | tr "\n" ,)" = " 3 -, 3 x," &&
 			test "$(status zf cat --pool "$snap" /to-be-redacted)" = 1 &&
-			grep -q redacted "$TMP/err" || return 1
+			grep -q redacted "$TMP/err" &&
+			# a file system (not a volume): cat needs a PATH
+			test "$(status zf cat --pool "$snap")" = 2 &&
+			grep -q "a volume alone needs none" "$TMP/err" || return 1
 		done <<-EOF
 		little-endian-all-drr-types-base-NATIVE /:dir:7:493:2 /frisky-juggle:file:6635:420:1 /small:file:11:420:1 /spunky-bubble:file:2537:420:1 /to-be-redacted:file:9:256:1 /zippy-gibbet:file:22774:420:1
 		big-endian-all-drr-types-base-NATIVE /:dir:7:493:2 /feisty-cricket:file:16307:420:1 /frisky-pickle:file:21491:420:1 /small:file:11:420:1 /snazzy-frizzle:file:6859:420:1 /to-be-redacted:file:9:256:1
