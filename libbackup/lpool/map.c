@@ -521,7 +521,10 @@ enum bk_code lp_map_payload(const uint8_t *ref, uint32_t paylen,
 
 	if (ref[0] == MAP_INLINE) {
 		bk_buf_reset(out);
-		rc = bk_buf_append(out, inl + get_le64(ref + 5), paylen, err);
+		/* an empty payload names no bytes: inl may be NULL */
+		rc = paylen ? bk_buf_append(out, inl + get_le64(ref + 5), paylen,
+					    err)
+			    : BK_OK;
 	} else {
 		rc = load(ctx, get_le32(ref + 1), get_le64(ref + 5), paylen,
 			  out, err);
@@ -530,7 +533,7 @@ enum bk_code lp_map_payload(const uint8_t *ref, uint32_t paylen,
 					  "a payload of %zu bytes, not %u",
 					  out->len, paylen);
 	}
-	if (!rc && zhi > zlo)
+	if (!rc && zhi > zlo && zhi <= out->len)
 		memset(out->data + zlo, 0, zhi - zlo);
 	return rc;
 }
