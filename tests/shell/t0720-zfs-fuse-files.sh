@@ -16,6 +16,7 @@
 # directory holds "../escape", or two entries of one name; zbak refuses to
 # list or extract them, and nothing appears outside the target.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/ztree.sh"
 export ZBAK_TEST_ZFS=fuse
 . "$(dirname "$0")/../lib/zfs.sh"
 
@@ -26,26 +27,6 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export ZBAK_POOL_DIR=$TMP/lpool
 m() { ds_mnt "$1"; }
 zf() { "$ZBAK" files "$@"; }
-# the tree under a directory as lines: path, type, mode, uid:gid, size
-# (not for directories: zfs counts entries, other file systems bytes),
-# links, mtime in seconds, link target; then every file's sha256
-tree() {
-	(cd "$1" && find . -printf '%p %y %m %U:%G %s %n %Ts %l\n' |
-		sed 's/^\(\S* d \S* \S*\) [0-9]*/\1 -/' | LC_ALL=C sort &&
-		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
-}
-# the same lines from `zbak files ls -R --json` (no hashes)
-json_tree() {
-	perl -MJSON::PP -e '
-		my %t = (file => "f", dir => "d", symlink => "l", fifo => "p");
-		for my $e (@{decode_json(do { local $/; <STDIN> })}) {
-			my $p = $e->{path} eq "/" ? "." : ".$e->{path}";
-			my $s = $e->{type} eq "dir" ? "-" : $e->{size};
-			printf "%s %s %o %d:%d %s %d %d %s\n", $p, $t{$e->{type}},
-				$e->{mode}, $e->{uid}, $e->{gid}, $s, $e->{links},
-				$e->{mtime}, $e->{target} // "";
-		}' | LC_ALL=C sort
-}
 
 test_expect_success 'setup: a tree of every kind, two snapshots, received into the local pool' '
 	ds_create $P/src &&

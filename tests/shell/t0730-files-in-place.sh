@@ -15,6 +15,7 @@
 #     cache the second time, and a cached map that was changed is refused
 #     and built again, never trusted.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/ztree.sh"
 export ZBAK_TEST_ZFS=fuse
 . "$(dirname "$0")/../lib/zfs.sh"
 
@@ -25,22 +26,6 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE="correct horse"
 export ZBAK_CACHE_DIR=$TMP/cache
 m() { ds_mnt "$1"; }
-tree() {
-	(cd "$1" && find . -printf '%p %y %m %U:%G %s %n %Ts %l\n' |
-		sed 's/^\(\S* d \S* \S*\) [0-9]*/\1 -/' | LC_ALL=C sort &&
-		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
-}
-json_tree() {
-	perl -MJSON::PP -e '
-		my %t = (file => "f", dir => "d", symlink => "l", fifo => "p");
-		for my $e (@{decode_json(do { local $/; <STDIN> })}) {
-			my $p = $e->{path} eq "/" ? "." : ".$e->{path}";
-			my $s = $e->{type} eq "dir" ? "-" : $e->{size};
-			printf "%s %s %o %d:%d %s %d %d %s\n", $p, $t{$e->{type}},
-				$e->{mode}, $e->{uid}, $e->{gid}, $s, $e->{links},
-				$e->{mtime}, $e->{target} // "";
-		}' | LC_ALL=C sort
-}
 # the number after WORD in the --stats line of file $1
 stat_of() { sed -n "s/^stats: .*[ (]\([0-9]*\) $2.*/\1/p" "$1" | head -1; }
 

@@ -13,6 +13,7 @@
 # is in no package is refused by name; restored into the local pool,
 # each child reads the same through files --pool.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib/ztree.sh"
 export ZBAK_TEST_ZFS=fuse
 . "$(dirname "$0")/../lib/zfs.sh"
 
@@ -22,22 +23,6 @@ zt_setup
 export ZBAK_KDF_INSECURE_FAST=1 ZBAK_PASSPHRASE="correct horse"
 export ZBAK_CACHE_DIR=$TMP/cache
 m() { ds_mnt "$1"; }
-tree() {
-	(cd "$1" && find . -printf '%p %y %m %U:%G %s %n %Ts %l\n' |
-		sed 's/^\(\S* d \S* \S*\) [0-9]*/\1 -/' | LC_ALL=C sort &&
-		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
-}
-json_tree() {
-	perl -MJSON::PP -e '
-		my %t = (file => "f", dir => "d", symlink => "l", fifo => "p");
-		for my $e (@{decode_json(do { local $/; <STDIN> })}) {
-			my $p = $e->{path} eq "/" ? "." : ".$e->{path}";
-			my $s = $e->{type} eq "dir" ? "-" : $e->{size};
-			printf "%s %s %o %d:%d %s %d %d %s\n", $p, $t{$e->{type}},
-				$e->{mode}, $e->{uid}, $e->{gid}, $s, $e->{links},
-				$e->{mtime}, $e->{target} // "";
-		}' | LC_ALL=C sort
-}
 # the tree of every dataset: $TMP/<snap>.<top|a|b|a_deep>.tree
 DSS="top top/a top/b top/a/deep"
 save_trees() {
