@@ -257,10 +257,12 @@ enum bk_code bk_zpl_decompress(unsigned compress, const void *src,
 			       size_t srclen, void *dst, size_t dstlen,
 			       struct bk_error *err)
 {
-	const uint8_t *s = src;
+	static const uint8_t none[1];
+	const uint8_t *s = srclen ? src : none;
 	size_t got = 0;
 	enum bk_code rc;
 
+	/* an empty payload may come as NULL; no decoder or memcpy sees that */
 	switch (compress) {
 	case ZIO_COMPRESS_OFF:
 	case ZIO_COMPRESS_INHERIT:
@@ -269,7 +271,8 @@ enum bk_code bk_zpl_decompress(unsigned compress, const void *src,
 			return bk_error_set(err, BK_ERR_FORMAT,
 					    "block of %zu bytes, %zu expected",
 					    srclen, dstlen);
-		memcpy(dst, src, srclen);
+		if (srclen)
+			memcpy(dst, s, srclen);
 		got = srclen;
 		rc = BK_OK;
 		break;
