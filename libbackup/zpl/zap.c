@@ -141,7 +141,8 @@ static bool leaf_array(const uint8_t *chunks, size_t nchunks, uint16_t first,
 	return true;
 }
 
-/* One entry chunk of a leaf into fn: 1 to stop, -1 when damaged. */
+/* One entry chunk of a leaf into fn: 1 to stop, -1 when damaged, -2 when
+ * its name holds a NUL. */
 static int leaf_entry(const uint8_t *chunks, size_t nchunks, const uint8_t *c,
 		      bool be, bk_zap_fn fn, void *ctx)
 {
@@ -165,6 +166,10 @@ static int leaf_entry(const uint8_t *chunks, size_t nchunks, const uint8_t *c,
 			(uint8_t *)name, be) ||
 	    name[name_num - 1] != 0)
 		return -1;
+	/* a name is what strlen says it is: a NUL inside it would make the
+	 * entry name something shorter than the bytes it was stored with */
+	if (memchr(name, 0, name_num - 1u))
+		return -2;
 	if (!leaf_array(chunks, nchunks, val_chunk, (size_t)val_num * intlen,
 			val, be))
 		return -1;
@@ -204,6 +209,8 @@ enum bk_code bk_zap_leaf_parse(const uint8_t *blk, size_t len,
 		if (c[0] != CHUNK_ENTRY)
 			continue;
 		r = leaf_entry(chunks, nchunks, c, bigendian, fn, ctx);
+		if (r == -2)
+			return bad(err, "leaf entry's name holds a NUL");
 		if (r < 0)
 			return bad(err, "leaf entry out of bounds");
 		if (r > 0)

@@ -221,6 +221,13 @@ static void fat_zap(void **state)
 	chunk(l, 0)[1] = 3;
 	assert_int_equal(bk_zap_leaf_parse(l, LEAF, false, collect, &s, &err),
 			 BK_ERR_FORMAT);
+	/* a NUL inside a name (found by fuzz_zap): refused, not shortened */
+	leaf_init(l, false);
+	leaf_entry(l, 0, "abc", 1, false);
+	chunk(l, 1)[2] = 0; /* "a\0c" */
+	assert_int_equal(bk_zap_leaf_parse(l, LEAF, false, collect, &s, &err),
+			 BK_ERR_FORMAT);
+	assert_non_null(strstr(err.msg, "NUL"));
 	/* not a leaf; a leaf of an odd size */
 	put(l + 24, 4, 0x12345678, false);
 	assert_int_equal(bk_zap_leaf_parse(l, LEAF, false, collect, &s, &err),
