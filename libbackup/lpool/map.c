@@ -533,7 +533,15 @@ enum bk_code lp_map_payload(const uint8_t *ref, uint32_t paylen,
 					  "a payload of %zu bytes, not %u",
 					  out->len, paylen);
 	}
-	if (!rc && zhi > zlo && zhi <= out->len)
-		memset(out->data + zlo, 0, zhi - zlo);
-	return rc;
+	if (rc || zhi <= zlo)
+		return rc;
+	/* check_refs keeps zhi inside paylen; a range past the bytes is a
+	 * damaged reference, refused rather than left unzeroed */
+	if (zhi > out->len)
+		return bk_error_set(err, BK_ERR_FORMAT,
+				    "map: bytes %u..%u zeroed in a payload of "
+				    "%zu bytes",
+				    zlo, zhi, out->len);
+	memset(out->data + zlo, 0, zhi - zlo);
+	return BK_OK;
 }
