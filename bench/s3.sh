@@ -10,6 +10,15 @@
 # operation beside the client's.  zbak and rclone run with their default
 # settings (zbak: 16 MiB parts from 64 MiB up; rclone: 5 MiB parts from
 # 200 MiB up, 4 at once).  Settings: bench/common.sh.
+#
+# On loopback nothing limits the bytes but the CPUs, which client and server
+# share; an offsite store sits behind a link.  So the same steps run once
+# more over a link of BENCH_S3_LINK (default 1gbit, a tc rate; "none" skips
+# it): a token bucket (tc tbf) on the loopback device for the length of
+# those rounds, removed at the end.  That needs root (CAP_NET_ADMIN) and
+# the kernel's tbf; without them the section says so and is skipped.  It
+# shapes all loopback traffic of the machine meanwhile: run the benchmark
+# on a machine doing nothing else.
 # shellcheck source=bench/common.sh
 . "$(dirname "$0")/common.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -114,23 +123,25 @@ round_zbak_local() {
 		local_bytes=$(du -sb "$lr" | cut -f1)
 	rm -rf "$lr"
 }
+suffix=""
 round_zbak_s3() {
-	local sr=s3://$bucket/zbak-bench-$round
+	local sr=s3://$bucket/zbak-bench-$round${suffix:+-link}
 	quiet "$ZBAK" -r "$sr" init
-	stimed "zbak push, s3rver" "$s" /dev/null "$ZBAK" -r "$sr" push
-	[ "$round" = 1 ] &&
+	stimed "zbak push, s3rver$suffix" "$s" /dev/null "$ZBAK" -r "$sr" push
+	[ "$round" = 1 ] && [ -z "$suffix" ] &&
 		s3_bytes=$("$ZBAK" debug store ls "$sr" | awk '{ t += $1 } END { print t + 0 }')
 	rm -rf "$ZBAK_CACHE_DIR" # a restore on another machine: no index cache
-	stimed "zbak restore to a pipe, s3rver" /dev/null /dev/null \
+	stimed "zbak restore to a pipe, s3rver$suffix" /dev/null /dev/null \
 		sh -c '"$0" -r "$1" restore pool/fs@v1 | cat' "$ZBAK" "$sr"
-	[ "$round" = 1 ] && verify "zbak restore (s3rver)" "$ZBAK" -r "$sr" restore pool/fs@v1
+	[ "$round" = 1 ] && [ -z "$suffix" ] && verify "zbak restore (s3rver)" "$ZBAK" -r "$sr" restore pool/fs@v1
 	rm -rf "$ZBAK_CACHE_DIR"
 }
 round_rclone() {
-	stimed "rclone copy (upload), s3rver" /dev/null /dev/null rclone copy "$s" "s3rver:$bucket/rclone-$round/"
-	stimed "rclone cat (download) to a pipe, s3rver" /dev/null /dev/null \
-		sh -c 'rclone cat "$0" | cat' "s3rver:$bucket/rclone-$round/$(basename "$s")"
-	if [ "$round" = 1 ]; then
+	local rd=rclone-$round${suffix:+-link}
+	stimed "rclone copy (upload), s3rver$suffix" /dev/null /dev/null rclone copy "$s" "s3rver:$bucket/$rd/"
+	stimed "rclone cat (download) to a pipe, s3rver$suffix" /dev/null /dev/null \
+		sh -c 'rclone cat "$0" | cat' "s3rver:$bucket/$rd/$(basename "$s")"
+	if [ "$round" = 1 ] && [ -z "$suffix" ]; then
 		verify "rclone cat" rclone cat "s3rver:$bucket/rclone-$round/$(basename "$s")"
 	fi
 }
@@ -142,6 +153,40 @@ for ((round = 1; round <= repeat; round++)); do
 		"round_$t"
 	done
 done
+
+# The same through a link of BENCH_S3_LINK: zbak and rclone taking turns.
+link=${BENCH_S3_LINK:-1gbit}
+link_note=""
+shaped=0
+unshape() {
+	[ "$shaped" = 1 ] && tc qdisc del dev lo root 2>/dev/null
+	shaped=0
+}
+if [ "$link" = none ]; then
+	link_note="skipped (BENCH_S3_LINK=none)"
+elif ! command -v tc >/dev/null; then
+	link_note="skipped: no tc (Debian package iproute2)"
+elif [ -n "$(tc qdisc show dev lo 2>/dev/null | grep -v 'noqueue')" ]; then
+	link_note="skipped: the loopback device already has a queueing discipline: $(tc qdisc show dev lo | head -1)"
+elif ! tc qdisc add dev lo root tbf rate "$link" burst 1mb latency 50ms 2>"$dir/tc.err"; then
+	link_note="skipped: tc could not shape the loopback device ($(head -1 "$dir/tc.err"); root and the kernel's tbf are needed)"
+else
+	shaped=1
+	prev_exit=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
+	trap 'unshape; eval "$prev_exit"' EXIT
+	suffix=" (over a $link link)"
+	for ((round = 1; round <= repeat; round++)); do
+		order=(zbak_s3 rclone)
+		[ $((round % 2)) = 0 ] && order=(rclone zbak_s3)
+		for t in "${order[@]}"; do
+			echo "round $round of $repeat over a $link link: $t ..." >&2
+			"round_$t"
+		done
+	done
+	unshape
+	suffix=""
+	link_note="tc tbf at $link on the loopback device (burst 1 MB)"
+fi
 rclone_version=$(rclone version 2>/dev/null | awk 'NR == 1 { print $2 }')
 
 get() { # wall of a row by label
@@ -165,6 +210,8 @@ for r in "${rows[@]}"; do
 	case $name in
 	"zbak push, s3rver") vl=$(get "zbak push, local directory"); vr=$(get "rclone copy (upload), s3rver") ;;
 	"zbak restore to a pipe, s3rver") vl=$(get "zbak restore to a pipe, local directory"); vr=$(get "rclone cat (download) to a pipe, s3rver") ;;
+	"zbak push, s3rver (over a "*) vr=$(get "rclone copy (upload), s3rver${name#zbak push, s3rver}") ;;
+	"zbak restore to a pipe, s3rver (over a "*) vr=$(get "rclone cat (download) to a pipe, s3rver${name#zbak restore to a pipe, s3rver}") ;;
 	esac
 	awk -v n="$name" -v w="$w" -v u="$u" -v s="$sy" -v m="$m" -v sc="$sc" -v b="$bytes" \
 		-v vl="$vl" -v vr="$vr" 'BEGIN {
@@ -174,6 +221,7 @@ for r in "${rows[@]}"; do
 		printf "| %s | %.2f | %.2f | %.2f | %.1f | %s | %.0f | %s | %s |\n",
 			n, w, u, s, m / 1024, (sc == "" ? "" : sc), b / w2 / 1e6, r1, r2 }'
 done
+printf '\nThe rows "over a %s link": %s.\n' "$link" "$link_note"
 printf '\nrestores compared byte for byte with the stream (outside the timing):'
 printf ' %s;' "${verified[@]}"
 printf '\n'
