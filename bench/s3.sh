@@ -39,8 +39,14 @@ bytes=$(stat -c %s "$s")
 # the server: stopped at the end, before the scratch directory goes
 st=$dir/s3rver
 mkdir -p "$st"
+# the loopback device shaped for the link rounds (below): undone at exit too
+shaped=0
+unshape() {
+	[ "$shaped" = 1 ] && tc qdisc del dev lo root 2>/dev/null
+	shaped=0
+}
 prev_exit=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
-trap '"$here/../tests/s3/server.sh" stop "$st" >/dev/null 2>&1; eval "$prev_exit"' EXIT
+trap 'unshape; "$here/../tests/s3/server.sh" stop "$st" >/dev/null 2>&1; eval "$prev_exit"' EXIT
 echo "starting s3rver ..." >&2
 if ! "$here/../tests/s3/server.sh" start "$st" >"$st/start.out" 2>"$st/start.err"; then
 	echo "bench: s3rver did not start:" >&2
@@ -157,11 +163,6 @@ done
 # The same through a link of BENCH_S3_LINK: zbak and rclone taking turns.
 link=${BENCH_S3_LINK:-1gbit}
 link_note=""
-shaped=0
-unshape() {
-	[ "$shaped" = 1 ] && tc qdisc del dev lo root 2>/dev/null
-	shaped=0
-}
 if [ "$link" = none ]; then
 	link_note="skipped (BENCH_S3_LINK=none)"
 elif ! command -v tc >/dev/null; then
@@ -172,8 +173,6 @@ elif ! tc qdisc add dev lo root tbf rate "$link" burst 1mb latency 50ms 2>"$dir/
 	link_note="skipped: tc could not shape the loopback device ($(head -1 "$dir/tc.err"); root and the kernel's tbf are needed)"
 else
 	shaped=1
-	prev_exit=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
-	trap 'unshape; eval "$prev_exit"' EXIT
 	suffix=" (over a $link link)"
 	for ((round = 1; round <= repeat; round++)); do
 		order=(zbak_s3 rclone)
