@@ -11,7 +11,9 @@
 #                     keeping the stream as a file
 #   bench/gc.sh       zbak forget + gc next to restic forget + prune
 #   bench/s3.sh       zbak push and restore through s3rver on loopback, next
-#                     to a local directory and to rclone (copy up, cat down)
+#                     to a local directory and to rclone (copy up, cat down),
+#                     then through s3rver over a 1 Gbit/s link (tc tbf on
+#                     loopback, as root; BENCH_S3_LINK=RATE or none)
 #   bench/files.sh    one file out of a backup of a zfs-fuse tree: zbak files
 #                     (S3 and a directory) next to restic and borg (skipped
 #                     where zfs-fuse cannot run)
