@@ -145,12 +145,19 @@ repo_mv() {
 	_store get "$1" "$2" >"$TMP/.mv" && _store put "$1" "$3" <"$TMP/.mv" &&
 		_store rm "$1" "$2" && rm -f "$TMP/.mv"
 }
+# flip_byte FILE OFFSET [MASK]: the byte at OFFSET XORed with MASK (default
+# 255), in place: always a change (writing a fixed byte leaves a byte that
+# already had that value as it was, 1 time in 256 on sealed data)
+flip_byte() {
+	perl -e 'open(my $f, "+<", $ARGV[0]) or die "$ARGV[0]: $!"; binmode $f;
+		seek($f, $ARGV[1], 0); read($f, my $b, 1) == 1 or die "short";
+		seek($f, $ARGV[1], 0); print $f chr(ord($b) ^ $ARGV[2]);
+		close($f) or die "$ARGV[0]: $!"' \
+		"$1" "$2" "${3:-255}"
+}
 repo_flip() {
 	_store get "$1" "$2" >"$TMP/.flip" || return 1
-	perl -e 'open(my $f, "+<", $ARGV[0]) or die; binmode $f;
-		seek($f, $ARGV[1], 0); read($f, my $b, 1) == 1 or die "short";
-		seek($f, $ARGV[1], 0); print $f chr(ord($b) ^ $ARGV[2]);' \
-		"$TMP/.flip" "$3" "${4:-1}" || return 1
+	flip_byte "$TMP/.flip" "$3" "${4:-1}" || return 1
 	_store put "$1" "$2" <"$TMP/.flip" && rm -f "$TMP/.flip"
 }
 repo_truncate() {

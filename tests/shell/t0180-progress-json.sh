@@ -148,7 +148,7 @@ test_expect_success 'forget --json and gc --json: what went, against ls and stat
 test_expect_success 'verify --json of a damaged repository: ok false, exit 3, the problems named' '
 	cp -a "$R" good &&
 	pack=$(find "$R/data" -type f | head -1) &&
-	printf "\\377" | dd of="$pack" bs=1 seek=100 conv=notrunc 2>/dev/null &&
+	flip_byte "$pack" 100 &&
 	code 3 z verify --read-data --json >bad.json 2>err &&
 	py "j(\"bad.json\")[\"ok\"] is False and j(\"bad.json\")[\"exit\"] == 3 and j(\"bad.json\")[\"problems\"] > 0 and len(j(\"bad.json\")[\"problem_messages\"]) == j(\"bad.json\")[\"problems\"]" bad.json &&
 	rm -rf "$R" && mv good "$R"

@@ -61,7 +61,7 @@ if is_s3; then
 		z ls >/dev/null && rm -rf "$ZBAK_CACHE_DIR" && z -q restore a/fs@v1 >/dev/null &&
 		f=$(find "$ZBAK_CACHE_DIR" -path "*/index/*" -type f | head -1) &&
 		test -n "$f" &&
-		printf "\377" | dd of="$f" bs=1 seek=50 conv=notrunc status=none &&
+		flip_byte "$f" 50 &&
 		test "$(status z restore a/fs@v1 -o rc)" = 0 && cmp rc a &&
 		grep -q "warning: the local cache.s copy of index/.* was damaged (.*): the cache was at fault, not the repository; copy replaced" "$TMP/err" &&
 		test "$(status z restore a/fs@v1 -o rc2)" = 0 && test ! -s "$TMP/err"

@@ -200,7 +200,7 @@ test_expect_success 'a stream with features zfs-fuse lacks: zfs says which, exit
 test_expect_success 'a damaged repository: exit 3, the target as it was' '
 	rm -rf "$C" "$ZBAK_CACHE_DIR" && cp -a "$R" "$C" &&
 	for f in $(find "$C/data" -type f); do
-		printf "\377" | dd of="$f" bs=1 seek=100 conv=notrunc status=none || return 1
+		flip_byte "$f" 100 || return 1
 	done &&
 	z -q restore $P/src@s1 --to $P/dmg &&
 	zt_state >before &&

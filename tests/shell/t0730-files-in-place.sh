@@ -86,7 +86,7 @@ checks() {
 	# snapshots have their own: the name is made of the chain)
 	test "$(find "$ZBAK_CACHE_DIR" -name "map-*" | wc -l)" = 2 &&
 	for f in $(find "$ZBAK_CACHE_DIR" -name "map-*"); do
-		printf "\\377" | dd of="$f" bs=1 seek=200 conv=notrunc status=none || return 1
+		flip_byte "$f" 200 || return 1
 	done &&
 	z files cat --stats $S@s2 /text >text 2>tamper &&
 	grep -q "cached map .* refused and built again: .*authentication failed" tamper &&
