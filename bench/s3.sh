@@ -148,7 +148,7 @@ round_rclone() {
 	stimed "rclone cat (download) to a pipe, s3rver$suffix" /dev/null /dev/null \
 		sh -c 'rclone cat "$0" | cat' "s3rver:$bucket/$rd/$(basename "$s")"
 	if [ "$round" = 1 ] && [ -z "$suffix" ]; then
-		verify "rclone cat" rclone cat "s3rver:$bucket/rclone-$round/$(basename "$s")"
+		verify "rclone cat" rclone cat "s3rver:$bucket/$rd/$(basename "$s")"
 	fi
 }
 for ((round = 1; round <= repeat; round++)); do

@@ -16,6 +16,7 @@
 #include "backup/drr.h"
 #include "backup/lpool_zpl.h"
 #include "lpool/lpool_impl.h"
+#include "util/le.h"
 
 #define BLK 4096u
 
@@ -307,35 +308,35 @@ static void test_bad_reference(void **state)
 
 /* One reference's payload: an inline one with its zero range applied, an
  * empty one without inline bytes at all, and a zero range past the bytes
- * refused (check_refs keeps it inside; the payload does not trust that). */
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
+ * refused (check_refs keeps it inside; the payload does not trust that).
+ * The reference's layout is map.c's: [0] kind, [13..16] and [17..20] the
+ * zero range lo and hi. */
+#define REF_INLINE 2u
+#define REF_ZLO 13
+#define REF_ZHI 17
 
 static void test_payload(void **state)
 {
-	uint8_t ref[21] = { 2 }; /* MAP_INLINE at offset 0 */
+	uint8_t ref[BK_ID_LEN] = { REF_INLINE };
 	struct bk_buf out;
 	struct bk_error err;
 
 	(void)state;
 	bk_buf_init(&out, 64);
-	put32(ref + 13, 1);
-	put32(ref + 17, 3);
+	put_le32(ref + REF_ZLO, 1);
+	put_le32(ref + REF_ZHI, 3);
 	assert_int_equal(lp_map_payload(ref, 4, (const uint8_t *)"abcd", NULL,
 					NULL, &out, &err),
 			 BK_OK);
 	assert_int_equal(out.len, 4);
 	assert_memory_equal(out.data, "a\0\0d", 4);
-	put32(ref + 13, 0);
-	put32(ref + 17, 0);
+	put_le32(ref + REF_ZLO, 0);
+	put_le32(ref + REF_ZHI, 0);
 	assert_int_equal(lp_map_payload(ref, 0, NULL, NULL, NULL, &out, &err),
 			 BK_OK);
 	assert_int_equal(out.len, 0);
-	put32(ref + 13, 2);
-	put32(ref + 17, 10);
+	put_le32(ref + REF_ZLO, 2);
+	put_le32(ref + REF_ZHI, 10);
 	assert_int_equal(lp_map_payload(ref, 4, (const uint8_t *)"abcd", NULL,
 					NULL, &out, &err),
 			 BK_ERR_FORMAT);
